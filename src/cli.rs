@@ -1,0 +1,56 @@
+//! Command-line interface definition (clap). Owns argument names, defaults and help text; it does
+//! no work itself: `main.rs` dispatches each subcommand to its handler.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands::ledger_cmds::LedgerCommand;
+use crate::commands::simulate::SimulateArgs;
+
+/// Default location of the configuration file.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/cspguard/cspguard.toml";
+
+/// cspguard: guards a Microsoft CSP partner against non-payment, fraud and misuse.
+#[derive(Debug, Parser)]
+#[command(name = "cspguard", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "CSPGUARD_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// More output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output (only warnings and errors).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats shared by read-only commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable tables.
+    Table,
+    /// Machine-readable JSON.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect what cspguard sees in Partner Center and print it (changes nothing).
+    Snapshot(SnapshotArgs),
+    /// Run the built-in Partner Center simulator on loopback.
+    Simulate(SimulateArgs),
+    #[command(flatten)]
+    Ledger(LedgerCommand),
+}
+
+/// Arguments of `cspguard snapshot`.
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}

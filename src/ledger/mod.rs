@@ -1,0 +1,1 @@
+//! The ledger (owned by the ledger work item).

@@ -1,0 +1,15 @@
+//! cspguard: a scheduled guard against non-payment, fraud and misuse for Microsoft CSP partners.
+//!
+//! The library owns every boundary named in `ARCHITECTURE.md`; the binary (`main.rs`) is only the
+//! edge that turns errors into exit codes. See `ARCHITECTURE.md` for the code map and invariants.
+
+pub mod cli;
+pub mod collect;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod ledger;
+pub mod pc;
+pub mod secrets;
+pub mod sim;
+pub mod snapshot;

@@ -1,0 +1,1 @@
+//! Typed Partner Center resource models (owned by the models work item).

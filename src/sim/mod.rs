@@ -1,0 +1,1 @@
+//! The Partner Center simulator (owned by the simulator work item).
