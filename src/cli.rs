@@ -43,6 +43,8 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Run the built-in Partner Center simulator on loopback.
     Simulate(SimulateArgs),
+    /// Show cspguard working end to end against the built-in simulator (no credentials needed).
+    Demo(DemoArgs),
     #[command(flatten)]
     Ledger(LedgerCommand),
 }
@@ -53,4 +55,21 @@ pub struct SnapshotArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
+    /// Also fetch billing profile, subscriptions and budget for this customer id (repeatable).
+    #[arg(long = "customer", value_name = "ID")]
+    pub customers: Vec<String>,
+    /// Fetch that detail for every customer (three calls per customer: slow on large tenants).
+    #[arg(long, conflicts_with = "customers")]
+    pub all_details: bool,
+}
+
+/// Arguments of `cspguard demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's state, outbox and reports.
+    #[arg(long, default_value = "cspguard-demo")]
+    pub dir: PathBuf,
+    /// Number of customers in the simulated tenant.
+    #[arg(long, default_value_t = 200)]
+    pub customers: usize,
 }

@@ -1,1 +1,180 @@
-//! collect
+//! Collection: reads Partner Center into a [`Snapshot`].
+//!
+//! Bulk reads first (customer list, usage records for all customers in one call, audit records,
+//! fraud events, the invoice summary and invoices), then per-customer detail (billing profile,
+//! subscriptions, budget) only for the customers the caller names.
+//!
+//! Architecture invariant: collection never fails as a whole because one part failed. Each part
+//! becomes a [`Section`] that is data, "not checked" (with why) or "failed" (with the error), so
+//! that later stages can refuse to act on exactly the data that is missing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use tokio::task::JoinSet;
+
+use crate::pc::client::PartnerCenter;
+use crate::pc::error::PcError;
+use crate::snapshot::{CustomerDetail, Section, Snapshot};
+
+/// Which customers get per-customer detail calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetailScope {
+    /// Bulk data only.
+    None,
+    /// These customer ids.
+    Some(BTreeSet<String>),
+    /// Every customer (three calls per customer: use with care on large tenants).
+    All,
+}
+
+/// What to collect.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// First day of audit records to read (UTC date).
+    pub audit_since: Date,
+    pub details: DetailScope,
+    /// Concurrent per-customer fetches (the client's rate limiter still bounds the rate).
+    pub max_concurrency: usize,
+}
+
+impl CollectOptions {
+    /// Audit records for the last `days` days before `now`.
+    pub fn last_days(now: Timestamp, days: u32, details: DetailScope) -> Self {
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let audit_since = today
+            .checked_sub(jiff::Span::new().days(i64::from(days)))
+            .unwrap_or(today);
+        Self {
+            audit_since,
+            details,
+            max_concurrency: 8,
+        }
+    }
+}
+
+/// Collect a snapshot. `now` is only recorded, never used for decisions here.
+pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) -> Snapshot {
+    let customers = section(async {
+        let mut pages = pc.customers();
+        let mut all = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    })
+    .await;
+
+    let usage = section(pc.customers_usage_records()).await;
+
+    let audit_records = section(async {
+        let mut pages = pc.audit_records(opts.audit_since, None);
+        let mut all = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    })
+    .await;
+
+    let fraud_events = section(async {
+        let mut pages = pc.fraud_events(None);
+        let mut all = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    })
+    .await;
+
+    let invoice_summary = section(pc.invoice_summary()).await;
+
+    let invoices = section(async {
+        let mut pages = pc.invoices();
+        let mut all = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    })
+    .await;
+
+    let ids: Vec<String> = match &opts.details {
+        DetailScope::None => Vec::new(),
+        DetailScope::Some(ids) => ids.iter().cloned().collect(),
+        DetailScope::All => customers
+            .data()
+            .map(|cs| cs.iter().map(|c| c.id.clone()).collect())
+            .unwrap_or_default(),
+    };
+    let details = fetch_details(pc, ids, opts.max_concurrency.max(1)).await;
+
+    Snapshot {
+        collected_at: now,
+        customers,
+        usage,
+        audit_records,
+        fraud_events,
+        invoice_summary,
+        invoices,
+        details,
+        calls: pc.stats(),
+    }
+}
+
+/// Fetch billing profile, subscriptions and budget for each id, at most `limit` customers at once.
+pub async fn fetch_details(
+    pc: &PartnerCenter,
+    ids: Vec<String>,
+    limit: usize,
+) -> BTreeMap<String, CustomerDetail> {
+    let mut out = BTreeMap::new();
+    let mut set = JoinSet::new();
+    let mut queue = ids.into_iter();
+    loop {
+        while set.len() < limit {
+            let Some(id) = queue.next() else { break };
+            let pc = pc.clone();
+            set.spawn(async move {
+                let billing_profile = section(pc.billing_profile(&id)).await;
+                let subscriptions = section(pc.subscriptions(&id)).await;
+                let budget = section(pc.usage_budget(&id)).await;
+                (
+                    id,
+                    CustomerDetail {
+                        billing_profile,
+                        subscriptions,
+                        budget,
+                    },
+                )
+            });
+        }
+        match set.join_next().await {
+            Some(Ok((id, detail))) => {
+                out.insert(id, detail);
+            }
+            Some(Err(join_error)) => {
+                // A panicking task is a bug; record it instead of losing the whole snapshot.
+                tracing::error!(error = %join_error, "customer detail task failed");
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+async fn section<T>(fut: impl std::future::Future<Output = Result<T, PcError>>) -> Section<T> {
+    match fut.await {
+        Ok(data) => Section::Ok { data },
+        Err(PcError::AppUserNotConfigured { .. }) => Section::NotChecked {
+            reason: "App+User credentials not configured".to_owned(),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "collection step failed");
+            Section::Failed {
+                error: e.to_string(),
+            }
+        }
+    }
+}

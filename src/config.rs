@@ -1,1 +1,552 @@
-//! config
+//! Configuration: the TOML schema, loading with precise `file:line:column` errors, and validation.
+//!
+//! Architecture invariant: a configuration that loads is valid. Every check that can be made
+//! without the network happens here, so that a bad value stops the run before any call is made.
+//! Unknown keys are rejected (`deny_unknown_fields`) so that a typo never silently becomes a
+//! default. Secrets are *references* here (`*_file`, `*_env`, or a systemd credential name);
+//! `crate::secrets` resolves them.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+/// Where the state database lives when the config does not say.
+pub const DEFAULT_STATE_PATH: &str = "/var/lib/cspguard/state.db";
+
+/// Errors while reading or validating the configuration. All of them map to exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}; pass --config PATH or set CSPGUARD_CONFIG")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    InvalidNoPosition { path: PathBuf, message: String },
+}
+
+/// How much cspguard is allowed to do. A fresh install starts in `dry-run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Nothing leaves the machine but the ops digest; everything shows as "would".
+    #[default]
+    DryRun,
+    /// Customer emails go out; destructive actions wait for approval.
+    Notify,
+    /// Destructive actions run automatically within the caps.
+    Enforce,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::DryRun => "dry-run",
+            Mode::Notify => "notify",
+            Mode::Enforce => "enforce",
+        })
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `dry-run` (default), `notify` or `enforce`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// IANA time zone used for day boundaries (dunning days, the digest hour).
+    #[serde(default = "default_timezone")]
+    pub timezone: Spanned<String>,
+    pub partner_center: PartnerCenterConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub snapshot: SnapshotConfig,
+}
+
+fn default_timezone() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_owned())
+}
+
+/// Which token endpoint form to use for app-only authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenStyle {
+    /// `POST {authority}/{tenant}/oauth2/token` with `resource=` (documented by Partner Center).
+    #[default]
+    V1,
+    /// `POST {authority}/{tenant}/oauth2/v2.0/token` with `scope={resource}/.default`.
+    V2,
+}
+
+/// A reference to a secret: never the secret itself, unless given inline (discouraged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Logical name, also the systemd credential name looked up in `$CREDENTIALS_DIRECTORY`.
+    pub name: &'static str,
+    /// `<name>_file = PATH`
+    pub file: Option<PathBuf>,
+    /// `<name>_env = VAR`
+    pub env: Option<String>,
+    /// `<name> = "..."` inline in the config file (warned about when the file is readable by others).
+    pub inline: bool,
+}
+
+/// `[partner_center]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerCenterConfig {
+    /// The partner's Entra tenant id (GUID or domain).
+    pub tenant_id: Spanned<String>,
+    /// The Entra application (client) id.
+    pub client_id: Spanned<String>,
+    /// Path of a file holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// Name of an environment variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// Inline client secret. Accepted, but prefer a file or a systemd credential.
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<secrecy::SecretString>,
+    #[serde(default)]
+    pub token_style: TokenStyle,
+    #[serde(default = "default_authority")]
+    pub authority: Spanned<String>,
+    #[serde(default = "default_base_url")]
+    pub base_url: Spanned<String>,
+    #[serde(default = "default_resource")]
+    pub resource: String,
+    /// Client-side cap on requests per rolling minute (Partner Center allows 500).
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit_per_minute: Spanned<u32>,
+    /// How many requests may be in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: Spanned<usize>,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: Spanned<u64>,
+    #[serde(default = "default_page_size")]
+    pub page_size: Spanned<u32>,
+    /// Use the fraud events "new events model" (`X-NewEventsModel: true`, page-number paging).
+    #[serde(default = "default_true")]
+    pub fraud_events_new_model: bool,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Optional App+User credentials, needed for usage records and fraud events.
+    pub app_user: Option<AppUserConfig>,
+}
+
+impl PartnerCenterConfig {
+    /// The reference to the client secret.
+    pub fn client_secret_ref(&self) -> SecretRef {
+        SecretRef {
+            name: "client_secret",
+            file: self.client_secret_file.clone(),
+            env: self.client_secret_env.clone(),
+            inline: self.client_secret.is_some(),
+        }
+    }
+}
+
+/// `[partner_center.retry]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_max_total_secs")]
+    pub max_total_secs: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_max_attempts(),
+            max_total_secs: default_max_total_secs(),
+        }
+    }
+}
+
+/// `[partner_center.app_user]`: the refresh token from the one-time MFA consent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppUserConfig {
+    /// File holding the initial refresh token (read once; rotated tokens live in the state).
+    pub refresh_token_file: Option<PathBuf>,
+    /// Environment variable holding the initial refresh token.
+    pub refresh_token_env: Option<String>,
+    /// Inline initial refresh token. Accepted, but prefer a file or a systemd credential.
+    #[serde(default)]
+    pub refresh_token: Option<secrecy::SecretString>,
+}
+
+impl AppUserConfig {
+    /// The reference to the initial refresh token.
+    pub fn refresh_token_ref(&self) -> SecretRef {
+        SecretRef {
+            name: "refresh_token",
+            file: self.refresh_token_file.clone(),
+            env: self.refresh_token_env.clone(),
+            inline: self.refresh_token.is_some(),
+        }
+    }
+}
+
+/// `[state]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    #[serde(default = "default_state_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            path: default_state_path(),
+        }
+    }
+}
+
+/// `[snapshot]`: what `cspguard snapshot` and collection read in bulk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// How many days of audit records to read when there is no watermark yet (max 90).
+    #[serde(default = "default_audit_days")]
+    pub audit_days: Spanned<u32>,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self {
+            audit_days: Spanned::new(0..0, default_audit_days()),
+        }
+    }
+}
+
+fn default_authority() -> Spanned<String> {
+    Spanned::new(0..0, "https://login.microsoftonline.com".to_owned())
+}
+fn default_base_url() -> Spanned<String> {
+    Spanned::new(0..0, "https://api.partnercenter.microsoft.com".to_owned())
+}
+fn default_resource() -> String {
+    "https://api.partnercenter.microsoft.com".to_owned()
+}
+fn default_rate_limit() -> Spanned<u32> {
+    Spanned::new(0..0, 450)
+}
+fn default_concurrency() -> Spanned<usize> {
+    Spanned::new(0..0, 8)
+}
+fn default_request_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 60)
+}
+fn default_page_size() -> Spanned<u32> {
+    Spanned::new(0..0, 500)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_attempts() -> u32 {
+    6
+}
+fn default_max_total_secs() -> u64 {
+    300
+}
+fn default_state_path() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_PATH)
+}
+fn default_audit_days() -> u32 {
+    30
+}
+
+/// A loaded, validated configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub config: Config,
+    /// The config file's Unix permission bits, when known (used for secret warnings).
+    pub mode_bits: Option<u32>,
+}
+
+impl Config {
+    /// Read and validate the config file at `path`.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Self::parse(&text, path)?;
+        Ok(Loaded {
+            path: path.to_owned(),
+            config,
+            mode_bits: file_mode(path),
+        })
+    }
+
+    /// Parse and validate config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_owned();
+            match e.span() {
+                Some(span) => at(path, text, span, message),
+                None => ConfigError::InvalidNoPosition {
+                    path: path.to_owned(),
+                    message,
+                },
+            }
+        })?;
+        config.validate(text, path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let err = |span: Range<usize>, message: String| at(path, text, span, message);
+        let pc = &self.partner_center;
+        if pc.tenant_id.get_ref().trim().is_empty() {
+            return Err(err(
+                pc.tenant_id.span(),
+                "partner_center.tenant_id is empty: set it to the partner's Entra tenant id".into(),
+            ));
+        }
+        if pc.client_id.get_ref().trim().is_empty() {
+            return Err(err(
+                pc.client_id.span(),
+                "partner_center.client_id is empty: set it to the Entra application (client) id"
+                    .into(),
+            ));
+        }
+        if jiff::tz::TimeZone::get(self.timezone.get_ref()).is_err() {
+            return Err(err(
+                self.timezone.span(),
+                format!(
+                    "timezone {:?} is not a known IANA time zone (for example \"Europe/Stockholm\")",
+                    self.timezone.get_ref()
+                ),
+            ));
+        }
+        for (key, url) in [
+            ("partner_center.authority", &pc.authority),
+            ("partner_center.base_url", &pc.base_url),
+        ] {
+            if let Err(why) = check_url(url.get_ref()) {
+                return Err(err(url.span(), format!("{key}: {why}")));
+            }
+        }
+        let rate = *pc.rate_limit_per_minute.get_ref();
+        if rate == 0 || rate > 500 {
+            return Err(err(
+                pc.rate_limit_per_minute.span(),
+                format!(
+                    "partner_center.rate_limit_per_minute = {rate}: must be between 1 and 500 \
+                     (Partner Center allows 500 requests per minute; the default 450 leaves headroom)"
+                ),
+            ));
+        }
+        let conc = *pc.max_concurrency.get_ref();
+        if conc == 0 || conc > 64 {
+            return Err(err(
+                pc.max_concurrency.span(),
+                format!("partner_center.max_concurrency = {conc}: must be between 1 and 64"),
+            ));
+        }
+        if *pc.request_timeout_secs.get_ref() == 0 {
+            return Err(err(
+                pc.request_timeout_secs.span(),
+                "partner_center.request_timeout_secs must be at least 1".into(),
+            ));
+        }
+        let page = *pc.page_size.get_ref();
+        if page == 0 || page > 2000 {
+            return Err(err(
+                pc.page_size.span(),
+                format!("partner_center.page_size = {page}: must be between 1 and 2000"),
+            ));
+        }
+        if pc.retry.max_attempts == 0 {
+            return Err(ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: "partner_center.retry.max_attempts must be at least 1".into(),
+            });
+        }
+        let days = *self.snapshot.audit_days.get_ref();
+        if days == 0 || days > 90 {
+            return Err(err(
+                self.snapshot.audit_days.span(),
+                format!(
+                    "snapshot.audit_days = {days}: must be between 1 and 90 \
+                     (Partner Center keeps activity logs for 90 days)"
+                ),
+            ));
+        }
+        let sources = [
+            pc.client_secret_file.is_some(),
+            pc.client_secret_env.is_some(),
+            pc.client_secret.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err(ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: "[partner_center] sets more than one of client_secret_file, \
+                          client_secret_env and client_secret: keep exactly one"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The configured time zone (validated at load time).
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(self.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+/// Why a URL is unacceptable, if it is.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL ({e})"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(parsed.host_str().unwrap_or("")) => Ok(()),
+        "http" => Err(format!(
+            "{url:?} uses plain http; only https is allowed (http only for loopback test servers)"
+        )),
+        other => Err(format!("{url:?} has unsupported scheme {other:?}; use https")),
+    }
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn at(path: &Path, text: &str, span: Range<usize>, message: String) -> ConfigError {
+    if span == (0..0) && !text.is_empty() {
+        // A default value: no position in the file.
+        return ConfigError::InvalidNoPosition {
+            path: path.to_owned(),
+            message,
+        };
+    }
+    let (line, column) = line_col(text, span.start);
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(unix)]
+fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_path: &Path) -> Option<u32> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[partner_center]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"X\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/cspguard/cspguard.toml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_safe_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.mode, Mode::DryRun);
+        assert_eq!(*c.partner_center.rate_limit_per_minute.get_ref(), 450);
+        assert_eq!(c.partner_center.token_style, TokenStyle::V1);
+        assert_eq!(c.state.path, PathBuf::from(DEFAULT_STATE_PATH));
+        assert!(c.partner_center.app_user.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_column_and_key() {
+        let text = format!("{MINIMAL}rate_limit = 5\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.starts_with("/etc/cspguard/cspguard.toml:5:1:"), "{e}");
+        assert!(e.contains("rate_limit"), "{e}");
+    }
+
+    #[test]
+    fn bad_timezone_points_at_its_value() {
+        let text = format!("timezone = \"Mars/Olympus\"\n{MINIMAL}");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(":1:12:"), "{e}");
+        assert!(e.contains("Mars/Olympus"), "{e}");
+    }
+
+    #[test]
+    fn rate_limit_above_partner_center_limit_is_rejected_with_position() {
+        let text = format!("{MINIMAL}rate_limit_per_minute = 900\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(":5:25:"), "{e}");
+        assert!(e.contains("between 1 and 500"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_loopback() {
+        let bad = format!("{MINIMAL}base_url = \"http://pc.example.com\"\n");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("plain http"), "{e}");
+        for ok in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"] {
+            let text = format!("{MINIMAL}base_url = \"{ok}\"\n");
+            assert!(parse(&text).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn two_secret_sources_are_ambiguous() {
+        let text = format!("{MINIMAL}client_secret_file = \"/x\"\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("more than one"), "{e}");
+    }
+
+    #[test]
+    fn inline_secret_never_shows_in_debug() {
+        let text = "[partner_center]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"hunter2-very-secret\"\n";
+        let c = parse(text).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn line_col_counts_characters_not_bytes() {
+        assert_eq!(line_col("a\nåäö = 1", 8), (2, 4));
+        assert_eq!(line_col("", 0), (1, 1));
+    }
+}

@@ -1,1 +1,43 @@
-fn main() {}
+//! The binary edge: parses the command line, sets up logging, dispatches to the library, and maps
+//! every outcome to a documented exit code (`cspguard::exit`). `anyhow` is used only here.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use cspguard::cli::{Cli, Command};
+use cspguard::exit::Exit;
+
+mod app;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cspguard::logging::init(cli.verbose, cli.quiet);
+    match dispatch(cli) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            let exit = app::classify(&e);
+            eprintln!("error: {e:#}");
+            exit.into()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Snapshot(args) => runtime()?.block_on(app::snapshot::run(&cli.config, args)),
+        Command::Simulate(args) => {
+            runtime()?.block_on(cspguard::commands::simulate::run(args))?;
+            Ok(Exit::Ok)
+        }
+        Command::Demo(args) => runtime()?.block_on(app::demo::run(args)),
+        Command::Ledger(cmd) => app::ledger::run(&cli.config, cmd),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,1 +1,273 @@
-//! snapshot
+//! The snapshot: everything cspguard saw in Partner Center during one collection, and its
+//! rendering for `cspguard snapshot` (table or JSON).
+//!
+//! Architecture invariant: a part of the snapshot is either data, "not checked" with the reason
+//! (e.g. App+User credentials not configured), or "failed" with the error. Nothing is silently
+//! missing, so policies and the digest can tell "no fraud events" from "fraud events not read".
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::pc::client::CallStats;
+use crate::pc::models::{
+    AuditRecord, Customer, CustomerBillingProfile, CustomerMonthlyUsageRecord, FraudEvent, Invoice,
+    InvoiceSummary, SpendingBudget, Subscription,
+};
+
+/// One part of a snapshot.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Section<T> {
+    /// Collected.
+    Ok { data: T },
+    /// Deliberately not read, with the reason (shown as "not checked" in reports).
+    NotChecked { reason: String },
+    /// Reading it failed; the error says why and what to do.
+    Failed { error: String },
+}
+
+impl<T> Section<T> {
+    /// The data, if collected.
+    pub fn data(&self) -> Option<&T> {
+        match self {
+            Section::Ok { data } => Some(data),
+            _ => None,
+        }
+    }
+
+    /// True when reading failed (not when it was deliberately skipped).
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Section::Failed { .. })
+    }
+
+    fn status_line(&self, what: impl FnOnce(&T) -> String) -> String {
+        match self {
+            Section::Ok { data } => what(data),
+            Section::NotChecked { reason } => format!("not checked: {reason}"),
+            Section::Failed { error } => format!("FAILED: {error}"),
+        }
+    }
+}
+
+/// Per-customer detail, fetched only for customers that need it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerDetail {
+    pub billing_profile: Section<CustomerBillingProfile>,
+    pub subscriptions: Section<Vec<Subscription>>,
+    pub budget: Section<SpendingBudget>,
+}
+
+/// Everything collected in one pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub collected_at: Timestamp,
+    pub customers: Section<Vec<Customer>>,
+    /// Month-to-date usage against budget for every customer (one App+User call).
+    pub usage: Section<Vec<CustomerMonthlyUsageRecord>>,
+    pub audit_records: Section<Vec<AuditRecord>>,
+    pub fraud_events: Section<Vec<FraudEvent>>,
+    pub invoice_summary: Section<InvoiceSummary>,
+    pub invoices: Section<Vec<Invoice>>,
+    /// Detail per customer id, for the customers that were asked for.
+    pub details: BTreeMap<String, CustomerDetail>,
+    /// Partner Center calls made to collect this snapshot.
+    pub calls: CallStats,
+}
+
+impl Snapshot {
+    /// True when any part failed (the run is then "degraded", exit code 3).
+    pub fn has_failures(&self) -> bool {
+        self.customers.is_failed()
+            || self.usage.is_failed()
+            || self.audit_records.is_failed()
+            || self.fraud_events.is_failed()
+            || self.invoice_summary.is_failed()
+            || self.invoices.is_failed()
+            || self.details.values().any(|d| {
+                d.billing_profile.is_failed() || d.subscriptions.is_failed() || d.budget.is_failed()
+            })
+    }
+
+    /// Render as pretty JSON.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// Render as human-readable tables.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "Snapshot collected at {}", self.collected_at);
+        let _ = writeln!(out);
+
+        let names: BTreeMap<&str, &str> = self
+            .customers
+            .data()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| (c.id.as_str(), c.company_profile.company_name.as_deref().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let _ = writeln!(
+            out,
+            "Customers: {}",
+            self.customers.status_line(|c| c.len().to_string())
+        );
+        if let Some(customers) = self.customers.data() {
+            let mut t = table(&["Customer id", "Company", "Domain", "Relationship"]);
+            for c in customers {
+                t.add_row(vec![
+                    c.id.clone(),
+                    c.company_profile.company_name.clone().unwrap_or_default(),
+                    c.company_profile.domain.clone().unwrap_or_default(),
+                    c.relationship_to_partner.clone().unwrap_or_default(),
+                ]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+
+        let _ = writeln!(
+            out,
+            "\nUsage this month: {}",
+            self.usage.status_line(|u| format!("{} customers", u.len()))
+        );
+        if let Some(usage) = self.usage.data() {
+            let mut t = table(&["Customer", "Budget", "Spend (est.)", "% used", "Currency"]);
+            for u in usage {
+                t.add_row(vec![
+                    u.resource_name.clone().unwrap_or_default(),
+                    u.budget_amount().map_or_else(|| "none".to_owned(), |b| b.to_string()),
+                    u.total_cost.map(|c| c.round_dp(2).to_string()).unwrap_or_default(),
+                    u.percent_used.map(|p| p.round_dp(1).to_string()).unwrap_or_default(),
+                    u.currency().unwrap_or_default().to_owned(),
+                ]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+
+        let _ = writeln!(
+            out,
+            "\nAudit records: {}",
+            self.audit_records.status_line(|a| a.len().to_string())
+        );
+        if let Some(records) = self.audit_records.data() {
+            let mut t = table(&["When (UTC)", "Operation", "Status", "Customer", "By"]);
+            for r in records {
+                t.add_row(vec![
+                    r.operation_date.strftime("%Y-%m-%d %H:%M").to_string(),
+                    r.operation_type.to_string(),
+                    r.operation_status.to_string(),
+                    r.customer_name.clone().or_else(|| r.customer_id.clone()).unwrap_or_default(),
+                    r.user_principal_name.clone().unwrap_or_default(),
+                ]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+
+        let _ = writeln!(
+            out,
+            "\nFraud events: {}",
+            self.fraud_events.status_line(|f| f.len().to_string())
+        );
+        if let Some(events) = self.fraud_events.data() {
+            let mut t = table(&["Status", "Customer", "Subscription", "Event", "Last seen"]);
+            for e in events {
+                t.add_row(vec![
+                    e.event_status.to_string(),
+                    e.customer_friendly_name.clone().unwrap_or_default(),
+                    e.subscription_id.clone().unwrap_or_default(),
+                    e.event_type
+                        .clone()
+                        .or_else(|| e.service_name.clone())
+                        .unwrap_or_default(),
+                    e.last_occurrence.map(|t| t.to_string()).unwrap_or_default(),
+                ]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+
+        let _ = writeln!(
+            out,
+            "\nBalance owed to Microsoft: {}",
+            self.invoice_summary.status_line(|s| format!(
+                "{} {}",
+                s.balance_amount.map(|b| b.to_string()).unwrap_or_else(|| "?".into()),
+                s.currency_code.clone().unwrap_or_default()
+            ))
+        );
+        let _ = writeln!(
+            out,
+            "Microsoft invoices: {}",
+            self.invoices.status_line(|i| i.len().to_string())
+        );
+
+        for (id, d) in &self.details {
+            let name = names.get(id.as_str()).copied().unwrap_or("");
+            let _ = writeln!(out, "\nCustomer {id} {name}");
+            let _ = writeln!(
+                out,
+                "  billing contact: {}",
+                d.billing_profile.status_line(|p| format!(
+                    "{} (culture {}, language {})",
+                    p.email().unwrap_or("no email"),
+                    p.culture().unwrap_or("-"),
+                    p.language().unwrap_or("-")
+                ))
+            );
+            let _ = writeln!(
+                out,
+                "  spending budget: {}",
+                d.budget.status_line(|b| b
+                    .amount
+                    .map_or_else(|| "none".to_owned(), |a| a.to_string()))
+            );
+            let _ = writeln!(
+                out,
+                "  subscriptions: {}",
+                d.subscriptions.status_line(|s| s.len().to_string())
+            );
+            if let Some(subs) = d.subscriptions.data() {
+                let mut t = table(&["Subscription", "Offer", "Status", "Billing", "Qty"]);
+                for s in subs {
+                    t.add_row(vec![
+                        s.id.clone(),
+                        s.offer_name
+                            .clone()
+                            .or_else(|| s.offer_id.clone())
+                            .unwrap_or_default(),
+                        s.status.to_string(),
+                        s.billing_type.as_ref().map(|b| b.to_string()).unwrap_or_default(),
+                        s.quantity.map(|q| q.to_string()).unwrap_or_default(),
+                    ]);
+                }
+                let _ = writeln!(out, "{t}");
+            }
+        }
+
+        let _ = writeln!(out, "\nPartner Center calls: {}", self.calls.total_calls());
+        let mut t = table(&["Endpoint", "Calls", "Retries", "429s", "Errors"]);
+        for (endpoint, s) in self.calls.by_endpoint() {
+            t.add_row(vec![
+                endpoint.to_owned(),
+                s.calls.to_string(),
+                s.retries.to_string(),
+                s.throttled.to_string(),
+                s.errors.to_string(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+        out
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(header.to_vec());
+    t
+}

@@ -1,0 +1,28 @@
+//! Command glue for the binary: loads config, opens state, calls the library, and maps outcomes
+//! to exit codes. This is the only code (besides `main.rs`) allowed to use `anyhow`.
+
+pub mod demo;
+pub mod ledger;
+pub mod snapshot;
+
+use cspguard::config::ConfigError;
+use cspguard::context::ContextError;
+use cspguard::exit::Exit;
+use cspguard::ledger::LedgerError;
+use cspguard::secrets::SecretError;
+
+/// Map an error to its documented exit code by looking through the error chain.
+pub fn classify(e: &anyhow::Error) -> Exit {
+    for cause in e.chain() {
+        if cause.is::<ConfigError>() || cause.is::<SecretError>() {
+            return Exit::Config;
+        }
+        if let Some(ContextError::Secret(_)) = cause.downcast_ref::<ContextError>() {
+            return Exit::Config;
+        }
+        if let Some(LedgerError::Locked { .. }) = cause.downcast_ref::<LedgerError>() {
+            return Exit::Locked;
+        }
+    }
+    Exit::Failed
+}

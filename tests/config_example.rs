@@ -1,0 +1,18 @@
+//! The shipped example config must always parse with the current binary's schema.
+
+use std::path::Path;
+
+use cspguard::config::{Config, Mode, TokenStyle};
+
+#[test]
+fn shipped_example_config_parses_with_safe_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/cspguard.example.toml");
+    let loaded = Config::load(&path).expect("example config must parse");
+    let c = loaded.config;
+    assert_eq!(c.mode, Mode::DryRun, "a fresh install starts in dry-run");
+    assert_eq!(c.partner_center.token_style, TokenStyle::V1);
+    assert_eq!(*c.partner_center.rate_limit_per_minute.get_ref(), 450);
+    assert!(c.partner_center.client_secret.is_none(), "no inline secret in the example");
+    assert!(c.partner_center.app_user.is_some());
+    assert_eq!(c.time_zone().iana_name(), Some("Europe/Stockholm"));
+}
