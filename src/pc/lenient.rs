@@ -37,7 +37,9 @@ pub fn from_value<T: DeserializeOwned>(mut value: Value) -> Result<T, serde_json
 pub fn normalize_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let needs_rename = map.keys().any(|k| k.chars().next().is_some_and(char::is_uppercase));
+            let needs_rename = map
+                .keys()
+                .any(|k| k.chars().next().is_some_and(char::is_uppercase));
             if needs_rename {
                 let old = std::mem::take(map);
                 for (k, mut v) in old {
@@ -86,7 +88,9 @@ pub enum LenientError {
     )]
     Timestamp { found: String, reason: String },
     /// A required timestamp carried a sentinel (year 0001 or 9999) meaning "no date".
-    #[error("a date is required here but the response carried the sentinel {found:?} meaning \"none\"")]
+    #[error(
+        "a date is required here but the response carried the sentinel {found:?} meaning \"none\""
+    )]
     SentinelWhereRequired { found: String },
     /// A value that should be text is an array or object.
     #[error("expected a string, got {found}")]
@@ -320,7 +324,8 @@ pub fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D
 
 /// Required decimal from a JSON number or string; `null`/blank is an error.
 pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-    opt_decimal(d)?.ok_or_else(|| D::Error::custom("a decimal amount is required here but was null or blank"))
+    opt_decimal(d)?
+        .ok_or_else(|| D::Error::custom("a decimal amount is required here but was null or blank"))
 }
 
 /// Optional whole number from a JSON number or string (`"hitCount": "10"`).
@@ -330,7 +335,8 @@ pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
 
 /// Required whole number from a JSON number or string.
 pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    opt_u64(d)?.ok_or_else(|| D::Error::custom("a whole number is required here but was null or blank"))
+    opt_u64(d)?
+        .ok_or_else(|| D::Error::custom("a whole number is required here but was null or blank"))
 }
 
 /// Optional boolean from a JSON boolean or `"true"`/`"false"` in any case.
@@ -573,18 +579,28 @@ mod tests {
     use serde_json::json;
 
     fn ts(text: &str) -> Timestamp {
-        text.parse().unwrap_or_else(|e| panic!("test literal {text}: {e}"))
+        text.parse()
+            .unwrap_or_else(|e| panic!("test literal {text}: {e}"))
     }
 
     #[test]
     fn decimal_from_numbers_and_strings_is_exact() {
         assert_eq!(decimal_from_value(&json!(10)), Ok(Some(dec!(10))));
         assert_eq!(decimal_from_value(&json!("10")), Ok(Some(dec!(10))));
-        assert_eq!(decimal_from_value(&json!(" 602.84 ")), Ok(Some(dec!(602.84))));
+        assert_eq!(
+            decimal_from_value(&json!(" 602.84 ")),
+            Ok(Some(dec!(602.84)))
+        );
         assert_eq!(decimal_from_value(&json!(602.84)), Ok(Some(dec!(602.84))));
-        assert_eq!(decimal_from_value(&json!(751094.39)), Ok(Some(dec!(751094.39))));
+        assert_eq!(
+            decimal_from_value(&json!(751094.39)),
+            Ok(Some(dec!(751094.39)))
+        );
         assert_eq!(decimal_from_value(&json!(-1000)), Ok(Some(dec!(-1000))));
-        assert_eq!(decimal_from_value(&json!(u64::MAX)), Ok(Some(Decimal::from(u64::MAX))));
+        assert_eq!(
+            decimal_from_value(&json!(u64::MAX)),
+            Ok(Some(Decimal::from(u64::MAX)))
+        );
         // Long fractions keep every digit in string form ...
         assert_eq!(
             decimal_from_value(&json!("120.5682999999995904716")),
@@ -602,9 +618,18 @@ mod tests {
     fn decimal_null_blank_and_garbage() {
         assert_eq!(decimal_from_value(&Value::Null), Ok(None));
         assert_eq!(decimal_from_value(&json!("  ")), Ok(None));
-        assert!(matches!(decimal_from_value(&json!("ten")), Err(LenientError::Decimal { .. })));
-        assert!(matches!(decimal_from_value(&json!(true)), Err(LenientError::Decimal { .. })));
-        assert!(matches!(decimal_from_value(&json!({"a": 1})), Err(LenientError::Decimal { .. })));
+        assert!(matches!(
+            decimal_from_value(&json!("ten")),
+            Err(LenientError::Decimal { .. })
+        ));
+        assert!(matches!(
+            decimal_from_value(&json!(true)),
+            Err(LenientError::Decimal { .. })
+        ));
+        assert!(matches!(
+            decimal_from_value(&json!({"a": 1})),
+            Err(LenientError::Decimal { .. })
+        ));
         let huge: Value = serde_json::from_str("1e300").unwrap_or(Value::Null);
         assert!(decimal_from_value(&huge).is_err());
     }
@@ -641,16 +666,26 @@ mod tests {
     fn timestamps_in_every_documented_form() {
         let cases = [
             ("2021-12-08T00:25:45.69", "2021-12-08T00:25:45.69Z"),
-            ("2017-06-15T22:56:05.0589308Z", "2017-06-15T22:56:05.0589308Z"),
+            (
+                "2017-06-15T22:56:05.0589308Z",
+                "2017-06-15T22:56:05.0589308Z",
+            ),
             ("2019-08-01T23:00:16.57+00:00", "2019-08-01T23:00:16.57Z"),
             ("2017-06-15T15:56:04.077-07:00", "2017-06-15T22:56:04.077Z"),
             ("2018-03-16T00:00:00", "2018-03-16T00:00:00Z"),
             ("2026-11-21", "2026-11-21T00:00:00Z"),
             ("2015-11-25T06: 41: 12Z", "2015-11-25T06:41:12Z"),
-            ("2019-09-17T17:08:11.1433333+00:00", "2019-09-17T17:08:11.1433333Z"),
+            (
+                "2019-09-17T17:08:11.1433333+00:00",
+                "2019-09-17T17:08:11.1433333Z",
+            ),
         ];
         for (input, expected) in cases {
-            assert_eq!(parse_timestamp(input), Ok(Some(ts(expected))), "input {input}");
+            assert_eq!(
+                parse_timestamp(input),
+                Ok(Some(ts(expected))),
+                "input {input}"
+            );
         }
     }
 
@@ -666,15 +701,24 @@ mod tests {
             assert_eq!(parse_timestamp(sentinel), Ok(None), "sentinel {sentinel}");
         }
         assert_eq!(parse_timestamp(""), Ok(None));
-        assert!(matches!(parse_timestamp("yesterday"), Err(LenientError::Timestamp { .. })));
+        assert!(matches!(
+            parse_timestamp("yesterday"),
+            Err(LenientError::Timestamp { .. })
+        ));
         assert!(parse_timestamp("2021-13-40T00:00:00").is_err());
         assert!(parse_timestamp("2021-12-08T25:00:00Z").is_err());
     }
 
     #[test]
     fn dates_from_date_or_timestamp() {
-        assert_eq!(parse_date("2026-11-21"), Ok(Some(civil::date(2026, 11, 21))));
-        assert_eq!(parse_date("2026-11-21T23:30:00-02:00"), Ok(Some(civil::date(2026, 11, 22))));
+        assert_eq!(
+            parse_date("2026-11-21"),
+            Ok(Some(civil::date(2026, 11, 21)))
+        );
+        assert_eq!(
+            parse_date("2026-11-21T23:30:00-02:00"),
+            Ok(Some(civil::date(2026, 11, 22)))
+        );
         assert_eq!(parse_date("0001-01-01"), Ok(None));
         assert!(parse_date("21/11/2026").is_err());
     }
@@ -741,7 +785,9 @@ mod tests {
 
     #[test]
     fn helper_errors_fail_the_record_with_the_offending_text() {
-        let err = from_slice::<Probe>(br#"{"amount":"12,50 EUR"}"#).err().map(|e| e.to_string());
+        let err = from_slice::<Probe>(br#"{"amount":"12,50 EUR"}"#)
+            .err()
+            .map(|e| e.to_string());
         let msg = err.unwrap_or_default();
         assert!(msg.contains("12,50 EUR"), "{msg}");
         assert!(msg.contains("decimal"), "{msg}");
@@ -773,7 +819,10 @@ mod tests {
     fn json_string_keeps_raw_and_parses_lazily() {
         let good = JsonString::new(r#"{"Id":"x","Status":"active"}"#);
         assert_eq!(good.parsed(), Some(json!({"Id":"x","Status":"active"})));
-        assert_eq!(good.parsed_normalized(), Some(json!({"id":"x","status":"active"})));
+        assert_eq!(
+            good.parsed_normalized(),
+            Some(json!({"id":"x","status":"active"}))
+        );
         let bad = JsonString::new(r#"{"Id":"x""#);
         assert_eq!(bad.parsed(), None);
         assert_eq!(bad.raw(), r#"{"Id":"x""#);
@@ -797,8 +846,14 @@ mod tests {
         assert_eq!(Colour::DarkBlue.to_string(), "DarkBlue");
         let c: Colour = serde_json::from_value(json!("dArKbLuE")).unwrap_or(Colour::Red);
         assert_eq!(c, Colour::DarkBlue);
-        assert_eq!(serde_json::to_value(Colour::DarkBlue).ok(), Some(json!("DarkBlue")));
-        assert_eq!(serde_json::to_value(Colour::parse("teal")).ok(), Some(json!("teal")));
+        assert_eq!(
+            serde_json::to_value(Colour::DarkBlue).ok(),
+            Some(json!("DarkBlue"))
+        );
+        assert_eq!(
+            serde_json::to_value(Colour::parse("teal")).ok(),
+            Some(json!("teal"))
+        );
         assert!(serde_json::from_value::<Colour>(json!(3)).is_err());
     }
 
@@ -809,11 +864,16 @@ mod tests {
             #[serde(rename = "attributes", default, with = "attributes_etag")]
             etag: Option<String>,
         }
-        let r = R { etag: Some("e1".into()) };
+        let r = R {
+            etag: Some("e1".into()),
+        };
         let v = serde_json::to_value(&r).unwrap_or(Value::Null);
         assert_eq!(v, json!({"attributes": {"etag": "e1"}}));
         assert_eq!(serde_json::from_value::<R>(v).ok(), Some(r));
-        assert_eq!(serde_json::from_value::<R>(json!({"attributes": {"objectType": "X"}})).ok(), Some(R { etag: None }));
+        assert_eq!(
+            serde_json::from_value::<R>(json!({"attributes": {"objectType": "X"}})).ok(),
+            Some(R { etag: None })
+        );
     }
 
     #[test]

@@ -268,7 +268,10 @@ impl Subscription {
         };
         lenient::normalize_keys(&mut body);
         if let Value::Object(map) = &mut body {
-            map.insert("status".to_owned(), Value::String(status.as_str().to_owned()));
+            map.insert(
+                "status".to_owned(),
+                Value::String(status.as_str().to_owned()),
+            );
         }
         body
     }
@@ -841,10 +844,10 @@ fn decimal_to_json_number(amount: Decimal) -> Result<Value, RequestBodyError> {
     use rust_decimal::prelude::ToPrimitive;
     let inexact = || RequestBodyError::InexactAmount { amount };
     let normalized = amount.normalize();
-    if normalized.fract().is_zero() {
-        if let Some(i) = normalized.to_i64() {
-            return Ok(Value::from(i));
-        }
+    if normalized.fract().is_zero()
+        && let Some(i) = normalized.to_i64()
+    {
+        return Ok(Value::from(i));
     }
     let f = normalized.to_f64().ok_or_else(inexact)?;
     let back = lenient::decimal_from_value(&Value::from(f))
@@ -937,11 +940,17 @@ mod tests {
         assert!(plan.is_azure_plan());
         let lower = sub(json!({"id": "a", "status": "active", "offerId": "dzh318z0bps6"}));
         assert!(lower.is_azure_plan());
-        let by_name = sub(json!({"id": "a", "status": "active", "billingType": "Usage", "offerName": "Microsoft Azure Plan"}));
+        let by_name = sub(
+            json!({"id": "a", "status": "active", "billingType": "Usage", "offerName": "Microsoft Azure Plan"}),
+        );
         assert!(by_name.is_azure_plan());
-        let name_not_usage = sub(json!({"id": "a", "status": "active", "billingType": "license", "offerName": "Azure plan"}));
+        let name_not_usage = sub(
+            json!({"id": "a", "status": "active", "billingType": "license", "offerName": "Azure plan"}),
+        );
         assert!(!name_not_usage.is_azure_plan());
-        let legacy = sub(json!({"id": "a", "status": "active", "billingType": "usage", "offerId": "MS-AZR-0145P", "offerName": "Microsoft Azure"}));
+        let legacy = sub(
+            json!({"id": "a", "status": "active", "billingType": "usage", "offerId": "MS-AZR-0145P", "offerName": "Microsoft Azure"}),
+        );
         assert!(!legacy.is_azure_plan());
         let short = sub(json!({"id": "a", "status": "active", "offerId": "DZH"}));
         assert!(!short.is_azure_plan());
@@ -954,15 +963,30 @@ mod tests {
             body,
             Ok(json!({"Amount": 100, "Attributes": {"ObjectType": "SpendingBudget"}}))
         );
-        let cents = serde_json::to_string(&BudgetPatch { amount: dec!(250.50) }).unwrap_or_default();
-        assert_eq!(cents, r#"{"Amount":250.5,"Attributes":{"ObjectType":"SpendingBudget"}}"#);
-        let whole_with_scale = BudgetPatch { amount: dec!(100.00) }.to_body();
-        assert_eq!(whole_with_scale.ok().map(|b| b["Amount"].clone()), Some(json!(100)));
+        let cents = serde_json::to_string(&BudgetPatch {
+            amount: dec!(250.50),
+        })
+        .unwrap_or_default();
+        assert_eq!(
+            cents,
+            r#"{"Amount":250.5,"Attributes":{"ObjectType":"SpendingBudget"}}"#
+        );
+        let whole_with_scale = BudgetPatch {
+            amount: dec!(100.00),
+        }
+        .to_body();
+        assert_eq!(
+            whole_with_scale.ok().map(|b| b["Amount"].clone()),
+            Some(json!(100))
+        );
         let too_precise = BudgetPatch {
             amount: dec!(1234567890.12345678901234),
         }
         .to_body();
-        assert!(matches!(too_precise, Err(RequestBodyError::InexactAmount { .. })));
+        assert!(matches!(
+            too_precise,
+            Err(RequestBodyError::InexactAmount { .. })
+        ));
     }
 
     #[test]
@@ -993,13 +1017,19 @@ mod tests {
 
     #[test]
     fn error_body_code_and_message_in_both_shapes() {
-        let classic: ApiErrorBody = lenient::from_value(json!({"Code": 800091, "Description": "Can't update", "Source": "PartnerFD"}))
-            .unwrap_or_default();
+        let classic: ApiErrorBody = lenient::from_value(
+            json!({"Code": 800091, "Description": "Can't update", "Source": "PartnerFD"}),
+        )
+        .unwrap_or_default();
         assert_eq!(classic.code(), Some("800091".to_owned()));
         assert_eq!(classic.message(), "Can't update");
-        let text_code: ApiErrorBody = lenient::from_value(json!({"code": "900115", "description": "Azure plan"})).unwrap_or_default();
+        let text_code: ApiErrorBody =
+            lenient::from_value(json!({"code": "900115", "description": "Azure plan"}))
+                .unwrap_or_default();
         assert_eq!(text_code.code(), Some("900115".to_owned()));
-        let throttled: ApiErrorBody = lenient::from_value(json!({"statusCode": 429, "message": "Rate limit"})).unwrap_or_default();
+        let throttled: ApiErrorBody =
+            lenient::from_value(json!({"statusCode": 429, "message": "Rate limit"}))
+                .unwrap_or_default();
         assert_eq!(throttled.code(), None);
         assert_eq!(throttled.status_code, Some(429));
         assert_eq!(throttled.message(), "Rate limit");
@@ -1008,7 +1038,9 @@ mod tests {
 
     #[test]
     fn subscription_round_trips_through_serialize() {
-        let s = sub(json!({"id": "s1", "status": "Suspended", "commitmentEndDate": "2026-11-21", "quantity": "4"}));
+        let s = sub(
+            json!({"id": "s1", "status": "Suspended", "commitmentEndDate": "2026-11-21", "quantity": "4"}),
+        );
         assert_eq!(s.status, SubscriptionStatus::Suspended);
         assert_eq!(s.quantity, Some(4));
         let v = serde_json::to_value(&s).unwrap_or(Value::Null);
