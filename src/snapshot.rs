@@ -108,7 +108,7 @@ impl Snapshot {
             .data()
             .map(|cs| {
                 cs.iter()
-                    .map(|c| (c.id.as_str(), c.company_profile.company_name.as_deref().unwrap_or("")))
+                    .map(|c| (c.id.as_str(), c.company_name().unwrap_or("")))
                     .collect()
             })
             .unwrap_or_default();
@@ -123,8 +123,11 @@ impl Snapshot {
             for c in customers {
                 t.add_row(vec![
                     c.id.clone(),
-                    c.company_profile.company_name.clone().unwrap_or_default(),
-                    c.company_profile.domain.clone().unwrap_or_default(),
+                    c.company_name().unwrap_or_default().to_owned(),
+                    c.company_profile
+                        .as_ref()
+                        .and_then(|p| p.domain.clone())
+                        .unwrap_or_default(),
                     c.relationship_to_partner.clone().unwrap_or_default(),
                 ]);
             }
@@ -140,11 +143,14 @@ impl Snapshot {
             let mut t = table(&["Customer", "Budget", "Spend (est.)", "% used", "Currency"]);
             for u in usage {
                 t.add_row(vec![
-                    u.resource_name.clone().unwrap_or_default(),
+                    u.customer_name().unwrap_or_default().to_owned(),
                     u.budget_amount().map_or_else(|| "none".to_owned(), |b| b.to_string()),
                     u.total_cost.map(|c| c.round_dp(2).to_string()).unwrap_or_default(),
                     u.percent_used.map(|p| p.round_dp(1).to_string()).unwrap_or_default(),
-                    u.currency().unwrap_or_default().to_owned(),
+                    u.currency_code
+                        .clone()
+                        .or_else(|| u.currency_locale.clone())
+                        .unwrap_or_default(),
                 ]);
             }
             let _ = writeln!(out, "{t}");
@@ -161,9 +167,12 @@ impl Snapshot {
                 t.add_row(vec![
                     r.operation_date.strftime("%Y-%m-%d %H:%M").to_string(),
                     r.operation_type.to_string(),
-                    r.operation_status.to_string(),
+                    r.operation_status
+                        .as_ref()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
                     r.customer_name.clone().or_else(|| r.customer_id.clone()).unwrap_or_default(),
-                    r.user_principal_name.clone().unwrap_or_default(),
+                    r.user_principal_name.clone(),
                 ]);
             }
             let _ = writeln!(out, "{t}");
@@ -178,7 +187,10 @@ impl Snapshot {
             let mut t = table(&["Status", "Customer", "Subscription", "Event", "Last seen"]);
             for e in events {
                 t.add_row(vec![
-                    e.event_status.to_string(),
+                    e.event_status
+                        .as_ref()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
                     e.customer_friendly_name.clone().unwrap_or_default(),
                     e.subscription_id.clone().unwrap_or_default(),
                     e.event_type
