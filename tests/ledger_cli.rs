@@ -57,15 +57,23 @@ fn seeded() -> (tempfile::TempDir, PathBuf) {
     });
     let day1 = t("2025-01-10T06:00:00Z");
     let run = l.begin_run("notify", day1).unwrap();
-    l.insert_action(&action("suspend:C-1", "C-1", true), day1).unwrap();
-    let b = l.insert_action(&action("email:C-2", "C-2", false), day1).unwrap();
+    l.insert_action(&action("suspend:C-1", "C-1", true), day1)
+        .unwrap();
+    let b = l
+        .insert_action(&action("email:C-2", "C-2", false), day1)
+        .unwrap();
     l.claim(b.id, day1).unwrap();
     l.recover_interrupted(day1).unwrap();
-    let c = l.insert_action(&action("email:C-3", "C-3", false), day1).unwrap();
+    let c = l
+        .insert_action(&action("email:C-3", "C-3", false), day1)
+        .unwrap();
     l.claim(c.id, day1).unwrap();
-    l.mark_failed(c.id, "smtp 550 mailbox unavailable", day1).unwrap();
+    l.mark_failed(c.id, "smtp 550 mailbox unavailable", day1)
+        .unwrap();
     let day2 = t("2025-01-20T06:00:00Z");
-    let d = l.insert_action(&action("email:C-1:r1", "C-1", false), day2).unwrap();
+    let d = l
+        .insert_action(&action("email:C-1:r1", "C-1", false), day2)
+        .unwrap();
     l.claim(d.id, day2).unwrap();
     l.mark_done(d.id, &json!({"sent": true}), day2).unwrap();
     l.record_notice(
@@ -80,14 +88,26 @@ fn seeded() -> (tempfile::TempDir, PathBuf) {
         day2,
     )
     .unwrap();
-    l.finish_run(run, "ok", &json!({"actions": 4}), &[], day2).unwrap();
+    l.finish_run(run, "ok", &json!({"actions": 4}), &[], day2)
+        .unwrap();
     (dir, path)
 }
 
 #[test]
 fn status_lists_runs_approvals_uncertain_failed_and_holds() {
     let (_d, path) = seeded();
-    cli(&path, &["pause", "C-9", "--until", "2025-03-01", "--reason", "dispute"]).unwrap();
+    cli(
+        &path,
+        &[
+            "pause",
+            "C-9",
+            "--until",
+            "2025-03-01",
+            "--reason",
+            "dispute",
+        ],
+    )
+    .unwrap();
     let v = json_of(&path, &["status"]);
     assert_eq!(v["runs"][0]["mode"], "notify");
     assert_eq!(v["runs"][0]["outcome"], "ok");
@@ -96,7 +116,14 @@ fn status_lists_runs_approvals_uncertain_failed_and_holds() {
     assert_eq!(v["failed"][0]["key"], "email:C-3");
     assert_eq!(v["holds"][0]["customer"], "C-9");
     let table = cli(&path, &["status"]).unwrap();
-    for needle in ["Last runs", "Pending approvals", "suspend:C-1", "email:C-2", "smtp 550", "C-9"] {
+    for needle in [
+        "Last runs",
+        "Pending approvals",
+        "suspend:C-1",
+        "email:C-2",
+        "smtp 550",
+        "C-9",
+    ] {
         assert!(table.contains(needle), "missing {needle:?} in:\n{table}");
     }
 }
@@ -106,7 +133,10 @@ fn status_on_a_missing_state_file_is_a_clear_error_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     let err = cli(&path, &["status"]).unwrap_err();
-    assert!(matches!(err, LedgerCmdError::Ledger(LedgerError::Missing { .. })), "{err:?}");
+    assert!(
+        matches!(err, LedgerCmdError::Ledger(LedgerError::Missing { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("state.db"));
     assert!(!path.exists());
 }
@@ -126,14 +156,20 @@ fn approve_records_who_and_when() {
 fn approve_by_key_works_and_wrong_states_and_unknown_ids_are_clear() {
     let (_d, path) = seeded();
     let err = cli(&path, &["approve", "4"]).unwrap_err().to_string();
-    assert!(err.contains("action 4") && err.contains("is done") && err.contains("approve"), "{err}");
+    assert!(
+        err.contains("action 4") && err.contains("is done") && err.contains("approve"),
+        "{err}"
+    );
     let err = cli(&path, &["approve", "999"]).unwrap_err();
     assert!(err.to_string().contains("no action 999"), "{err}");
     assert_eq!(err.exit_code(), 64);
     // One bad id in a list changes nothing.
     assert!(cli(&path, &["approve", "suspend:C-1", "nope"]).is_err());
     let l = Ledger::open(&path).unwrap();
-    assert_eq!(l.action(1).unwrap().unwrap().status, ActionStatus::AwaitingApproval);
+    assert_eq!(
+        l.action(1).unwrap().unwrap().status,
+        ActionStatus::AwaitingApproval
+    );
     let out = cli(&path, &["approve", "suspend:C-1"]).unwrap();
     assert!(out.contains("Approved") && out.contains("alice"), "{out}");
 }
@@ -158,7 +194,10 @@ fn retry_makes_uncertain_and_failed_eligible_again_but_not_others() {
     let v = json_of(&path, &["retry", "email:C-3"]);
     assert_eq!(v[0]["status"], "approved");
     let err = cli(&path, &["retry", "4"]).unwrap_err().to_string();
-    assert!(err.contains("is done") && err.contains("uncertain/failed"), "{err}");
+    assert!(
+        err.contains("is done") && err.contains("uncertain/failed"),
+        "{err}"
+    );
     let l = Ledger::open(&path).unwrap();
     let due: Vec<i64> = l.executable(t(NOW)).unwrap().iter().map(|a| a.id).collect();
     assert_eq!(due, vec![2, 3]);
@@ -167,13 +206,28 @@ fn retry_makes_uncertain_and_failed_eligible_again_but_not_others() {
 #[test]
 fn pause_and_resume_record_who_and_refuse_past_dates() {
     let (_d, path) = seeded();
-    let err = cli(&path, &["pause", "C-1", "--until", "2025-01-31", "--reason", "x"])
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("in the past") && err.contains("2025-01-31"), "{err}");
+    let err = cli(
+        &path,
+        &["pause", "C-1", "--until", "2025-01-31", "--reason", "x"],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("in the past") && err.contains("2025-01-31"),
+        "{err}"
+    );
     let v = json_of(
         &path,
-        &["pause", "C-1", "--invoice", "INV-7", "--until", "2025-02-15", "--reason", "dispute"],
+        &[
+            "pause",
+            "C-1",
+            "--invoice",
+            "INV-7",
+            "--until",
+            "2025-02-15",
+            "--reason",
+            "dispute",
+        ],
     );
     assert_eq!(v[0]["invoice"], "INV-7");
     assert_eq!(v[0]["placed_by"], "alice");
@@ -205,7 +259,10 @@ fn history_shows_notices_and_actions_filtered_by_customer_and_date() {
     let v = json_of(&path, &["history", "--since", "2025-01-15"]);
     assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
     let table = cli(&path, &["history"]).unwrap();
-    assert!(table.contains("sent to ap@c1.example") && table.contains("uncertain"), "{table}");
+    assert!(
+        table.contains("sent to ap@c1.example") && table.contains("uncertain"),
+        "{table}"
+    );
 }
 
 #[test]

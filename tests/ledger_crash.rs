@@ -59,7 +59,9 @@ fn executor_run(db: &Path, effect: &Path, now: Timestamp, stop: Option<(&str, &P
         pause_if(stop, "after_claim");
         perform(effect, claimed.payload["line"].as_str().unwrap_or("?"));
         pause_if(stop, "after_perform");
-        ledger.mark_done(claimed.id, &json!({"ok": true}), now).expect("mark");
+        ledger
+            .mark_done(claimed.id, &json!({"ok": true}), now)
+            .expect("mark");
     }
 }
 
@@ -160,7 +162,10 @@ fn rerun_and_check(db: &Path, effect: &Path, expected_lines: usize) {
     executor_run(db, effect, t("2025-01-03T08:00:00Z"), None);
     assert_eq!(lines(effect), expected_lines, "side effect must not repeat");
     let ledger = Ledger::open(db).expect("reopen");
-    let row = ledger.action_by_key(KEY).expect("read").expect("row exists");
+    let row = ledger
+        .action_by_key(KEY)
+        .expect("read")
+        .expect("row exists");
     assert_eq!(row.status, ActionStatus::Uncertain);
     assert_eq!(row.attempts, 1);
     assert_eq!(ledger.actions(None, None).expect("all").len(), 1);

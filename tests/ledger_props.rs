@@ -63,7 +63,10 @@ impl World {
     }
 
     fn id_of(&self, k: u8) -> Option<i64> {
-        self.l().action_by_key(&key(k)).expect("lookup").map(|a| a.id)
+        self.l()
+            .action_by_key(&key(k))
+            .expect("lookup")
+            .map(|a| a.id)
     }
 
     fn perform(&mut self, k: &str) {
@@ -73,7 +76,11 @@ impl World {
 
 fn check(w: &World) -> Result<(), TestCaseError> {
     let all = w.l().actions(None, None).expect("list");
-    prop_assert_eq!(all.len(), w.planned.len(), "an action was lost or duplicated");
+    prop_assert_eq!(
+        all.len(),
+        w.planned.len(),
+        "an action was lost or duplicated"
+    );
     for k in &w.planned {
         let row = w.l().action_by_key(k).expect("lookup");
         prop_assert!(row.is_some(), "planned action {} lost", k);

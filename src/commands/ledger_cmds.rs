@@ -184,7 +184,12 @@ pub fn run(
         }
         LedgerCommand::Approve(a) => {
             let ledger = Ledger::open(state_path)?;
-            let rows = resolve_all(&ledger, &a.ids, &[ActionStatus::AwaitingApproval], "approve")?;
+            let rows = resolve_all(
+                &ledger,
+                &a.ids,
+                &[ActionStatus::AwaitingApproval],
+                "approve",
+            )?;
             let mut done = Vec::new();
             for row in rows {
                 done.push(ledger.approve(row.id, who, now)?);
@@ -321,7 +326,10 @@ fn status(
     write_table(out, &t, report.runs.is_empty())?;
     for (title, rows) in [
         ("Pending approvals", &report.pending_approvals),
-        ("Uncertain (check, then `cspguard retry ID`)", &report.uncertain),
+        (
+            "Uncertain (check, then `cspguard retry ID`)",
+            &report.uncertain,
+        ),
         ("Failed", &report.failed),
     ] {
         writeln!(out, "\n{title}")?;
@@ -379,22 +387,29 @@ fn history(ledger: &Ledger, args: &HistoryArgs, out: &mut dyn Write) -> Result<(
             }
         })
         .collect();
-    entries.extend(ledger.notices(customer, since)?.into_iter().map(|n| HistoryEntry {
-        time: n.sent_at,
-        entry_type: "notice",
-        id: n.id,
-        key: n.action_key,
-        customer: n.customer,
-        what: format!("{} ({})", n.template, n.locale),
-        outcome: format!("sent to {}", n.recipient),
-        detail: n.message_id,
-    }));
+    entries.extend(
+        ledger
+            .notices(customer, since)?
+            .into_iter()
+            .map(|n| HistoryEntry {
+                time: n.sent_at,
+                entry_type: "notice",
+                id: n.id,
+                key: n.action_key,
+                customer: n.customer,
+                what: format!("{} ({})", n.template, n.locale),
+                outcome: format!("sent to {}", n.recipient),
+                detail: n.message_id,
+            }),
+    );
     entries.sort_by(|a, b| (a.time, a.entry_type, a.id).cmp(&(b.time, b.entry_type, b.id)));
     if args.format == OutputFormat::Json {
         return write_json(out, &entries);
     }
     let mut t = Table::new();
-    t.set_header(["Time", "Type", "ID", "Customer", "What", "Outcome", "Detail"]);
+    t.set_header([
+        "Time", "Type", "ID", "Customer", "What", "Outcome", "Detail",
+    ]);
     for e in &entries {
         t.add_row([
             e.time.to_string(),
@@ -445,7 +460,14 @@ fn action_table(rows: &[ActionRow]) -> Table {
 fn hold_table(rows: &[Hold]) -> Table {
     let mut t = Table::new();
     t.set_header([
-        "Hold", "Customer", "Invoice", "Until", "Reason", "Placed by", "Placed at", "Released",
+        "Hold",
+        "Customer",
+        "Invoice",
+        "Until",
+        "Reason",
+        "Placed by",
+        "Placed at",
+        "Released",
     ]);
     for h in rows {
         t.add_row([

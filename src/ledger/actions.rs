@@ -89,7 +89,8 @@ const CANCELLABLE: &[ActionStatus] = &[
 
 impl Ledger {
     fn decode(&self, raw: RawAction) -> Result<ActionRow, LedgerError> {
-        let status = ActionStatus::from_str(&raw.status).map_err(|e| self.data("action status", e))?;
+        let status =
+            ActionStatus::from_str(&raw.status).map_err(|e| self.data("action status", e))?;
         Ok(ActionRow {
             id: raw.id,
             status,
@@ -151,7 +152,10 @@ impl Ledger {
         &self,
         statuses: &[ActionStatus],
     ) -> Result<Vec<ActionRow>, LedgerError> {
-        let names: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let names: Vec<String> = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -195,10 +199,12 @@ impl Ledger {
             ],
         )
         .at(&self.path)?;
-        let row = self.action_by_key(&a.key)?.ok_or_else(|| LedgerError::NotFound {
-            what: "action with key",
-            id: a.key.clone(),
-        })?;
+        let row = self
+            .action_by_key(&a.key)?
+            .ok_or_else(|| LedgerError::NotFound {
+                what: "action with key",
+                id: a.key.clone(),
+            })?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }

@@ -60,7 +60,10 @@ pub enum LedgerError {
     )]
     Missing { path: PathBuf },
     /// Any other SQLite failure.
-    #[error("state database {path}: {source}")]
+    #[error(
+        "state database {path}: {source}; check free disk space and permissions, and that no \
+         other tool holds the file"
+    )]
     Sqlite {
         path: PathBuf,
         #[source]

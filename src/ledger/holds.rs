@@ -122,12 +122,13 @@ impl Ledger {
         )
         .at(&self.path)?;
         let id = tx.last_insert_rowid();
-        let hold = self.holds_where("id = ?1", params![id])?.pop().ok_or_else(|| {
-            LedgerError::NotFound {
+        let hold = self
+            .holds_where("id = ?1", params![id])?
+            .pop()
+            .ok_or_else(|| LedgerError::NotFound {
                 what: "hold",
                 id: id.to_string(),
-            }
-        })?;
+            })?;
         tx.commit().at(&self.path)?;
         Ok(hold)
     }
@@ -220,18 +221,20 @@ impl Ledger {
             .collect::<Result<Vec<_>, _>>()
             .at(&self.path)?;
         raw.into_iter()
-            .map(|(id, customer, subscription, key, at, reason, re_at, re_key)| {
-                Ok(Suspension {
-                    id,
-                    customer,
-                    subscription,
-                    action_key: key,
-                    suspended_at: self.parse_ts("suspension time", &at)?,
-                    reason,
-                    reactivated_at: self.parse_opt_ts("reactivation time", re_at)?,
-                    reactivation_key: re_key,
-                })
-            })
+            .map(
+                |(id, customer, subscription, key, at, reason, re_at, re_key)| {
+                    Ok(Suspension {
+                        id,
+                        customer,
+                        subscription,
+                        action_key: key,
+                        suspended_at: self.parse_ts("suspension time", &at)?,
+                        reason,
+                        reactivated_at: self.parse_opt_ts("reactivation time", re_at)?,
+                        reactivation_key: re_key,
+                    })
+                },
+            )
             .collect()
     }
 

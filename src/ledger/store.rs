@@ -17,12 +17,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::LedgerView;
 use super::error::{At, LedgerError};
 use super::schema;
 use super::types::{
     ActionRow, FindingRow, Hold, NewNotice, NoticeRow, RunRow, SpendSnapshot, Suspension,
 };
-use super::LedgerView;
 
 /// How long a writer waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -243,7 +243,8 @@ impl Ledger {
                     finished_at: self.parse_opt_ts("run end time", finished)?,
                     outcome,
                     counts: self.parse_json("run counts", &counts)?,
-                    errors: serde_json::from_str(&errors).map_err(|e| self.data("run errors", e))?,
+                    errors: serde_json::from_str(&errors)
+                        .map_err(|e| self.data("run errors", e))?,
                 })
             })
             .collect()
@@ -253,7 +254,11 @@ impl Ledger {
 
     /// Record a sent notice. Idempotent on the Message-ID: recording it again returns the first
     /// row unchanged.
-    pub fn record_notice(&self, n: &NewNotice, sent_at: Timestamp) -> Result<NoticeRow, LedgerError> {
+    pub fn record_notice(
+        &self,
+        n: &NewNotice,
+        sent_at: Timestamp,
+    ) -> Result<NoticeRow, LedgerError> {
         let tx = self.conn.unchecked_transaction().at(&self.path)?;
         tx.execute(
             "INSERT INTO notices (customer, recipient, template, locale, message_id, action_key, \
@@ -366,16 +371,22 @@ impl Ledger {
             params![fingerprint, rule, customer, severity, summary, ts(now)],
         )
         .at(&self.path)?;
-        let row = self.finding_row(fingerprint)?.ok_or_else(|| LedgerError::NotFound {
-            what: "finding",
-            id: fingerprint.to_string(),
-        })?;
+        let row = self
+            .finding_row(fingerprint)?
+            .ok_or_else(|| LedgerError::NotFound {
+                what: "finding",
+                id: fingerprint.to_string(),
+            })?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
 
     /// Record that a finding was notified at `now`.
-    pub fn mark_finding_notified(&self, fingerprint: &str, now: Timestamp) -> Result<(), LedgerError> {
+    pub fn mark_finding_notified(
+        &self,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
         self.update_finding("last_notified", fingerprint, now)
     }
 
@@ -384,7 +395,12 @@ impl Ledger {
         self.update_finding("resolved_at", fingerprint, now)
     }
 
-    fn update_finding(&self, column: &str, fingerprint: &str, now: Timestamp) -> Result<(), LedgerError> {
+    fn update_finding(
+        &self,
+        column: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
         let n = self
             .conn
             .execute(
@@ -440,26 +456,43 @@ impl Ledger {
             .collect::<Result<Vec<_>, _>>()
             .at(&self.path)?;
         raw.into_iter()
-            .map(|(fingerprint, rule, customer, severity, summary, first, last, notified, resolved)| {
-                Ok(FindingRow {
+            .map(
+                |(
                     fingerprint,
                     rule,
                     customer,
                     severity,
                     summary,
-                    first_seen: self.parse_ts("finding first_seen", &first)?,
-                    last_seen: self.parse_ts("finding last_seen", &last)?,
-                    last_notified: self.parse_opt_ts("finding last_notified", notified)?,
-                    resolved_at: self.parse_opt_ts("finding resolved_at", resolved)?,
-                })
-            })
+                    first,
+                    last,
+                    notified,
+                    resolved,
+                )| {
+                    Ok(FindingRow {
+                        fingerprint,
+                        rule,
+                        customer,
+                        severity,
+                        summary,
+                        first_seen: self.parse_ts("finding first_seen", &first)?,
+                        last_seen: self.parse_ts("finding last_seen", &last)?,
+                        last_notified: self.parse_opt_ts("finding last_notified", notified)?,
+                        resolved_at: self.parse_opt_ts("finding resolved_at", resolved)?,
+                    })
+                },
+            )
             .collect()
     }
 
     // ---- watermarks -------------------------------------------------------------------------
 
     /// Set a named watermark.
-    pub fn set_watermark(&self, name: &str, value: &str, now: Timestamp) -> Result<(), LedgerError> {
+    pub fn set_watermark(
+        &self,
+        name: &str,
+        value: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
         self.conn
             .execute(
                 "INSERT INTO watermarks (name, value, updated_at) VALUES (?1, ?2, ?3) \
@@ -488,7 +521,13 @@ impl Ledger {
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (customer, day) DO UPDATE SET \
                  amount = excluded.amount, currency = excluded.currency, \
                  recorded_at = excluded.recorded_at",
-                params![customer, date.to_string(), amount.to_string(), currency, ts(now)],
+                params![
+                    customer,
+                    date.to_string(),
+                    amount.to_string(),
+                    currency,
+                    ts(now)
+                ],
             )
             .at(&self.path)?;
         Ok(())
@@ -511,7 +550,11 @@ impl Ledger {
     }
 
     /// Persist the rotated App+User refresh token (replacing the previous one).
-    pub fn save_refresh_token(&self, token: &SecretString, now: Timestamp) -> Result<(), LedgerError> {
+    pub fn save_refresh_token(
+        &self,
+        token: &SecretString,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
         self.conn
             .execute(
                 "INSERT INTO credentials (name, value, updated_at) VALUES (?1, ?2, ?3) \
@@ -602,7 +645,11 @@ impl LedgerView for Ledger {
             .at(&self.path)
     }
 
-    fn spend_history(&self, customer: &str, since: Date) -> Result<Vec<SpendSnapshot>, LedgerError> {
+    fn spend_history(
+        &self,
+        customer: &str,
+        since: Date,
+    ) -> Result<Vec<SpendSnapshot>, LedgerError> {
         let mut stmt = self
             .conn
             .prepare(
