@@ -1,5 +1,546 @@
-//! Ledger CLI commands (owned by the ledger work item): placeholder until it lands.
+//! Ledger CLI commands: `status`, `history`, `pause`, `resume`, `approve`, `reject`, `retry`.
+//!
+//! Owns argument shapes and output (comfy-table tables or JSON); all state changes go through
+//! `crate::ledger::Ledger`, which records who (the OS user) and when. Invariants: the clock and
+//! the user are passed in (`now`, `who`) so handlers are testable; read-only commands never
+//! create a state file; multi-id commands check every id before changing any, so a typo changes
+//! nothing; nothing here executes an action (that is a later run's job).
+
+use std::io::Write;
+use std::path::Path;
+
+use comfy_table::Table;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::ledger::{ActionRow, ActionStatus, Hold, Ledger, LedgerError, RunRow};
 
 /// Subcommands that read or change the ledger.
 #[derive(Debug, clap::Subcommand)]
-pub enum LedgerCommand {}
+pub enum LedgerCommand {
+    /// Show the last runs, pending approvals, uncertain and failed actions, and active holds.
+    Status(StatusArgs),
+    /// Show every notice and action with its outcome.
+    History(HistoryArgs),
+    /// Pause dunning and enforcement for a customer (or one invoice) until a date.
+    Pause(PauseArgs),
+    /// End a pause early (all of a customer's holds, or one invoice's).
+    Resume(ResumeArgs),
+    /// Approve actions that wait for approval (ids or idempotency keys).
+    Approve(ApproveArgs),
+    /// Reject actions that wait for approval; they will never run.
+    Reject(RejectArgs),
+    /// Make an uncertain or failed action eligible again, after a person has checked it.
+    Retry(RetryArgs),
+}
+
+/// Arguments of `cspguard status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// How many recent runs to show.
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `cspguard history`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Only this customer.
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Only entries changed on or after this date (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<Date>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `cspguard pause`.
+#[derive(Debug, clap::Args)]
+pub struct PauseArgs {
+    /// Customer id.
+    pub customer: String,
+    /// Pause only this invoice.
+    #[arg(long)]
+    pub invoice: Option<String>,
+    /// Last day of the pause (YYYY-MM-DD, UTC, inclusive).
+    #[arg(long)]
+    pub until: Date,
+    /// Why (promise to pay, dispute, …).
+    #[arg(long)]
+    pub reason: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `cspguard resume`.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// Customer id.
+    pub customer: String,
+    /// Resume only this invoice (default: every hold of the customer).
+    #[arg(long)]
+    pub invoice: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `cspguard approve`.
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// Action ids (or idempotency keys).
+    #[arg(required = true, num_args = 1..)]
+    pub ids: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `cspguard reject`.
+#[derive(Debug, clap::Args)]
+pub struct RejectArgs {
+    /// Action ids (or idempotency keys).
+    #[arg(required = true, num_args = 1..)]
+    pub ids: Vec<String>,
+    /// Why (recorded with the rejection).
+    #[arg(long)]
+    pub reason: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `cspguard retry`.
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// Action id (or idempotency key).
+    pub id: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Errors of the ledger commands.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerCmdError {
+    /// The ledger refused or failed (unknown id, wrong state, locked, corrupt, …).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    /// Encoding JSON output failed.
+    #[error("cannot encode JSON output: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl LedgerCmdError {
+    /// Suggested process exit code (see `LedgerError::exit_code`; 74 for output errors).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LedgerCmdError::Ledger(e) => e.exit_code(),
+            LedgerCmdError::Output(_) => 74,
+            LedgerCmdError::Json(_) => 70,
+        }
+    }
+}
+
+/// Run one ledger command against the state file at `state_path`.
+pub fn run(
+    cmd: LedgerCommand,
+    state_path: &Path,
+    now: Timestamp,
+    who: &str,
+    out: &mut dyn Write,
+) -> Result<(), LedgerCmdError> {
+    match cmd {
+        LedgerCommand::Status(a) => status(&Ledger::open_existing(state_path)?, &a, now, out),
+        LedgerCommand::History(a) => history(&Ledger::open_existing(state_path)?, &a, out),
+        LedgerCommand::Pause(a) => {
+            let ledger = Ledger::open(state_path)?;
+            let hold = ledger.place_hold(
+                &a.customer,
+                a.invoice.as_deref(),
+                &a.reason,
+                a.until,
+                who,
+                now,
+            )?;
+            write_holds(out, a.format, &[hold], "Placed hold")
+        }
+        LedgerCommand::Resume(a) => {
+            let ledger = Ledger::open(state_path)?;
+            let released = ledger.release_holds(&a.customer, a.invoice.as_deref(), who, now)?;
+            write_holds(out, a.format, &released, "Released holds")
+        }
+        LedgerCommand::Approve(a) => {
+            let ledger = Ledger::open(state_path)?;
+            let rows = resolve_all(
+                &ledger,
+                &a.ids,
+                &[ActionStatus::AwaitingApproval],
+                "approve",
+            )?;
+            let mut done = Vec::new();
+            for row in rows {
+                done.push(ledger.approve(row.id, who, now)?);
+            }
+            write_actions(out, a.format, &done, "Approved")
+        }
+        LedgerCommand::Reject(a) => {
+            let ledger = Ledger::open(state_path)?;
+            let allowed = [ActionStatus::AwaitingApproval, ActionStatus::Approved];
+            let rows = resolve_all(&ledger, &a.ids, &allowed, "reject")?;
+            let mut done = Vec::new();
+            for row in rows {
+                done.push(ledger.reject(row.id, who, &a.reason, now)?);
+            }
+            write_actions(out, a.format, &done, "Rejected")
+        }
+        LedgerCommand::Retry(a) => {
+            let ledger = Ledger::open(state_path)?;
+            let row = resolve(&ledger, &a.id)?;
+            let row = ledger.retry(row.id, who, now)?;
+            write_actions(
+                out,
+                a.format,
+                &[row],
+                "Eligible again (a later run executes it)",
+            )
+        }
+    }
+}
+
+/// The OS user: `$USER`, then `$LOGNAME`, else `uid:<n>` from /proc/self/status.
+pub fn current_os_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.trim().is_empty()
+        {
+            return v.trim().to_string();
+        }
+    }
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| uid_from_status(&s))
+        .map_or_else(|| "unknown".to_string(), |uid| format!("uid:{uid}"))
+}
+
+/// The real UID from the text of /proc/self/status.
+fn uid_from_status(text: &str) -> Option<u32> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+}
+
+/// An action by numeric id or by idempotency key.
+fn resolve(ledger: &Ledger, id: &str) -> Result<ActionRow, LedgerError> {
+    let found = match id.trim().parse::<i64>() {
+        Ok(n) => ledger.action(n)?,
+        Err(_) => ledger.action_by_key(id)?,
+    };
+    found.ok_or_else(|| LedgerError::NotFound {
+        what: "action",
+        id: id.to_string(),
+    })
+}
+
+/// Resolve every id and check its state before changing anything.
+fn resolve_all(
+    ledger: &Ledger,
+    ids: &[String],
+    allowed: &[ActionStatus],
+    verb: &'static str,
+) -> Result<Vec<ActionRow>, LedgerError> {
+    let mut rows: Vec<ActionRow> = Vec::new();
+    for id in ids {
+        let row = resolve(ledger, id)?;
+        if !allowed.contains(&row.status) {
+            return Err(LedgerError::InvalidState {
+                id: row.id,
+                key: row.key,
+                status: row.status,
+                verb,
+                allowed: allowed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            });
+        }
+        if !rows.iter().any(|r| r.id == row.id) {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+#[derive(Serialize)]
+struct StatusReport {
+    runs: Vec<RunRow>,
+    pending_approvals: Vec<ActionRow>,
+    uncertain: Vec<ActionRow>,
+    failed: Vec<ActionRow>,
+    holds: Vec<Hold>,
+}
+
+fn status(
+    ledger: &Ledger,
+    args: &StatusArgs,
+    now: Timestamp,
+    out: &mut dyn Write,
+) -> Result<(), LedgerCmdError> {
+    let report = StatusReport {
+        runs: ledger.recent_runs(args.runs)?,
+        pending_approvals: ledger.actions_with_status(&[ActionStatus::AwaitingApproval])?,
+        uncertain: ledger.actions_with_status(&[ActionStatus::Uncertain])?,
+        failed: ledger.actions_with_status(&[ActionStatus::Failed])?,
+        holds: ledger.active_holds(now)?,
+    };
+    if args.format == OutputFormat::Json {
+        return write_json(out, &report);
+    }
+    writeln!(out, "Last runs")?;
+    let mut t = Table::new();
+    t.set_header(["Run", "Mode", "Started", "Finished", "Outcome", "Errors"]);
+    for r in &report.runs {
+        t.add_row([
+            r.id.to_string(),
+            r.mode.clone(),
+            r.started_at.to_string(),
+            opt_ts(r.finished_at),
+            r.outcome.clone().unwrap_or_else(|| "(unfinished)".into()),
+            r.errors.len().to_string(),
+        ]);
+    }
+    write_table(out, &t, report.runs.is_empty())?;
+    for (title, rows) in [
+        ("Pending approvals", &report.pending_approvals),
+        (
+            "Uncertain (check, then `cspguard retry ID`)",
+            &report.uncertain,
+        ),
+        ("Failed", &report.failed),
+    ] {
+        writeln!(out, "\n{title}")?;
+        write_table(out, &action_table(rows), rows.is_empty())?;
+    }
+    writeln!(out, "\nActive holds")?;
+    write_table(out, &hold_table(&report.holds), report.holds.is_empty())?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct HistoryEntry {
+    time: Timestamp,
+    #[serde(rename = "type")]
+    entry_type: &'static str,
+    id: i64,
+    key: Option<String>,
+    customer: Option<String>,
+    what: String,
+    outcome: String,
+    detail: String,
+}
+
+fn history(ledger: &Ledger, args: &HistoryArgs, out: &mut dyn Write) -> Result<(), LedgerCmdError> {
+    let since = args
+        .since
+        .map(|d| d.to_zoned(TimeZone::UTC).map(|z| z.timestamp()))
+        .transpose()
+        .map_err(|e| LedgerError::InvalidInput {
+            detail: format!("--since: {e}"),
+        })?;
+    let customer = args.customer.as_deref();
+    let mut entries: Vec<HistoryEntry> = ledger
+        .actions(customer, since)?
+        .into_iter()
+        .map(|a| {
+            let detail = match a.status {
+                ActionStatus::Done => a.result.map(|r| r.to_string()).unwrap_or_default(),
+                ActionStatus::Cancelled => format!(
+                    "by {}: {}",
+                    a.rejected_by.unwrap_or_default(),
+                    a.rejection_reason.unwrap_or_default()
+                ),
+                _ => a.last_error.unwrap_or(a.reason),
+            };
+            HistoryEntry {
+                time: a.updated_at,
+                entry_type: "action",
+                id: a.id,
+                key: Some(a.key),
+                customer: a.customer,
+                what: a.kind,
+                outcome: format!("{} (attempts {})", a.status, a.attempts),
+                detail,
+            }
+        })
+        .collect();
+    entries.extend(
+        ledger
+            .notices(customer, since)?
+            .into_iter()
+            .map(|n| HistoryEntry {
+                time: n.sent_at,
+                entry_type: "notice",
+                id: n.id,
+                key: n.action_key,
+                customer: n.customer,
+                what: format!("{} ({})", n.template, n.locale),
+                outcome: format!("sent to {}", n.recipient),
+                detail: n.message_id,
+            }),
+    );
+    entries.sort_by(|a, b| (a.time, a.entry_type, a.id).cmp(&(b.time, b.entry_type, b.id)));
+    if args.format == OutputFormat::Json {
+        return write_json(out, &entries);
+    }
+    let mut t = Table::new();
+    t.set_header([
+        "Time", "Type", "ID", "Customer", "What", "Outcome", "Detail",
+    ]);
+    for e in &entries {
+        t.add_row([
+            e.time.to_string(),
+            e.entry_type.to_string(),
+            e.id.to_string(),
+            e.customer.clone().unwrap_or_default(),
+            e.what.clone(),
+            e.outcome.clone(),
+            e.detail.clone(),
+        ]);
+    }
+    write_table(out, &t, entries.is_empty())?;
+    Ok(())
+}
+
+fn action_table(rows: &[ActionRow]) -> Table {
+    let mut t = Table::new();
+    t.set_header([
+        "ID", "Key", "Kind", "Customer", "Status", "Attempts", "Updated", "By", "Note",
+    ]);
+    for a in rows {
+        let by = a
+            .retried_by
+            .clone()
+            .or_else(|| a.rejected_by.clone())
+            .or_else(|| a.approved_by.clone())
+            .unwrap_or_default();
+        let note = a
+            .rejection_reason
+            .clone()
+            .or_else(|| a.last_error.clone())
+            .unwrap_or_else(|| a.reason.clone());
+        t.add_row([
+            a.id.to_string(),
+            a.key.clone(),
+            a.kind.clone(),
+            a.customer.clone().unwrap_or_default(),
+            a.status.to_string(),
+            a.attempts.to_string(),
+            a.updated_at.to_string(),
+            by,
+            note,
+        ]);
+    }
+    t
+}
+
+fn hold_table(rows: &[Hold]) -> Table {
+    let mut t = Table::new();
+    t.set_header([
+        "Hold",
+        "Customer",
+        "Invoice",
+        "Until",
+        "Reason",
+        "Placed by",
+        "Placed at",
+        "Released",
+    ]);
+    for h in rows {
+        t.add_row([
+            h.id.to_string(),
+            h.customer.clone(),
+            h.invoice.clone().unwrap_or_else(|| "(all)".into()),
+            h.until.to_string(),
+            h.reason.clone(),
+            h.placed_by.clone(),
+            h.placed_at.to_string(),
+            match (&h.released_by, h.released_at) {
+                (Some(by), Some(at)) => format!("{by} at {at}"),
+                _ => String::new(),
+            },
+        ]);
+    }
+    t
+}
+
+fn write_actions(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    rows: &[ActionRow],
+    title: &str,
+) -> Result<(), LedgerCmdError> {
+    if format == OutputFormat::Json {
+        return write_json(out, &rows);
+    }
+    writeln!(out, "{title}")?;
+    write_table(out, &action_table(rows), rows.is_empty())
+}
+
+fn write_holds(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    rows: &[Hold],
+    title: &str,
+) -> Result<(), LedgerCmdError> {
+    if format == OutputFormat::Json {
+        return write_json(out, &rows);
+    }
+    writeln!(out, "{title}")?;
+    write_table(out, &hold_table(rows), rows.is_empty())
+}
+
+fn write_table(out: &mut dyn Write, t: &Table, empty: bool) -> Result<(), LedgerCmdError> {
+    if empty {
+        writeln!(out, "(none)")?;
+    } else {
+        writeln!(out, "{t}")?;
+    }
+    Ok(())
+}
+
+fn write_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), LedgerCmdError> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn opt_ts(t: Option<Timestamp>) -> String {
+    t.map(|t| t.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_is_read_from_proc_status_text() {
+        let text = "Name:\tcspguard\nUmask:\t0022\nUid:\t1001\t1001\t1001\t1001\nGid:\t1\n";
+        assert_eq!(uid_from_status(text), Some(1001));
+        assert_eq!(uid_from_status("Name:\tx\n"), None);
+        assert_eq!(uid_from_status("Uid:\tnotanumber\n"), None);
+    }
+}
