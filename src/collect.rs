@@ -14,8 +14,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use tokio::task::JoinSet;
 
-use crate::pc::client::PartnerCenter;
-use crate::pc::error::PcError;
+use crate::pc::{PartnerCenter, PcError};
 use crate::snapshot::{CustomerDetail, Section, Snapshot};
 
 /// Which customers get per-customer detail calls.

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, Loaded, TokenStyle};
-use crate::pc::auth::RefreshTokenStore;
-use crate::pc::client::{ClientOptions, PartnerCenter, RetryPolicy, TokenStyle as PcTokenStyle};
-use crate::pc::error::PcError;
+use crate::pc::{ClientOptions, PartnerCenter, PcError, RefreshTokenStore, RetryPolicy, TokenStyle as PcTokenStyle};
 use crate::secrets::{self, SecretError};
 
 /// Errors while building the run context.

@@ -8,6 +8,7 @@ pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod credentials;
 pub mod exit;
 pub mod ledger;
 pub mod logging;

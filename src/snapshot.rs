@@ -12,7 +12,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::pc::client::CallStats;
+use crate::pc::CallStats;
 use crate::pc::models::{
     AuditRecord, Customer, CustomerBillingProfile, CustomerMonthlyUsageRecord, FraudEvent, Invoice,
     InvoiceSummary, SpendingBudget, Subscription,
@@ -261,11 +261,11 @@ impl Snapshot {
             }
         }
 
-        let _ = writeln!(out, "\nPartner Center calls: {}", self.calls.total_calls());
+        let _ = writeln!(out, "\nPartner Center calls: {}", self.calls.totals.calls);
         let mut t = table(&["Endpoint", "Calls", "Retries", "429s", "Errors"]);
-        for (endpoint, s) in self.calls.by_endpoint() {
+        for (endpoint, s) in &self.calls.endpoints {
             t.add_row(vec![
-                endpoint.to_owned(),
+                endpoint.clone(),
                 s.calls.to_string(),
                 s.retries.to_string(),
                 s.throttled.to_string(),

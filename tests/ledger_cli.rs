@@ -162,7 +162,7 @@ fn approve_by_key_works_and_wrong_states_and_unknown_ids_are_clear() {
     );
     let err = cli(&path, &["approve", "999"]).unwrap_err();
     assert!(err.to_string().contains("no action 999"), "{err}");
-    assert_eq!(err.exit_code(), 64);
+    assert_eq!(err.exit(), cspguard::exit::Exit::Config);
     // One bad id in a list changes nothing.
     assert!(cli(&path, &["approve", "suspend:C-1", "nope"]).is_err());
     let l = Ledger::open(&path).unwrap();

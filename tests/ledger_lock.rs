@@ -76,7 +76,7 @@ fn second_process_is_refused_with_holder_pid_and_sigkill_frees_the_lock() {
         other => panic!("expected Locked, got {other:?}"),
     }
     assert!(err.to_string().contains(&child.id().to_string()), "{err}");
-    assert_eq!(err.exit_code(), 75);
+    assert_eq!(err.exit(), cspguard::exit::Exit::Locked);
 
     child.kill().unwrap();
     child.wait().unwrap();

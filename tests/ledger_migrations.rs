@@ -125,7 +125,7 @@ fn a_file_of_random_bytes_is_a_clear_corrupt_error_and_nothing_runs() {
         msg.contains("backup") && msg.contains("nothing was executed"),
         "{msg}"
     );
-    assert_eq!(err.exit_code(), 65);
+    assert_eq!(err.exit(), cspguard::exit::Exit::Failed);
     // The file was not modified.
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }

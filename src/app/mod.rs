@@ -8,6 +8,7 @@ pub mod snapshot;
 use cspguard::config::ConfigError;
 use cspguard::context::ContextError;
 use cspguard::exit::Exit;
+use cspguard::commands::ledger_cmds::LedgerCmdError;
 use cspguard::ledger::LedgerError;
 use cspguard::secrets::SecretError;
 
@@ -20,8 +21,11 @@ pub fn classify(e: &anyhow::Error) -> Exit {
         if let Some(ContextError::Secret(_)) = cause.downcast_ref::<ContextError>() {
             return Exit::Config;
         }
-        if let Some(LedgerError::Locked { .. }) = cause.downcast_ref::<LedgerError>() {
-            return Exit::Locked;
+        if let Some(e) = cause.downcast_ref::<LedgerError>() {
+            return e.exit();
+        }
+        if let Some(e) = cause.downcast_ref::<LedgerCmdError>() {
+            return e.exit();
         }
     }
     Exit::Failed

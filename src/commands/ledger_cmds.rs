@@ -144,12 +144,11 @@ pub enum LedgerCmdError {
 }
 
 impl LedgerCmdError {
-    /// Suggested process exit code (see `LedgerError::exit_code`; 74 for output errors).
-    pub fn exit_code(&self) -> u8 {
+    /// The documented exit code (see `LedgerError::exit`; 1 for output errors).
+    pub fn exit(&self) -> crate::exit::Exit {
         match self {
-            LedgerCmdError::Ledger(e) => e.exit_code(),
-            LedgerCmdError::Output(_) => 74,
-            LedgerCmdError::Json(_) => 70,
+            LedgerCmdError::Ledger(e) => e.exit(),
+            LedgerCmdError::Output(_) | LedgerCmdError::Json(_) => crate::exit::Exit::Failed,
         }
     }
 }

@@ -104,20 +104,23 @@ fn holder(pid: &Option<u32>) -> String {
 }
 
 impl LedgerError {
-    /// Suggested process exit code (sysexits): 75 for a held lock, 65 for unusable state data,
-    /// 64 for bad user input, 74 for I/O, 70 otherwise.
-    pub fn exit_code(&self) -> u8 {
+    /// The documented exit code for this error (see `crate::exit`): 75 for a held lock, 2 for
+    /// bad user input (unknown id, wrong state, bad date), 1 for everything else, including an
+    /// unreadable, corrupt or too-new state database.
+    pub fn exit(&self) -> crate::exit::Exit {
+        use crate::exit::Exit;
         match self {
-            LedgerError::Locked { .. } => 75,
-            LedgerError::SchemaTooNew { .. }
-            | LedgerError::Corrupt { .. }
-            | LedgerError::Data { .. } => 65,
+            LedgerError::Locked { .. } => Exit::Locked,
             LedgerError::NotFound { .. }
             | LedgerError::InvalidState { .. }
-            | LedgerError::InvalidInput { .. } => 64,
-            LedgerError::Missing { .. } => 66,
-            LedgerError::LockIo { .. } | LedgerError::Open { .. } => 74,
-            LedgerError::Sqlite { .. } => 70,
+            | LedgerError::InvalidInput { .. } => Exit::Config,
+            LedgerError::SchemaTooNew { .. }
+            | LedgerError::Corrupt { .. }
+            | LedgerError::Data { .. }
+            | LedgerError::Missing { .. }
+            | LedgerError::LockIo { .. }
+            | LedgerError::Open { .. }
+            | LedgerError::Sqlite { .. } => Exit::Failed,
         }
     }
 

@@ -1,0 +1,93 @@
+//! The App+User refresh token's home: the ledger. Adapts the ledger's credential table to the
+//! client's [`RefreshTokenStore`] trait, seeded once from the configured initial token.
+//!
+//! Architecture invariant: a rotated refresh token is written to the ledger (a durable SQLite
+//! transaction) before the client uses the access token that came with it, so a crash never
+//! leaves cspguard holding only a token that Entra has already replaced.
+
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use secrecy::SecretString;
+
+use crate::ledger::Ledger;
+use crate::pc::{RefreshTokenStore, StoreError};
+
+/// A [`RefreshTokenStore`] backed by the ledger.
+pub struct LedgerRefreshStore {
+    ledger: Mutex<Ledger>,
+    seed: Option<SecretString>,
+}
+
+impl LedgerRefreshStore {
+    /// `seed` is the initial refresh token from the config; it is used only while the ledger has
+    /// none (the first run after the consent).
+    pub fn new(ledger: Ledger, seed: Option<SecretString>) -> Self {
+        Self {
+            ledger: Mutex::new(ledger),
+            seed,
+        }
+    }
+}
+
+impl std::fmt::Debug for LedgerRefreshStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerRefreshStore")
+            .field("seed", &self.seed.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshTokenStore for LedgerRefreshStore {
+    fn load(&self) -> Result<Option<SecretString>, StoreError> {
+        let ledger = self
+            .ledger
+            .lock()
+            .map_err(|_| StoreError::Other("the ledger lock was poisoned by a panic".into()))?;
+        match ledger.load_refresh_token() {
+            Ok(Some(token)) => Ok(Some(token)),
+            Ok(None) => Ok(self.seed.clone()),
+            Err(e) => Err(StoreError::Other(format!(
+                "cannot read the App+User refresh token from the state database: {e}"
+            ))),
+        }
+    }
+
+    fn save(&self, token: &SecretString) -> Result<(), StoreError> {
+        let ledger = self
+            .ledger
+            .lock()
+            .map_err(|_| StoreError::Other("the ledger lock was poisoned by a panic".into()))?;
+        ledger
+            .save_refresh_token(token, Timestamp::now())
+            .map_err(|e| {
+                StoreError::Other(format!(
+                    "cannot store the rotated App+User refresh token in the state database: {e}"
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn seed_is_used_until_a_rotated_token_is_saved() {
+        let store = LedgerRefreshStore::new(
+            Ledger::open_in_memory().unwrap(),
+            Some(SecretString::from("seed-token")),
+        );
+        assert_eq!(store.load().unwrap().unwrap().expose_secret(), "seed-token");
+        store.save(&SecretString::from("rotated-1")).unwrap();
+        assert_eq!(store.load().unwrap().unwrap().expose_secret(), "rotated-1");
+        assert!(!format!("{store:?}").contains("seed-token"));
+    }
+
+    #[test]
+    fn no_seed_and_no_saved_token_is_none() {
+        let store = LedgerRefreshStore::new(Ledger::open_in_memory().unwrap(), None);
+        assert!(store.load().unwrap().is_none());
+    }
+}
