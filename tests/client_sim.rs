@@ -77,7 +77,8 @@ async fn pages_through_2000_customers_with_continuation_tokens() {
     assert!(lists[0].header("ms-continuationtoken").is_none());
     for r in &lists[1..] {
         assert!(
-            r.header("ms-continuationtoken").is_some_and(|t| !t.is_empty()),
+            r.header("ms-continuationtoken")
+                .is_some_and(|t| !t.is_empty()),
             "continuation header replayed: {r:?}"
         );
         assert_eq!(r.status, 200);
@@ -114,14 +115,18 @@ async fn throttling_storm_is_ridden_out() {
         &path,
         429,
         vec![("Retry-After".into(), "0".into())],
-        r#"{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 0 seconds."}"#.into(),
+        r#"{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 0 seconds."}"#
+            .into(),
         Some(4),
     );
     let pc = PartnerCenter::new(options(&h)).expect("client");
     let c = pc.customer(&id).await.expect("succeeds after the storm");
     assert_eq!(c.id, id);
     let ep = pc.stats().endpoint("GET /v1/customers/{id}");
-    assert_eq!((ep.calls, ep.throttled, ep.retries, ep.errors), (5, 4, 4, 0));
+    assert_eq!(
+        (ep.calls, ep.throttled, ep.retries, ep.errors),
+        (5, 4, 4, 0)
+    );
 }
 
 #[tokio::test]
@@ -190,7 +195,10 @@ async fn server_403_for_app_user_is_mapped_to_app_user_required() {
     o.app_user = Some(store);
     let pc = PartnerCenter::new(o).expect("client");
     let err = pc.fraud_events(None).next_page().await.expect_err("403");
-    assert!(matches!(err, PcError::AppUserRequired { status: 403, .. }), "{err:?}");
+    assert!(
+        matches!(err, PcError::AppUserRequired { status: 403, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("[partner_center.app_user]"));
 }
 
@@ -289,7 +297,12 @@ async fn v1_and_v2_token_forms_both_work() {
         let mut o = options(&h);
         o.token_style = style;
         let pc = PartnerCenter::new(o).expect("client");
-        let first = pc.customers().next_page().await.expect("page").expect("some");
+        let first = pc
+            .customers()
+            .next_page()
+            .await
+            .expect("page")
+            .expect("some");
         assert_eq!(first.len(), 3);
         let token_paths: Vec<String> = h
             .requests()
@@ -312,7 +325,16 @@ async fn wrong_secret_is_a_clear_auth_error_without_the_secret() {
     o.client_secret = SecretString::from("wrong-secret-value-42");
     let pc = PartnerCenter::new(o).expect("client");
     let err = pc.customers().next_page().await.expect_err("auth error");
-    assert!(matches!(err, PcError::Auth { transient: false, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            PcError::Auth {
+                transient: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let text = format!("{err} {err:?}");
     assert!(!text.contains("wrong-secret-value-42"), "{text}");
     assert!(text.contains("client_secret"), "{text}");

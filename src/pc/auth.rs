@@ -361,6 +361,26 @@ impl std::fmt::Debug for Bearer {
     }
 }
 
+/// What an [`Authenticator`] needs to know.
+pub struct AuthSettings<'a> {
+    pub authority: &'a str,
+    pub tenant: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a SecretString,
+    pub style: TokenStyle,
+    pub resource: &'a str,
+    pub app_user: Option<Arc<dyn RefreshTokenStore>>,
+}
+
+/// The future an oauth2 HTTP call returns.
+type OAuthHttpFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<oauth2::HttpResponse, HttpClientError<reqwest::Error>>,
+            > + Send,
+    >,
+>;
+
 /// Acquires and caches tokens for one partner tenant.
 pub struct Authenticator {
     http: reqwest::Client,
@@ -387,16 +407,16 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Build an authenticator. `http` must be the redirect-free client of the transport.
-    pub fn new(
-        http: reqwest::Client,
-        authority: &str,
-        tenant: &str,
-        client_id: &str,
-        client_secret: &SecretString,
-        style: TokenStyle,
-        resource: &str,
-        app_user: Option<Arc<dyn RefreshTokenStore>>,
-    ) -> Result<Self, PcError> {
+    pub fn new(http: reqwest::Client, settings: AuthSettings<'_>) -> Result<Self, PcError> {
+        let AuthSettings {
+            authority,
+            tenant,
+            client_id,
+            client_secret,
+            style,
+            resource,
+            app_user,
+        } = settings;
         let url = token_url(authority, tenant, style);
         let parsed = reqwest::Url::parse(&url).map_err(|e| PcError::InvalidUrl {
             url: url.clone(),
@@ -538,15 +558,7 @@ impl Authenticator {
     fn http_fn(
         &self,
         status: &Arc<AtomicU16>,
-    ) -> impl Fn(
-        oauth2::HttpRequest,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = Result<oauth2::HttpResponse, HttpClientError<reqwest::Error>>,
-                > + Send,
-        >,
-    > + use<> {
+    ) -> impl Fn(oauth2::HttpRequest) -> OAuthHttpFuture + use<> {
         let http = self.http.clone();
         let status = Arc::clone(status);
         move |req| {

@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use crate::pc::auth::{Authenticator, RefreshTokenStore, TokenKind, TokenStyle};
+use crate::pc::auth::{AuthSettings, Authenticator, RefreshTokenStore, TokenKind, TokenStyle};
 use crate::pc::error::PcError;
 use crate::pc::lenient;
 use crate::pc::models::{
@@ -177,13 +177,15 @@ impl PartnerCenter {
         let http = build_http(opts.request_timeout, opts.connect_timeout)?;
         let auth = Authenticator::new(
             http.clone(),
-            &opts.authority,
-            opts.tenant_id.trim(),
-            opts.client_id.trim(),
-            &opts.client_secret,
-            opts.token_style,
-            &opts.resource,
-            opts.app_user.clone(),
+            AuthSettings {
+                authority: &opts.authority,
+                tenant: opts.tenant_id.trim(),
+                client_id: opts.client_id.trim(),
+                client_secret: &opts.client_secret,
+                style: opts.token_style,
+                resource: &opts.resource,
+                app_user: opts.app_user.clone(),
+            },
         )?;
         let limiter = RateLimiter::new(opts.rate_limit_per_minute, opts.max_concurrency);
         let transport = Transport::new(
