@@ -207,10 +207,17 @@ impl<T: DeserializeOwned> Pages<T> {
                         ApiRequest::new(reqwest::Method::GET, req.label.clone(), url, req.kind);
                     // Keep the call's own non-paging headers (e.g. X-NewEventsModel), then the
                     // link's headers.
+                    // Headers of the link replace same-named ones, so nothing accumulates.
                     next_req.headers = req
                         .headers
                         .iter()
-                        .filter(|(k, _)| !k.eq_ignore_ascii_case("ms-continuationtoken"))
+                        .filter(|(k, _)| {
+                            !k.eq_ignore_ascii_case("ms-continuationtoken")
+                                && !next
+                                    .headers
+                                    .iter()
+                                    .any(|h| h.key.trim().eq_ignore_ascii_case(k.trim()))
+                        })
                         .cloned()
                         .collect();
                     next_req.headers.extend(
