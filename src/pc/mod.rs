@@ -2,5 +2,20 @@
 //! that owns retries and rate limiting, paging, and the typed client used by collection and
 //! enforcement. Nothing outside this module speaks HTTP to Partner Center.
 
+pub mod auth;
+pub mod client;
+pub mod error;
 pub mod lenient;
 pub mod models;
+pub mod paging;
+pub mod ratelimit;
+pub mod transport;
+
+pub use auth::{
+    FileRefreshTokenStore, MemoryRefreshTokenStore, RefreshTokenStore, StoreError, TokenStyle,
+};
+pub use client::{ClientOptions, PartnerCenter};
+pub use error::PcError;
+pub use paging::{Collection, Pages};
+pub use ratelimit::{RateLimiter, WindowLimiter};
+pub use transport::{CallStats, EndpointStats, RetryPolicy};

@@ -1,0 +1,654 @@
+//! The typed Partner Center client, [`PartnerCenter`]: one method per endpoint the product uses.
+//!
+//! Owns: [`ClientOptions`] (with defaults and a redacted `Debug`), endpoint paths and their
+//! stats labels, percent-encoding of path segments, and the App+User gate.
+//!
+//! Invariants:
+//! * App+User-only endpoints (usage summary/records, fraud events) return
+//!   [`PcError::AppUserNotConfigured`] without any HTTP call when no refresh-token store is
+//!   configured.
+//! * Every call goes through the one [`Transport`](crate::pc::transport) (retries, rate limit,
+//!   headers) and every body is decoded with [`crate::pc::lenient::from_slice`].
+//! * Suspend/reactivate PATCHes the full resource with `If-Match: <etag>`; a 412 comes back as
+//!   [`PcError::PreconditionFailed`] for the caller to re-read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use crate::pc::auth::{AuthSettings, Authenticator, RefreshTokenStore, TokenKind, TokenStyle};
+use crate::pc::error::PcError;
+use crate::pc::lenient;
+use crate::pc::models::{
+    AuditRecord, AzureEntitlement, BudgetPatch, CancelEntitlementRequest, Customer,
+    CustomerBillingProfile, CustomerMonthlyUsageRecord, CustomerUsageSummary, FraudEvent,
+    FraudEventStatus, FraudResolvedReason, FraudStatusUpdate, Invoice, InvoiceSummary,
+    SpendingBudget, Subscription, SubscriptionStatus,
+};
+use crate::pc::paging::Pages;
+use crate::pc::ratelimit::{DEFAULT_CONCURRENCY, DEFAULT_PER_MINUTE, RateLimiter};
+use crate::pc::transport::{
+    ApiRequest, CallStats, RetryPolicy, Transport, api_url, build_http, parse_base_url,
+};
+
+/// Default Entra authority.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// Default Partner Center base URL and token resource.
+pub const DEFAULT_BASE_URL: &str = "https://api.partnercenter.microsoft.com";
+
+/// Everything needed to build a [`PartnerCenter`] client.
+#[derive(Clone)]
+pub struct ClientOptions {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub token_style: TokenStyle,
+    pub authority: String,
+    pub base_url: String,
+    pub resource: String,
+    /// App+User refresh-token store; `None` = App+User endpoints are unavailable.
+    pub app_user: Option<Arc<dyn RefreshTokenStore>>,
+    pub rate_limit_per_minute: u32,
+    pub max_concurrency: usize,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// `size` for seek/offset paging and `PageSize` for fraud events.
+    pub page_size: u32,
+    /// Use the fraud "new events model" (`X-NewEventsModel: true`, page-number paging).
+    pub fraud_events_new_model: bool,
+    /// `MS-CorrelationId` sent on every call of this run.
+    pub correlation_id: uuid::Uuid,
+}
+
+impl ClientOptions {
+    /// Defaults: v1 token form, public cloud authority and API, 450 requests/min, 8 in flight,
+    /// 60 s request timeout, 10 s connect timeout, default retry policy, page size 100, classic
+    /// fraud model, a fresh correlation id.
+    pub fn new(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            client_secret,
+            token_style: TokenStyle::V1Resource,
+            authority: DEFAULT_AUTHORITY.to_owned(),
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            resource: DEFAULT_BASE_URL.to_owned(),
+            app_user: None,
+            rate_limit_per_minute: DEFAULT_PER_MINUTE,
+            max_concurrency: DEFAULT_CONCURRENCY,
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            page_size: 100,
+            fraud_events_new_model: false,
+            correlation_id: uuid::Uuid::new_v4(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("token_style", &self.token_style)
+            .field("authority", &self.authority)
+            .field("base_url", &self.base_url)
+            .field("resource", &self.resource)
+            .field(
+                "app_user",
+                &if self.app_user.is_some() {
+                    "configured"
+                } else {
+                    "not configured"
+                },
+            )
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("request_timeout", &self.request_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
+            .field("page_size", &self.page_size)
+            .field("fraud_events_new_model", &self.fraud_events_new_model)
+            .field("correlation_id", &self.correlation_id)
+            .finish()
+    }
+}
+
+struct Inner {
+    transport: Arc<Transport>,
+    page_size: u32,
+    fraud_new_model: bool,
+}
+
+/// The Partner Center client. Cheap to clone; clones share the token cache, rate limiter and
+/// statistics.
+#[derive(Clone)]
+pub struct PartnerCenter {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PartnerCenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartnerCenter")
+            .field("transport", &self.inner.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+const EP_CUSTOMERS: &str = "GET /v1/customers";
+const EP_CUSTOMER: &str = "GET /v1/customers/{id}";
+const EP_BILLING_PROFILE: &str = "GET /v1/customers/{id}/profiles/billing";
+const EP_SUBSCRIPTIONS: &str = "GET /v1/customers/{id}/subscriptions";
+const EP_SUBSCRIPTION: &str = "GET /v1/customers/{id}/subscriptions/{sid}";
+const EP_PATCH_SUBSCRIPTION: &str = "PATCH /v1/customers/{id}/subscriptions/{sid}";
+const EP_ENTITLEMENTS: &str = "GET /v1/customers/{id}/subscriptions/{sid}/azureEntitlements";
+const EP_CANCEL_ENTITLEMENT: &str =
+    "POST /v1/customers/{id}/subscriptions/{sid}/azureEntitlements/{eid}/cancel";
+const EP_AUDIT: &str = "GET /v1/auditrecords";
+const EP_BUDGET: &str = "GET /v1/customers/{id}/usagebudget";
+const EP_SET_BUDGET: &str = "PATCH /v1/customers/{id}/usagebudget";
+const EP_USAGE_SUMMARY: &str = "GET /v1/customers/{id}/usagesummary";
+const EP_USAGE_RECORDS: &str = "GET /v1/customers/usagerecords";
+const EP_INVOICES: &str = "GET /v1/invoices";
+const EP_INVOICE_SUMMARY: &str = "GET /v1/invoices/summary";
+const EP_FRAUD_EVENTS: &str = "GET /v1/fraudEvents";
+const EP_FRAUD_STATUS: &str = "POST /v1/fraudEvents/subscription/{sid}/status";
+
+impl PartnerCenter {
+    /// Build a client. Fails on invalid or insecure URLs (no network access happens here).
+    pub fn new(opts: ClientOptions) -> Result<Self, PcError> {
+        if opts.tenant_id.trim().is_empty() || opts.client_id.trim().is_empty() {
+            return Err(PcError::Config(
+                "tenant_id and client_id must not be empty; set them in [partner_center]".into(),
+            ));
+        }
+        let base = parse_base_url(&opts.base_url)?;
+        let http = build_http(opts.request_timeout, opts.connect_timeout)?;
+        let auth = Authenticator::new(
+            http.clone(),
+            AuthSettings {
+                authority: &opts.authority,
+                tenant: opts.tenant_id.trim(),
+                client_id: opts.client_id.trim(),
+                client_secret: &opts.client_secret,
+                style: opts.token_style,
+                resource: &opts.resource,
+                app_user: opts.app_user.clone(),
+            },
+        )?;
+        let limiter = RateLimiter::new(opts.rate_limit_per_minute, opts.max_concurrency);
+        let transport = Transport::new(
+            http,
+            auth,
+            limiter,
+            opts.retry.clone(),
+            opts.correlation_id,
+            base,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                transport: Arc::new(transport),
+                page_size: opts.page_size.max(1),
+                fraud_new_model: opts.fraud_events_new_model,
+            }),
+        })
+    }
+
+    /// Whether App+User credentials are configured.
+    pub fn has_app_user(&self) -> bool {
+        self.inner.transport.auth().has_app_user()
+    }
+
+    /// A snapshot of the call statistics so far.
+    pub fn stats(&self) -> CallStats {
+        self.inner.transport.stats()
+    }
+
+    fn transport(&self) -> &Arc<Transport> {
+        &self.inner.transport
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<reqwest::Url, PcError> {
+        api_url(self.transport().base(), segments, query)
+    }
+
+    fn app_user_gate(&self, endpoint: &str) -> Result<(), PcError> {
+        if self.has_app_user() {
+            Ok(())
+        } else {
+            Err(PcError::AppUserNotConfigured {
+                endpoint: endpoint.to_owned(),
+            })
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(&self, req: ApiRequest) -> Result<T, PcError> {
+        Ok(self
+            .transport()
+            .execute(&req, lenient::from_slice::<T>)
+            .await?
+            .value)
+    }
+
+    fn get(
+        &self,
+        label: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        kind: TokenKind,
+    ) -> Result<ApiRequest, PcError> {
+        Ok(ApiRequest::new(
+            Method::GET,
+            label,
+            self.url(segments, query)?,
+            kind,
+        ))
+    }
+
+    /// All customers, page by page (`GET /v1/customers?size=`; seek paging).
+    pub fn customers(&self) -> Pages<Customer> {
+        let size = self.inner.page_size.to_string();
+        match self.get(
+            EP_CUSTOMERS,
+            &["v1", "customers"],
+            &[("size", &size)],
+            TokenKind::AppOnly,
+        ) {
+            Ok(req) => Pages::envelope(Arc::clone(self.transport()), req),
+            Err(e) => Pages::failed(Arc::clone(self.transport()), e),
+        }
+    }
+
+    /// One customer (includes the billing profile).
+    pub async fn customer(&self, customer_id: &str) -> Result<Customer, PcError> {
+        let req = self.get(
+            EP_CUSTOMER,
+            &["v1", "customers", customer_id],
+            &[],
+            TokenKind::AppOnly,
+        )?;
+        self.call(req).await
+    }
+
+    /// A customer's billing profile (contact email, culture, language).
+    pub async fn billing_profile(
+        &self,
+        customer_id: &str,
+    ) -> Result<CustomerBillingProfile, PcError> {
+        let req = self.get(
+            EP_BILLING_PROFILE,
+            &["v1", "customers", customer_id, "profiles", "billing"],
+            &[],
+            TokenKind::AppOnly,
+        )?;
+        self.call(req).await
+    }
+
+    /// All subscriptions of a customer (follows `links.next` if the server pages).
+    pub async fn subscriptions(&self, customer_id: &str) -> Result<Vec<Subscription>, PcError> {
+        let req = self.get(
+            EP_SUBSCRIPTIONS,
+            &["v1", "customers", customer_id, "subscriptions"],
+            &[],
+            TokenKind::AppOnly,
+        )?;
+        Pages::envelope(Arc::clone(self.transport()), req)
+            .collect_all()
+            .await
+    }
+
+    /// One subscription.
+    pub async fn subscription(
+        &self,
+        customer_id: &str,
+        subscription_id: &str,
+    ) -> Result<Subscription, PcError> {
+        let req = self.get(
+            EP_SUBSCRIPTION,
+            &[
+                "v1",
+                "customers",
+                customer_id,
+                "subscriptions",
+                subscription_id,
+            ],
+            &[],
+            TokenKind::AppOnly,
+        )?;
+        self.call(req).await
+    }
+
+    /// Suspend or reactivate: PATCH the full resource with the new status and
+    /// `If-Match: <etag>`. A 412 is [`PcError::PreconditionFailed`]: re-read and decide again.
+    pub async fn set_subscription_status(
+        &self,
+        customer_id: &str,
+        subscription: &Subscription,
+        status: &SubscriptionStatus,
+    ) -> Result<Subscription, PcError> {
+        let url = self.url(
+            &[
+                "v1",
+                "customers",
+                customer_id,
+                "subscriptions",
+                &subscription.id,
+            ],
+            &[],
+        )?;
+        let mut req = ApiRequest::new(
+            Method::PATCH,
+            EP_PATCH_SUBSCRIPTION,
+            url,
+            TokenKind::AppOnly,
+        )
+        .json(subscription.with_status(status));
+        if let Some(etag) = subscription
+            .etag
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+        {
+            req = req.header("If-Match", etag);
+        }
+        self.call(req).await
+    }
+
+    /// The Azure subscriptions (entitlements) under an Azure plan.
+    pub async fn azure_entitlements(
+        &self,
+        customer_id: &str,
+        subscription_id: &str,
+    ) -> Result<Vec<AzureEntitlement>, PcError> {
+        let req = self.get(
+            EP_ENTITLEMENTS,
+            &[
+                "v1",
+                "customers",
+                customer_id,
+                "subscriptions",
+                subscription_id,
+                "azureEntitlements",
+            ],
+            &[],
+            TokenKind::AppOnly,
+        )?;
+        Pages::envelope(Arc::clone(self.transport()), req)
+            .collect_all()
+            .await
+    }
+
+    /// Cancel a compromised Azure subscription (`cancellationReason: compromise`). Microsoft
+    /// needs about 10 minutes to reflect the new status.
+    pub async fn cancel_azure_entitlement(
+        &self,
+        customer_id: &str,
+        subscription_id: &str,
+        entitlement_id: &str,
+    ) -> Result<AzureEntitlement, PcError> {
+        let url = self.url(
+            &[
+                "v1",
+                "customers",
+                customer_id,
+                "subscriptions",
+                subscription_id,
+                "azureEntitlements",
+                entitlement_id,
+                "cancel",
+            ],
+            &[],
+        )?;
+        let body = serde_json::to_value(CancelEntitlementRequest::compromise()).map_err(|e| {
+            PcError::InvalidRequest {
+                endpoint: EP_CANCEL_ENTITLEMENT.to_owned(),
+                message: e.to_string(),
+            }
+        })?;
+        let req = ApiRequest::new(Method::POST, EP_CANCEL_ENTITLEMENT, url, TokenKind::AppOnly)
+            .json(body);
+        self.call(req).await
+    }
+
+    /// Audit records from `start` (inclusive, at most 90 days back) to `end` (default: today).
+    pub fn audit_records(
+        &self,
+        start: jiff::civil::Date,
+        end: Option<jiff::civil::Date>,
+    ) -> Pages<AuditRecord> {
+        let size = self.inner.page_size.to_string();
+        let start = start.to_string();
+        let end = end.map(|d| d.to_string());
+        let mut query: Vec<(&str, &str)> = vec![("startDate", &start)];
+        if let Some(end) = end.as_deref() {
+            query.push(("endDate", end));
+        }
+        query.push(("size", &size));
+        match self.get(
+            EP_AUDIT,
+            &["v1", "auditrecords"],
+            &query,
+            TokenKind::AppOnly,
+        ) {
+            Ok(req) => Pages::envelope(Arc::clone(self.transport()), req),
+            Err(e) => Pages::failed(Arc::clone(self.transport()), e),
+        }
+    }
+
+    /// A customer's spending budget (`amount: None` = no budget).
+    pub async fn usage_budget(&self, customer_id: &str) -> Result<SpendingBudget, PcError> {
+        let req = self.get(
+            EP_BUDGET,
+            &["v1", "customers", customer_id, "usagebudget"],
+            &[],
+            TokenKind::AppOnly,
+        )?;
+        self.call(req).await
+    }
+
+    /// Set a customer's spending budget.
+    pub async fn set_usage_budget(
+        &self,
+        customer_id: &str,
+        amount: Decimal,
+    ) -> Result<SpendingBudget, PcError> {
+        let body = BudgetPatch { amount }
+            .to_body()
+            .map_err(|e| PcError::InvalidRequest {
+                endpoint: EP_SET_BUDGET.to_owned(),
+                message: e.to_string(),
+            })?;
+        let url = self.url(&["v1", "customers", customer_id, "usagebudget"], &[])?;
+        let req = ApiRequest::new(Method::PATCH, EP_SET_BUDGET, url, TokenKind::AppOnly).json(body);
+        self.call(req).await
+    }
+
+    /// A customer's current-month usage summary. App+User only.
+    pub async fn customer_usage_summary(
+        &self,
+        customer_id: &str,
+    ) -> Result<CustomerUsageSummary, PcError> {
+        self.app_user_gate(EP_USAGE_SUMMARY)?;
+        let req = self.get(
+            EP_USAGE_SUMMARY,
+            &["v1", "customers", customer_id, "usagesummary"],
+            &[],
+            TokenKind::AppUser,
+        )?;
+        self.call(req).await
+    }
+
+    /// Every customer's monthly usage against budget, in one call (follows `links.next` if
+    /// present). App+User only.
+    pub async fn customers_usage_records(
+        &self,
+    ) -> Result<Vec<CustomerMonthlyUsageRecord>, PcError> {
+        self.app_user_gate(EP_USAGE_RECORDS)?;
+        let req = self.get(
+            EP_USAGE_RECORDS,
+            &["v1", "customers", "usagerecords"],
+            &[],
+            TokenKind::AppUser,
+        )?;
+        Pages::envelope(Arc::clone(self.transport()), req)
+            .collect_all()
+            .await
+    }
+
+    /// The partner's Microsoft invoices (offset paging through `links.next`).
+    pub fn invoices(&self) -> Pages<Invoice> {
+        let size = self.inner.page_size.to_string();
+        match self.get(
+            EP_INVOICES,
+            &["v1", "invoices"],
+            &[("size", &size), ("offset", "0")],
+            TokenKind::AppOnly,
+        ) {
+            Ok(req) => Pages::envelope(Arc::clone(self.transport()), req),
+            Err(e) => Pages::failed(Arc::clone(self.transport()), e),
+        }
+    }
+
+    /// The partner's account balance summary.
+    pub async fn invoice_summary(&self) -> Result<InvoiceSummary, PcError> {
+        let req = self.get(
+            EP_INVOICE_SUMMARY,
+            &["v1", "invoices", "summary"],
+            &[],
+            TokenKind::AppOnly,
+        )?;
+        self.call(req).await
+    }
+
+    /// Azure fraud events, optionally filtered by status. App+User only (the first
+    /// `next_page` fails with [`PcError::AppUserNotConfigured`] without an HTTP call otherwise).
+    /// Classic model: one bare-array call; new model: `PageSize`/`PageNumber` paging.
+    pub fn fraud_events(&self, status: Option<FraudEventStatus>) -> Pages<FraudEvent> {
+        let transport = Arc::clone(self.transport());
+        if let Err(e) = self.app_user_gate(EP_FRAUD_EVENTS) {
+            return Pages::failed(transport, e);
+        }
+        let status_text = status.as_ref().map(|s| s.as_str().to_owned());
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(s) = status_text.as_deref() {
+            query.push(("EventStatus", s));
+        }
+        let req = match self.get(
+            EP_FRAUD_EVENTS,
+            &["v1", "fraudEvents"],
+            &query,
+            TokenKind::AppUser,
+        ) {
+            Ok(r) => r,
+            Err(e) => return Pages::failed(transport, e),
+        };
+        if self.inner.fraud_new_model {
+            Pages::page_number(
+                transport,
+                req.header("X-NewEventsModel", "true"),
+                self.inner.page_size,
+            )
+        } else {
+            Pages::single(transport, req)
+        }
+    }
+
+    /// Set the status of fraud events of one Azure subscription (empty `event_ids` = all of
+    /// them). Only the status changes; the fraud activity itself is not resolved. App+User only.
+    pub async fn update_fraud_event_status(
+        &self,
+        subscription_id: &str,
+        event_ids: &[String],
+        status: FraudEventStatus,
+        reason: Option<FraudResolvedReason>,
+    ) -> Result<Vec<FraudEvent>, PcError> {
+        self.app_user_gate(EP_FRAUD_STATUS)?;
+        let body = serde_json::to_value(FraudStatusUpdate {
+            event_ids: event_ids.to_vec(),
+            event_status: status,
+            resolved_reason: reason,
+        })
+        .map_err(|e| PcError::InvalidRequest {
+            endpoint: EP_FRAUD_STATUS.to_owned(),
+            message: e.to_string(),
+        })?;
+        let url = self.url(
+            &[
+                "v1",
+                "fraudEvents",
+                "subscription",
+                subscription_id,
+                "status",
+            ],
+            &[],
+        )?;
+        let mut req =
+            ApiRequest::new(Method::POST, EP_FRAUD_STATUS, url, TokenKind::AppUser).json(body);
+        if self.inner.fraud_new_model {
+            req = req.header("X-NewEventsModel", "true");
+        }
+        self.call(req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_debug_redacts_secret() {
+        let mut o = ClientOptions::new(
+            "t",
+            "c",
+            SecretString::from("SUPER-SECRET-VALUE-123".to_owned()),
+        );
+        o.app_user = Some(Arc::new(crate::pc::auth::MemoryRefreshTokenStore::new(
+            Some(SecretString::from("REFRESH-SECRET-456".to_owned())),
+        )));
+        let dbg = format!("{o:?}");
+        assert!(!dbg.contains("SUPER-SECRET-VALUE-123"), "{dbg}");
+        assert!(!dbg.contains("REFRESH-SECRET-456"), "{dbg}");
+        assert!(dbg.contains("[redacted]"));
+        assert!(dbg.contains("configured"));
+        let pc = PartnerCenter::new(o).expect("client");
+        let dbg = format!("{pc:?}");
+        assert!(!dbg.contains("SUPER-SECRET-VALUE-123"), "{dbg}");
+    }
+
+    #[test]
+    fn defaults_are_public_cloud() {
+        let o = ClientOptions::new("t", "c", SecretString::from("s".to_owned()));
+        assert_eq!(o.authority, "https://login.microsoftonline.com");
+        assert_eq!(o.base_url, "https://api.partnercenter.microsoft.com");
+        assert_eq!(o.resource, "https://api.partnercenter.microsoft.com");
+        assert_eq!(o.rate_limit_per_minute, 450);
+        assert_eq!(o.max_concurrency, 8);
+        assert_eq!(o.token_style, TokenStyle::V1Resource);
+    }
+
+    #[test]
+    fn insecure_urls_are_refused_at_construction() {
+        let mut o = ClientOptions::new("t", "c", SecretString::from("s".to_owned()));
+        o.base_url = "http://api.example.com".into();
+        assert!(matches!(
+            PartnerCenter::new(o.clone()),
+            Err(PcError::InsecureUrl { .. })
+        ));
+        o.base_url = DEFAULT_BASE_URL.into();
+        o.authority = "http://login.example.com".into();
+        assert!(matches!(
+            PartnerCenter::new(o),
+            Err(PcError::InsecureUrl { .. })
+        ));
+    }
+}

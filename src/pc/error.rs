@@ -1,0 +1,159 @@
+//! The one error type of the Partner Center client, [`PcError`].
+//!
+//! Invariants: every variant names the endpoint (or URL) involved and says what to do next; no
+//! variant ever carries an access token, refresh token or client secret (bodies quoted from the
+//! server are the server's own error descriptions, truncated).
+
+use std::time::Duration;
+
+use crate::pc::auth::StoreError;
+
+/// Longest server message quoted in an error, so a hostile body cannot flood logs.
+pub(crate) const MAX_QUOTED: usize = 300;
+
+/// Everything that can go wrong talking to Partner Center.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PcError {
+    /// A configured URL uses plain `http://` for a non-loopback host.
+    #[error(
+        "refusing insecure URL {url}: credentials are only sent over https:// (plain http:// is allowed for 127.0.0.1, ::1 and localhost only); fix the URL in [partner_center]"
+    )]
+    InsecureUrl { url: String },
+
+    /// A configured or server-provided URL could not be used.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    /// The endpoint needs App+User credentials and none are configured; no HTTP call was made.
+    #[error(
+        "{endpoint} needs App+User credentials, which are not configured; configure [partner_center.app_user] (a refresh token from the one-time MFA consent) to enable it"
+    )]
+    AppUserNotConfigured { endpoint: String },
+
+    /// The server refused the call because it needs App+User credentials.
+    #[error(
+        "{status} on {endpoint}: this endpoint needs App+User credentials ({message}); configure [partner_center.app_user]"
+    )]
+    AppUserRequired {
+        endpoint: String,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+
+    /// 412: the resource changed since it was read (ETag mismatch). Re-read and decide again.
+    #[error(
+        "412 on {endpoint}: the resource changed since it was read (ETag mismatch: {message}); re-read it and decide again"
+    )]
+    PreconditionFailed { endpoint: String, message: String },
+
+    /// A non-retryable error answer from the API (4xx other than 408/429/412), or a retryable
+    /// one on the last permitted attempt.
+    #[error("{status} on {endpoint}: {message}{}; {hint}", code.as_ref().map(|c| format!(" (code {c})")).unwrap_or_default())]
+    Api {
+        endpoint: String,
+        status: u16,
+        code: Option<String>,
+        message: String,
+        hint: &'static str,
+    },
+
+    /// 429 with a `Retry-After` longer than the remaining retry budget.
+    #[error(
+        "429 on {endpoint}: throttled, server asks to wait {}s but only {}s of the retry budget remain; lower rate_limit_per_minute or run later",
+        retry_after.as_secs(), remaining.as_secs()
+    )]
+    Throttled {
+        endpoint: String,
+        retry_after: Duration,
+        remaining: Duration,
+    },
+
+    /// Transient failures (5xx, 429, timeouts, resets) outlasted the retry policy.
+    #[error(
+        "{endpoint} failed after {attempts} attempts over {}ms; last failure: {last}; Partner Center may be degraded, try again later or raise [partner_center.retry] limits",
+        elapsed.as_millis()
+    )]
+    RetriesExhausted {
+        endpoint: String,
+        attempts: u32,
+        elapsed: Duration,
+        last: String,
+    },
+
+    /// A network-level failure that is not retried (e.g. TLS or request construction).
+    #[error("{endpoint}: request failed: {message}; check network access to Partner Center")]
+    Transport { endpoint: String, message: String },
+
+    /// The response body could not be decoded into the expected shape (even after one retry).
+    #[error(
+        "{endpoint}: response body could not be decoded ({message}); the body was truncated or has an unexpected shape, retry later and report it if it persists"
+    )]
+    Decode { endpoint: String, message: String },
+
+    /// Token acquisition failed.
+    #[error("token request to {token_url} failed: {message}; {hint}")]
+    Auth {
+        token_url: String,
+        message: String,
+        hint: &'static str,
+        /// Whether retrying later could help (network error, 5xx from the token endpoint).
+        transient: bool,
+    },
+
+    /// The refresh-token store failed; the rotated token could not be persisted or loaded.
+    #[error("App+User refresh-token store failed: {0}")]
+    TokenStore(#[from] StoreError),
+
+    /// The server returned the same next-page link twice (a paging loop).
+    #[error(
+        "{endpoint}: the server returned the same next page twice ({detail}); stopping to avoid an endless loop, report this Partner Center behaviour"
+    )]
+    PagingLoop { endpoint: String, detail: String },
+
+    /// A request could not be built from the caller's input (nothing was sent).
+    #[error("{endpoint}: cannot build the request: {message}")]
+    InvalidRequest { endpoint: String, message: String },
+
+    /// Invalid client options.
+    #[error("invalid Partner Center client options: {0}")]
+    Config(String),
+}
+
+impl PcError {
+    /// The HTTP status behind this error, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            PcError::AppUserRequired { status, .. } | PcError::Api { status, .. } => Some(*status),
+            PcError::PreconditionFailed { .. } => Some(412),
+            PcError::Throttled { .. } => Some(429),
+            _ => None,
+        }
+    }
+
+    /// True for a 404 answer.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// True when the failure is about missing App+User credentials (configured or server side).
+    pub fn is_app_user(&self) -> bool {
+        matches!(
+            self,
+            PcError::AppUserNotConfigured { .. } | PcError::AppUserRequired { .. }
+        )
+    }
+}
+
+/// Shorten a server-provided text for inclusion in an error message.
+pub(crate) fn quote(text: &str) -> String {
+    let trimmed = text.trim();
+    if trimmed.chars().count() <= MAX_QUOTED {
+        trimmed.to_owned()
+    } else {
+        let mut s: String = trimmed.chars().take(MAX_QUOTED).collect();
+        s.push('…');
+        s
+    }
+}

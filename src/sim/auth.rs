@@ -1,0 +1,259 @@
+//! Token issuance and validation for the simulator: the Entra v1 (`resource=`) and v2 (`scope=`)
+//! token endpoints, client-credentials (app-only) and refresh-token (App+User) grants, refresh
+//! token rotation, and bearer checks.
+//!
+//! Invariants: exactly one refresh token is valid at a time (each refresh grant rotates it, the
+//! old one is rejected with `invalid_grant`); access tokens are opaque random strings remembered
+//! with their kind and a tokio `Instant` expiry; expired tokens stay known (so 401 says
+//! "expired", not "unknown").
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::wire::{SimResponse, param, parse_pairs};
+
+/// What an access token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    AppOnly,
+    AppUser,
+}
+
+#[derive(Debug)]
+struct AccessToken {
+    kind: TokenKind,
+    expires: Instant,
+}
+
+/// Result of checking a bearer token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bearer {
+    Valid(TokenKind, String),
+    Missing,
+    Unknown,
+    Expired(String),
+}
+
+/// Server-side token store.
+#[derive(Debug)]
+pub struct Tokens {
+    access: HashMap<String, AccessToken>,
+    /// The currently valid refresh token.
+    pub refresh: String,
+    rotations: u64,
+}
+
+const PC_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
+
+impl Tokens {
+    pub fn new(initial_refresh: String) -> Self {
+        Tokens { access: HashMap::new(), refresh: initial_refresh, rotations: 0 }
+    }
+
+    /// Expires every access token issued so far.
+    pub fn expire_all(&mut self) {
+        let now = Instant::now();
+        for t in self.access.values_mut() {
+            t.expires = now;
+        }
+    }
+
+    /// Expires one token (the expire-token fault).
+    pub fn expire(&mut self, token: &str) {
+        if let Some(t) = self.access.get_mut(token) {
+            t.expires = Instant::now();
+        }
+    }
+
+    fn issue(&mut self, kind: TokenKind, lifetime: Duration) -> String {
+        let token = format!("sim-at-{}", uuid::Uuid::new_v4().simple());
+        let expires = Instant::now().checked_add(lifetime).unwrap_or_else(Instant::now);
+        self.access.insert(token.clone(), AccessToken { kind, expires });
+        token
+    }
+
+    fn rotate_refresh(&mut self) -> String {
+        self.rotations += 1;
+        self.refresh = format!("sim-refresh-token-{}", self.rotations);
+        self.refresh.clone()
+    }
+
+    /// Checks an `Authorization` header value.
+    pub fn check(&self, authorization: Option<&str>) -> Bearer {
+        let Some(value) = authorization else { return Bearer::Missing };
+        let value = value.trim();
+        let token = match value.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+            _ => return Bearer::Missing,
+        };
+        match self.access.get(token) {
+            None => Bearer::Unknown,
+            Some(t) if t.expires <= Instant::now() => Bearer::Expired(token.to_string()),
+            Some(t) => Bearer::Valid(t.kind, token.to_string()),
+        }
+    }
+}
+
+/// Which token endpoint was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenVersion {
+    V1,
+    V2,
+}
+
+/// Static settings the token endpoint checks against.
+pub struct TokenSettings<'a> {
+    pub tenant_id: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    pub lifetime: Duration,
+}
+
+/// Handles `POST /{tenant}/oauth2/token` and `/{tenant}/oauth2/v2.0/token`.
+pub fn token_endpoint(
+    tokens: &mut Tokens,
+    settings: &TokenSettings<'_>,
+    version: TokenVersion,
+    tenant: &str,
+    body: &[u8],
+) -> SimResponse {
+    if !tenant.eq_ignore_ascii_case(settings.tenant_id) {
+        return SimResponse::entra_error(
+            400,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found. Use the partner tenant id in the token URL."),
+        );
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return SimResponse::entra_error(400, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded UTF-8.");
+    };
+    let form = parse_pairs(text);
+    let Some(grant) = param(&form, "grant_type") else {
+        return SimResponse::entra_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.");
+    };
+    let client_id = param(&form, "client_id").unwrap_or("");
+    let client_secret = param(&form, "client_secret").unwrap_or("");
+    if client_id != settings.client_id || client_secret != settings.client_secret {
+        return SimResponse::entra_error(
+            400,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided or unknown application. Check client_id and client_secret.",
+        );
+    }
+    let scope = param(&form, "scope");
+    if version == TokenVersion::V2 && scope.is_none_or(str::is_empty) {
+        return SimResponse::entra_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
+    }
+    let resource = param(&form, "resource").unwrap_or(PC_RESOURCE).to_string();
+    let lifetime = settings.lifetime;
+    let secs = lifetime.as_secs();
+    let now_unix = jiff::Timestamp::now().as_second();
+    match grant {
+        "client_credentials" => {
+            let access = tokens.issue(TokenKind::AppOnly, lifetime);
+            let body = match version {
+                TokenVersion::V1 => json!({
+                    "token_type": "Bearer",
+                    "expires_in": secs.to_string(),
+                    "ext_expires_in": secs.to_string(),
+                    "expires_on": (now_unix + secs as i64).to_string(),
+                    "not_before": now_unix.to_string(),
+                    "resource": resource,
+                    "access_token": access,
+                }),
+                TokenVersion::V2 => json!({
+                    "token_type": "Bearer",
+                    "expires_in": secs,
+                    "ext_expires_in": secs,
+                    "access_token": access,
+                }),
+            };
+            SimResponse::json(200, &body)
+        }
+        "refresh_token" => {
+            let presented = param(&form, "refresh_token").unwrap_or("");
+            if presented.is_empty() || presented != tokens.refresh {
+                return SimResponse::entra_error(
+                    400,
+                    "invalid_grant",
+                    70000,
+                    "The provided refresh token is invalid, expired or already redeemed. Refresh tokens rotate: use the newest one, or redo the consent.",
+                );
+            }
+            let access = tokens.issue(TokenKind::AppUser, lifetime);
+            let refresh = tokens.rotate_refresh();
+            let body = match version {
+                TokenVersion::V1 => json!({
+                    "token_type": "Bearer",
+                    "scope": "user_impersonation",
+                    "expires_in": secs.to_string(),
+                    "ext_expires_in": secs.to_string(),
+                    "expires_on": (now_unix + secs as i64).to_string(),
+                    "not_before": now_unix.to_string(),
+                    "resource": resource,
+                    "access_token": access,
+                    "refresh_token": refresh,
+                }),
+                TokenVersion::V2 => json!({
+                    "token_type": "Bearer",
+                    "scope": format!("{PC_RESOURCE}/user_impersonation"),
+                    "expires_in": secs,
+                    "ext_expires_in": secs,
+                    "access_token": access,
+                    "refresh_token": refresh,
+                }),
+            };
+            SimResponse::json(200, &body)
+        }
+        other => SimResponse::entra_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{other}'. Use client_credentials or refresh_token."),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TokenSettings<'static> {
+        TokenSettings { tenant_id: "t", client_id: "c", client_secret: "s", lifetime: Duration::from_secs(60) }
+    }
+
+    #[test]
+    fn bearer_checks() {
+        let mut t = Tokens::new("r0".into());
+        let tok = t.issue(TokenKind::AppOnly, Duration::from_secs(60));
+        assert_eq!(t.check(Some(&format!("Bearer {tok}"))), Bearer::Valid(TokenKind::AppOnly, tok.clone()));
+        assert_eq!(t.check(Some(&format!("bearer  {tok}"))), Bearer::Valid(TokenKind::AppOnly, tok.clone()));
+        assert_eq!(t.check(None), Bearer::Missing);
+        assert_eq!(t.check(Some("Basic abc")), Bearer::Missing);
+        assert_eq!(t.check(Some("Bearer nope")), Bearer::Unknown);
+        t.expire_all();
+        assert_eq!(t.check(Some(&format!("Bearer {tok}"))), Bearer::Expired(tok));
+    }
+
+    #[test]
+    fn refresh_rotates() {
+        let mut t = Tokens::new("r0".into());
+        let ok = token_endpoint(&mut t, &settings(), TokenVersion::V1, "t", b"grant_type=refresh_token&refresh_token=r0&client_id=c&client_secret=s");
+        assert_eq!(ok.status, 200);
+        assert_eq!(t.refresh, "sim-refresh-token-1");
+        let again = token_endpoint(&mut t, &settings(), TokenVersion::V1, "t", b"grant_type=refresh_token&refresh_token=r0&client_id=c&client_secret=s");
+        assert_eq!(again.status, 400);
+        assert!(again.body.contains("invalid_grant"));
+        let bad = token_endpoint(&mut t, &settings(), TokenVersion::V1, "t", b"grant_type=client_credentials&client_id=c&client_secret=x");
+        assert!(bad.body.contains("invalid_client"));
+        let tenant = token_endpoint(&mut t, &settings(), TokenVersion::V1, "other", b"");
+        assert_eq!(tenant.status, 400);
+        let garbage = token_endpoint(&mut t, &settings(), TokenVersion::V2, "t", &[0xff, 0xfe]);
+        assert_eq!(garbage.status, 400);
+    }
+}
