@@ -10,7 +10,10 @@ use rust_decimal_macros::dec;
 use serde_json::Value;
 
 fn cfg(customers: usize) -> SimConfig {
-    SimConfig { customers, ..SimConfig::default() }
+    SimConfig {
+        customers,
+        ..SimConfig::default()
+    }
 }
 
 async fn start(cfg: SimConfig) -> SimHandle {
@@ -48,7 +51,10 @@ async fn app_token(h: &SimHandle) -> String {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    v["access_token"].as_str().expect("access_token").to_string()
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }
 
 async fn user_token(h: &SimHandle) -> String {
@@ -66,7 +72,10 @@ async fn user_token(h: &SimHandle) -> String {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    v["access_token"].as_str().expect("access_token").to_string()
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }
 
 async fn get(h: &SimHandle, token: &str, path: &str) -> reqwest::Response {
@@ -82,7 +91,10 @@ async fn get_json(h: &SimHandle, token: &str, path: &str) -> (StatusCode, Value)
     let r = get(h, token, path).await;
     let s = r.status();
     let text = r.text().await.expect("body");
-    (s, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        s,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
@@ -91,27 +103,49 @@ async fn tokens_v1_v2_and_refresh_rotation() {
     let (s, v1) = form(
         &h,
         &h.token_url_v1(),
-        &[("grant_type", "client_credentials"), ("client_id", "sim-client-id"), ("client_secret", "sim-client-secret"), ("resource", "https://api.partnercenter.microsoft.com")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "sim-client-id"),
+            ("client_secret", "sim-client-secret"),
+            ("resource", "https://api.partnercenter.microsoft.com"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v1["expires_in"], Value::String("3600".into()), "v1 expires_in is a string");
+    assert_eq!(
+        v1["expires_in"],
+        Value::String("3600".into()),
+        "v1 expires_in is a string"
+    );
     assert_eq!(v1["token_type"], "Bearer");
     assert!(v1.get("refresh_token").is_none());
 
     let (s, v2) = form(
         &h,
         &h.token_url_v2(),
-        &[("grant_type", "client_credentials"), ("client_id", "sim-client-id"), ("client_secret", "sim-client-secret"), ("scope", "https://api.partnercenter.microsoft.com/.default")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "sim-client-id"),
+            ("client_secret", "sim-client-secret"),
+            ("scope", "https://api.partnercenter.microsoft.com/.default"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v2["expires_in"], Value::from(3600), "v2 expires_in is a number");
+    assert_eq!(
+        v2["expires_in"],
+        Value::from(3600),
+        "v2 expires_in is a number"
+    );
 
     let (s, bad) = form(
         &h,
         &h.token_url_v1(),
-        &[("grant_type", "client_credentials"), ("client_id", "sim-client-id"), ("client_secret", "wrong")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "sim-client-id"),
+            ("client_secret", "wrong"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -123,17 +157,34 @@ async fn tokens_v1_v2_and_refresh_rotation() {
     let (s, r1) = form(
         &h,
         &h.token_url_v2(),
-        &[("grant_type", "refresh_token"), ("refresh_token", &old), ("client_id", "sim-client-id"), ("client_secret", "sim-client-secret"), ("scope", "https://api.partnercenter.microsoft.com/user_impersonation offline_access")],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old),
+            ("client_id", "sim-client-id"),
+            ("client_secret", "sim-client-secret"),
+            (
+                "scope",
+                "https://api.partnercenter.microsoft.com/user_impersonation offline_access",
+            ),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    let new = r1["refresh_token"].as_str().expect("rotated refresh token").to_string();
+    let new = r1["refresh_token"]
+        .as_str()
+        .expect("rotated refresh token")
+        .to_string();
     assert_ne!(new, old);
     assert_eq!(h.current_refresh_token(), new);
     let (s, again) = form(
         &h,
         &h.token_url_v1(),
-        &[("grant_type", "refresh_token"), ("refresh_token", &old), ("client_id", "sim-client-id"), ("client_secret", "sim-client-secret")],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old),
+            ("client_id", "sim-client-id"),
+            ("client_secret", "sim-client-secret"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -149,21 +200,42 @@ async fn tokens_v1_v2_and_refresh_rotation() {
 async fn expired_missing_and_unknown_tokens_get_401() {
     let h = start(cfg(3)).await;
     let t = app_token(&h).await;
-    assert_eq!(get(&h, &t, "/v1/customers?size=2").await.status(), StatusCode::OK);
+    assert_eq!(
+        get(&h, &t, "/v1/customers?size=2").await.status(),
+        StatusCode::OK
+    );
     h.expire_all_tokens();
     let r = get(&h, &t, "/v1/customers?size=2").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let www = r.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let www = r
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     assert!(www.starts_with("OAuth realm="), "{www}");
     let body: Value = r.json().await.expect("json");
     assert!(body["code"].is_number());
-    assert!(body["description"].as_str().unwrap_or("").contains("expired"));
-    let r = reqwest::get(format!("{}/v1/customers", h.base_url())).await.expect("req");
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expired")
+    );
+    let r = reqwest::get(format!("{}/v1/customers", h.base_url()))
+        .await
+        .expect("req");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(get(&h, "made-up", "/v1/customers").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&h, "made-up", "/v1/customers").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // A fresh token works again.
     let t2 = app_token(&h).await;
-    assert_eq!(get(&h, &t2, "/v1/customers?size=2").await.status(), StatusCode::OK);
+    assert_eq!(
+        get(&h, &t2, "/v1/customers?size=2").await.status(),
+        StatusCode::OK
+    );
     h.shutdown().await;
 }
 
@@ -211,18 +283,24 @@ async fn seek_paging_returns_every_customer_once() {
             assert!(item.get("billingProfile").is_none());
             ids.push(item["id"].as_str().expect("id").to_string());
         }
-        let Some(next) = v["links"].get("next") else { break };
+        let Some(next) = v["links"].get("next") else {
+            break;
+        };
         let uri = next["uri"].as_str().expect("uri");
         assert!(uri.contains("seekOperation=Next"));
         req = client.get(format!("{}{uri}", h.base_url()));
         for hd in next["headers"].as_array().expect("headers") {
-            req = req.header(hd["key"].as_str().expect("key"), hd["value"].as_str().expect("value"));
+            req = req.header(
+                hd["key"].as_str().expect("key"),
+                hd["value"].as_str().expect("value"),
+            );
         }
     }
     assert_eq!(pages, 13);
     assert_eq!(ids.len(), 1234);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1234);
-    let expected: Vec<String> = h.with_dataset(|d| d.customers.iter().map(|c| c.id.clone()).collect());
+    let expected: Vec<String> =
+        h.with_dataset(|d| d.customers.iter().map(|c| c.id.clone()).collect());
     assert_eq!(ids, expected);
     h.shutdown().await;
 }
@@ -233,10 +311,18 @@ async fn continuation_token_is_required_and_checked() {
     let t = app_token(&h).await;
     let (s, first) = get_json(&h, &t, "/v1/customers?size=10").await;
     assert_eq!(s, StatusCode::OK);
-    let uri = first["links"]["next"]["uri"].as_str().expect("next").to_string();
+    let uri = first["links"]["next"]["uri"]
+        .as_str()
+        .expect("next")
+        .to_string();
     let (s, v) = get_json(&h, &t, &uri).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "missing MS-ContinuationToken");
-    assert!(v["description"].as_str().unwrap_or("").contains("MS-ContinuationToken"));
+    assert!(
+        v["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("MS-ContinuationToken")
+    );
     let r = reqwest::Client::new()
         .get(format!("{}{uri}", h.base_url()))
         .bearer_auth(&t)
@@ -261,7 +347,10 @@ async fn audit_records_page_without_v1_prefix_and_enforce_90_days() {
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
     let client = reqwest::Client::new();
-    let mut url = format!("{}/v1/auditrecords?startDate={start_day}&size=7", h.base_url());
+    let mut url = format!(
+        "{}/v1/auditrecords?startDate={start_day}&size=7",
+        h.base_url()
+    );
     let mut header = None::<(String, String)>;
     let mut got = Vec::new();
     loop {
@@ -276,15 +365,31 @@ async fn audit_records_page_without_v1_prefix_and_enforce_90_days() {
             assert_eq!(item["attributes"]["objectType"], "AuditRecord");
             got.push(item["id"].as_str().expect("id").to_string());
         }
-        let Some(next) = v["links"].get("next") else { break };
+        let Some(next) = v["links"].get("next") else {
+            break;
+        };
         let uri = next["uri"].as_str().expect("uri");
-        assert!(uri.starts_with("/auditrecords?"), "next uri has no /v1 prefix: {uri}");
+        assert!(
+            uri.starts_with("/auditrecords?"),
+            "next uri has no /v1 prefix: {uri}"
+        );
         url = format!("{}/v1{uri}", h.base_url());
         let hd = &next["headers"][0];
-        header = Some((hd["key"].as_str().expect("k").into(), hd["value"].as_str().expect("v").into()));
+        header = Some((
+            hd["key"].as_str().expect("k").into(),
+            hd["value"].as_str().expect("v").into(),
+        ));
     }
-    let start_ts = start_day.to_zoned(jiff::tz::TimeZone::UTC).expect("zoned").timestamp();
-    let expected = h.with_dataset(|d| d.audit_records.iter().filter(|a| a.operation_date >= start_ts).count());
+    let start_ts = start_day
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .expect("zoned")
+        .timestamp();
+    let expected = h.with_dataset(|d| {
+        d.audit_records
+            .iter()
+            .filter(|a| a.operation_date >= start_ts)
+            .count()
+    });
     assert!(expected > 7, "enough records to page ({expected})");
     assert_eq!(got.len(), expected);
     assert_eq!(got.iter().collect::<HashSet<_>>().len(), expected);
@@ -314,12 +419,17 @@ async fn invoices_use_offset_paging() {
             assert!(i["totalCharges"].is_number());
             ids.push(i["id"].as_str().expect("id").to_string());
         }
-        let Some(next) = v["links"].get("next") else { break };
+        let Some(next) = v["links"].get("next") else {
+            break;
+        };
         let uri = next["uri"].as_str().expect("uri").to_string();
         nexts.push(uri.clone());
         path = format!("/v1{uri}");
     }
-    assert_eq!(nexts, vec!["/invoices?size=5&offset=5", "/invoices?size=5&offset=10"]);
+    assert_eq!(
+        nexts,
+        vec!["/invoices?size=5&offset=5", "/invoices?size=5&offset=10"]
+    );
     assert_eq!(ids.len(), 12);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 12);
     h.shutdown().await;
@@ -327,7 +437,11 @@ async fn invoices_use_offset_paging() {
 
 fn fraud_dataset() -> Dataset {
     let mut ds = Dataset::generate(1, 500, jiff::Timestamp::now());
-    let base = ds.fraud_events.first().cloned().expect("generated fraud event");
+    let base = ds
+        .fraud_events
+        .first()
+        .cloned()
+        .expect("generated fraud event");
     ds.fraud_events.clear();
     for i in 0..5 {
         let mut e = base.clone();
@@ -342,14 +456,26 @@ fn fraud_dataset() -> Dataset {
 
 #[tokio::test]
 async fn fraud_events_bare_array_and_page_number_paging() {
-    let h = start(SimConfig { dataset: Some(fraud_dataset()), ..SimConfig::default() }).await;
+    let h = start(SimConfig {
+        dataset: Some(fraud_dataset()),
+        ..SimConfig::default()
+    })
+    .await;
     let t = user_token(&h).await;
     let (s, all) = get_json(&h, &t, "/v1/fraudEvents").await;
     assert_eq!(s, StatusCode::OK);
     let arr = all.as_array().expect("bare array");
     assert_eq!(arr.len(), 5);
-    assert!(arr[0].get("eventType").is_none(), "classic model has no eventType");
-    assert!(arr[0]["resolvedOn"].as_str().unwrap_or("").starts_with("9999-12-31"));
+    assert!(
+        arr[0].get("eventType").is_none(),
+        "classic model has no eventType"
+    );
+    assert!(
+        arr[0]["resolvedOn"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("9999-12-31")
+    );
     let (_, active) = get_json(&h, &t, "/v1/fraudEvents?EventStatus=Active").await;
     assert_eq!(active.as_array().map(Vec::len), Some(4));
 
@@ -362,18 +488,28 @@ async fn fraud_events_bare_array_and_page_number_paging() {
             .send()
     };
     let r = page("").await.expect("req");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "PageSize/PageNumber required");
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "PageSize/PageNumber required"
+    );
     let r = page("?PageSize=2&PageNumber=0").await.expect("req");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let mut seen = Vec::new();
     for n in 1..=3 {
-        let r = page(&format!("?PageSize=2&PageNumber={n}")).await.expect("req");
+        let r = page(&format!("?PageSize=2&PageNumber={n}"))
+            .await
+            .expect("req");
         assert_eq!(r.status(), StatusCode::OK);
         let v: Value = r.json().await.expect("json");
         let items = v.as_array().expect("array").clone();
         assert_eq!(items.len(), if n < 3 { 2 } else { 1 });
         assert!(items[0]["eventType"].is_string());
-        seen.extend(items.into_iter().map(|i| i["eventId"].as_str().unwrap_or("").to_string()));
+        seen.extend(
+            items
+                .into_iter()
+                .map(|i| i["eventId"].as_str().unwrap_or("").to_string()),
+        );
     }
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 5);
 
@@ -403,9 +539,18 @@ fn patch_dataset() -> Dataset {
     ds
 }
 
-async fn patch(h: &SimHandle, t: &str, sid: &str, etag: Option<&str>, body: Value) -> (StatusCode, Value) {
+async fn patch(
+    h: &SimHandle,
+    t: &str,
+    sid: &str,
+    etag: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
     let mut req = reqwest::Client::new()
-        .patch(format!("{}/v1/customers/c1/subscriptions/{sid}", h.base_url()))
+        .patch(format!(
+            "{}/v1/customers/c1/subscriptions/{sid}",
+            h.base_url()
+        ))
         .bearer_auth(t)
         .json(&body);
     if let Some(e) = etag {
@@ -418,11 +563,18 @@ async fn patch(h: &SimHandle, t: &str, sid: &str, etag: Option<&str>, body: Valu
 
 #[tokio::test]
 async fn patch_suspend_checks_etag_and_azure_plan() {
-    let h = start(SimConfig { dataset: Some(patch_dataset()), ..SimConfig::default() }).await;
+    let h = start(SimConfig {
+        dataset: Some(patch_dataset()),
+        ..SimConfig::default()
+    })
+    .await;
     let t = app_token(&h).await;
     let (s, sub) = get_json(&h, &t, "/v1/customers/c1/subscriptions/s-m365").await;
     assert_eq!(s, StatusCode::OK);
-    let etag = sub["attributes"]["etag"].as_str().expect("etag").to_string();
+    let etag = sub["attributes"]["etag"]
+        .as_str()
+        .expect("etag")
+        .to_string();
     let mut body = sub.clone();
     body["status"] = Value::from("suspended");
 
@@ -442,21 +594,41 @@ async fn patch_suspend_checks_etag_and_azure_plan() {
     let (s, _) = patch(&h, &t, "s-m365", Some(&etag), body.clone()).await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED);
     // Reactivate with a PascalCase body.
-    let (s, v) = patch(&h, &t, "s-m365", Some(&new_etag), serde_json::json!({"Id": "s-m365", "Status": "active"})).await;
+    let (s, v) = patch(
+        &h,
+        &t,
+        "s-m365",
+        Some(&new_etag),
+        serde_json::json!({"Id": "s-m365", "Status": "active"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["Status"], "active");
 
     // Azure plan with an active entitlement cannot be suspended.
     let (_, plan) = get_json(&h, &t, "/v1/customers/c1/subscriptions/s-azure").await;
-    let plan_etag = plan["attributes"]["etag"].as_str().expect("etag").to_string();
-    let (s, v) = patch(&h, &t, "s-azure", Some(&plan_etag), serde_json::json!({"status": "suspended"})).await;
+    let plan_etag = plan["attributes"]["etag"]
+        .as_str()
+        .expect("etag")
+        .to_string();
+    let (s, v) = patch(
+        &h,
+        &t,
+        "s-azure",
+        Some(&plan_etag),
+        serde_json::json!({"status": "suspended"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(v["code"], 900115);
 
     // Cancel the entitlement (bad reason first), then the plan suspends.
     let cancel = |reason: &'static str| {
         reqwest::Client::new()
-            .post(format!("{}/v1/customers/c1/subscriptions/s-azure/azureEntitlements/az-1/cancel", h.base_url()))
+            .post(format!(
+                "{}/v1/customers/c1/subscriptions/s-azure/azureEntitlements/az-1/cancel",
+                h.base_url()
+            ))
             .bearer_auth(&t)
             .json(&serde_json::json!({"cancellationReason": reason}))
             .send()
@@ -466,12 +638,22 @@ async fn patch_suspend_checks_etag_and_azure_plan() {
     assert_eq!(r.json::<Value>().await.expect("json")["code"], 900307);
     let r = cancel("compromise").await.expect("req");
     assert_eq!(r.status(), StatusCode::OK);
-    let (s, v) = patch(&h, &t, "s-azure", Some(&plan_etag), serde_json::json!({"status": "suspended"})).await;
+    let (s, v) = patch(
+        &h,
+        &t,
+        "s-azure",
+        Some(&plan_etag),
+        serde_json::json!({"status": "suspended"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Malformed body and unknown ids.
     let r = reqwest::Client::new()
-        .patch(format!("{}/v1/customers/c1/subscriptions/s-m365", h.base_url()))
+        .patch(format!(
+            "{}/v1/customers/c1/subscriptions/s-m365",
+            h.base_url()
+        ))
         .bearer_auth(&t)
         .header("If-Match", "x")
         .body("{not json")
@@ -508,7 +690,10 @@ async fn rate_limit_answers_429_after_500_requests_in_a_minute() {
     assert!((1..=60).contains(&retry));
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["statusCode"], 429);
-    assert_eq!(v["message"], format!("Rate limit is exceeded. Try again in {retry} seconds."));
+    assert_eq!(
+        v["message"],
+        format!("Rate limit is exceeded. Try again in {retry} seconds.")
+    );
     // Invoices are not a customer/subscription resource.
     assert_eq!(get(&h, &t, "/v1/invoices").await.status(), StatusCode::OK);
     h.shutdown().await;
@@ -518,20 +703,39 @@ async fn rate_limit_answers_429_after_500_requests_in_a_minute() {
 async fn faults_truncate_fail_and_expire() {
     let h = start(cfg(20)).await;
     let t = app_token(&h).await;
-    let full = get(&h, &t, "/v1/customers?size=20").await.text().await.expect("text");
-    h.set_faults(Faults { truncate_share: 1.0, ..Faults::default() });
+    let full = get(&h, &t, "/v1/customers?size=20")
+        .await
+        .text()
+        .await
+        .expect("text");
+    h.set_faults(Faults {
+        truncate_share: 1.0,
+        ..Faults::default()
+    });
     let r = get(&h, &t, "/v1/customers?size=20").await;
     assert_eq!(r.status(), StatusCode::OK);
     let cut = r.text().await.expect("text");
     assert!(cut.len() <= full.len() / 2 && !cut.is_empty());
     assert!(serde_json::from_str::<Value>(&cut).is_err());
 
-    h.set_faults(Faults { server_error_share: 1.0, ..Faults::default() });
+    h.set_faults(Faults {
+        server_error_share: 1.0,
+        ..Faults::default()
+    });
     let s = get(&h, &t, "/v1/customers?size=1").await.status();
-    assert!(s == StatusCode::INTERNAL_SERVER_ERROR || s == StatusCode::SERVICE_UNAVAILABLE, "{s}");
+    assert!(
+        s == StatusCode::INTERNAL_SERVER_ERROR || s == StatusCode::SERVICE_UNAVAILABLE,
+        "{s}"
+    );
 
-    h.set_faults(Faults { expire_token_share: 1.0, ..Faults::default() });
-    assert_eq!(get(&h, &t, "/v1/customers?size=1").await.status(), StatusCode::UNAUTHORIZED);
+    h.set_faults(Faults {
+        expire_token_share: 1.0,
+        ..Faults::default()
+    });
+    assert_eq!(
+        get(&h, &t, "/v1/customers?size=1").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     h.set_faults(Faults::default());
     assert_eq!(
         get(&h, &t, "/v1/customers?size=1").await.status(),
@@ -539,19 +743,41 @@ async fn faults_truncate_fail_and_expire() {
         "the token stays expired"
     );
     // Token calls are never faulted.
-    h.set_faults(Faults { server_error_share: 1.0, ..Faults::default() });
+    h.set_faults(Faults {
+        server_error_share: 1.0,
+        ..Faults::default()
+    });
     let _ = app_token(&h).await;
     h.shutdown().await;
 }
 
 #[tokio::test]
 async fn same_seed_serves_same_data() {
-    let a = start(SimConfig { seed: 5, customers: 40, ..SimConfig::default() }).await;
-    let b = start(SimConfig { seed: 5, customers: 40, ..SimConfig::default() }).await;
-    let c = start(SimConfig { seed: 6, customers: 40, ..SimConfig::default() }).await;
+    let a = start(SimConfig {
+        seed: 5,
+        customers: 40,
+        ..SimConfig::default()
+    })
+    .await;
+    let b = start(SimConfig {
+        seed: 5,
+        customers: 40,
+        ..SimConfig::default()
+    })
+    .await;
+    let c = start(SimConfig {
+        seed: 6,
+        customers: 40,
+        ..SimConfig::default()
+    })
+    .await;
     let body = |h: SimHandle| async move {
         let t = app_token(&h).await;
-        let text = get(&h, &t, "/v1/customers?size=40").await.text().await.expect("text");
+        let text = get(&h, &t, "/v1/customers?size=40")
+            .await
+            .text()
+            .await
+            .expect("text");
         h.shutdown().await;
         text
     };
@@ -559,7 +785,10 @@ async fn same_seed_serves_same_data() {
     assert_eq!(ta, tb);
     assert_ne!(ta, tc);
     let now = jiff::Timestamp::now();
-    assert_eq!(Dataset::generate(5, 40, now).to_json(), Dataset::generate(5, 40, now).to_json());
+    assert_eq!(
+        Dataset::generate(5, 40, now).to_json(),
+        Dataset::generate(5, 40, now).to_json()
+    );
 }
 
 #[tokio::test]
@@ -568,13 +797,21 @@ async fn requests_are_recorded_with_templates_and_redaction() {
     let t = app_token(&h).await;
     h.clear_requests();
     let r = reqwest::Client::new()
-        .get(format!("{}/v1/customers/c1/subscriptions?x=1", h.base_url()))
+        .get(format!(
+            "{}/v1/customers/c1/subscriptions?x=1",
+            h.base_url()
+        ))
         .bearer_auth(&t)
         .header("MS-CorrelationId", "corr-1")
         .send()
         .await
         .expect("req");
-    assert_eq!(r.headers().get("ms-correlationid").and_then(|v| v.to_str().ok()), Some("corr-1"));
+    assert_eq!(
+        r.headers()
+            .get("ms-correlationid")
+            .and_then(|v| v.to_str().ok()),
+        Some("corr-1")
+    );
     let _ = get(&h, &t, "/v1/customers/missing").await;
     let _ = get(&h, &t, "/v1/customers/usagerecords").await;
     let reqs = h.requests();
@@ -589,14 +826,20 @@ async fn requests_are_recorded_with_templates_and_redaction() {
     assert_eq!(reqs[1].endpoint, "GET /v1/customers/{id}");
     assert_eq!(reqs[1].status, 404);
     assert_eq!(reqs[2].endpoint, "GET /v1/customers/usagerecords");
-    assert_eq!(reqs[2].status, 403, "app-only token on an App+User endpoint");
+    assert_eq!(
+        reqs[2].status, 403,
+        "app-only token on an App+User endpoint"
+    );
     h.clear_requests();
     assert!(h.requests().is_empty());
     h.shutdown().await;
 }
 
 fn patch_dataset_config() -> SimConfig {
-    SimConfig { dataset: Some(patch_dataset()), ..SimConfig::default() }
+    SimConfig {
+        dataset: Some(patch_dataset()),
+        ..SimConfig::default()
+    }
 }
 
 #[tokio::test]
@@ -613,7 +856,10 @@ async fn overrides_budget_and_usage_records() {
     );
     let r = get(&h, &t, "/v1/customers/c1").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("2"));
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
     assert_eq!(r.text().await.expect("text"), "{\"code\": 503}");
     let (s, c) = get_json(&h, &t, "/v1/customers/c1").await;
     assert_eq!(s, StatusCode::OK, "override used up");
@@ -648,5 +894,8 @@ async fn overrides_budget_and_usage_records() {
 async fn start_on_refuses_non_loopback() {
     let addr: std::net::SocketAddr = "0.0.0.0:0".parse().expect("addr");
     let err = Simulator::start_on(SimConfig::default(), addr).await;
-    assert!(matches!(err, Err(cspguard::sim::SimError::NotLoopback { .. })));
+    assert!(matches!(
+        err,
+        Err(cspguard::sim::SimError::NotLoopback { .. })
+    ));
 }
