@@ -899,3 +899,73 @@ async fn start_on_refuses_non_loopback() {
         Err(cspguard::sim::SimError::NotLoopback { .. })
     ));
 }
+
+#[tokio::test]
+async fn timeout_fault_holds_the_response_but_applies_the_change() {
+    let h = start(patch_dataset_config()).await;
+    let t = app_token(&h).await;
+    let etag = h.with_dataset(|d| d.customers[0].subscriptions[0].etag());
+    h.set_faults(Faults {
+        timeout_share: 1.0,
+        ..Faults::default()
+    });
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let err = client
+        .patch(format!(
+            "{}/v1/customers/c1/subscriptions/s-m365",
+            h.base_url()
+        ))
+        .bearer_auth(&t)
+        .header("If-Match", etag)
+        .json(&serde_json::json!({"status": "suspended"}))
+        .send()
+        .await
+        .expect_err("the client times out");
+    assert!(err.is_timeout(), "{err}");
+    // The outcome is ambiguous for the client, but the change did happen server-side.
+    assert_eq!(
+        h.with_dataset(|d| d.customers[0].subscriptions[0].status.clone()),
+        "suspended"
+    );
+    // Shutdown releases the held response instead of waiting 30 s.
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_lifetime_and_page_size_cap_are_honoured() {
+    let h = start(SimConfig {
+        customers: 25,
+        page_size_max: 10,
+        token_lifetime: std::time::Duration::ZERO,
+        ..SimConfig::default()
+    })
+    .await;
+    let t = app_token(&h).await;
+    assert_eq!(
+        get(&h, &t, "/v1/customers?size=5").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    h.shutdown().await;
+
+    let h = start(SimConfig {
+        customers: 25,
+        page_size_max: 10,
+        ..SimConfig::default()
+    })
+    .await;
+    let t = app_token(&h).await;
+    let (s, v) = get_json(&h, &t, "/v1/customers?size=50").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(10));
+    assert_eq!(v["totalCount"], 10);
+    assert!(
+        v["links"]["next"]["uri"]
+            .as_str()
+            .unwrap_or("")
+            .contains("size=10")
+    );
+    h.shutdown().await;
+}

@@ -778,13 +778,17 @@ mod generate {
             }
 
             let n_subs = rng.usize(1..=4);
+            // Exact capacities: push-growth would reserve 4 slots per customer.
+            cust.subscriptions.reserve_exact(n_subs);
             let wants_azure = rng.u32(..100) < 40;
             for s in 0..n_subs {
                 let sub_created = plus(created, SignedDuration::from_mins(rng.i64(10..2000)));
                 let sub_created = if sub_created > now { now } else { sub_created };
                 let mut sub = if wants_azure && s == 0 {
                     let mut p = SimSubscription::azure_plan(guid(&mut rng));
-                    for e in 0..rng.usize(0..=2) {
+                    let n_ent = rng.usize(0..=2);
+                    p.entitlements.reserve_exact(n_ent);
+                    for e in 0..n_ent {
                         p.entitlements.push(SimEntitlement::new(
                             guid(&mut rng),
                             format!("Azure subscription {}", e + 1),
