@@ -20,13 +20,12 @@ async fn start(cfg: SimConfig) -> SimHandle {
     Simulator::start(cfg).await.expect("simulator starts")
 }
 
-async fn form(h: &SimHandle, url: &str, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
+async fn form(url: &str, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
     let body: String = pairs
         .iter()
         .map(|(k, v)| format!("{k}={}", v.replace(':', "%3A").replace('/', "%2F")))
         .collect::<Vec<_>>()
         .join("&");
-    let _ = h;
     let resp = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -40,7 +39,6 @@ async fn form(h: &SimHandle, url: &str, pairs: &[(&str, &str)]) -> (StatusCode, 
 
 async fn app_token(h: &SimHandle) -> String {
     let (status, v) = form(
-        h,
         &h.token_url_v1(),
         &[
             ("grant_type", "client_credentials"),
@@ -60,7 +58,6 @@ async fn app_token(h: &SimHandle) -> String {
 async fn user_token(h: &SimHandle) -> String {
     let refresh = h.current_refresh_token();
     let (status, v) = form(
-        h,
         &h.token_url_v1(),
         &[
             ("grant_type", "refresh_token"),
@@ -101,7 +98,6 @@ async fn get_json(h: &SimHandle, token: &str, path: &str) -> (StatusCode, Value)
 async fn tokens_v1_v2_and_refresh_rotation() {
     let h = start(cfg(3)).await;
     let (s, v1) = form(
-        &h,
         &h.token_url_v1(),
         &[
             ("grant_type", "client_credentials"),
@@ -121,7 +117,6 @@ async fn tokens_v1_v2_and_refresh_rotation() {
     assert!(v1.get("refresh_token").is_none());
 
     let (s, v2) = form(
-        &h,
         &h.token_url_v2(),
         &[
             ("grant_type", "client_credentials"),
@@ -139,7 +134,6 @@ async fn tokens_v1_v2_and_refresh_rotation() {
     );
 
     let (s, bad) = form(
-        &h,
         &h.token_url_v1(),
         &[
             ("grant_type", "client_credentials"),
@@ -155,7 +149,6 @@ async fn tokens_v1_v2_and_refresh_rotation() {
     let old = h.current_refresh_token();
     assert_eq!(old, "sim-refresh-token-0");
     let (s, r1) = form(
-        &h,
         &h.token_url_v2(),
         &[
             ("grant_type", "refresh_token"),
@@ -177,7 +170,6 @@ async fn tokens_v1_v2_and_refresh_rotation() {
     assert_ne!(new, old);
     assert_eq!(h.current_refresh_token(), new);
     let (s, again) = form(
-        &h,
         &h.token_url_v1(),
         &[
             ("grant_type", "refresh_token"),

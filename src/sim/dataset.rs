@@ -1182,10 +1182,9 @@ mod tests {
     #[test]
     fn dataset_round_trips_through_a_file() {
         let ds = Dataset::generate(3, 20, now());
-        let dir = tempfile::tempdir().map_err(|e| e.to_string());
-        let Ok(dir) = dir else { panic!("tempdir") };
+        let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ds.json");
-        std::fs::write(&path, ds.to_json()).unwrap_or_default();
+        std::fs::write(&path, ds.to_json()).expect("write dataset");
         let loaded = Dataset::load(&path);
         assert!(matches!(loaded, Ok(ref l) if *l == ds));
         let missing = Dataset::load(&dir.path().join("nope.json"));
