@@ -58,7 +58,10 @@ pub async fn run(args: SimulateArgs) -> Result<(), SimError> {
     let customers = handle.with_dataset(|d| d.customers.len());
     let mut out = std::io::stdout().lock();
     // Printing is best effort: a closed stdout must not stop the simulator.
-    let _ = writeln!(out, "Partner Center simulator listening ({customers} customers)");
+    let _ = writeln!(
+        out,
+        "Partner Center simulator listening ({customers} customers)"
+    );
     let _ = writeln!(out, "  base URL:       {}", handle.base_url());
     let _ = writeln!(out, "  authority URL:  {}", handle.authority_url());
     let _ = writeln!(out, "  token URL (v1): {}", handle.token_url_v1());
@@ -94,7 +97,13 @@ mod tests {
         assert_eq!(cfg.customers, 3);
         assert_eq!(cfg.latency, Duration::from_millis(15));
         assert_eq!(cfg.rate_limit_per_minute, 0);
-        let missing = SimulateArgs { dataset: Some("/nonexistent/ds.json".into()), ..args };
-        assert!(matches!(config_from_args(&missing), Err(SimError::ReadDataset { .. })));
+        let missing = SimulateArgs {
+            dataset: Some("/nonexistent/ds.json".into()),
+            ..args
+        };
+        assert!(matches!(
+            config_from_args(&missing),
+            Err(SimError::ReadDataset { .. })
+        ));
     }
 }

@@ -50,7 +50,11 @@ const PC_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
 
 impl Tokens {
     pub fn new(initial_refresh: String) -> Self {
-        Tokens { access: HashMap::new(), refresh: initial_refresh, rotations: 0 }
+        Tokens {
+            access: HashMap::new(),
+            refresh: initial_refresh,
+            rotations: 0,
+        }
     }
 
     /// Expires every access token issued so far.
@@ -70,8 +74,11 @@ impl Tokens {
 
     fn issue(&mut self, kind: TokenKind, lifetime: Duration) -> String {
         let token = format!("sim-at-{}", uuid::Uuid::new_v4().simple());
-        let expires = Instant::now().checked_add(lifetime).unwrap_or_else(Instant::now);
-        self.access.insert(token.clone(), AccessToken { kind, expires });
+        let expires = Instant::now()
+            .checked_add(lifetime)
+            .unwrap_or_else(Instant::now);
+        self.access
+            .insert(token.clone(), AccessToken { kind, expires });
         token
     }
 
@@ -83,7 +90,9 @@ impl Tokens {
 
     /// Checks an `Authorization` header value.
     pub fn check(&self, authorization: Option<&str>) -> Bearer {
-        let Some(value) = authorization else { return Bearer::Missing };
+        let Some(value) = authorization else {
+            return Bearer::Missing;
+        };
         let value = value.trim();
         let token = match value.split_once(' ') {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
@@ -129,11 +138,21 @@ pub fn token_endpoint(
         );
     }
     let Ok(text) = std::str::from_utf8(body) else {
-        return SimResponse::entra_error(400, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded UTF-8.");
+        return SimResponse::entra_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must be application/x-www-form-urlencoded UTF-8.",
+        );
     };
     let form = parse_pairs(text);
     let Some(grant) = param(&form, "grant_type") else {
-        return SimResponse::entra_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.");
+        return SimResponse::entra_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        );
     };
     let client_id = param(&form, "client_id").unwrap_or("");
     let client_secret = param(&form, "client_secret").unwrap_or("");
@@ -147,7 +166,12 @@ pub fn token_endpoint(
     }
     let scope = param(&form, "scope");
     if version == TokenVersion::V2 && scope.is_none_or(str::is_empty) {
-        return SimResponse::entra_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
+        return SimResponse::entra_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'scope'.",
+        );
     }
     let resource = param(&form, "resource").unwrap_or(PC_RESOURCE).to_string();
     let lifetime = settings.lifetime;
@@ -214,7 +238,9 @@ pub fn token_endpoint(
             400,
             "unsupported_grant_type",
             70003,
-            &format!("The app requested an unsupported grant type '{other}'. Use client_credentials or refresh_token."),
+            &format!(
+                "The app requested an unsupported grant type '{other}'. Use client_credentials or refresh_token."
+            ),
         ),
     }
 }
@@ -224,32 +250,64 @@ mod tests {
     use super::*;
 
     fn settings() -> TokenSettings<'static> {
-        TokenSettings { tenant_id: "t", client_id: "c", client_secret: "s", lifetime: Duration::from_secs(60) }
+        TokenSettings {
+            tenant_id: "t",
+            client_id: "c",
+            client_secret: "s",
+            lifetime: Duration::from_secs(60),
+        }
     }
 
     #[test]
     fn bearer_checks() {
         let mut t = Tokens::new("r0".into());
         let tok = t.issue(TokenKind::AppOnly, Duration::from_secs(60));
-        assert_eq!(t.check(Some(&format!("Bearer {tok}"))), Bearer::Valid(TokenKind::AppOnly, tok.clone()));
-        assert_eq!(t.check(Some(&format!("bearer  {tok}"))), Bearer::Valid(TokenKind::AppOnly, tok.clone()));
+        assert_eq!(
+            t.check(Some(&format!("Bearer {tok}"))),
+            Bearer::Valid(TokenKind::AppOnly, tok.clone())
+        );
+        assert_eq!(
+            t.check(Some(&format!("bearer  {tok}"))),
+            Bearer::Valid(TokenKind::AppOnly, tok.clone())
+        );
         assert_eq!(t.check(None), Bearer::Missing);
         assert_eq!(t.check(Some("Basic abc")), Bearer::Missing);
         assert_eq!(t.check(Some("Bearer nope")), Bearer::Unknown);
         t.expire_all();
-        assert_eq!(t.check(Some(&format!("Bearer {tok}"))), Bearer::Expired(tok));
+        assert_eq!(
+            t.check(Some(&format!("Bearer {tok}"))),
+            Bearer::Expired(tok)
+        );
     }
 
     #[test]
     fn refresh_rotates() {
         let mut t = Tokens::new("r0".into());
-        let ok = token_endpoint(&mut t, &settings(), TokenVersion::V1, "t", b"grant_type=refresh_token&refresh_token=r0&client_id=c&client_secret=s");
+        let ok = token_endpoint(
+            &mut t,
+            &settings(),
+            TokenVersion::V1,
+            "t",
+            b"grant_type=refresh_token&refresh_token=r0&client_id=c&client_secret=s",
+        );
         assert_eq!(ok.status, 200);
         assert_eq!(t.refresh, "sim-refresh-token-1");
-        let again = token_endpoint(&mut t, &settings(), TokenVersion::V1, "t", b"grant_type=refresh_token&refresh_token=r0&client_id=c&client_secret=s");
+        let again = token_endpoint(
+            &mut t,
+            &settings(),
+            TokenVersion::V1,
+            "t",
+            b"grant_type=refresh_token&refresh_token=r0&client_id=c&client_secret=s",
+        );
         assert_eq!(again.status, 400);
         assert!(again.body.contains("invalid_grant"));
-        let bad = token_endpoint(&mut t, &settings(), TokenVersion::V1, "t", b"grant_type=client_credentials&client_id=c&client_secret=x");
+        let bad = token_endpoint(
+            &mut t,
+            &settings(),
+            TokenVersion::V1,
+            "t",
+            b"grant_type=client_credentials&client_id=c&client_secret=x",
+        );
         assert!(bad.body.contains("invalid_client"));
         let tenant = token_endpoint(&mut t, &settings(), TokenVersion::V1, "other", b"");
         assert_eq!(tenant.status, 400);

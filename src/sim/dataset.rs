@@ -224,7 +224,14 @@ impl Default for SimInvoiceSummary {
 /// Builds a subscription etag from its id and version (base64 of `{"id":..,"version":N}`, like
 /// the real service's opaque etags).
 pub fn make_etag(id: &str, version: u32) -> String {
-    base64(format!("{{\"id\":\"{}\",\"version\":{}}}", id.to_ascii_lowercase(), version).as_bytes())
+    base64(
+        format!(
+            "{{\"id\":\"{}\",\"version\":{}}}",
+            id.to_ascii_lowercase(),
+            version
+        )
+        .as_bytes(),
+    )
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -289,7 +296,8 @@ impl SimSubscription {
 
     /// Adds an active Azure entitlement (builder style).
     pub fn with_entitlement(mut self, id: impl Into<String>) -> Self {
-        self.entitlements.push(SimEntitlement::new(id, "Azure subscription 1"));
+        self.entitlements
+            .push(SimEntitlement::new(id, "Azure subscription 1"));
         self
     }
 
@@ -313,7 +321,11 @@ impl SimSubscription {
 impl SimEntitlement {
     /// An active entitlement.
     pub fn new(id: impl Into<String>, friendly_name: impl Into<String>) -> Self {
-        SimEntitlement { id: id.into(), friendly_name: friendly_name.into(), status: "active".into() }
+        SimEntitlement {
+            id: id.into(),
+            friendly_name: friendly_name.into(),
+            status: "active".into(),
+        }
     }
 }
 
@@ -327,7 +339,11 @@ impl SimCustomer {
             .filter(|c| c.is_ascii_alphanumeric())
             .map(|c| c.to_ascii_lowercase())
             .collect();
-        let slug = if slug.is_empty() { "customer".to_string() } else { slug };
+        let slug = if slug.is_empty() {
+            "customer".to_string()
+        } else {
+            slug
+        };
         SimCustomer {
             commerce_id: id.clone(),
             billing_profile_id: id.clone(),
@@ -369,7 +385,9 @@ impl SimCustomer {
 
     /// True when the customer has an Azure plan subscription.
     pub fn has_azure_plan(&self) -> bool {
-        self.subscriptions.iter().any(SimSubscription::is_azure_plan)
+        self.subscriptions
+            .iter()
+            .any(SimSubscription::is_azure_plan)
     }
 }
 
@@ -390,10 +408,14 @@ impl Dataset {
 
     /// Loads a dataset previously written with [`Dataset::to_json`] (or hand-written).
     pub fn load(path: &Path) -> Result<Dataset, SimError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SimError::ReadDataset { path: path.to_path_buf(), source })?;
-        serde_json::from_str(&text)
-            .map_err(|source| SimError::ParseDataset { path: path.to_path_buf(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::ReadDataset {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| SimError::ParseDataset {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Serialises the dataset as pretty JSON (the format [`Dataset::load`] reads).
@@ -404,12 +426,16 @@ impl Dataset {
 
     /// Finds a customer by id (case-insensitive).
     pub fn customer(&self, id: &str) -> Option<&SimCustomer> {
-        self.customers.iter().find(|c| c.id.eq_ignore_ascii_case(id))
+        self.customers
+            .iter()
+            .find(|c| c.id.eq_ignore_ascii_case(id))
     }
 
     /// Finds a customer by id (case-insensitive), mutably.
     pub fn customer_mut(&mut self, id: &str) -> Option<&mut SimCustomer> {
-        self.customers.iter_mut().find(|c| c.id.eq_ignore_ascii_case(id))
+        self.customers
+            .iter_mut()
+            .find(|c| c.id.eq_ignore_ascii_case(id))
     }
 
     /// Generates a realistic tenant of `customers` customers, deterministically from `seed`,
@@ -427,15 +453,55 @@ mod generate {
     const DAY: i64 = 24;
 
     const NAMES: &[&str] = &[
-        "Contoso", "Fabrikam", "Northwind", "Adventure Works", "Tailspin Toys", "Wingtip Toys",
-        "Litware", "Proseware", "Relecloud", "Woodgrove", "Alpine Ski House", "Coho Winery",
-        "Fourth Coffee", "Lamna Healthcare", "Trey Research", "Wide World Importers",
-        "Blue Yonder Airlines", "Margie's Travel", "Humongous Insurance", "VanArsdel",
-        "Munson's Pickles", "A. Datum", "Bellows College", "Graphic Design Institute",
-        "School of Fine Art", "Southridge Video", "City Power & Light", "Consolidated Messenger",
+        "Contoso",
+        "Fabrikam",
+        "Northwind",
+        "Adventure Works",
+        "Tailspin Toys",
+        "Wingtip Toys",
+        "Litware",
+        "Proseware",
+        "Relecloud",
+        "Woodgrove",
+        "Alpine Ski House",
+        "Coho Winery",
+        "Fourth Coffee",
+        "Lamna Healthcare",
+        "Trey Research",
+        "Wide World Importers",
+        "Blue Yonder Airlines",
+        "Margie's Travel",
+        "Humongous Insurance",
+        "VanArsdel",
+        "Munson's Pickles",
+        "A. Datum",
+        "Bellows College",
+        "Graphic Design Institute",
+        "School of Fine Art",
+        "Southridge Video",
+        "City Power & Light",
+        "Consolidated Messenger",
     ];
-    const FIRST: &[&str] = &["Anna", "Ben", "Chen", "Daniel", "Emma", "Erik", "Hana", "Ji-woo", "Karin", "Liam", "Mei", "Noah", "Olivia", "Sven", "Yuki", "Min-jun"];
-    const LAST: &[&str] = &["Andersson", "Brown", "Fischer", "Kim", "Li", "Müller", "Nakamura", "Park", "Smith", "Sato", "Wang", "Wilson", "Johansson", "Taylor"];
+    const FIRST: &[&str] = &[
+        "Anna", "Ben", "Chen", "Daniel", "Emma", "Erik", "Hana", "Ji-woo", "Karin", "Liam", "Mei",
+        "Noah", "Olivia", "Sven", "Yuki", "Min-jun",
+    ];
+    const LAST: &[&str] = &[
+        "Andersson",
+        "Brown",
+        "Fischer",
+        "Kim",
+        "Li",
+        "Müller",
+        "Nakamura",
+        "Park",
+        "Smith",
+        "Sato",
+        "Wang",
+        "Wilson",
+        "Johansson",
+        "Taylor",
+    ];
 
     struct Country {
         code: &'static str,
@@ -451,16 +517,116 @@ mod generate {
     }
 
     const COUNTRIES: &[Country] = &[
-        Country { code: "US", weight: 30, culture: "en-US", language: "en", currency: "USD", usd_rate_e4: 10000, suffix: "Inc.", city: "Seattle", region: "WA" },
-        Country { code: "GB", weight: 14, culture: "en-US", language: "en", currency: "GBP", usd_rate_e4: 12700, suffix: "Ltd", city: "London", region: "" },
-        Country { code: "DE", weight: 14, culture: "en-US", language: "en", currency: "EUR", usd_rate_e4: 10800, suffix: "GmbH", city: "Berlin", region: "" },
-        Country { code: "SE", weight: 10, culture: "sv-SE", language: "sv", currency: "SEK", usd_rate_e4: 950, suffix: "AB", city: "Stockholm", region: "" },
-        Country { code: "JP", weight: 10, culture: "ja-JP", language: "ja", currency: "JPY", usd_rate_e4: 67, suffix: "KK", city: "Tokyo", region: "" },
-        Country { code: "KR", weight: 8, culture: "ko-KR", language: "ko", currency: "KRW", usd_rate_e4: 7, suffix: "Co., Ltd.", city: "Seoul", region: "" },
-        Country { code: "CN", weight: 8, culture: "zh-CN", language: "zh", currency: "CNY", usd_rate_e4: 1400, suffix: "Co., Ltd.", city: "Shanghai", region: "" },
-        Country { code: "NG", weight: 2, culture: "en-US", language: "en", currency: "USD", usd_rate_e4: 10000, suffix: "Ltd", city: "Lagos", region: "" },
-        Country { code: "VN", weight: 2, culture: "en-US", language: "en", currency: "USD", usd_rate_e4: 10000, suffix: "JSC", city: "Hanoi", region: "" },
-        Country { code: "PK", weight: 2, culture: "en-US", language: "en", currency: "USD", usd_rate_e4: 10000, suffix: "Pvt Ltd", city: "Karachi", region: "" },
+        Country {
+            code: "US",
+            weight: 30,
+            culture: "en-US",
+            language: "en",
+            currency: "USD",
+            usd_rate_e4: 10000,
+            suffix: "Inc.",
+            city: "Seattle",
+            region: "WA",
+        },
+        Country {
+            code: "GB",
+            weight: 14,
+            culture: "en-US",
+            language: "en",
+            currency: "GBP",
+            usd_rate_e4: 12700,
+            suffix: "Ltd",
+            city: "London",
+            region: "",
+        },
+        Country {
+            code: "DE",
+            weight: 14,
+            culture: "en-US",
+            language: "en",
+            currency: "EUR",
+            usd_rate_e4: 10800,
+            suffix: "GmbH",
+            city: "Berlin",
+            region: "",
+        },
+        Country {
+            code: "SE",
+            weight: 10,
+            culture: "sv-SE",
+            language: "sv",
+            currency: "SEK",
+            usd_rate_e4: 950,
+            suffix: "AB",
+            city: "Stockholm",
+            region: "",
+        },
+        Country {
+            code: "JP",
+            weight: 10,
+            culture: "ja-JP",
+            language: "ja",
+            currency: "JPY",
+            usd_rate_e4: 67,
+            suffix: "KK",
+            city: "Tokyo",
+            region: "",
+        },
+        Country {
+            code: "KR",
+            weight: 8,
+            culture: "ko-KR",
+            language: "ko",
+            currency: "KRW",
+            usd_rate_e4: 7,
+            suffix: "Co., Ltd.",
+            city: "Seoul",
+            region: "",
+        },
+        Country {
+            code: "CN",
+            weight: 8,
+            culture: "zh-CN",
+            language: "zh",
+            currency: "CNY",
+            usd_rate_e4: 1400,
+            suffix: "Co., Ltd.",
+            city: "Shanghai",
+            region: "",
+        },
+        Country {
+            code: "NG",
+            weight: 2,
+            culture: "en-US",
+            language: "en",
+            currency: "USD",
+            usd_rate_e4: 10000,
+            suffix: "Ltd",
+            city: "Lagos",
+            region: "",
+        },
+        Country {
+            code: "VN",
+            weight: 2,
+            culture: "en-US",
+            language: "en",
+            currency: "USD",
+            usd_rate_e4: 10000,
+            suffix: "JSC",
+            city: "Hanoi",
+            region: "",
+        },
+        Country {
+            code: "PK",
+            weight: 2,
+            culture: "en-US",
+            language: "en",
+            currency: "USD",
+            usd_rate_e4: 10000,
+            suffix: "Pvt Ltd",
+            city: "Karachi",
+            region: "",
+        },
     ];
 
     const M365: &[(&str, &str)] = &[
@@ -475,7 +641,9 @@ mod generate {
     pub(super) fn guid(rng: &mut fastrand::Rng) -> String {
         let mut bytes = [0u8; 16];
         rng.fill(&mut bytes);
-        uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
     }
 
     fn days(n: i64) -> SignedDuration {
@@ -542,7 +710,10 @@ mod generate {
             } else {
                 rng.i64(60..2200)
             };
-            let created = minus(now, days(age_days) + SignedDuration::from_mins(rng.i64(0..1440)));
+            let created = minus(
+                now,
+                days(age_days) + SignedDuration::from_mins(rng.i64(0..1440)),
+            );
             let first = *pick(&mut rng, FIRST);
             let last = *pick(&mut rng, LAST);
             let profile_missing = rng.u32(..100) < 2;
@@ -560,7 +731,8 @@ mod generate {
                 billing_profile_id: guid(&mut rng),
                 first_name: first.into(),
                 last_name: last.into(),
-                email: (!profile_missing).then(|| format!("billing@{}", domain.replace(".onmicrosoft.com", ".example"))),
+                email: (!profile_missing)
+                    .then(|| format!("billing@{}", domain.replace(".onmicrosoft.com", ".example"))),
                 culture: (!profile_missing).then(|| c.culture.to_string()),
                 language: (!profile_missing).then(|| c.language.to_string()),
                 created,
@@ -606,13 +778,17 @@ mod generate {
             }
 
             let n_subs = rng.usize(1..=4);
+            // Exact capacities: push-growth would reserve 4 slots per customer.
+            cust.subscriptions.reserve_exact(n_subs);
             let wants_azure = rng.u32(..100) < 40;
             for s in 0..n_subs {
                 let sub_created = plus(created, SignedDuration::from_mins(rng.i64(10..2000)));
                 let sub_created = if sub_created > now { now } else { sub_created };
                 let mut sub = if wants_azure && s == 0 {
                     let mut p = SimSubscription::azure_plan(guid(&mut rng));
-                    for e in 0..rng.usize(0..=2) {
+                    let n_ent = rng.usize(0..=2);
+                    p.entitlements.reserve_exact(n_ent);
+                    for e in 0..n_ent {
                         p.entitlements.push(SimEntitlement::new(
                             guid(&mut rng),
                             format!("Azure subscription {}", e + 1),
@@ -621,7 +797,8 @@ mod generate {
                     p
                 } else {
                     let (offer_id, offer_name) = *pick(&mut rng, M365);
-                    let mut l = SimSubscription::license(guid(&mut rng), offer_name, rng.u32(1..60));
+                    let mut l =
+                        SimSubscription::license(guid(&mut rng), offer_name, rng.u32(1..60));
                     l.offer_id = offer_id.into();
                     if rng.u32(..100) < 30 {
                         l.billing_cycle = "annual".into();
@@ -688,8 +865,9 @@ mod generate {
                 } else {
                     rng.i64(0..70)
                 };
-                cust.usage_mtd =
-                    (reference * Decimal::new(pct, 2) + Decimal::new(rng.i64(0..100), 2)).round_dp(2);
+                cust.usage_mtd = (reference * Decimal::new(pct, 2)
+                    + Decimal::new(rng.i64(0..100), 2))
+                .round_dp(2);
             }
 
             // Occasional activity on established customers inside the 60-day window.
@@ -704,10 +882,25 @@ mod generate {
                         application_id: Some("Partner Center Native App".into()),
                         resource_type: "subscription".into(),
                         operation_type: "update_subscription".into(),
-                        operation_date: minus(now, SignedDuration::from_mins(rng.i64(60..60 * 24 * 60))),
-                        operation_status: if rng.u32(..10) == 0 { "failed" } else { "succeeded" }.into(),
-                        resource_old_value: Some(format!("{{\"Id\":\"{}\",\"Quantity\":{}}}", sub.id, sub.quantity)),
-                        resource_new_value: Some(format!("{{\"Id\":\"{}\",\"Quantity\":{}}}", sub.id, sub.quantity + 1)),
+                        operation_date: minus(
+                            now,
+                            SignedDuration::from_mins(rng.i64(60..60 * 24 * 60)),
+                        ),
+                        operation_status: if rng.u32(..10) == 0 {
+                            "failed"
+                        } else {
+                            "succeeded"
+                        }
+                        .into(),
+                        resource_old_value: Some(format!(
+                            "{{\"Id\":\"{}\",\"Quantity\":{}}}",
+                            sub.id, sub.quantity
+                        )),
+                        resource_new_value: Some(format!(
+                            "{{\"Id\":\"{}\",\"Quantity\":{}}}",
+                            sub.id,
+                            sub.quantity + 1
+                        )),
                         customized_data: vec![("SubscriptionId".into(), Some(sub.id.clone()))],
                     });
                 }
@@ -720,12 +913,17 @@ mod generate {
                     application_id: None,
                     resource_type: "customer".into(),
                     operation_type: "update_customer_spending_budget".into(),
-                    operation_date: minus(now, SignedDuration::from_mins(rng.i64(60..60 * 24 * 60))),
+                    operation_date: minus(
+                        now,
+                        SignedDuration::from_mins(rng.i64(60..60 * 24 * 60)),
+                    ),
                     operation_status: "succeeded".into(),
                     resource_old_value: Some("{\"Amount\":null}".into()),
                     resource_new_value: Some(format!(
                         "{{\"Amount\":{}}}",
-                        cust.budget.map(|b| b.to_string()).unwrap_or_else(|| "null".into())
+                        cust.budget
+                            .map(|b| b.to_string())
+                            .unwrap_or_else(|| "null".into())
                     )),
                     customized_data: Vec::new(),
                 });
@@ -738,7 +936,10 @@ mod generate {
                     application_id: Some("Partner Center Native App".into()),
                     resource_type: "order".into(),
                     operation_type: "create_order".into(),
-                    operation_date: minus(now, SignedDuration::from_mins(rng.i64(60..60 * 24 * 60))),
+                    operation_date: minus(
+                        now,
+                        SignedDuration::from_mins(rng.i64(60..60 * 24 * 60)),
+                    ),
                     operation_status: "failed".into(),
                     resource_old_value: None,
                     resource_new_value: None,
@@ -749,7 +950,11 @@ mod generate {
         }
 
         // Fraud events: ~0.2% of customers, only on customers with an Azure entitlement.
-        let wanted = if n == 0 { 0 } else { ((n as f64) * 0.002).ceil() as usize };
+        let wanted = if n == 0 {
+            0
+        } else {
+            ((n as f64) * 0.002).ceil() as usize
+        };
         let candidates: Vec<usize> = ds
             .customers
             .iter()
@@ -764,13 +969,28 @@ mod generate {
             taken.push(idx);
         }
         const TYPES: &[(&str, &str, &str)] = &[
-            ("NetworkConnectionsToCryptoMiningPools", "Network connections to crypto mining pools", "High"),
+            (
+                "NetworkConnectionsToCryptoMiningPools",
+                "Network connections to crypto mining pools",
+                "High",
+            ),
             ("UsageAnomalyDetection", "Usage anomaly detected", "Medium"),
-            ("VirtualMachineDeploymentAnomaly", "Virtual machine deployment anomaly", "High"),
+            (
+                "VirtualMachineDeploymentAnomaly",
+                "Virtual machine deployment anomaly",
+                "High",
+            ),
         ];
         for (k, idx) in taken.into_iter().enumerate() {
-            let Some(cust) = ds.customers.get(idx) else { continue };
-            let Some(ent) = cust.subscriptions.iter().flat_map(|s| s.entitlements.iter()).next() else {
+            let Some(cust) = ds.customers.get(idx) else {
+                continue;
+            };
+            let Some(ent) = cust
+                .subscriptions
+                .iter()
+                .flat_map(|s| s.entitlements.iter())
+                .next()
+            else {
                 continue;
             };
             let (etype, display, severity) = TYPES[k % TYPES.len()];
@@ -804,7 +1024,10 @@ mod generate {
                 country: cust.country.clone(),
                 subscription_name: ent.friendly_name.clone(),
                 affected_resources: vec![(
-                    format!("/subscriptions/{}/resourceGroups/rg-default/providers/Microsoft.Compute/virtualMachines/vm-{k}", ent.id),
+                    format!(
+                        "/subscriptions/{}/resourceGroups/rg-default/providers/Microsoft.Compute/virtualMachines/vm-{k}",
+                        ent.id
+                    ),
                     "Microsoft.Compute/virtualMachines".into(),
                 )],
                 is_test: false,
@@ -830,7 +1053,7 @@ mod generate {
         }
 
         audits.retain(|a| a.operation_date <= now);
-        audits.sort_by(|a, b| a.operation_date.cmp(&b.operation_date));
+        audits.sort_by_key(|a| a.operation_date);
         ds.audit_records = audits;
 
         // Twelve monthly Microsoft invoices, newest first; the newest is unpaid.
@@ -884,7 +1107,9 @@ mod tests {
     use super::*;
 
     fn now() -> Timestamp {
-        "2026-03-15T12:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH)
+        "2026-03-15T12:00:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
     #[test]
@@ -902,11 +1127,27 @@ mod tests {
         assert_eq!(ds.customers.len(), 2000);
         let ids: std::collections::HashSet<_> = ds.customers.iter().map(|c| c.id.clone()).collect();
         assert_eq!(ids.len(), 2000, "customer ids are unique");
-        assert!(ds.customers.iter().all(|c| (1..=4).contains(&c.subscriptions.len())));
+        assert!(
+            ds.customers
+                .iter()
+                .all(|c| (1..=4).contains(&c.subscriptions.len()))
+        );
         let azure = ds.customers.iter().filter(|c| c.has_azure_plan()).count();
-        assert!((600..1000).contains(&azure), "about 40% have an Azure plan, got {azure}");
-        assert!(ds.customers.iter().any(|c| c.created > now().checked_sub(SignedDuration::from_hours(24 * 7)).unwrap_or(now())));
-        assert!(ds.customers.iter().any(|c| c.country == "JP" && c.culture.as_deref() == Some("ja-JP")));
+        assert!(
+            (600..1000).contains(&azure),
+            "about 40% have an Azure plan, got {azure}"
+        );
+        assert!(ds.customers.iter().any(|c| {
+            c.created
+                > now()
+                    .checked_sub(SignedDuration::from_hours(24 * 7))
+                    .unwrap_or(now())
+        }));
+        assert!(
+            ds.customers
+                .iter()
+                .any(|c| c.country == "JP" && c.culture.as_deref() == Some("ja-JP"))
+        );
         let over = ds
             .customers
             .iter()
@@ -920,19 +1161,30 @@ mod tests {
             .filter(|a| a.operation_type == "azure_fraud_event_detected")
             .count();
         assert_eq!(fraud_audits, ds.fraud_events.len());
-        assert!(ds.audit_records.windows(2).all(|w| w[0].operation_date <= w[1].operation_date));
-        assert!(ds.audit_records.iter().any(|a| a.operation_status == "failed"));
+        assert!(
+            ds.audit_records
+                .windows(2)
+                .all(|w| w[0].operation_date <= w[1].operation_date)
+        );
+        assert!(
+            ds.audit_records
+                .iter()
+                .any(|a| a.operation_status == "failed")
+        );
         assert_eq!(ds.invoices.len(), 12);
-        assert!(ds.customers.iter().all(|c| c.domain.ends_with(".onmicrosoft.com")));
+        assert!(
+            ds.customers
+                .iter()
+                .all(|c| c.domain.ends_with(".onmicrosoft.com"))
+        );
     }
 
     #[test]
     fn dataset_round_trips_through_a_file() {
         let ds = Dataset::generate(3, 20, now());
-        let dir = tempfile::tempdir().map_err(|e| e.to_string());
-        let Ok(dir) = dir else { panic!("tempdir") };
+        let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ds.json");
-        std::fs::write(&path, ds.to_json()).unwrap_or_default();
+        std::fs::write(&path, ds.to_json()).expect("write dataset");
         let loaded = Dataset::load(&path);
         assert!(matches!(loaded, Ok(ref l) if *l == ds));
         let missing = Dataset::load(&dir.path().join("nope.json"));

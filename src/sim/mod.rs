@@ -20,8 +20,8 @@
 //! `If-Match` header is required on PATCH (missing or stale -> 412); invalid client credentials
 //! are a 400 `invalid_client`; the token endpoint only serves the configured tenant id.
 
-pub mod dataset;
 mod auth;
+pub mod dataset;
 mod render;
 mod server;
 mod wire;
@@ -40,17 +40,26 @@ pub use dataset::{
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("simulator: cannot bind {addr}: {source}; choose a free port on 127.0.0.1")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(
         "simulator: refusing to bind {addr}: the simulator only listens on 127.0.0.1; pass a 127.0.0.1 address"
     )]
     NotLoopback { addr: SocketAddr },
     #[error("simulator: cannot read dataset file {path}: {source}; check the path and permissions")]
-    ReadDataset { path: PathBuf, source: std::io::Error },
+    ReadDataset {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "simulator: dataset file {path} is not a valid dataset: {source}; produce it with Dataset::to_json"
     )]
-    ParseDataset { path: PathBuf, source: serde_json::Error },
+    ParseDataset {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("simulator: server failed: {0}")]
     Serve(std::io::Error),
     #[error("simulator: cannot listen for Ctrl-C: {0}")]
@@ -131,7 +140,10 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// Case-insensitive header lookup.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -168,7 +180,9 @@ pub struct SimHandle {
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimHandle").field("addr", &self.addr).finish()
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -191,12 +205,20 @@ impl SimHandle {
 
     /// `{authority}/{tenant}/oauth2/token`.
     pub fn token_url_v1(&self) -> String {
-        format!("{}/{}/oauth2/token", self.authority_url(), self.shared.cfg.tenant_id)
+        format!(
+            "{}/{}/oauth2/token",
+            self.authority_url(),
+            self.shared.cfg.tenant_id
+        )
     }
 
     /// `{authority}/{tenant}/oauth2/v2.0/token`.
     pub fn token_url_v2(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.authority_url(), self.shared.cfg.tenant_id)
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.authority_url(),
+            self.shared.cfg.tenant_id
+        )
     }
 
     /// Configured client id.
@@ -279,10 +301,12 @@ impl SimHandle {
     pub async fn shutdown(self) {
         self.shared.shutdown.send_replace(true);
         let join = lock(&self.join).take();
-        if let Some(mut join) = join {
-            if tokio::time::timeout(Duration::from_secs(5), &mut join).await.is_err() {
-                join.abort();
-            }
+        if let Some(mut join) = join
+            && tokio::time::timeout(Duration::from_secs(5), &mut join)
+                .await
+                .is_err()
+        {
+            join.abort();
         }
     }
 }

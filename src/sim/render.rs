@@ -199,7 +199,11 @@ pub fn entitlement(customer_id: &str, sub_id: &str, e: &SimEntitlement) -> Value
 
 /// An audit record (`auditrecords.json` items).
 pub fn audit_record(a: &SimAuditRecord, partner_id: &str) -> Value {
-    let data: Vec<Value> = a.customized_data.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+    let data: Vec<Value> = a
+        .customized_data
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
     let mut v = json!({
         "id": a.id,
         "partnerId": partner_id,
@@ -228,8 +232,16 @@ pub fn audit_record(a: &SimAuditRecord, partner_id: &str) -> Value {
 }
 
 /// A fraud event; `new_model` adds the X-NewEventsModel fields.
-pub fn fraud_event(e: &SimFraudEvent, partner_id: &str, partner_name: &str, new_model: bool) -> Value {
-    let resolved_on = e.resolved_on.map(naive_time).unwrap_or_else(|| FAR_FUTURE.to_string());
+pub fn fraud_event(
+    e: &SimFraudEvent,
+    partner_id: &str,
+    partner_name: &str,
+    new_model: bool,
+) -> Value {
+    let resolved_on = e
+        .resolved_on
+        .map(naive_time)
+        .unwrap_or_else(|| FAR_FUTURE.to_string());
     let mut v = json!({
         "eventTime": naive_time(e.event_time),
         "eventId": format!("{}_{}", e.subscription_id, e.entity_id),
@@ -256,32 +268,30 @@ pub fn fraud_event(e: &SimFraudEvent, partner_id: &str, partner_name: &str, new_
         "firstObserved": naive_time(e.first_occurrence),
         "lastObserved": naive_time(e.last_occurrence),
     });
-    if new_model {
-        if let Some(obj) = v.as_object_mut() {
-            let affected: Vec<Value> = e
-                .affected_resources
-                .iter()
-                .map(|(id, ty)| json!({"azureResourceId": id, "type": ty}))
-                .collect();
-            let extra = json!({
-                "eventType": e.event_type,
-                "severity": e.severity,
-                "confidenceLevel": e.confidence_level,
-                "displayName": e.display_name,
-                "description": e.description,
-                "country": e.country,
-                "valueAddedResellerTenantId": "",
-                "valueAddedResellerFriendlyName": "",
-                "subscriptionName": e.subscription_name,
-                "affectedResources": affected,
-                "additionalDetails": {"hitCount": e.hit_count.to_string()},
-                "isTest": if e.is_test { "true" } else { "false" },
-                "activityLogs": "[]",
-            });
-            if let Some(extra) = extra.as_object() {
-                for (k, val) in extra {
-                    obj.insert(k.clone(), val.clone());
-                }
+    if new_model && let Some(obj) = v.as_object_mut() {
+        let affected: Vec<Value> = e
+            .affected_resources
+            .iter()
+            .map(|(id, ty)| json!({"azureResourceId": id, "type": ty}))
+            .collect();
+        let extra = json!({
+            "eventType": e.event_type,
+            "severity": e.severity,
+            "confidenceLevel": e.confidence_level,
+            "displayName": e.display_name,
+            "description": e.description,
+            "country": e.country,
+            "valueAddedResellerTenantId": "",
+            "valueAddedResellerFriendlyName": "",
+            "subscriptionName": e.subscription_name,
+            "affectedResources": affected,
+            "additionalDetails": {"hitCount": e.hit_count.to_string()},
+            "isTest": if e.is_test { "true" } else { "false" },
+            "activityLogs": "[]",
+        });
+        if let Some(extra) = extra.as_object() {
+            for (k, val) in extra {
+                obj.insert(k.clone(), val.clone());
             }
         }
     }
@@ -310,10 +320,11 @@ pub fn invoice(i: &SimInvoice, with_pdf: bool) -> Value {
         "links": {"self": link(&format!("/invoices/{}", i.id))},
         "attributes": {"objectType": "Invoice"},
     });
-    if with_pdf {
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("pdfDownloadLink".into(), json!(format!("/invoices/{}/documents/statement", i.id)));
-        }
+    if with_pdf && let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "pdfDownloadLink".into(),
+            json!(format!("/invoices/{}/documents/statement", i.id)),
+        );
     }
     v
 }
@@ -339,7 +350,10 @@ pub fn invoice_summary(s: &SimInvoiceSummary) -> Value {
         obj.insert("attributes".into(), json!({"objectType": "InvoiceSummary"}));
     }
     if let Some(obj) = v.as_object_mut() {
-        obj.insert("details".into(), json!([{"invoiceType": "Recurring", "summary": detail}]));
+        obj.insert(
+            "details".into(),
+            json!([{"invoiceType": "Recurring", "summary": detail}]),
+        );
         obj.insert("links".into(), json!({"self": link("/invoices/summary")}));
         obj.insert("attributes".into(), json!({"objectType": "InvoiceSummary"}));
     }
@@ -360,7 +374,10 @@ pub fn usage_budget(c: &SimCustomer) -> Value {
         if let Some(a) = c.budget {
             obj.insert("usageSpendingBudget".into(), money(a));
         }
-        obj.insert("links".into(), json!({"self": link(&format!("/v1/customers/{}/usagebudget", c.id))}));
+        obj.insert(
+            "links".into(),
+            json!({"self": link(&format!("/v1/customers/{}/usagebudget", c.id))}),
+        );
     }
     v
 }
@@ -379,7 +396,12 @@ fn usd_rate(currency: &str) -> Decimal {
 }
 
 /// The customer usage summary (`usagesummary.json`), for the current calendar month.
-pub fn usage_summary(c: &SimCustomer, month_start: &str, month_end: &str, last_modified: &str) -> Value {
+pub fn usage_summary(
+    c: &SimCustomer,
+    month_start: &str,
+    month_end: &str,
+    last_modified: &str,
+) -> Value {
     json!({
         "budget": budget_obj(c.budget),
         "resourceId": c.id,

@@ -44,7 +44,10 @@ pub struct Data {
 
 impl Data {
     fn new(ds: Dataset) -> Self {
-        let mut d = Data { ds, index: HashMap::new() };
+        let mut d = Data {
+            ds,
+            index: HashMap::new(),
+        };
         d.reindex();
         d
     }
@@ -62,7 +65,12 @@ impl Data {
         self.index
             .get(&id.to_ascii_lowercase())
             .copied()
-            .filter(|&i| self.ds.customers.get(i).is_some_and(|c| c.id.eq_ignore_ascii_case(id)))
+            .filter(|&i| {
+                self.ds
+                    .customers
+                    .get(i)
+                    .is_some_and(|c| c.id.eq_ignore_ascii_case(id))
+            })
     }
 }
 
@@ -118,10 +126,10 @@ impl Shared {
 
     fn record_finish(&self, slot: (u64, usize), status: u16) {
         let mut r = lock(&self.recorder);
-        if r.generation == slot.0 {
-            if let Some(rec) = r.list.get_mut(slot.1) {
-                rec.status = status;
-            }
+        if r.generation == slot.0
+            && let Some(rec) = r.list.get_mut(slot.1)
+        {
+            rec.status = status;
         }
     }
 }
@@ -131,9 +139,12 @@ pub(super) async fn start(mut cfg: SimConfig, addr: SocketAddr) -> Result<SimHan
         .dataset
         .take()
         .unwrap_or_else(|| Dataset::generate(cfg.seed, cfg.customers, Timestamp::now()));
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { addr, source })?;
     let (tx, mut rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         tokens: Mutex::new(Tokens::new(cfg.refresh_token.clone())),
@@ -148,7 +159,9 @@ pub(super) async fn start(mut cfg: SimConfig, addr: SocketAddr) -> Result<SimHan
         data: Mutex::new(Data::new(ds)),
         cfg,
     });
-    let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(shared.clone());
     let join = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -159,7 +172,11 @@ pub(super) async fn start(mut cfg: SimConfig, addr: SocketAddr) -> Result<SimHan
             tracing::error!(error = %e, "simulator server stopped with an error");
         }
     });
-    Ok(SimHandle { shared, addr: local, join: Arc::new(Mutex::new(Some(join))) })
+    Ok(SimHandle {
+        shared,
+        addr: local,
+        join: Arc::new(Mutex::new(Some(join))),
+    })
 }
 
 /// A matched route.
@@ -224,31 +241,40 @@ impl Route {
 
 /// Matches method + path to a route and its template.
 fn route(method: &str, path: &str) -> (Route, &'static str) {
-    let segs: Vec<String> =
-        path.split('/').filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()).collect();
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = method.to_ascii_uppercase();
     let get = m == "GET";
     let post = m == "POST";
     let patch = m == "PATCH";
     let (r, t) = match s.as_slice() {
-        [tenant, "oauth2", "token"] if post => {
-            (Route::Token(TokenVersion::V1, tenant.to_string()), "POST /{tenant}/oauth2/token")
-        }
-        [tenant, "oauth2", "v2.0", "token"] if post => {
-            (Route::Token(TokenVersion::V2, tenant.to_string()), "POST /{tenant}/oauth2/v2.0/token")
-        }
+        [tenant, "oauth2", "token"] if post => (
+            Route::Token(TokenVersion::V1, tenant.to_string()),
+            "POST /{tenant}/oauth2/token",
+        ),
+        [tenant, "oauth2", "v2.0", "token"] if post => (
+            Route::Token(TokenVersion::V2, tenant.to_string()),
+            "POST /{tenant}/oauth2/v2.0/token",
+        ),
         ["v1", "customers"] if get => (Route::Customers, "GET /v1/customers"),
         ["v1", "customers", "usagerecords"] if get => {
             (Route::UsageRecords, "GET /v1/customers/usagerecords")
         }
-        ["v1", "customers", id] if get => (Route::Customer(id.to_string()), "GET /v1/customers/{id}"),
-        ["v1", "customers", id, "profiles", "billing"] if get => {
-            (Route::BillingProfile(id.to_string()), "GET /v1/customers/{id}/profiles/billing")
+        ["v1", "customers", id] if get => {
+            (Route::Customer(id.to_string()), "GET /v1/customers/{id}")
         }
-        ["v1", "customers", id, "subscriptions"] if get => {
-            (Route::Subscriptions(id.to_string()), "GET /v1/customers/{id}/subscriptions")
-        }
+        ["v1", "customers", id, "profiles", "billing"] if get => (
+            Route::BillingProfile(id.to_string()),
+            "GET /v1/customers/{id}/profiles/billing",
+        ),
+        ["v1", "customers", id, "subscriptions"] if get => (
+            Route::Subscriptions(id.to_string()),
+            "GET /v1/customers/{id}/subscriptions",
+        ),
         ["v1", "customers", id, "subscriptions", sid] if get => (
             Route::Subscription(id.to_string(), sid.to_string()),
             "GET /v1/customers/{id}/subscriptions/{sid}",
@@ -257,23 +283,42 @@ fn route(method: &str, path: &str) -> (Route, &'static str) {
             Route::PatchSubscription(id.to_string(), sid.to_string()),
             "PATCH /v1/customers/{id}/subscriptions/{sid}",
         ),
-        ["v1", "customers", id, "subscriptions", sid, "azureentitlements"] if get => (
+        [
+            "v1",
+            "customers",
+            id,
+            "subscriptions",
+            sid,
+            "azureentitlements",
+        ] if get => (
             Route::Entitlements(id.to_string(), sid.to_string()),
             "GET /v1/customers/{id}/subscriptions/{sid}/azureEntitlements",
         ),
-        ["v1", "customers", id, "subscriptions", sid, "azureentitlements", eid, "cancel"] if post => (
+        [
+            "v1",
+            "customers",
+            id,
+            "subscriptions",
+            sid,
+            "azureentitlements",
+            eid,
+            "cancel",
+        ] if post => (
             Route::CancelEntitlement(id.to_string(), sid.to_string(), eid.to_string()),
             "POST /v1/customers/{id}/subscriptions/{sid}/azureEntitlements/{eid}/cancel",
         ),
-        ["v1", "customers", id, "usagebudget"] if get => {
-            (Route::UsageBudget(id.to_string()), "GET /v1/customers/{id}/usagebudget")
-        }
-        ["v1", "customers", id, "usagebudget"] if patch => {
-            (Route::PatchUsageBudget(id.to_string()), "PATCH /v1/customers/{id}/usagebudget")
-        }
-        ["v1", "customers", id, "usagesummary"] if get => {
-            (Route::UsageSummary(id.to_string()), "GET /v1/customers/{id}/usagesummary")
-        }
+        ["v1", "customers", id, "usagebudget"] if get => (
+            Route::UsageBudget(id.to_string()),
+            "GET /v1/customers/{id}/usagebudget",
+        ),
+        ["v1", "customers", id, "usagebudget"] if patch => (
+            Route::PatchUsageBudget(id.to_string()),
+            "PATCH /v1/customers/{id}/usagebudget",
+        ),
+        ["v1", "customers", id, "usagesummary"] if get => (
+            Route::UsageSummary(id.to_string()),
+            "GET /v1/customers/{id}/usagesummary",
+        ),
         ["v1", "auditrecords"] if get => (Route::AuditRecords, "GET /v1/auditrecords"),
         ["v1", "invoices"] if get => (Route::Invoices, "GET /v1/invoices"),
         ["v1", "invoices", "summary"] if get => (Route::InvoiceSummary, "GET /v1/invoices/summary"),
@@ -305,8 +350,24 @@ fn known_path(s: &[&str]) -> bool {
             | ["v1", "customers", _, "profiles", "billing"]
             | ["v1", "customers", _, "subscriptions"]
             | ["v1", "customers", _, "subscriptions", _]
-            | ["v1", "customers", _, "subscriptions", _, "azureentitlements"]
-            | ["v1", "customers", _, "subscriptions", _, "azureentitlements", _, "cancel"]
+            | [
+                "v1",
+                "customers",
+                _,
+                "subscriptions",
+                _,
+                "azureentitlements"
+            ]
+            | [
+                "v1",
+                "customers",
+                _,
+                "subscriptions",
+                _,
+                "azureentitlements",
+                _,
+                "cancel"
+            ]
             | ["v1", "customers", _, "usagebudget"]
             | ["v1", "customers", _, "usagesummary"]
             | ["v1", "auditrecords"]
@@ -328,8 +389,19 @@ enum Fault {
 fn draw_fault(sh: &Shared) -> Fault {
     let mut g = lock(&sh.faults);
     let (f, rng) = &mut *g;
-    let shares = [f.server_error_share, f.timeout_share, f.truncate_share, f.expire_token_share]
-        .map(|x| if x.is_finite() { x.clamp(0.0, 1.0) } else { 0.0 });
+    let shares = [
+        f.server_error_share,
+        f.timeout_share,
+        f.truncate_share,
+        f.expire_token_share,
+    ]
+    .map(|x| {
+        if x.is_finite() {
+            x.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    });
     if shares.iter().all(|x| *x <= 0.0) {
         return Fault::None;
     }
@@ -413,19 +485,37 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     });
     let body = axum::body::to_bytes(body, MAX_BODY).await;
     let mut resp = match body {
-        Ok(bytes) => process(&sh, &method, &path, query.as_deref(), &parts.headers, route, &bytes).await,
+        Ok(bytes) => {
+            process(
+                &sh,
+                &method,
+                &path,
+                query.as_deref(),
+                &parts.headers,
+                route,
+                &bytes,
+            )
+            .await
+        }
         Err(_) => SimResponse::bad_request(format!(
             "The request body could not be read or exceeds {MAX_BODY} bytes."
         )),
     };
-    for (name, value) in [("ms-requestid", "ms-requestid"), ("ms-correlationid", "ms-correlationid")] {
+    for (name, value) in [
+        ("ms-requestid", "ms-requestid"),
+        ("ms-correlationid", "ms-correlationid"),
+    ] {
         let v = parts
             .headers
             .get(value)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        if !resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        if !resp
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
             resp.headers.push((name.into(), v));
         }
     }
@@ -435,10 +525,14 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
 
 fn into_response(r: SimResponse) -> Response {
     let mut resp = Response::new(Body::from(r.body));
-    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
     for (k, v) in r.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
             h.append(name, value);
         }
     }
@@ -447,16 +541,20 @@ fn into_response(r: SimResponse) -> Response {
 
 fn take_override(sh: &Shared, method: &str, path: &str) -> Option<SimResponse> {
     let mut ovs = lock(&sh.overrides);
-    let pos = ovs
-        .iter()
-        .rposition(|o| o.method.eq_ignore_ascii_case(method) && o.path == path && o.remaining != Some(0))?;
+    let pos = ovs.iter().rposition(|o| {
+        o.method.eq_ignore_ascii_case(method) && o.path == path && o.remaining != Some(0)
+    })?;
     let o = ovs.get_mut(pos)?;
     if let Some(n) = o.remaining.as_mut() {
         *n -= 1;
     }
     let resp = SimResponse {
         status: o.status,
-        headers: o.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
+        headers: o
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect(),
         body: o.body.clone(),
     };
     if o.remaining == Some(0) {
@@ -495,10 +593,18 @@ async fn process(
     }
     match route {
         Route::Unknown => {
-            return SimResponse::pc_error(404, 404, format!("No resource matches {method} {path}."));
+            return SimResponse::pc_error(
+                404,
+                404,
+                format!("No resource matches {method} {path}."),
+            );
         }
         Route::MethodNotAllowed => {
-            return SimResponse::pc_error(405, 405, format!("Method {method} is not allowed on {path}."));
+            return SimResponse::pc_error(
+                405,
+                405,
+                format!("Method {method} is not allowed on {path}."),
+            );
         }
         _ => {}
     }
@@ -507,13 +613,19 @@ async fn process(
     let (kind, token) = match bearer {
         Bearer::Valid(kind, token) => (kind, token),
         Bearer::Missing => {
-            return unauthorized("Authentication failed: no bearer token. Send 'Authorization: Bearer <access token>'.");
+            return unauthorized(
+                "Authentication failed: no bearer token. Send 'Authorization: Bearer <access token>'.",
+            );
         }
         Bearer::Unknown => {
-            return unauthorized("Authentication failed: the bearer token is not recognised. Acquire a new access token.");
+            return unauthorized(
+                "Authentication failed: the bearer token is not recognised. Acquire a new access token.",
+            );
         }
         Bearer::Expired(_) => {
-            return unauthorized("Authentication failed: the access token has expired. Acquire a new access token.");
+            return unauthorized(
+                "Authentication failed: the access token has expired. Acquire a new access token.",
+            );
         }
     };
     if route.app_user_only() && kind != TokenKind::AppUser {
@@ -523,18 +635,23 @@ async fn process(
             "This operation requires App+User authentication; an app-only (partner application) token is not allowed. Use a token from the refresh-token grant.",
         );
     }
-    if route.rate_limited() {
-        if let Err(secs) = rate_check(sh) {
-            return SimResponse::json(
-                429,
-                &json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {secs} seconds.")}),
-            )
-            .with_header("retry-after", secs.to_string());
-        }
+    if route.rate_limited()
+        && let Err(secs) = rate_check(sh)
+    {
+        return SimResponse::json(
+            429,
+            &json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {secs} seconds.")}),
+        )
+        .with_header("retry-after", secs.to_string());
     }
     let fault = draw_fault(sh);
     let params = query.map(parse_pairs).unwrap_or_default();
-    let ctx = Ctx { sh, headers, params: &params, body };
+    let ctx = Ctx {
+        sh,
+        headers,
+        params: &params,
+        body,
+    };
     match fault {
         Fault::None => dispatch(&ctx, &route),
         Fault::ServerError(status) => SimResponse::pc_error(
@@ -544,7 +661,9 @@ async fn process(
         ),
         Fault::ExpireToken => {
             lock(&sh.tokens).expire(&token);
-            unauthorized("Authentication failed: the access token has expired. Acquire a new access token.")
+            unauthorized(
+                "Authentication failed: the access token has expired. Acquire a new access token.",
+            )
         }
         Fault::Truncate => {
             let mut r = dispatch(&ctx, &route);
@@ -586,7 +705,9 @@ impl Ctx<'_> {
             SimResponse::bad_request(format!("The request body is not valid JSON: {e}."))
         })?;
         if !v.is_object() {
-            return Err(SimResponse::bad_request("The request body must be a JSON object."));
+            return Err(SimResponse::bad_request(
+                "The request body must be a JSON object.",
+            ));
         }
         Ok(v)
     }
@@ -595,11 +716,16 @@ impl Ctx<'_> {
     fn usize_param(&self, name: &str, default: usize) -> Result<usize, SimResponse> {
         match param(self.params, name) {
             None => Ok(default),
-            Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                SimResponse::bad_request(format!(
-                    "Query parameter '{name}' must be a positive integer, got '{v}'."
-                ))
-            }),
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    SimResponse::bad_request(format!(
+                        "Query parameter '{name}' must be a positive integer, got '{v}'."
+                    ))
+                }),
         }
     }
 }
@@ -607,12 +733,18 @@ impl Ctx<'_> {
 fn dispatch(ctx: &Ctx<'_>, route: &Route) -> SimResponse {
     let r = match route {
         Route::Customers => list_customers(ctx),
-        Route::Customer(id) => with_customer(ctx, id, |c| Ok(SimResponse::json(200, &render::customer_full(c)))),
-        Route::BillingProfile(id) => {
-            with_customer(ctx, id, |c| Ok(SimResponse::json(200, &render::billing_profile(c))))
-        }
+        Route::Customer(id) => with_customer(ctx, id, |c| {
+            Ok(SimResponse::json(200, &render::customer_full(c)))
+        }),
+        Route::BillingProfile(id) => with_customer(ctx, id, |c| {
+            Ok(SimResponse::json(200, &render::billing_profile(c)))
+        }),
         Route::Subscriptions(id) => with_customer(ctx, id, |c| {
-            let items = c.subscriptions.iter().map(|s| render::subscription(&c.id, s)).collect();
+            let items = c
+                .subscriptions
+                .iter()
+                .map(|s| render::subscription(&c.id, s))
+                .collect();
             Ok(SimResponse::json(
                 200,
                 &render::collection(items, &format!("/customers/{}/subscriptions", c.id), None),
@@ -633,24 +765,36 @@ fn dispatch(ctx: &Ctx<'_>, route: &Route) -> SimResponse {
                 .iter()
                 .find(|s| s.id.eq_ignore_ascii_case(sid))
                 .ok_or_else(|| SimResponse::not_found("Subscription", sid))?;
-            let items = s.entitlements.iter().map(|e| render::entitlement(&c.id, &s.id, e)).collect();
+            let items = s
+                .entitlements
+                .iter()
+                .map(|e| render::entitlement(&c.id, &s.id, e))
+                .collect();
             Ok(SimResponse::json(
                 200,
                 &render::collection(
                     items,
-                    &format!("/customers/{}/subscriptions/{}/azureEntitlements", c.id, s.id),
+                    &format!(
+                        "/customers/{}/subscriptions/{}/azureEntitlements",
+                        c.id, s.id
+                    ),
                     None,
                 ),
             ))
         }),
         Route::CancelEntitlement(id, sid, eid) => cancel_entitlement(ctx, id, sid, eid),
         Route::AuditRecords => audit_records(ctx),
-        Route::UsageBudget(id) => with_customer(ctx, id, |c| Ok(SimResponse::json(200, &render::usage_budget(c)))),
+        Route::UsageBudget(id) => with_customer(ctx, id, |c| {
+            Ok(SimResponse::json(200, &render::usage_budget(c)))
+        }),
         Route::PatchUsageBudget(id) => patch_budget(ctx, id),
         Route::UsageSummary(id) => {
             let (start, end, modified) = month_bounds(Timestamp::now());
             with_customer(ctx, id, |c| {
-                Ok(SimResponse::json(200, &render::usage_summary(c, &start, &end, &modified)))
+                Ok(SimResponse::json(
+                    200,
+                    &render::usage_summary(c, &start, &end, &modified),
+                ))
             })
         }
         Route::UsageRecords => {
@@ -663,17 +807,26 @@ fn dispatch(ctx: &Ctx<'_>, route: &Route) -> SimResponse {
                 .filter(|c| c.has_azure_plan() || c.budget.is_some() || !c.usage_mtd.is_zero())
                 .map(|c| render::usage_record(c, &modified))
                 .collect();
-            Ok(SimResponse::json(200, &render::collection(items, "/customers/usagerecords", None)))
+            Ok(SimResponse::json(
+                200,
+                &render::collection(items, "/customers/usagerecords", None),
+            ))
         }
         Route::Invoices => list_invoices(ctx),
         Route::InvoiceSummary => {
             let data = lock(&ctx.sh.data);
-            Ok(SimResponse::json(200, &render::invoice_summary(&data.ds.invoice_summary)))
+            Ok(SimResponse::json(
+                200,
+                &render::invoice_summary(&data.ds.invoice_summary),
+            ))
         }
         Route::InvoiceSummaries => {
             let data = lock(&ctx.sh.data);
             let item = render::invoice_summary(&data.ds.invoice_summary);
-            Ok(SimResponse::json(200, &render::collection(vec![item], "/invoices/summaries", None)))
+            Ok(SimResponse::json(
+                200,
+                &render::collection(vec![item], "/invoices/summaries", None),
+            ))
         }
         Route::Invoice(id) => {
             let data = lock(&ctx.sh.data);
@@ -701,8 +854,14 @@ fn with_customer(
     f: impl FnOnce(&super::SimCustomer) -> HandlerResult,
 ) -> HandlerResult {
     let data = lock(&ctx.sh.data);
-    let idx = data.customer_idx(id).ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    let c = data.ds.customers.get(idx).ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let idx = data
+        .customer_idx(id)
+        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let c = data
+        .ds
+        .customers
+        .get(idx)
+        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
     f(c)
 }
 
@@ -710,9 +869,14 @@ fn with_customer(
 fn month_bounds(now: Timestamp) -> (String, String, String) {
     let z = now.to_zoned(jiff::tz::TimeZone::UTC);
     let first = z.date().first_of_month();
-    let next = first.checked_add(jiff::Span::new().months(1)).unwrap_or(first);
+    let next = first
+        .checked_add(jiff::Span::new().months(1))
+        .unwrap_or(first);
     let fmt = |d: jiff::civil::Date| format!("{d}T00:00:00+00:00");
-    let modified = now.checked_sub(SignedDuration::from_hours(20)).unwrap_or(now).to_string();
+    let modified = now
+        .checked_sub(SignedDuration::from_hours(20))
+        .unwrap_or(now)
+        .to_string();
     (fmt(first), fmt(next), modified)
 }
 
@@ -728,13 +892,25 @@ fn list_customers(ctx: &Ctx<'_>) -> HandlerResult {
     let total = data.ds.customers.len();
     let start = offset.min(total);
     let end = offset.saturating_add(size).min(total);
-    let items: Vec<Value> =
-        data.ds.customers.get(start..end).unwrap_or(&[]).iter().map(render::customer_list_item).collect();
+    let items: Vec<Value> = data
+        .ds
+        .customers
+        .get(start..end)
+        .unwrap_or(&[])
+        .iter()
+        .map(render::customer_list_item)
+        .collect();
     let next = (end < total).then(|| {
         let token = encode_token("customers", &[end.to_string()], ctx.sh.token_key);
-        seek_link(&format!("/v1/customers?size={size}&seekOperation=Next"), &token)
+        seek_link(
+            &format!("/v1/customers?size={size}&seekOperation=Next"),
+            &token,
+        )
     });
-    Ok(SimResponse::json(200, &render::collection(items, &format!("/v1/customers?size={size}"), next)))
+    Ok(SimResponse::json(
+        200,
+        &render::collection(items, &format!("/v1/customers?size={size}"), next),
+    ))
 }
 
 fn bad_continuation() -> SimResponse {
@@ -754,7 +930,9 @@ fn seek_link(uri: &str, token: &str) -> Value {
 /// For `seekOperation=Next` requests: validates the MS-ContinuationToken header and returns its
 /// fields; `None` for a first-page request.
 fn seek_offset(ctx: &Ctx<'_>, kind: &str) -> Result<Option<Vec<String>>, SimResponse> {
-    let Some(op) = param(ctx.params, "seekOperation") else { return Ok(None) };
+    let Some(op) = param(ctx.params, "seekOperation") else {
+        return Ok(None);
+    };
     if !op.eq_ignore_ascii_case("next") {
         return Err(SimResponse::bad_request(format!(
             "seekOperation '{op}' is not supported; use 'Next' with the MS-ContinuationToken header from links.next."
@@ -765,31 +943,50 @@ fn seek_offset(ctx: &Ctx<'_>, kind: &str) -> Result<Option<Vec<String>>, SimResp
             "seekOperation=Next requires the MS-ContinuationToken header from links.next.headers.",
         ));
     };
-    decode_token(token, kind, ctx.sh.token_key).map(Some).ok_or_else(bad_continuation)
+    decode_token(token, kind, ctx.sh.token_key)
+        .map(Some)
+        .ok_or_else(bad_continuation)
 }
 
 fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
     let body = ctx.json_body()?;
-    let status = member(&body, "status").and_then(Value::as_str).ok_or_else(|| {
-        SimResponse::bad_request("The subscription body must include 'status' ('suspended' or 'active').")
-    })?;
+    let status = member(&body, "status")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            SimResponse::bad_request(
+                "The subscription body must include 'status' ('suspended' or 'active').",
+            )
+        })?;
     let target = status.to_ascii_lowercase();
     if target != "suspended" && target != "active" {
         return Err(SimResponse::bad_request(format!(
             "Status '{status}' cannot be set; use 'suspended' or 'active'."
         )));
     }
-    let reasons: Option<Vec<String>> = member(&body, "suspensionReasons").and_then(Value::as_array).map(|a| {
-        a.iter().filter_map(Value::as_str).map(str::to_string).collect()
-    });
-    let if_match = ctx.header("if-match").map(|v| v.trim().trim_matches('"').to_string());
+    let reasons: Option<Vec<String>> = member(&body, "suspensionReasons")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        });
+    let if_match = ctx
+        .header("if-match")
+        .map(|v| v.trim().trim_matches('"').to_string());
     let now = Timestamp::now();
     let mut guard = lock(&ctx.sh.data);
     let data = &mut *guard;
-    let idx = data.customer_idx(id).ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let idx = data
+        .customer_idx(id)
+        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
     let partner_upn = "sim-automation@simpartner.onmicrosoft.com".to_string();
     let new_id = guid_from(&mut lock(&ctx.sh.id_rng));
-    let c = data.ds.customers.get_mut(idx).ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let c = data
+        .ds
+        .customers
+        .get_mut(idx)
+        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
     let (cid, cname) = (c.id.clone(), c.company_name.clone());
     let s = c
         .subscriptions
@@ -823,7 +1020,9 @@ fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
     }
     if target == "suspended"
         && s.is_azure_plan()
-        && s.entitlements.iter().any(|e| e.status.eq_ignore_ascii_case("active"))
+        && s.entitlements
+            .iter()
+            .any(|e| e.status.eq_ignore_ascii_case("active"))
     {
         return Err(SimResponse::pc_error(
             403,
@@ -835,7 +1034,9 @@ fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
         let old = s.status.clone();
         s.status = target.clone();
         s.suspension_reasons = if target == "suspended" {
-            reasons.filter(|r| !r.is_empty()).unwrap_or_else(|| vec!["nonpayment".into()])
+            reasons
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| vec!["nonpayment".into()])
         } else {
             Vec::new()
         };
@@ -858,14 +1059,23 @@ fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
         });
         return Ok(SimResponse::json(200, &rendered));
     }
-    Ok(SimResponse::json(200, &render::subscription_pascal(&cid, s)))
+    Ok(SimResponse::json(
+        200,
+        &render::subscription_pascal(&cid, s),
+    ))
 }
 
 fn cancel_entitlement(ctx: &Ctx<'_>, id: &str, sid: &str, eid: &str) -> HandlerResult {
     let body = ctx.json_body().map_err(|_| {
-        SimResponse::pc_error(400, 800002, "The Azure entitlement cancellation request content is required.")
+        SimResponse::pc_error(
+            400,
+            800002,
+            "The Azure entitlement cancellation request content is required.",
+        )
     })?;
-    let reason = member(&body, "cancellationReason").and_then(Value::as_str).unwrap_or("");
+    let reason = member(&body, "cancellationReason")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !reason.eq_ignore_ascii_case("compromise") {
         return Err(SimResponse::pc_error(
             400,
@@ -874,8 +1084,14 @@ fn cancel_entitlement(ctx: &Ctx<'_>, id: &str, sid: &str, eid: &str) -> HandlerR
         ));
     }
     let mut data = lock(&ctx.sh.data);
-    let idx = data.customer_idx(id).ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    let c = data.ds.customers.get_mut(idx).ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let idx = data
+        .customer_idx(id)
+        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let c = data
+        .ds
+        .customers
+        .get_mut(idx)
+        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
     let cid = c.id.clone();
     let s = c
         .subscriptions
@@ -883,11 +1099,22 @@ fn cancel_entitlement(ctx: &Ctx<'_>, id: &str, sid: &str, eid: &str) -> HandlerR
         .find(|s| s.id.eq_ignore_ascii_case(sid))
         .ok_or_else(|| SimResponse::not_found("Subscription", sid))?;
     let sub_id = s.id.clone();
-    let e = s.entitlements.iter_mut().find(|e| e.id.eq_ignore_ascii_case(eid)).ok_or_else(|| {
-        SimResponse::pc_error(404, 800111, format!("Azure entitlement with ID {eid} isn't found."))
-    })?;
+    let e = s
+        .entitlements
+        .iter_mut()
+        .find(|e| e.id.eq_ignore_ascii_case(eid))
+        .ok_or_else(|| {
+            SimResponse::pc_error(
+                404,
+                800111,
+                format!("Azure entitlement with ID {eid} isn't found."),
+            )
+        })?;
     e.status = "disabled".into();
-    Ok(SimResponse::json(200, &render::entitlement(&cid, &sub_id, e)))
+    Ok(SimResponse::json(
+        200,
+        &render::entitlement(&cid, &sub_id, e),
+    ))
 }
 
 /// Parses `yyyy-mm-dd`, a civil date-time or an RFC 3339 timestamp as UTC.
@@ -897,7 +1124,10 @@ fn parse_when(s: &str) -> Option<Timestamp> {
         return Some(t);
     }
     if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        return dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp());
+        return dt
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp());
     }
     s.parse::<jiff::civil::Date>()
         .ok()
@@ -911,11 +1141,21 @@ fn audit_records(ctx: &Ctx<'_>) -> HandlerResult {
     let now = Timestamp::now();
     let (start, end, filter, offset) = match seek_offset(ctx, "audit")? {
         Some(f) => {
-            let [s, e, filt, o] = f.as_slice() else { return Err(bad_continuation()) };
-            let s = s.parse::<i64>().ok().and_then(|v| Timestamp::from_second(v).ok());
-            let e = e.parse::<i64>().ok().and_then(|v| Timestamp::from_second(v).ok());
+            let [s, e, filt, o] = f.as_slice() else {
+                return Err(bad_continuation());
+            };
+            let s = s
+                .parse::<i64>()
+                .ok()
+                .and_then(|v| Timestamp::from_second(v).ok());
+            let e = e
+                .parse::<i64>()
+                .ok()
+                .and_then(|v| Timestamp::from_second(v).ok());
             let o = o.parse::<usize>().ok();
-            let (Some(s), Some(e), Some(o)) = (s, e, o) else { return Err(bad_continuation()) };
+            let (Some(s), Some(e), Some(o)) = (s, e, o) else {
+                return Err(bad_continuation());
+            };
             (s, e, wire_unhex(filt), o)
         }
         None => {
@@ -923,7 +1163,9 @@ fn audit_records(ctx: &Ctx<'_>) -> HandlerResult {
                 Some(v) => parse_when(v).ok_or_else(|| {
                     SimResponse::bad_request(format!("startDate '{v}' is not a date (yyyy-mm-dd)."))
                 })?,
-                None => now.checked_sub(SignedDuration::from_hours(24 * 30)).unwrap_or(now),
+                None => now
+                    .checked_sub(SignedDuration::from_hours(24 * 30))
+                    .unwrap_or(now),
             };
             let cutoff_day = now
                 .checked_sub(SignedDuration::from_hours(24 * 90))
@@ -944,7 +1186,9 @@ fn audit_records(ctx: &Ctx<'_>) -> HandlerResult {
             let end = match param(ctx.params, "endDate") {
                 Some(v) => {
                     let e = parse_when(v).ok_or_else(|| {
-                        SimResponse::bad_request(format!("endDate '{v}' is not a date (yyyy-mm-dd)."))
+                        SimResponse::bad_request(format!(
+                            "endDate '{v}' is not a date (yyyy-mm-dd)."
+                        ))
                     })?;
                     // A bare date is inclusive of that whole day.
                     if v.trim().len() == 10 {
@@ -958,7 +1202,12 @@ fn audit_records(ctx: &Ctx<'_>) -> HandlerResult {
             if end < start {
                 return Err(SimResponse::bad_request("endDate is before startDate."));
             }
-            (start, end, param(ctx.params, "filter").unwrap_or("").to_string(), 0)
+            (
+                start,
+                end,
+                param(ctx.params, "filter").unwrap_or("").to_string(),
+                0,
+            )
         }
     };
     let matcher = AuditFilter::parse(&filter)?;
@@ -983,16 +1232,27 @@ fn audit_records(ctx: &Ctx<'_>) -> HandlerResult {
     let next = (to < total).then(|| {
         let token = encode_token(
             "audit",
-            &[start.as_second().to_string(), end.as_second().to_string(), wire_hex(&filter), to.to_string()],
+            &[
+                start.as_second().to_string(),
+                end.as_second().to_string(),
+                wire_hex(&filter),
+                to.to_string(),
+            ],
             ctx.sh.token_key,
         );
-        seek_link(&format!("/auditrecords?size={size}&seekOperation=Next"), &token)
+        seek_link(
+            &format!("/auditrecords?size={size}&seekOperation=Next"),
+            &token,
+        )
     });
     let self_uri = format!(
         "/auditrecords?startDate={}&size={size}",
         start.to_zoned(jiff::tz::TimeZone::UTC).date()
     );
-    Ok(SimResponse::json(200, &render::collection(items, &self_uri, next)))
+    Ok(SimResponse::json(
+        200,
+        &render::collection(items, &self_uri, next),
+    ))
 }
 
 fn wire_hex(s: &str) -> String {
@@ -1003,7 +1263,11 @@ fn wire_unhex(s: &str) -> String {
     let bytes: Vec<u8> = s
         .as_bytes()
         .chunks(2)
-        .filter_map(|p| std::str::from_utf8(p).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .filter_map(|p| {
+            std::str::from_utf8(p)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect();
     String::from_utf8(bytes).unwrap_or_default()
 }
@@ -1026,15 +1290,28 @@ impl AuditFilter {
             )
         };
         let v: Value = serde_json::from_str(raw).map_err(|_| bad())?;
-        let field = member(&v, "Field").and_then(Value::as_str).ok_or_else(bad)?.to_ascii_lowercase();
-        let value = member(&v, "Value").and_then(Value::as_str).ok_or_else(bad)?.to_string();
-        let op = member(&v, "Operator").and_then(Value::as_str).unwrap_or("equals").to_ascii_lowercase();
+        let field = member(&v, "Field")
+            .and_then(Value::as_str)
+            .ok_or_else(bad)?
+            .to_ascii_lowercase();
+        let value = member(&v, "Value")
+            .and_then(Value::as_str)
+            .ok_or_else(bad)?
+            .to_string();
+        let op = member(&v, "Operator")
+            .and_then(Value::as_str)
+            .unwrap_or("equals")
+            .to_ascii_lowercase();
         if !["customerid", "companyname", "resourcetype"].contains(&field.as_str())
             || !["equals", "substring"].contains(&op.as_str())
         {
             return Err(bad());
         }
-        Ok(Some(AuditFilter { field, value, substring: op == "substring" }))
+        Ok(Some(AuditFilter {
+            field,
+            value,
+            substring: op == "substring",
+        }))
     }
 }
 
@@ -1069,8 +1346,9 @@ fn parse_amount(v: &Value) -> Option<Option<Decimal>> {
 
 fn patch_budget(ctx: &Ctx<'_>, id: &str) -> HandlerResult {
     let body = ctx.json_body()?;
-    let amount = member(&body, "amount")
-        .ok_or_else(|| SimResponse::bad_request("The spending budget body must include 'Amount'."))?;
+    let amount = member(&body, "amount").ok_or_else(|| {
+        SimResponse::bad_request("The spending budget body must include 'Amount'.")
+    })?;
     let amount = parse_amount(amount)
         .ok_or_else(|| SimResponse::bad_request("'Amount' must be a number or null."))?;
     if amount.is_some_and(|a| a.is_sign_negative()) {
@@ -1079,8 +1357,14 @@ fn patch_budget(ctx: &Ctx<'_>, id: &str) -> HandlerResult {
     let new_id = guid_from(&mut lock(&ctx.sh.id_rng));
     let mut guard = lock(&ctx.sh.data);
     let data = &mut *guard;
-    let idx = data.customer_idx(id).ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    let c = data.ds.customers.get_mut(idx).ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let idx = data
+        .customer_idx(id)
+        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let c = data
+        .ds
+        .customers
+        .get_mut(idx)
+        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
     let old = c.budget;
     c.budget = amount.map(|a| a.round_dp(2));
     let rendered = render::usage_budget(c);
@@ -1108,17 +1392,29 @@ fn list_invoices(ctx: &Ctx<'_>) -> HandlerResult {
     let offset = match param(ctx.params, "offset") {
         None => 0,
         Some(v) => v.trim().parse::<usize>().map_err(|_| {
-            SimResponse::bad_request(format!("Query parameter 'offset' must be a non-negative integer, got '{v}'."))
+            SimResponse::bad_request(format!(
+                "Query parameter 'offset' must be a non-negative integer, got '{v}'."
+            ))
         })?,
     };
     let data = lock(&ctx.sh.data);
     let total = data.ds.invoices.len();
     let from = offset.min(total);
     let to = offset.saturating_add(size).min(total);
-    let items: Vec<Value> =
-        data.ds.invoices.get(from..to).unwrap_or(&[]).iter().map(|i| render::invoice(i, false)).collect();
+    let items: Vec<Value> = data
+        .ds
+        .invoices
+        .get(from..to)
+        .unwrap_or(&[])
+        .iter()
+        .map(|i| render::invoice(i, false))
+        .collect();
     let next = (to < total).then(|| render::link(&format!("/invoices?size={size}&offset={to}")));
-    let mut v = render::collection(items, &format!("/invoices?size={size}&offset={offset}"), next);
+    let mut v = render::collection(
+        items,
+        &format!("/invoices?size={size}&offset={offset}"),
+        next,
+    );
     if let Some(obj) = v.as_object_mut() {
         obj.insert("totalCount".into(), json!(to - from));
     }
@@ -1126,21 +1422,26 @@ fn list_invoices(ctx: &Ctx<'_>) -> HandlerResult {
 }
 
 fn new_events_model(ctx: &Ctx<'_>) -> bool {
-    ctx.header("x-neweventsmodel").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    ctx.header("x-neweventsmodel")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 fn fraud_events(ctx: &Ctx<'_>) -> HandlerResult {
     let new_model = new_events_model(ctx);
     let status = param(ctx.params, "EventStatus");
-    if let Some(s) = status {
-        if !["active", "resolved", "investigating"].contains(&s.to_ascii_lowercase().as_str()) {
-            return Err(SimResponse::bad_request(format!(
-                "EventStatus '{s}' is invalid; use Active, Resolved or Investigating."
-            )));
-        }
+    if let Some(s) = status
+        && !["active", "resolved", "investigating"].contains(&s.to_ascii_lowercase().as_str())
+    {
+        return Err(SimResponse::bad_request(format!(
+            "EventStatus '{s}' is invalid; use Active, Resolved or Investigating."
+        )));
     }
     let sub = param(ctx.params, "SubscriptionId");
-    let etype = if new_model { param(ctx.params, "EventType") } else { None };
+    let etype = if new_model {
+        param(ctx.params, "EventType")
+    } else {
+        None
+    };
     let page = if new_model {
         let parse = |name: &str| {
             param(ctx.params, name)
@@ -1183,9 +1484,13 @@ fn fraud_events(ctx: &Ctx<'_>) -> HandlerResult {
 fn fraud_status(ctx: &Ctx<'_>, sid: &str) -> HandlerResult {
     let new_model = new_events_model(ctx);
     let body = ctx.json_body()?;
-    let status = member(&body, "EventStatus").and_then(Value::as_str).ok_or_else(|| {
-        SimResponse::bad_request("The body must include 'EventStatus' (Active, Resolved or Investigating).")
-    })?;
+    let status = member(&body, "EventStatus")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            SimResponse::bad_request(
+                "The body must include 'EventStatus' (Active, Resolved or Investigating).",
+            )
+        })?;
     let status = match status.to_ascii_lowercase().as_str() {
         "active" => "Active",
         "resolved" | "resolve" => "Resolved",
@@ -1209,18 +1514,33 @@ fn fraud_status(ctx: &Ctx<'_>, sid: &str) -> HandlerResult {
         },
     };
     if status == "Resolved" && reason.is_none() {
-        return Err(SimResponse::bad_request("Resolving events requires 'ResolvedReason' (Fraud or Ignore)."));
+        return Err(SimResponse::bad_request(
+            "Resolving events requires 'ResolvedReason' (Fraud or Ignore).",
+        ));
     }
     let ids: Vec<String> = match member(&body, "EventIds") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        Some(_) => return Err(SimResponse::bad_request("'EventIds' must be an array of event ids.")),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(_) => {
+            return Err(SimResponse::bad_request(
+                "'EventIds' must be an array of event ids.",
+            ));
+        }
     };
     let now = Timestamp::now();
     let mut guard = lock(&ctx.sh.data);
     let data = &mut *guard;
     let mut updated = Vec::new();
-    for e in data.ds.fraud_events.iter_mut().filter(|e| e.subscription_id.eq_ignore_ascii_case(sid)) {
+    for e in data
+        .ds
+        .fraud_events
+        .iter_mut()
+        .filter(|e| e.subscription_id.eq_ignore_ascii_case(sid))
+    {
         let event_id = format!("{}_{}", e.subscription_id, e.entity_id);
         if !ids.is_empty() && !ids.iter().any(|i| i.eq_ignore_ascii_case(&event_id)) {
             continue;
@@ -1235,7 +1555,12 @@ fn fraud_status(ctx: &Ctx<'_>, sid: &str) -> HandlerResult {
             e.resolved_on = None;
             e.resolved_by = String::new();
         }
-        updated.push(render::fraud_event(e, &data.ds.partner_id, &data.ds.partner_name, new_model));
+        updated.push(render::fraud_event(
+            e,
+            &data.ds.partner_id,
+            &data.ds.partner_name,
+            new_model,
+        ));
     }
     if updated.is_empty() {
         return Err(SimResponse::pc_error(
@@ -1253,13 +1578,28 @@ mod tests {
 
     #[test]
     fn static_segments_win_over_ids() {
-        assert_eq!(route("GET", "/v1/customers/usagerecords").1, "GET /v1/customers/usagerecords");
-        assert_eq!(route("GET", "/v1/customers/abc").1, "GET /v1/customers/{id}");
-        assert_eq!(route("GET", "/v1/invoices/summary").1, "GET /v1/invoices/summary");
+        assert_eq!(
+            route("GET", "/v1/customers/usagerecords").1,
+            "GET /v1/customers/usagerecords"
+        );
+        assert_eq!(
+            route("GET", "/v1/customers/abc").1,
+            "GET /v1/customers/{id}"
+        );
+        assert_eq!(
+            route("GET", "/v1/invoices/summary").1,
+            "GET /v1/invoices/summary"
+        );
         assert_eq!(route("GET", "/v1/invoices/G1").1, "GET /v1/invoices/{id}");
         assert_eq!(route("GET", "/v1/fraudevents").1, "GET /v1/fraudEvents");
-        assert_eq!(route("POST", "/t/oauth2/v2.0/token").1, "POST /{tenant}/oauth2/v2.0/token");
-        assert!(matches!(route("DELETE", "/v1/customers").0, Route::MethodNotAllowed));
+        assert_eq!(
+            route("POST", "/t/oauth2/v2.0/token").1,
+            "POST /{tenant}/oauth2/v2.0/token"
+        );
+        assert!(matches!(
+            route("DELETE", "/v1/customers").0,
+            Route::MethodNotAllowed
+        ));
         assert!(matches!(route("GET", "/v2/nothing").0, Route::Unknown));
         assert_eq!(
             route("PATCH", "/v1/customers/a/subscriptions/b").1,

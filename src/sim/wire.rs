@@ -21,7 +21,10 @@ impl SimResponse {
     pub fn json(status: u16, body: &Value) -> Self {
         SimResponse {
             status,
-            headers: vec![("content-type".into(), "application/json; charset=utf-8".into())],
+            headers: vec![(
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            )],
             body: body.to_string(),
         }
     }
@@ -126,12 +129,18 @@ pub fn parse_pairs(s: &str) -> Vec<(String, String)> {
 
 /// Case-insensitive lookup of a parameter.
 pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Case-insensitive lookup of a JSON object member.
 pub fn member<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    v.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 fn fnv(data: &str, key: u64) -> u64 {
@@ -149,7 +158,7 @@ fn to_hex(s: &str) -> String {
 
 fn from_hex(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let mut out = Vec::with_capacity(bytes.len() / 2);
@@ -192,10 +201,10 @@ pub fn naive_time(t: jiff::Timestamp) -> String {
 pub fn money(d: rust_decimal::Decimal) -> Value {
     use rust_decimal::prelude::ToPrimitive;
     let normalized = d.normalize();
-    if normalized.scale() == 0 {
-        if let Some(i) = normalized.to_i64() {
-            return json!(i);
-        }
+    if normalized.scale() == 0
+        && let Some(i) = normalized.to_i64()
+    {
+        return json!(i);
     }
     normalized.to_f64().map(|f| json!(f)).unwrap_or(Value::Null)
 }
@@ -206,9 +215,14 @@ mod tests {
 
     #[test]
     fn decodes_forms() {
-        let p = parse_pairs("grant_type=client_credentials&resource=https%3A%2F%2Fapi.partnercenter.microsoft.com&x=a+b&bad=%zz&e");
+        let p = parse_pairs(
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.partnercenter.microsoft.com&x=a+b&bad=%zz&e",
+        );
         assert_eq!(param(&p, "GRANT_TYPE"), Some("client_credentials"));
-        assert_eq!(param(&p, "resource"), Some("https://api.partnercenter.microsoft.com"));
+        assert_eq!(
+            param(&p, "resource"),
+            Some("https://api.partnercenter.microsoft.com")
+        );
         assert_eq!(param(&p, "x"), Some("a b"));
         assert_eq!(param(&p, "bad"), Some("%zz"));
         assert_eq!(param(&p, "e"), Some(""));
@@ -219,7 +233,10 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_reject_tampering() {
         let t = encode_token("customers", &["40".into()], 9);
-        assert_eq!(decode_token(&t, "customers", 9), Some(vec!["40".to_string()]));
+        assert_eq!(
+            decode_token(&t, "customers", 9),
+            Some(vec!["40".to_string()])
+        );
         assert_eq!(decode_token(&t, "audit", 9), None);
         assert_eq!(decode_token(&t, "customers", 10), None);
         assert_eq!(decode_token("garbage", "customers", 9), None);
@@ -230,8 +247,14 @@ mod tests {
 
     #[test]
     fn money_is_numeric() {
-        assert_eq!(money(rust_decimal::Decimal::new(2460635, 2)), json!(24606.35));
+        assert_eq!(
+            money(rust_decimal::Decimal::new(2460635, 2)),
+            json!(24606.35)
+        );
         assert_eq!(money(rust_decimal::Decimal::new(10000, 2)), json!(100));
-        assert_eq!(naive_time(jiff::Timestamp::UNIX_EPOCH), "1970-01-01T00:00:00");
+        assert_eq!(
+            naive_time(jiff::Timestamp::UNIX_EPOCH),
+            "1970-01-01T00:00:00"
+        );
     }
 }
