@@ -230,7 +230,7 @@ pub struct SnapshotConfig {
 impl Default for SnapshotConfig {
     fn default() -> Self {
         Self {
-            audit_days: Spanned::new(0..0, default_audit_days()),
+            audit_days: default_audit_days(),
         }
     }
 }
@@ -268,8 +268,8 @@ fn default_max_total_secs() -> u64 {
 fn default_state_path() -> PathBuf {
     PathBuf::from(DEFAULT_STATE_PATH)
 }
-fn default_audit_days() -> u32 {
-    30
+fn default_audit_days() -> Spanned<u32> {
+    Spanned::new(0..0, 30)
 }
 
 /// A loaded, validated configuration and where it came from.
