@@ -2,6 +2,8 @@
 //! Architecture invariant: nothing logs secret values; secrets live in `secrecy` types whose
 //! Debug output is redacted, and errors name secret *sources*, never values.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. `verbose` counts `-v`; `quiet` keeps warnings and errors only.
@@ -16,6 +18,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
