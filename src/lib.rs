@@ -13,3 +13,4 @@ pub mod pc;
 pub mod secrets;
 pub mod sim;
 pub mod snapshot;
+pub mod receivables;
