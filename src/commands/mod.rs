@@ -3,3 +3,4 @@
 
 pub mod ledger_cmds;
 pub mod simulate;
+pub mod receivables;

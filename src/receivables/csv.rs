@@ -158,7 +158,11 @@ pub(crate) fn read_rows(
 
         let Some((names, _)) = &header else {
             let names: Vec<String> = record.iter().map(|h| h.trim().to_owned()).collect();
-            columns = locate_columns(&names, line, file, config, problems, &pos_of);
+            let Some(found) = locate_columns(&names, line, file, config, problems, &pos_of) else {
+                // Without the columns every row would fail the same way: report the header only.
+                return Vec::new();
+            };
+            columns = found;
             header = Some((names, line));
             continue;
         };
@@ -214,7 +218,8 @@ pub(crate) fn read_rows(
     rows
 }
 
-/// Maps each logical field to its header index; records missing required and ambiguous columns.
+/// Maps each logical field to its header index; records missing required and ambiguous columns
+/// (then returns `None`).
 fn locate_columns(
     names: &[String],
     line: u64,
@@ -222,8 +227,9 @@ fn locate_columns(
     config: &ReceivablesConfig,
     problems: &mut Problems,
     pos_of: &dyn Fn(usize) -> (u64, u64),
-) -> [Option<usize>; 9] {
+) -> Option<[Option<usize>; 9]> {
     let mut columns = [None; 9];
+    let mut ok = true;
     for (slot, field) in columns.iter_mut().zip(Field::ALL) {
         let wanted = config.columns.header(field).trim();
         let hits: Vec<usize> = names
@@ -240,6 +246,7 @@ fn locate_columns(
                 } else {
                     String::new()
                 };
+                ok = false;
                 problems.push(Problem {
                     file: file.to_path_buf(),
                     line,
@@ -262,6 +269,7 @@ fn locate_columns(
             [one] => *slot = Some(*one),
             [first, second, ..] => {
                 let (l, c) = pos_of(*second);
+                ok = false;
                 problems.push(Problem {
                     file: file.to_path_buf(),
                     line: l,
@@ -277,7 +285,7 @@ fn locate_columns(
             }
         }
     }
-    columns
+    ok.then_some(columns)
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub(crate) fn build(
             Some(raw) => {
                 problems.push(at(
                     raw,
-                    format!("{} is empty: every row needs a {}", header(f), describe(f)),
+                    format!("{} is empty: every row needs {}", header(f), describe(f)),
                 ));
                 None
             }
@@ -78,7 +78,7 @@ pub(crate) fn build(
                     line: row.line,
                     column: row.column,
                     message: format!(
-                        "{} is missing: every row needs a {}",
+                        "{} is missing: every row needs {}",
                         header(f),
                         describe(f)
                     ),
@@ -259,15 +259,15 @@ pub(crate) fn build(
 
 fn describe(f: Field) -> &'static str {
     match f {
-        Field::Customer => "customer reference",
-        Field::Invoice => "invoice number",
-        Field::IssueDate => "issue date",
-        Field::DueDate => "due date",
-        Field::Amount => "invoice amount",
-        Field::AmountPaid => "amount paid (0 when nothing was paid)",
-        Field::Currency => "currency code",
-        Field::Status => "status",
-        Field::ContactEmail => "contact email",
+        Field::Customer => "a customer reference",
+        Field::Invoice => "an invoice number",
+        Field::IssueDate => "an issue date",
+        Field::DueDate => "a due date",
+        Field::Amount => "an invoice amount",
+        Field::AmountPaid => "the amount paid (0 when nothing was paid)",
+        Field::Currency => "a currency code",
+        Field::Status => "a status",
+        Field::ContactEmail => "a contact email",
     }
 }
 
