@@ -10,7 +10,7 @@ pub mod config;
 pub mod exit;
 pub mod ledger;
 pub mod pc;
+pub mod receivables;
 pub mod secrets;
 pub mod sim;
 pub mod snapshot;
-pub mod receivables;

@@ -143,10 +143,17 @@ fn european_csv_with_custom_columns() -> TestResult {
     assert_eq!(rows[0].amount, dec!(1234.50));
     assert_eq!(rows[0].issue_date, date(2025, 1, 5));
     assert_eq!(rows[0].due_date, date(2025, 2, 4));
-    assert_eq!(rows[0].contact_email.as_deref(), Some("buchhaltung@contoso.de"));
+    assert_eq!(
+        rows[0].contact_email.as_deref(),
+        Some("buchhaltung@contoso.de")
+    );
     assert_eq!(rows[1].amount, dec!(1234.50), "space-grouped thousands");
     assert_eq!(rows[1].outstanding(), dec!(1000.00));
-    assert_eq!(rows[2].status, InvoiceStatus::Paid, "fully paid, no status column");
+    assert_eq!(
+        rows[2].status,
+        InvoiceStatus::Paid,
+        "fully paid, no status column"
+    );
     assert_eq!(rows[2].currency, "CHF");
     assert_eq!(rows[3].amount, dec!(99.90));
     Ok(())
@@ -157,7 +164,11 @@ fn json_export_with_invoices_wrapper() -> TestResult {
     let path = fixture("ar-export.json");
     let rows = import_file(&path, &defaults())?;
     assert_eq!(rows.len(), 3);
-    assert_eq!(rows[0].amount, dec!(1200.50), "JSON numbers keep their text");
+    assert_eq!(
+        rows[0].amount,
+        dec!(1200.50),
+        "JSON numbers keep their text"
+    );
     assert_eq!(rows[0].amount_paid, dec!(200.50));
     assert_eq!(rows[0].contact_email, None, "null is no override");
     assert_eq!(rows[0].source.line, 4, "line of the object");
@@ -261,7 +272,10 @@ fn duplicate_invoice_across_files_of_a_glob() -> TestResult {
     let a = fixture("multi").join("a.csv");
     let b = fixture("multi").join("b.csv");
     assert_eq!(
-        err.problems().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        err.problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         [format!(
             "{}:3:14: invoice \"INV-1\" appears twice: first at {}:2:13; each invoice must appear once in the whole import",
             b.display(),
@@ -334,7 +348,8 @@ fn json_problems_point_at_the_value() {
 fn every_problem_is_collected_up_to_the_limit() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("many.csv");
-    let mut text = String::from("customer,invoice,issue_date,due_date,amount,amount_paid,currency\n");
+    let mut text =
+        String::from("customer,invoice,issue_date,due_date,amount,amount_paid,currency\n");
     text.push_str("c,OK-1,2025-01-01,2025-01-31,10.00,0,EUR\n");
     text.push_str("c,X-1,2025-01-01,2025-01-31,ten,0,EUR\n");
     text.push_str("c,X-2,2025-01-01,2024-12-31,10.00,0,EURO\n");
@@ -346,14 +361,25 @@ fn every_problem_is_collected_up_to_the_limit() -> TestResult {
         Ok(rows) => panic!("expected a rejection, got {} rows", rows.len()),
         Err(e) => e,
     };
-    let ImportError::Invalid { problems, truncated } = &err else {
+    let ImportError::Invalid {
+        problems,
+        truncated,
+    } = &err
+    else {
         panic!("unexpected error: {err}");
     };
     assert_eq!(problems.len(), 20);
     assert!(*truncated);
-    let lines: Vec<(u64, u64)> = problems.iter().take(4).map(|p| (p.line, p.column)).collect();
+    let lines: Vec<(u64, u64)> = problems
+        .iter()
+        .take(4)
+        .map(|p| (p.line, p.column))
+        .collect();
     assert_eq!(lines, [(3, 29), (4, 18), (4, 37), (5, 37)]);
-    assert!(err.to_string().ends_with("(stopped after 20 problems; more may follow)"));
+    assert!(
+        err.to_string()
+            .ends_with("(stopped after 20 problems; more may follow)")
+    );
     Ok(())
 }
 
@@ -381,7 +407,10 @@ fn glob_with_zero_matches_is_an_error() -> TestResult {
         path: dir.path().join("ar.csv").display().to_string(),
         ..defaults()
     })?;
-    let err = missing.load(jiff::Timestamp::now()).err().map(|e| e.to_string());
+    let err = missing
+        .load(jiff::Timestamp::now())
+        .err()
+        .map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.starts_with("no receivables export matched ")));
     Ok(())
 }
@@ -390,8 +419,14 @@ fn glob_with_zero_matches_is_an_error() -> TestResult {
 fn file_source_reads_all_matches_in_order_and_rejects_stale_exports() -> TestResult {
     let dir = tempfile::tempdir()?;
     let header = "customer,invoice,issue_date,due_date,amount,amount_paid,currency\n";
-    std::fs::write(dir.path().join("b.csv"), format!("{header}c,B-1,2025-01-01,2025-01-31,1,0,EUR\n"))?;
-    std::fs::write(dir.path().join("a.csv"), format!("{header}c,A-1,2025-01-01,2025-01-31,1,0,EUR\n"))?;
+    std::fs::write(
+        dir.path().join("b.csv"),
+        format!("{header}c,B-1,2025-01-01,2025-01-31,1,0,EUR\n"),
+    )?;
+    std::fs::write(
+        dir.path().join("a.csv"),
+        format!("{header}c,A-1,2025-01-01,2025-01-31,1,0,EUR\n"),
+    )?;
     std::fs::write(dir.path().join("notes.txt"), "not an export")?;
     let config = ReceivablesConfig {
         path: format!("{}/*.csv", dir.path().display()),
@@ -406,7 +441,11 @@ fn file_source_reads_all_matches_in_order_and_rejects_stale_exports() -> TestRes
     assert_eq!(invoices, ["A-1", "B-1"]);
     let later = now.checked_add(jiff::SignedDuration::from_hours(24 * 3))?;
     match source.load(later) {
-        Err(ImportError::Stale { age_days, max_age_days: 2, .. }) => assert!(age_days >= 2),
+        Err(ImportError::Stale {
+            age_days,
+            max_age_days: 2,
+            ..
+        }) => assert!(age_days >= 2),
         other => panic!("expected a stale export error, got {other:?}"),
     }
     Ok(())
@@ -422,8 +461,12 @@ fn config_defaults_and_unknown_keys() -> TestResult {
     config.validate()?;
     assert!(toml::from_str::<ReceivablesConfig>("path = \"x\"\ndelimeter = \";\"").is_err());
     let mapping: ReceivablesConfig = toml::from_str("path = \"x\"\nmatch_by = \"mapping\"")?;
-    assert!(FileSource::new(mapping).is_err(), "mapping needs mapping_file");
-    let clash: ReceivablesConfig = toml::from_str("path = \"x\"\ndelimiter = \",\"\ndecimal_separator = \",\"")?;
+    assert!(
+        FileSource::new(mapping).is_err(),
+        "mapping needs mapping_file"
+    );
+    let clash: ReceivablesConfig =
+        toml::from_str("path = \"x\"\ndelimiter = \",\"\ndecimal_separator = \",\"")?;
     assert!(clash.validate().is_err());
     Ok(())
 }
@@ -438,7 +481,10 @@ fn match_by_tenant_id() -> TestResult {
         .map(|v| v.iter().map(|r| r.invoice.as_str()).collect::<Vec<_>>());
     assert_eq!(contoso, Some(vec!["INV-1001", "INV-1002", "INV-1006"]));
     assert_eq!(
-        outcome.matched.get("3b1c9d70-5e6f-4a8b-9c0d-aabbccddeeff").map(Vec::len),
+        outcome
+            .matched
+            .get("3b1c9d70-5e6f-4a8b-9c0d-aabbccddeeff")
+            .map(Vec::len),
         Some(2)
     );
     assert_eq!(outcome.unmatched.len(), 1);
@@ -454,7 +500,10 @@ fn match_by_domain_never_guesses() -> TestResult {
     let outcome = match_customers(rows.clone(), &dir, &MatchRule::Domain);
     assert_eq!(
         outcome.matched.keys().collect::<Vec<_>>(),
-        ["3b1c9d70-5e6f-4a8b-9c0d-aabbccddeeff", "8A4F1E2C-1B2D-4C3E-9F00-123456789ABC"]
+        [
+            "3b1c9d70-5e6f-4a8b-9c0d-aabbccddeeff",
+            "8A4F1E2C-1B2D-4C3E-9F00-123456789ABC"
+        ]
     );
     assert_eq!(outcome.unmatched.len(), 1);
     assert_eq!(outcome.unmatched[0].receivable.invoice, "J-3");
@@ -522,7 +571,10 @@ fn match_by_mapping_file() -> TestResult {
 fn mapping_file_problems_have_positions() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("map.csv");
-    std::fs::write(&path, "number,tenant\nC1,not-a-guid\nC2,22222222-3333-4444-8555-666666666666\nc2,22222222-3333-4444-8555-666666666666\n")?;
+    std::fs::write(
+        &path,
+        "number,tenant\nC1,not-a-guid\nC2,22222222-3333-4444-8555-666666666666\nc2,22222222-3333-4444-8555-666666666666\n",
+    )?;
     let config = ReceivablesConfig {
         path: "x".to_owned(),
         match_by: MatchBy::Mapping,
@@ -550,7 +602,11 @@ fn mapping_file_problems_have_positions() -> TestResult {
     Ok(())
 }
 
-fn check(file: PathBuf, format: OutputFormat, config: Option<&ReceivablesConfig>) -> Result<(CheckOutcome, String), Box<dyn std::error::Error>> {
+fn check(
+    file: PathBuf,
+    format: OutputFormat,
+    config: Option<&ReceivablesConfig>,
+) -> Result<(CheckOutcome, String), Box<dyn std::error::Error>> {
     let mut out = Vec::new();
     let outcome = run(
         ReceivablesCommand::Check(CheckArgs { file, format }),
@@ -566,8 +622,14 @@ fn check_command_summarises_a_valid_export() -> TestResult {
     let (outcome, text) = check(fixture("ar-default.csv"), OutputFormat::Table, None)?;
     assert_eq!(outcome, CheckOutcome::Valid { receivables: 6 });
     assert_eq!(outcome.exit_code(), 0);
-    assert!(text.starts_with("VALID: 6 receivable(s) in 1 file(s)\n"), "{text}");
-    assert!(text.contains("Invoices by status: disputed 1, open 3, paid 1, void 1"), "{text}");
+    assert!(
+        text.starts_with("VALID: 6 receivable(s) in 1 file(s)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Invoices by status: disputed 1, open 3, paid 1, void 1"),
+        "{text}"
+    );
     assert!(text.contains("First 6 of 6 rows:"), "{text}");
 
     let (_, json) = check(fixture("ar-default.csv"), OutputFormat::Json, None)?;
@@ -591,8 +653,14 @@ fn check_command_reports_problems_with_exit_code_2() -> TestResult {
     let (outcome, text) = check(p.clone(), OutputFormat::Table, None)?;
     assert_eq!(outcome, CheckOutcome::Invalid);
     assert_eq!(outcome.exit_code(), 2);
-    assert!(text.starts_with("INVALID: receivables import rejected (1 problem)"), "{text}");
-    assert!(text.contains(&format!("{}:2:48: amount_paid 120.00 is more than", p.display())));
+    assert!(
+        text.starts_with("INVALID: receivables import rejected (1 problem)"),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "{}:2:48: amount_paid 120.00 is more than",
+        p.display()
+    )));
 
     let (_, json) = check(p, OutputFormat::Json, None)?;
     let v: serde_json::Value = serde_json::from_str(&json)?;
@@ -601,7 +669,11 @@ fn check_command_reports_problems_with_exit_code_2() -> TestResult {
     assert_eq!(v["problems"][0]["column"], 48);
 
     let config = european_config()?;
-    let (outcome, _) = check(fixture("ar-european.csv"), OutputFormat::Table, Some(&config))?;
+    let (outcome, _) = check(
+        fixture("ar-european.csv"),
+        OutputFormat::Table,
+        Some(&config),
+    )?;
     assert_eq!(outcome, CheckOutcome::Valid { receivables: 5 });
     Ok(())
 }

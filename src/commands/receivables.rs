@@ -121,7 +121,9 @@ fn check(
     } else {
         glob::expand(&pattern).and_then(|f| {
             if f.is_empty() {
-                Err(ImportError::NoFilesMatched { pattern: pattern.clone() })
+                Err(ImportError::NoFilesMatched {
+                    pattern: pattern.clone(),
+                })
             } else {
                 Ok(f)
             }
@@ -183,7 +185,12 @@ fn check(
 }
 
 fn print_summary(s: &Summary<'_>, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "VALID: {} receivable(s) in {} file(s)", s.rows, s.files.len())?;
+    writeln!(
+        out,
+        "VALID: {} receivable(s) in {} file(s)",
+        s.rows,
+        s.files.len()
+    )?;
     for f in &s.files {
         writeln!(out, "  {}", f.display())?;
     }
@@ -206,7 +213,10 @@ fn print_summary(s: &Summary<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         let buckets = s.aging.by_currency.get(currency);
         let mut row = vec![Cell::new(currency)];
         for b in Bucket::ALL {
-            let v = buckets.and_then(|m| m.get(&b)).copied().unwrap_or(Decimal::ZERO);
+            let v = buckets
+                .and_then(|m| m.get(&b))
+                .copied()
+                .unwrap_or(Decimal::ZERO);
             row.push(Cell::new(v).set_alignment(CellAlignment::Right));
         }
         row.push(Cell::new(total).set_alignment(CellAlignment::Right));
@@ -223,8 +233,17 @@ fn print_summary(s: &Summary<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec![
-        "source", "customer", "invoice", "issued", "due", "amount", "paid", "outstanding", "cur",
-        "status", "contact",
+        "source",
+        "customer",
+        "invoice",
+        "issued",
+        "due",
+        "amount",
+        "paid",
+        "outstanding",
+        "cur",
+        "status",
+        "contact",
     ]);
     for r in s.receivables.iter().take(PREVIEW_ROWS) {
         t.add_row(vec![

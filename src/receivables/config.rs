@@ -227,7 +227,9 @@ pub enum ConfigError {
          split across columns; use delimiter = \";\" with decimal_separator = \",\""
     )]
     DelimiterIsDecimalSeparator(char),
-    #[error("receivables.match_by = \"mapping\" needs receivables.mapping_file (a CSV: customer number, tenant id)")]
+    #[error(
+        "receivables.match_by = \"mapping\" needs receivables.mapping_file (a CSV: customer number, tenant id)"
+    )]
     MissingMappingFile,
     #[error("receivables.columns.{0} is empty: give the header name of that column")]
     EmptyColumn(&'static str),
@@ -242,16 +244,29 @@ pub enum ConfigError {
     },
     #[error("receivables.date_format is empty: use e.g. \"%Y-%m-%d\" or \"%d.%m.%Y\"")]
     EmptyDateFormat,
-    #[error("receivables.path is empty: give the export file or a glob such as \"/var/lib/cspguard/import/*.csv\"")]
+    #[error(
+        "receivables.path is empty: give the export file or a glob such as \"/var/lib/cspguard/import/*.csv\""
+    )]
     EmptyPath,
 }
 
 impl ReceivablesConfig {
     /// The delimiter as a byte, after validation.
     pub fn delimiter_byte(&self) -> Result<u8, ConfigError> {
-        let d = if self.delimiter == "\\t" { "\t" } else { self.delimiter.as_str() };
+        let d = if self.delimiter == "\\t" {
+            "\t"
+        } else {
+            self.delimiter.as_str()
+        };
         match d.as_bytes() {
-            [b] if b.is_ascii() && !b.is_ascii_alphanumeric() && *b != b'"' && *b != b'\n' && *b != b'\r' => Ok(*b),
+            [b] if b.is_ascii()
+                && !b.is_ascii_alphanumeric()
+                && *b != b'"'
+                && *b != b'\n'
+                && *b != b'\r' =>
+            {
+                Ok(*b)
+            }
             _ => Err(ConfigError::BadDelimiter(self.delimiter.clone())),
         }
     }

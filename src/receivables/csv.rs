@@ -26,8 +26,9 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], file: &Path, problems: &mut Problems) 
                 file: file.to_path_buf(),
                 line,
                 column,
-                message: "the file is not UTF-8 text: export it as \"CSV UTF-8\" (or JSON in UTF-8)"
-                    .to_owned(),
+                message:
+                    "the file is not UTF-8 text: export it as \"CSV UTF-8\" (or JSON in UTF-8)"
+                        .to_owned(),
             });
             None
         }
@@ -55,9 +56,16 @@ impl<'a> LineIndex<'a> {
     /// 1-based line and character column of byte `offset`.
     pub(crate) fn pos(&self, offset: usize) -> (u64, u64) {
         let offset = offset.min(self.text.len());
-        let line_idx = self.starts.partition_point(|s| *s <= offset).saturating_sub(1);
+        let line_idx = self
+            .starts
+            .partition_point(|s| *s <= offset)
+            .saturating_sub(1);
         let start = self.starts.get(line_idx).copied().unwrap_or(0);
-        let column = self.text.get(start..offset).map_or(0, |s| s.chars().count()) as u64 + 1;
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count()) as u64
+            + 1;
         (line_idx as u64 + 1, column)
     }
 }
@@ -136,9 +144,9 @@ pub(crate) fn read_rows(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let (line, column) = e
-                    .position()
-                    .map_or((1, 1), |p| line_col(text, usize::try_from(p.byte()).unwrap_or(0)));
+                let (line, column) = e.position().map_or((1, 1), |p| {
+                    line_col(text, usize::try_from(p.byte()).unwrap_or(0))
+                });
                 problems.push(problem(line, column, format!("unreadable CSV: {e}")));
                 break;
             }
@@ -152,9 +160,8 @@ pub(crate) fn read_rows(
             .unwrap_or(0);
         let (line, _) = line_col(text, offset);
         let starts = field_starts(text, offset, delimiter);
-        let pos_of = |i: usize| -> (u64, u64) {
-            starts.get(i).map_or((line, 1), |s| line_col(text, *s))
-        };
+        let pos_of =
+            |i: usize| -> (u64, u64) { starts.get(i).map_or((line, 1), |s| line_col(text, *s)) };
 
         let Some((names, _)) = &header else {
             let names: Vec<String> = record.iter().map(|h| h.trim().to_owned()).collect();
@@ -242,7 +249,9 @@ fn locate_columns(
             [] if field.is_required() => {
                 let other = if config.delimiter == ";" { ',' } else { ';' };
                 let hint = if names.len() == 1 && names.iter().any(|n| n.contains(other)) {
-                    format!("; the header looks {other:?}-separated: set receivables.delimiter = \"{other}\"")
+                    format!(
+                        "; the header looks {other:?}-separated: set receivables.delimiter = \"{other}\""
+                    )
                 } else {
                     String::new()
                 };

@@ -88,7 +88,11 @@ fn render_problems(problems: &[Problem], truncated: bool) -> String {
         "receivables import rejected ({}{} problem{}); no receivables were imported, fix the export and rerun:",
         problems.len(),
         if truncated { "+" } else { "" },
-        if problems.len() == 1 && !truncated { "" } else { "s" }
+        if problems.len() == 1 && !truncated {
+            ""
+        } else {
+            "s"
+        }
     );
     for p in problems {
         s.push('\n');

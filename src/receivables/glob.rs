@@ -15,7 +15,10 @@ enum Token {
     Char(char),
     Any,
     Star,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// Whether `s` contains glob metacharacters.
@@ -29,7 +32,9 @@ fn compile(component: &str, pattern: &str) -> Result<Vec<Token>, ImportError> {
         reason: reason.to_owned(),
     };
     if component.contains("**") {
-        return Err(bad("\"**\" (recursive matching) is not supported; use one \"*\" per directory level"));
+        return Err(bad(
+            "\"**\" (recursive matching) is not supported; use one \"*\" per directory level",
+        ));
     }
     let mut tokens = Vec::new();
     let mut chars = component.chars().peekable();
@@ -72,7 +77,9 @@ fn compile(component: &str, pattern: &str) -> Result<Vec<Token>, ImportError> {
 fn matches(tokens: &[Token], name: &[char]) -> bool {
     match tokens.split_first() {
         None => name.is_empty(),
-        Some((Token::Star, rest)) => (0..=name.len()).any(|k| matches(rest, name.get(k..).unwrap_or_default())),
+        Some((Token::Star, rest)) => {
+            (0..=name.len()).any(|k| matches(rest, name.get(k..).unwrap_or_default()))
+        }
         Some((t, rest)) => match name.split_first() {
             None => false,
             Some((c, name_rest)) => {
@@ -108,7 +115,11 @@ fn component_matches(pattern: &str, tokens: &[Token], name: &str) -> bool {
 pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, ImportError> {
     let path = Path::new(pattern);
     if !has_meta(pattern) {
-        return Ok(if path.is_file() { vec![path.to_path_buf()] } else { Vec::new() });
+        return Ok(if path.is_file() {
+            vec![path.to_path_buf()]
+        } else {
+            Vec::new()
+        });
     }
     let mut current: Vec<PathBuf> = vec![PathBuf::new()];
     for comp in path.components() {
@@ -118,7 +129,11 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, ImportError> {
                 let tokens = compile(&text, pattern)?;
                 let mut next = Vec::new();
                 for dir in &current {
-                    let read_from = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
+                    let read_from = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir.as_path()
+                    };
                     let Ok(entries) = std::fs::read_dir(read_from) else {
                         continue;
                     };
@@ -133,7 +148,10 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, ImportError> {
                 current = next;
             }
             _ => {
-                current = current.into_iter().map(|d| d.join(comp.as_os_str())).collect();
+                current = current
+                    .into_iter()
+                    .map(|d| d.join(comp.as_os_str()))
+                    .collect();
             }
         }
         if current.is_empty() {
@@ -175,7 +193,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("d.csv"))?;
         let pattern = format!("{}/*.csv", dir.path().display());
         let got = expand(&pattern)?;
-        assert_eq!(got, vec![dir.path().join("a.csv"), dir.path().join("b.csv")]);
+        assert_eq!(
+            got,
+            vec![dir.path().join("a.csv"), dir.path().join("b.csv")]
+        );
         let none = format!("{}/*.json", dir.path().display());
         assert!(expand(&none)?.is_empty());
         Ok(())

@@ -59,14 +59,20 @@ impl<'a> Parser<'a> {
             Some(c) => format!("{c:?}"),
             None => "end of file".to_owned(),
         };
-        Err((self.i, format!("invalid JSON: expected {what}, found {found}")))
+        Err((
+            self.i,
+            format!("invalid JSON: expected {what}, found {found}"),
+        ))
     }
 
     fn value(&mut self, depth: usize) -> PResult<Value> {
         self.ws();
         let at = self.i;
         if depth > MAX_DEPTH {
-            return Err((at, format!("invalid JSON: nested deeper than {MAX_DEPTH} levels")));
+            return Err((
+                at,
+                format!("invalid JSON: nested deeper than {MAX_DEPTH} levels"),
+            ));
         }
         let kind = match self.b.get(self.i) {
             Some(b'{') => {
@@ -244,7 +250,8 @@ impl<'a> Parser<'a> {
                         }
                         _ => {
                             self.i -= 1;
-                            return self.err("a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u)");
+                            return self
+                                .err("a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u)");
                         }
                     }
                 }
@@ -310,7 +317,10 @@ pub(crate) fn read_rows(
                     ..
                 }) => items,
                 Some(v) => {
-                    problems.push(problem(v.at, format!("\"invoices\" is not an array: {SHAPE}")));
+                    problems.push(problem(
+                        v.at,
+                        format!("\"invoices\" is not an array: {SHAPE}"),
+                    ));
                     return Vec::new();
                 }
                 None => {
@@ -340,10 +350,13 @@ pub(crate) fn read_rows(
         let mut fields: [Option<RawField>; 9] = Default::default();
         let mut first_key: [Option<usize>; 9] = [None; 9];
         for (key, key_at, v) in members {
-            let Some(fi) = Field::ALL
-                .iter()
-                .position(|f| config.columns.header(*f).trim().eq_ignore_ascii_case(key.trim()))
-            else {
+            let Some(fi) = Field::ALL.iter().position(|f| {
+                config
+                    .columns
+                    .header(*f)
+                    .trim()
+                    .eq_ignore_ascii_case(key.trim())
+            }) else {
                 continue;
             };
             let (vl, vc) = index.pos(v.at);
@@ -351,7 +364,9 @@ pub(crate) fn read_rows(
                 let (pl, pc) = index.pos(prev);
                 problems.push(problem(
                     key_at,
-                    format!("key {key:?} appears twice in this invoice (first at {pl}:{pc}): keep one"),
+                    format!(
+                        "key {key:?} appears twice in this invoice (first at {pl}:{pc}): keep one"
+                    ),
                 ));
                 continue;
             }
@@ -420,7 +435,10 @@ mod tests {
     #[test]
     fn strings_unescape() {
         let v = parse(r#""a\"b\\c\u00e9\ud83d\ude00""#).map(|v| v.kind);
-        assert!(matches!(v, Ok(Kind::Str(ref s)) if s == "a\"b\\cé😀"), "{v:?}");
+        assert!(
+            matches!(v, Ok(Kind::Str(ref s)) if s == "a\"b\\cé😀"),
+            "{v:?}"
+        );
     }
 
     #[test]

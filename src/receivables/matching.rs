@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::Receivable;
 use super::config::{MatchBy, ReceivablesConfig};
 use super::csv::{LineIndex, decode};
 use super::error::{ImportError, Problem, Problems};
-use super::Receivable;
 
 /// One Partner Center customer, as the integrator builds it from the customer list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -222,14 +222,20 @@ pub enum UnmatchedReason {
 impl std::fmt::Display for UnmatchedReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UnmatchedReason::NotInDirectory => f.write_str("no Partner Center customer has this reference"),
-            UnmatchedReason::NotATenantId => f.write_str("the customer reference is not a tenant id (GUID)"),
+            UnmatchedReason::NotInDirectory => {
+                f.write_str("no Partner Center customer has this reference")
+            }
+            UnmatchedReason::NotATenantId => {
+                f.write_str("the customer reference is not a tenant id (GUID)")
+            }
             UnmatchedReason::Ambiguous { tenant_ids } => write!(
                 f,
                 "several Partner Center customers match ({}); not guessing",
                 tenant_ids.join(", ")
             ),
-            UnmatchedReason::NotInMapping => f.write_str("the customer number is not in the mapping file"),
+            UnmatchedReason::NotInMapping => {
+                f.write_str("the customer number is not in the mapping file")
+            }
             UnmatchedReason::MappedTenantUnknown { tenant_id } => write!(
                 f,
                 "the mapping file maps it to tenant {tenant_id}, which is not a Partner Center customer"
@@ -256,7 +262,10 @@ pub struct MatchOutcome {
 /// Lower-case GUID without braces, or `None` when `s` is not a GUID.
 pub fn normalize_tenant(s: &str) -> Option<String> {
     let t = s.trim();
-    let t = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(t);
+    let t = t
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(t);
     let groups: Vec<&str> = t.split('-').collect();
     let shape_ok = groups.len() == 5
         && groups
@@ -296,30 +305,40 @@ pub fn match_customers(
     }
     let mut out = MatchOutcome::default();
     for r in receivables {
-        let found: Result<&str, UnmatchedReason> = match rule {
-            MatchRule::TenantId => match normalize_tenant(&r.customer_ref) {
-                None => Err(UnmatchedReason::NotATenantId),
-                Some(t) => by_tenant.get(&t).copied().ok_or(UnmatchedReason::NotInDirectory),
-            },
-            MatchRule::Domain => match by_domain.get(&normalize_domain(&r.customer_ref)).map(Vec::as_slice) {
-                None | Some([]) => Err(UnmatchedReason::NotInDirectory),
-                Some([one]) => Ok(*one),
-                Some(many) => Err(UnmatchedReason::Ambiguous {
-                    tenant_ids: many.iter().map(|s| (*s).to_owned()).collect(),
-                }),
-            },
-            MatchRule::Mapping(m) => match m.get(&r.customer_ref) {
-                None => Err(UnmatchedReason::NotInMapping),
-                Some(t) => by_tenant.get(t).copied().ok_or_else(|| {
-                    UnmatchedReason::MappedTenantUnknown {
-                        tenant_id: t.to_owned(),
-                    }
-                }),
-            },
-        };
+        let found: Result<&str, UnmatchedReason> =
+            match rule {
+                MatchRule::TenantId => match normalize_tenant(&r.customer_ref) {
+                    None => Err(UnmatchedReason::NotATenantId),
+                    Some(t) => by_tenant
+                        .get(&t)
+                        .copied()
+                        .ok_or(UnmatchedReason::NotInDirectory),
+                },
+                MatchRule::Domain => match by_domain
+                    .get(&normalize_domain(&r.customer_ref))
+                    .map(Vec::as_slice)
+                {
+                    None | Some([]) => Err(UnmatchedReason::NotInDirectory),
+                    Some([one]) => Ok(*one),
+                    Some(many) => Err(UnmatchedReason::Ambiguous {
+                        tenant_ids: many.iter().map(|s| (*s).to_owned()).collect(),
+                    }),
+                },
+                MatchRule::Mapping(m) => match m.get(&r.customer_ref) {
+                    None => Err(UnmatchedReason::NotInMapping),
+                    Some(t) => by_tenant.get(t).copied().ok_or_else(|| {
+                        UnmatchedReason::MappedTenantUnknown {
+                            tenant_id: t.to_owned(),
+                        }
+                    }),
+                },
+            };
         match found {
             Ok(tenant) => out.matched.entry(tenant.to_owned()).or_default().push(r),
-            Err(reason) => out.unmatched.push(Unmatched { receivable: r, reason }),
+            Err(reason) => out.unmatched.push(Unmatched {
+                receivable: r,
+                reason,
+            }),
         }
     }
     out

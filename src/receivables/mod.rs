@@ -126,7 +126,12 @@ impl Receivable {
 
     /// Days past due as of `today` (negative or zero: not yet overdue).
     pub fn days_past_due(&self, today: Date) -> i64 {
-        i64::from(self.due_date.until(today).map(|s| s.get_days()).unwrap_or(0))
+        i64::from(
+            self.due_date
+                .until(today)
+                .map(|s| s.get_days())
+                .unwrap_or(0),
+        )
     }
 }
 
@@ -184,7 +189,9 @@ fn check_age(path: &Path, now: jiff::Timestamp, max_age_days: u32) -> Result<(),
         path: path.to_path_buf(),
         source,
     };
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).map_err(io)?;
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(io)?;
     let modified = jiff::Timestamp::try_from(modified).map_err(|e| {
         io(std::io::Error::other(format!(
             "modification time out of range: {e}"
@@ -275,6 +282,9 @@ pub fn import_files(
 }
 
 /// Reads one export file (format resolved from `config.format` and the extension).
-pub fn import_file(path: &Path, config: &ReceivablesConfig) -> Result<Vec<Receivable>, ImportError> {
+pub fn import_file(
+    path: &Path,
+    config: &ReceivablesConfig,
+) -> Result<Vec<Receivable>, ImportError> {
     import_files(&[path.to_path_buf()], config)
 }

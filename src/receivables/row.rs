@@ -77,11 +77,7 @@ pub(crate) fn build(
                     file: file.to_path_buf(),
                     line: row.line,
                     column: row.column,
-                    message: format!(
-                        "{} is missing: every row needs {}",
-                        header(f),
-                        describe(f)
-                    ),
+                    message: format!("{} is missing: every row needs {}", header(f), describe(f)),
                 });
                 None
             }
@@ -118,19 +114,19 @@ pub(crate) fn build(
     };
     let issue = date(Field::IssueDate, &mut problems);
     let due = date(Field::DueDate, &mut problems);
-    if let (Some((issue, _)), Some((due, due_raw))) = (issue, due) {
-        if due < issue {
-            problems.push(at(
-                due_raw,
-                format!(
-                    "{} {} is before {} {}: an invoice cannot fall due before it is issued",
-                    header(Field::DueDate),
-                    due,
-                    header(Field::IssueDate),
-                    issue
-                ),
-            ));
-        }
+    if let (Some((issue, _)), Some((due, due_raw))) = (issue, due)
+        && due < issue
+    {
+        problems.push(at(
+            due_raw,
+            format!(
+                "{} {} is before {} {}: an invoice cannot fall due before it is issued",
+                header(Field::DueDate),
+                due,
+                header(Field::IssueDate),
+                issue
+            ),
+        ));
     }
 
     let money = |f: Field, problems: &mut Vec<Problem>| -> Option<(Decimal, &RawField)> {
@@ -150,9 +146,10 @@ pub(crate) fn build(
     };
     let amount = money(Field::Amount, &mut problems);
     let paid = money(Field::AmountPaid, &mut problems);
-    if let (Some((amount, _)), Some((paid, paid_raw))) = (amount, paid) {
-        if paid > amount {
-            problems.push(at(
+    if let (Some((amount, _)), Some((paid, paid_raw))) = (amount, paid)
+        && paid > amount
+    {
+        problems.push(at(
                 paid_raw,
                 format!(
                     "{} {} is more than {} {}: overpayments are not supported; record the \
@@ -163,7 +160,6 @@ pub(crate) fn build(
                     amount
                 ),
             ));
-        }
     }
 
     let currency = required(Field::Currency, &mut problems).and_then(|(raw, v)| {
@@ -206,7 +202,11 @@ pub(crate) fn build(
             if let Err(why) = check_email(&v) {
                 problems.push(at(
                     raw,
-                    format!("{} {:?} is not an email address: {why}", header(Field::ContactEmail), v),
+                    format!(
+                        "{} {:?} is not an email address: {why}",
+                        header(Field::ContactEmail),
+                        v
+                    ),
                 ));
             }
             Some(v)
@@ -281,9 +281,11 @@ fn describe(f: Field) -> &'static str {
 pub fn parse_amount(text: &str, sep: DecimalSeparator) -> Result<Decimal, String> {
     let t = text.trim();
     if t.starts_with('-') || t.ends_with('-') || (t.starts_with('(') && t.ends_with(')')) {
-        return Err("negative amounts are not supported: credit notes are out of scope, \
+        return Err(
+            "negative amounts are not supported: credit notes are out of scope, \
                     leave them out of the export or net them into the invoice"
-            .to_owned());
+                .to_owned(),
+        );
     }
     if t.is_empty() {
         return Err("expected an amount".to_owned());
@@ -306,22 +308,25 @@ pub fn parse_amount(text: &str, sep: DecimalSeparator) -> Result<Decimal, String
         Some((i, f)) => (i, Some(f)),
         None => (t, None),
     };
-    if let Some(f) = frac {
-        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "expected digits after the decimal separator {dec:?}, like {}{}",
-                example(sep),
-                if sep == DecimalSeparator::Dot && f.contains(',') {
-                    "; if the export uses decimal commas set receivables.decimal_separator = \",\""
-                } else {
-                    ""
-                }
-            ));
-        }
+    if let Some(f) = frac
+        && (f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!(
+            "expected digits after the decimal separator {dec:?}, like {}{}",
+            example(sep),
+            if sep == DecimalSeparator::Dot && f.contains(',') {
+                "; if the export uses decimal commas set receivables.decimal_separator = \",\""
+            } else {
+                ""
+            }
+        ));
     }
     let digits: String = if int.bytes().all(|b| b.is_ascii_digit()) {
         if int.is_empty() {
-            return Err(format!("expected digits before the decimal separator, like {}", example(sep)));
+            return Err(format!(
+                "expected digits before the decimal separator, like {}",
+                example(sep)
+            ));
         }
         int.to_owned()
     } else {
@@ -335,7 +340,11 @@ pub fn parse_amount(text: &str, sep: DecimalSeparator) -> Result<Decimal, String
             return Err(format!(
                 "digit grouping is not in groups of three: expected a number like {}{}",
                 example(sep),
-                if sep == DecimalSeparator::Dot && groups.len() == 2 && groups.get(1).is_some_and(|g| g.len() != 3) && gsep == ',' {
+                if sep == DecimalSeparator::Dot
+                    && groups.len() == 2
+                    && groups.get(1).is_some_and(|g| g.len() != 3)
+                    && gsep == ','
+                {
                     "; if the export uses decimal commas set receivables.decimal_separator = \",\""
                 } else {
                     ""
@@ -355,8 +364,7 @@ pub fn parse_amount(text: &str, sep: DecimalSeparator) -> Result<Decimal, String
         Some(f) => format!("{digits}.{f}"),
         None => digits,
     };
-    Decimal::from_str(&normalized)
-        .map_err(|e| format!("not a representable amount ({e})"))
+    Decimal::from_str(&normalized).map_err(|e| format!("not a representable amount ({e})"))
 }
 
 fn example(sep: DecimalSeparator) -> &'static str {
@@ -371,8 +379,12 @@ pub fn check_email(v: &str) -> Result<(), &'static str> {
     if v.contains([',', ';']) {
         return Err("expected a single address; put one contact email per invoice");
     }
-    if v.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == '"') {
-        return Err("expected a bare address like billing@contoso.com, without spaces, names or quotes");
+    if v.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == '"')
+    {
+        return Err(
+            "expected a bare address like billing@contoso.com, without spaces, names or quotes",
+        );
     }
     let Some((local, domain)) = v.split_once('@') else {
         return Err("expected an address like billing@contoso.com (no @)");
@@ -381,7 +393,11 @@ pub fn check_email(v: &str) -> Result<(), &'static str> {
         return Err("expected exactly one @ with a name before it, like billing@contoso.com");
     }
     let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-')) {
+    if labels.len() < 2
+        || labels
+            .iter()
+            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
+    {
         return Err("expected a domain with a dot after the @, like billing@contoso.com");
     }
     Ok(())
@@ -401,11 +417,27 @@ mod tests {
         assert_eq!(parse_amount("1,234,567.01", d), Ok(dec!(1234567.01)));
         assert_eq!(parse_amount("0.5", d), Ok(dec!(0.5)));
         assert!(parse_amount("1,234", d).unwrap_err().contains("ambiguous"));
-        assert!(parse_amount("12,50", d).unwrap_err().contains("decimal_separator"));
+        assert!(
+            parse_amount("12,50", d)
+                .unwrap_err()
+                .contains("decimal_separator")
+        );
         assert!(parse_amount("1,2345.00", d).is_err());
-        assert!(parse_amount("-5.00", d).unwrap_err().contains("credit notes"));
-        assert!(parse_amount("(5.00)", d).unwrap_err().contains("credit notes"));
-        assert!(parse_amount("€5.00", d).unwrap_err().contains("currency symbols"));
+        assert!(
+            parse_amount("-5.00", d)
+                .unwrap_err()
+                .contains("credit notes")
+        );
+        assert!(
+            parse_amount("(5.00)", d)
+                .unwrap_err()
+                .contains("credit notes")
+        );
+        assert!(
+            parse_amount("€5.00", d)
+                .unwrap_err()
+                .contains("currency symbols")
+        );
         assert!(parse_amount("5.", d).is_err());
         assert!(parse_amount(".5", d).is_err());
         assert!(parse_amount("1e3", d).is_err());
