@@ -27,9 +27,7 @@ pub fn from_value<T: DeserializeOwned>(mut value: Value) -> Result<T, serde_json
 pub fn normalize_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let needs_rename = map
-                .keys()
-                .any(|k| k.chars().next().is_some_and(char::is_uppercase));
+            let needs_rename = map.keys().any(|k| k.chars().next().is_some_and(char::is_uppercase));
             if needs_rename {
                 let old = std::mem::take(map);
                 for (k, mut v) in old {
