@@ -13,6 +13,7 @@ pub mod exit;
 pub mod ledger;
 pub mod logging;
 pub mod pc;
+pub mod receivables;
 pub mod secrets;
 pub mod sim;
 pub mod snapshot;

@@ -2,4 +2,5 @@
 //! and writes to a caller-supplied writer; exit codes are decided in `main.rs` via `crate::exit`.
 
 pub mod ledger_cmds;
+pub mod receivables;
 pub mod simulate;

@@ -1,0 +1,362 @@
+//! Matching receivables to Partner Center customers, by tenant id, by primary domain, or through
+//! the partner's mapping file (customer number -> tenant id).
+//!
+//! Invariants: matching is exact after normalisation (tenant ids: case-insensitive GUIDs, braces
+//! ignored; domains: case-insensitive, leading `www.` and trailing `.` ignored; customer numbers:
+//! case-insensitive, trimmed); company names are never used; a row that matches no customer, or
+//! more than one, is reported as unmatched with the reason, never guessed. Unmatched rows are not
+//! an import error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Receivable;
+use super::config::{MatchBy, ReceivablesConfig};
+use super::csv::{LineIndex, decode};
+use super::error::{ImportError, Problem, Problems};
+
+/// One Partner Center customer, as the integrator builds it from the customer list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirectoryCustomer {
+    pub tenant_id: String,
+    pub primary_domain: String,
+    pub company_name: String,
+}
+
+/// The Partner Center customers that receivables may be matched to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CustomerDirectory {
+    pub customers: Vec<DirectoryCustomer>,
+}
+
+impl CustomerDirectory {
+    /// Builds a directory from `(tenant_id, primary_domain, company_name)` triples.
+    pub fn from_triples<I, A, B, C>(items: I) -> Self
+    where
+        I: IntoIterator<Item = (A, B, C)>,
+        A: Into<String>,
+        B: Into<String>,
+        C: Into<String>,
+    {
+        CustomerDirectory {
+            customers: items
+                .into_iter()
+                .map(|(t, d, c)| DirectoryCustomer {
+                    tenant_id: t.into(),
+                    primary_domain: d.into(),
+                    company_name: c.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The partner's customer numbers, mapped to tenant ids (normalised keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerMapping {
+    map: HashMap<String, String>,
+}
+
+impl CustomerMapping {
+    /// The tenant id mapped to customer number `number`, if any.
+    pub fn get(&self, number: &str) -> Option<&str> {
+        self.map.get(&normalize_number(number)).map(String::as_str)
+    }
+
+    /// How many customer numbers are mapped.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the mapping is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Reads a mapping file: a header line (any names), then rows `customer number, tenant id`
+    /// separated by `delimiter`. All or nothing, with file:line:column problems: empty values,
+    /// tenant ids that are not GUIDs, and a customer number mapped twice are rejected.
+    pub fn load(path: &Path, delimiter: u8) -> Result<CustomerMapping, ImportError> {
+        let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut problems = Problems::default();
+        let mut map = HashMap::new();
+        let mut first_seen: HashMap<String, u64> = HashMap::new();
+        if let Some(text) = decode(&bytes, path, &mut problems) {
+            let index = LineIndex::new(text);
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(delimiter)
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            let mut header_seen = false;
+            for rec in reader.records() {
+                let p = |line: u64, column: u64, message: String| Problem {
+                    file: path.to_path_buf(),
+                    line,
+                    column,
+                    message,
+                };
+                let rec = match rec {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let (l, c) = e.position().map_or((1, 1), |p| {
+                            index.pos(usize::try_from(p.byte()).unwrap_or(0))
+                        });
+                        problems.push(p(l, c, format!("unreadable CSV: {e}")));
+                        break;
+                    }
+                };
+                if rec.iter().all(|f| f.trim().is_empty()) {
+                    continue;
+                }
+                let offset = rec
+                    .position()
+                    .and_then(|p| usize::try_from(p.byte()).ok())
+                    .unwrap_or(0);
+                let (line, _) = index.pos(offset);
+                if !header_seen {
+                    header_seen = true;
+                    continue;
+                }
+                let (Some(number), Some(tenant), 2) = (rec.get(0), rec.get(1), rec.len()) else {
+                    if !problems.push(p(
+                        line,
+                        1,
+                        format!(
+                            "expected 2 fields (customer number, tenant id), found {}",
+                            rec.len()
+                        ),
+                    )) {
+                        break;
+                    }
+                    continue;
+                };
+                // Column of the tenant id: after the first field and its delimiter.
+                let tenant_col = text
+                    .get(offset..)
+                    .and_then(|s| s.find(char::from(delimiter)))
+                    .map_or(1, |i| index.pos(offset + i + 1).1);
+                let key = normalize_number(number);
+                if key.is_empty() {
+                    problems.push(p(line, 1, "customer number is empty".to_owned()));
+                    continue;
+                }
+                let Some(tid) = normalize_tenant(tenant) else {
+                    problems.push(p(
+                        line,
+                        tenant_col,
+                        format!(
+                            "tenant id {:?} is not a GUID like 8a4f1e2c-1b2d-4c3e-9f00-123456789abc",
+                            tenant.trim()
+                        ),
+                    ));
+                    continue;
+                };
+                if let Some(prev) = first_seen.get(&key) {
+                    problems.push(p(
+                        line,
+                        1,
+                        format!(
+                            "customer number {:?} is mapped twice (first on line {prev}): keep one",
+                            number.trim()
+                        ),
+                    ));
+                    continue;
+                }
+                first_seen.insert(key.clone(), line);
+                map.insert(key, tid);
+            }
+        }
+        problems.into_result()?;
+        Ok(CustomerMapping { map })
+    }
+}
+
+/// How to match, resolved from the config (the mapping file already loaded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchRule {
+    TenantId,
+    Domain,
+    Mapping(CustomerMapping),
+}
+
+impl MatchRule {
+    /// Resolves `config.match_by`, loading `mapping_file` when matching by mapping.
+    pub fn from_config(config: &ReceivablesConfig) -> Result<MatchRule, ImportError> {
+        match config.match_by {
+            MatchBy::TenantId => Ok(MatchRule::TenantId),
+            MatchBy::Domain => Ok(MatchRule::Domain),
+            MatchBy::Mapping => {
+                let path: &PathBuf = config
+                    .mapping_file
+                    .as_ref()
+                    .ok_or(super::config::ConfigError::MissingMappingFile)?;
+                let delim = config.delimiter_byte()?;
+                Ok(MatchRule::Mapping(CustomerMapping::load(path, delim)?))
+            }
+        }
+    }
+}
+
+/// Why a receivable matched no customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum UnmatchedReason {
+    /// No Partner Center customer has this tenant id / primary domain.
+    NotInDirectory,
+    /// The customer reference is not a GUID (when matching by tenant id).
+    NotATenantId,
+    /// Several Partner Center customers share this domain.
+    Ambiguous { tenant_ids: Vec<String> },
+    /// The customer number is not in the mapping file.
+    NotInMapping,
+    /// The mapping file names a tenant id that is not among the Partner Center customers.
+    MappedTenantUnknown { tenant_id: String },
+}
+
+impl std::fmt::Display for UnmatchedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnmatchedReason::NotInDirectory => {
+                f.write_str("no Partner Center customer has this reference")
+            }
+            UnmatchedReason::NotATenantId => {
+                f.write_str("the customer reference is not a tenant id (GUID)")
+            }
+            UnmatchedReason::Ambiguous { tenant_ids } => write!(
+                f,
+                "several Partner Center customers match ({}); not guessing",
+                tenant_ids.join(", ")
+            ),
+            UnmatchedReason::NotInMapping => {
+                f.write_str("the customer number is not in the mapping file")
+            }
+            UnmatchedReason::MappedTenantUnknown { tenant_id } => write!(
+                f,
+                "the mapping file maps it to tenant {tenant_id}, which is not a Partner Center customer"
+            ),
+        }
+    }
+}
+
+/// A receivable that matched no customer, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unmatched {
+    pub receivable: Receivable,
+    pub reason: UnmatchedReason,
+}
+
+/// Receivables grouped by the tenant id (as spelled in the directory) they matched, plus the rows
+/// that matched nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MatchOutcome {
+    pub matched: BTreeMap<String, Vec<Receivable>>,
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// Lower-case GUID without braces, or `None` when `s` is not a GUID.
+pub fn normalize_tenant(s: &str) -> Option<String> {
+    let t = s.trim();
+    let t = t
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(t);
+    let groups: Vec<&str> = t.split('-').collect();
+    let shape_ok = groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    shape_ok.then(|| t.to_ascii_lowercase())
+}
+
+/// Lower-case domain without a leading `www.` or trailing `.`.
+pub fn normalize_domain(s: &str) -> String {
+    let d = s.trim().to_ascii_lowercase();
+    let d = d.strip_suffix('.').unwrap_or(&d);
+    d.strip_prefix("www.").unwrap_or(d).to_owned()
+}
+
+fn normalize_number(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// Matches every receivable to at most one customer of `directory` using `rule`.
+pub fn match_customers(
+    receivables: Vec<Receivable>,
+    directory: &CustomerDirectory,
+    rule: &MatchRule,
+) -> MatchOutcome {
+    let mut by_tenant: HashMap<String, &str> = HashMap::new();
+    let mut by_domain: HashMap<String, Vec<&str>> = HashMap::new();
+    for c in &directory.customers {
+        if let Some(t) = normalize_tenant(&c.tenant_id) {
+            by_tenant.insert(t, c.tenant_id.as_str());
+        }
+        let d = normalize_domain(&c.primary_domain);
+        if !d.is_empty() {
+            by_domain.entry(d).or_default().push(c.tenant_id.as_str());
+        }
+    }
+    let mut out = MatchOutcome::default();
+    for r in receivables {
+        let found: Result<&str, UnmatchedReason> =
+            match rule {
+                MatchRule::TenantId => match normalize_tenant(&r.customer_ref) {
+                    None => Err(UnmatchedReason::NotATenantId),
+                    Some(t) => by_tenant
+                        .get(&t)
+                        .copied()
+                        .ok_or(UnmatchedReason::NotInDirectory),
+                },
+                MatchRule::Domain => match by_domain
+                    .get(&normalize_domain(&r.customer_ref))
+                    .map(Vec::as_slice)
+                {
+                    None | Some([]) => Err(UnmatchedReason::NotInDirectory),
+                    Some([one]) => Ok(*one),
+                    Some(many) => Err(UnmatchedReason::Ambiguous {
+                        tenant_ids: many.iter().map(|s| (*s).to_owned()).collect(),
+                    }),
+                },
+                MatchRule::Mapping(m) => match m.get(&r.customer_ref) {
+                    None => Err(UnmatchedReason::NotInMapping),
+                    Some(t) => by_tenant.get(t).copied().ok_or_else(|| {
+                        UnmatchedReason::MappedTenantUnknown {
+                            tenant_id: t.to_owned(),
+                        }
+                    }),
+                },
+            };
+        match found {
+            Ok(tenant) => out.matched.entry(tenant.to_owned()).or_default().push(r),
+            Err(reason) => out.unmatched.push(Unmatched {
+                receivable: r,
+                reason,
+            }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation() {
+        assert_eq!(
+            normalize_tenant("{8A4F1E2C-1B2D-4C3E-9F00-123456789ABC}").as_deref(),
+            Some("8a4f1e2c-1b2d-4c3e-9f00-123456789abc")
+        );
+        assert_eq!(normalize_tenant("contoso.com"), None);
+        assert_eq!(normalize_tenant("8a4f1e2c1b2d4c3e9f00123456789abc"), None);
+        assert_eq!(normalize_domain(" WWW.Contoso.com. "), "contoso.com");
+        assert_eq!(normalize_domain("wwwcontoso.com"), "wwwcontoso.com");
+    }
+}
