@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::commands::ledger_cmds::LedgerCommand;
+use crate::commands::receivables::ReceivablesCommand;
 use crate::commands::simulate::SimulateArgs;
 
 /// Default location of the configuration file.
@@ -45,6 +46,11 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Show cspguard working end to end against the built-in simulator (no credentials needed).
     Demo(DemoArgs),
+    /// Work with the partner's receivables export.
+    Receivables {
+        #[command(subcommand)]
+        cmd: ReceivablesCommand,
+    },
     #[command(flatten)]
     Ledger(LedgerCommand),
 }

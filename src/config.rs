@@ -74,6 +74,8 @@ pub struct Config {
     pub state: StateConfig,
     #[serde(default)]
     pub snapshot: SnapshotConfig,
+    /// The partner's receivables export (`[receivables]`); without it there is no dunning.
+    pub receivables: Option<crate::receivables::ReceivablesConfig>,
 }
 
 fn default_timezone() -> Spanned<String> {
@@ -390,6 +392,12 @@ impl Config {
                      (Partner Center keeps activity logs for 90 days)"
                 ),
             ));
+        }
+        if let Some(r) = &self.receivables {
+            r.validate().map_err(|e| ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: format!("[receivables]: {e}"),
+            })?;
         }
         let sources = [
             pc.client_secret_file.is_some(),

@@ -31,6 +31,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         Command::Demo(args) => runtime()?.block_on(app::demo::run(args)),
+        Command::Receivables { cmd } => app::receivables::run(&cli.config, cmd),
         Command::Ledger(cmd) => app::ledger::run(&cli.config, cmd),
     }
 }

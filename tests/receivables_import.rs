@@ -621,7 +621,7 @@ fn check(
 fn check_command_summarises_a_valid_export() -> TestResult {
     let (outcome, text) = check(fixture("ar-default.csv"), OutputFormat::Table, None)?;
     assert_eq!(outcome, CheckOutcome::Valid { receivables: 6 });
-    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(outcome.exit(), cspguard::exit::Exit::Ok);
     assert!(
         text.starts_with("VALID: 6 receivable(s) in 1 file(s)\n"),
         "{text}"
@@ -652,7 +652,7 @@ fn check_command_reports_problems_with_exit_code_2() -> TestResult {
     let p = fixture("overpayment.csv");
     let (outcome, text) = check(p.clone(), OutputFormat::Table, None)?;
     assert_eq!(outcome, CheckOutcome::Invalid);
-    assert_eq!(outcome.exit_code(), 2);
+    assert_eq!(outcome.exit(), cspguard::exit::Exit::Config);
     assert!(
         text.starts_with("INVALID: receivables import rejected (1 problem)"),
         "{text}"

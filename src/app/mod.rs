@@ -3,12 +3,14 @@
 
 pub mod demo;
 pub mod ledger;
+pub mod receivables;
 pub mod snapshot;
 
 use cspguard::config::ConfigError;
 use cspguard::context::ContextError;
 use cspguard::exit::Exit;
 use cspguard::commands::ledger_cmds::LedgerCmdError;
+use cspguard::commands::receivables::ReceivablesCmdError;
 use cspguard::ledger::LedgerError;
 use cspguard::secrets::SecretError;
 
@@ -26,6 +28,9 @@ pub fn classify(e: &anyhow::Error) -> Exit {
         }
         if let Some(e) = cause.downcast_ref::<LedgerCmdError>() {
             return e.exit();
+        }
+        if let Some(ReceivablesCmdError::Config(_)) = cause.downcast_ref::<ReceivablesCmdError>() {
+            return Exit::Config;
         }
     }
     Exit::Failed

@@ -3,7 +3,7 @@
 //! first rows), or every problem found.
 //!
 //! Invariants: reads only the given file(s), changes nothing; the outcome, not an error, reports
-//! invalid input, so that `main.rs` maps it to an exit code ([`CheckOutcome::exit_code`]).
+//! invalid input, so that `main.rs` maps it to an exit code ([`CheckOutcome::exit`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -52,12 +52,12 @@ pub enum CheckOutcome {
 
 impl CheckOutcome {
     /// Exit code: 0 when valid, 2 when the export is invalid (bad input data).
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit(&self) -> crate::exit::Exit {
         match self {
-            CheckOutcome::Valid { .. } => 0,
-            CheckOutcome::Invalid => 2,
+            CheckOutcome::Valid { .. } => crate::exit::Exit::Ok,
+            CheckOutcome::Invalid => crate::exit::Exit::Config,
         }
-    }
+}
 }
 
 /// Failures of the command itself (not of the export being checked).
