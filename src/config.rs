@@ -76,6 +76,27 @@ pub struct Config {
     pub snapshot: SnapshotConfig,
     /// The partner's receivables export (`[receivables]`); without it there is no dunning.
     pub receivables: Option<crate::receivables::ReceivablesConfig>,
+    /// `[dunning]`: the ladder of reminders, final notice and suspension.
+    #[serde(default)]
+    pub dunning: crate::policy::dunning::DunningConfig,
+    /// `[budgets]`: spending-budget thresholds and forecasts.
+    #[serde(default)]
+    pub budgets: crate::policy::budgets::BudgetConfig,
+    /// `[activity]`: activity-log rules.
+    #[serde(default)]
+    pub activity: crate::policy::activity::ActivityConfig,
+    /// `[fraud]`: the response to Azure fraud events.
+    #[serde(default)]
+    pub fraud: crate::policy::fraud::FraudConfig,
+    /// `[anomaly]`: day-over-day spend anomalies.
+    #[serde(default)]
+    pub anomaly: crate::policy::anomaly::AnomalyConfig,
+    /// `[alerts]`: immediate ops alerts and their repeat interval.
+    #[serde(default)]
+    pub alerts: crate::policy::alerts::AlertConfig,
+    /// `[customers."<tenant id>"]`: per-customer overrides (exempt, email, cc, locale).
+    #[serde(default)]
+    pub customers: std::collections::BTreeMap<String, crate::policy::CustomerOverride>,
 }
 
 fn default_timezone() -> Spanned<String> {
@@ -415,6 +436,19 @@ impl Config {
         Ok(())
     }
 
+    /// The policy settings, as the policies take them.
+    pub fn policy(&self) -> crate::policy::PolicyConfig {
+        crate::policy::PolicyConfig {
+            dunning: self.dunning.clone(),
+            budgets: self.budgets.clone(),
+            activity: self.activity.clone(),
+            fraud: self.fraud.clone(),
+            anomaly: self.anomaly.clone(),
+            alerts: self.alerts.clone(),
+            customers: self.customers.clone(),
+        }
+    }
+
     /// The configured time zone (validated at load time).
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(self.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC)
@@ -423,14 +457,17 @@ impl Config {
 
 /// Why a URL is unacceptable, if it is.
 pub fn check_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL ({e})"))?;
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL ({e})"))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if is_loopback_host(parsed.host_str().unwrap_or("")) => Ok(()),
         "http" => Err(format!(
             "{url:?} uses plain http; only https is allowed (http only for loopback test servers)"
         )),
-        other => Err(format!("{url:?} has unsupported scheme {other:?}; use https")),
+        other => Err(format!(
+            "{url:?} has unsupported scheme {other:?}; use https"
+        )),
     }
 }
 
@@ -487,7 +524,8 @@ fn file_mode(_path: &Path) -> Option<u32> {
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = "[partner_center]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"X\"\n";
+    const MINIMAL: &str =
+        "[partner_center]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"X\"\n";
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/cspguard/cspguard.toml"))
@@ -532,7 +570,11 @@ mod tests {
         let bad = format!("{MINIMAL}base_url = \"http://pc.example.com\"\n");
         let e = parse(&bad).unwrap_err().to_string();
         assert!(e.contains("plain http"), "{e}");
-        for ok in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"] {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+        ] {
             let text = format!("{MINIMAL}base_url = \"{ok}\"\n");
             assert!(parse(&text).is_ok(), "{ok}");
         }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, Loaded, TokenStyle};
-use crate::pc::{ClientOptions, PartnerCenter, PcError, RefreshTokenStore, RetryPolicy, TokenStyle as PcTokenStyle};
+use crate::pc::{
+    ClientOptions, PartnerCenter, PcError, RefreshTokenStore, RetryPolicy,
+    TokenStyle as PcTokenStyle,
+};
 use crate::secrets::{self, SecretError};
 
 /// Errors while building the run context.

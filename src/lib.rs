@@ -13,6 +13,8 @@ pub mod exit;
 pub mod ledger;
 pub mod logging;
 pub mod pc;
+pub mod plan;
+pub mod policy;
 pub mod receivables;
 pub mod secrets;
 pub mod sim;

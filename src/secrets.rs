@@ -15,7 +15,9 @@ use crate::config::SecretRef;
 /// Errors while resolving a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("cannot read {name} from {path}: {source}; check the path and that cspguard's user may read it")]
+    #[error(
+        "cannot read {name} from {path}: {source}; check the path and that cspguard's user may read it"
+    )]
     File {
         name: &'static str,
         path: PathBuf,
@@ -24,7 +26,9 @@ pub enum SecretError {
     },
     #[error("{name} file {path} is empty; put the secret in it")]
     EmptyFile { name: &'static str, path: PathBuf },
-    #[error("environment variable {var} (for {name}) is not set or empty; export it or use {name}_file")]
+    #[error(
+        "environment variable {var} (for {name}) is not set or empty; export it or use {name}_file"
+    )]
     Env { name: &'static str, var: String },
     #[error(
         "no {name} configured: set {name}_file or {name}_env in the config, or provide the systemd \

@@ -144,9 +144,14 @@ impl Snapshot {
             for u in usage {
                 t.add_row(vec![
                     u.customer_name().unwrap_or_default().to_owned(),
-                    u.budget_amount().map_or_else(|| "none".to_owned(), |b| b.to_string()),
-                    u.total_cost.map(|c| c.round_dp(2).to_string()).unwrap_or_default(),
-                    u.percent_used.map(|p| p.round_dp(1).to_string()).unwrap_or_default(),
+                    u.budget_amount()
+                        .map_or_else(|| "none".to_owned(), |b| b.to_string()),
+                    u.total_cost
+                        .map(|c| c.round_dp(2).to_string())
+                        .unwrap_or_default(),
+                    u.percent_used
+                        .map(|p| p.round_dp(1).to_string())
+                        .unwrap_or_default(),
                     u.currency_code
                         .clone()
                         .or_else(|| u.currency_locale.clone())
@@ -171,7 +176,10 @@ impl Snapshot {
                         .as_ref()
                         .map(|s| s.to_string())
                         .unwrap_or_default(),
-                    r.customer_name.clone().or_else(|| r.customer_id.clone()).unwrap_or_default(),
+                    r.customer_name
+                        .clone()
+                        .or_else(|| r.customer_id.clone())
+                        .unwrap_or_default(),
                     r.user_principal_name.clone(),
                 ]);
             }
@@ -208,7 +216,9 @@ impl Snapshot {
             "\nBalance owed to Microsoft: {}",
             self.invoice_summary.status_line(|s| format!(
                 "{} {}",
-                s.balance_amount.map(|b| b.to_string()).unwrap_or_else(|| "?".into()),
+                s.balance_amount
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "?".into()),
                 s.currency_code.clone().unwrap_or_default()
             ))
         );
@@ -253,7 +263,10 @@ impl Snapshot {
                             .or_else(|| s.offer_id.clone())
                             .unwrap_or_default(),
                         s.status.to_string(),
-                        s.billing_type.as_ref().map(|b| b.to_string()).unwrap_or_default(),
+                        s.billing_type
+                            .as_ref()
+                            .map(|b| b.to_string())
+                            .unwrap_or_default(),
                         s.quantity.map(|q| q.to_string()).unwrap_or_default(),
                     ]);
                 }

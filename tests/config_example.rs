@@ -12,7 +12,10 @@ fn shipped_example_config_parses_with_safe_defaults() {
     assert_eq!(c.mode, Mode::DryRun, "a fresh install starts in dry-run");
     assert_eq!(c.partner_center.token_style, TokenStyle::V1);
     assert_eq!(*c.partner_center.rate_limit_per_minute.get_ref(), 450);
-    assert!(c.partner_center.client_secret.is_none(), "no inline secret in the example");
+    assert!(
+        c.partner_center.client_secret.is_none(),
+        "no inline secret in the example"
+    );
     assert!(c.partner_center.app_user.is_some());
     assert_eq!(c.time_zone().iana_name(), Some("Europe/Stockholm"));
 }

@@ -40,7 +40,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         }
     }
 
-    println!("cspguard demo: starting the Partner Center simulator with {} customers", args.customers);
+    println!(
+        "cspguard demo: starting the Partner Center simulator with {} customers",
+        args.customers
+    );
     let sim = Simulator::start(SimConfig {
         seed: 42,
         customers: args.customers,
@@ -71,7 +74,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         .data()
         .into_iter()
         .flatten()
-        .filter(|u| u.percent_used.is_some_and(|p| p >= rust_decimal::Decimal::from(80)))
+        .filter(|u| {
+            u.percent_used
+                .is_some_and(|p| p >= rust_decimal::Decimal::from(80))
+        })
         .filter_map(|u| u.customer_id().map(str::to_owned))
         .take(5)
         .collect();
@@ -139,7 +145,10 @@ fn summary(snap: &cspguard::snapshot::Snapshot, dir: &Path) -> String {
     let over = |pct: i64| {
         usage
             .iter()
-            .filter(|u| u.percent_used.is_some_and(|p| p >= rust_decimal::Decimal::from(pct)))
+            .filter(|u| {
+                u.percent_used
+                    .is_some_and(|p| p >= rust_decimal::Decimal::from(pct))
+            })
             .count()
     };
     let no_budget = usage

@@ -6,11 +6,11 @@ pub mod ledger;
 pub mod receivables;
 pub mod snapshot;
 
+use cspguard::commands::ledger_cmds::LedgerCmdError;
+use cspguard::commands::receivables::ReceivablesCmdError;
 use cspguard::config::ConfigError;
 use cspguard::context::ContextError;
 use cspguard::exit::Exit;
-use cspguard::commands::ledger_cmds::LedgerCmdError;
-use cspguard::commands::receivables::ReceivablesCmdError;
 use cspguard::ledger::LedgerError;
 use cspguard::secrets::SecretError;
 

@@ -33,7 +33,9 @@ pub async fn run(config_path: &Path, args: SnapshotArgs) -> anyhow::Result<Exit>
     let snap = collect::collect(&pc, &opts, now).await;
 
     let text = match args.format {
-        OutputFormat::Json => snap.to_json().context("cannot render the snapshot as JSON")?,
+        OutputFormat::Json => snap
+            .to_json()
+            .context("cannot render the snapshot as JSON")?,
         OutputFormat::Table => snap.to_table(),
     };
     println!("{text}");

@@ -57,7 +57,7 @@ impl CheckOutcome {
             CheckOutcome::Valid { .. } => crate::exit::Exit::Ok,
             CheckOutcome::Invalid => crate::exit::Exit::Config,
         }
-}
+    }
 }
 
 /// Failures of the command itself (not of the export being checked).

@@ -52,6 +52,8 @@ pub trait LedgerView {
     fn notices_for_customer(&self, customer: &str) -> Result<Vec<NoticeRow>, LedgerError>;
     /// A finding by fingerprint.
     fn finding(&self, fingerprint: &str) -> Result<Option<FindingRow>, LedgerError>;
+    /// Findings recorded and not resolved.
+    fn open_findings(&self) -> Result<Vec<FindingRow>, LedgerError>;
     /// A named watermark (e.g. the last audit record seen).
     fn watermark(&self, name: &str) -> Result<Option<String>, LedgerError>;
     /// Daily spend snapshots of a customer on or after `since`, oldest first.

@@ -634,6 +634,10 @@ impl LedgerView for Ledger {
         self.finding_row(fingerprint)
     }
 
+    fn open_findings(&self) -> Result<Vec<FindingRow>, LedgerError> {
+        Ledger::open_findings(self)
+    }
+
     fn watermark(&self, name: &str) -> Result<Option<String>, LedgerError> {
         self.conn
             .query_row(

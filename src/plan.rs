@@ -1,0 +1,403 @@
+//! The plan: what the policies decided, as values. Findings say what is wrong (with the numbers
+//! and the rule that says so); actions say what to do about it, each under an idempotency key.
+//!
+//! Architecture invariant: a plan is data. Building one performs no I/O and reads no clock;
+//! executing one goes through the ledger's outbox protocol, where the idempotency key makes a
+//! repeated plan a no-op.
+//!
+//! Architecture invariant: idempotency keys are derived only from stable facts (customer,
+//! invoice, stage, subscription, fingerprint, billing month), never from the time of the run, so
+//! the same situation planned twice yields the same keys.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// How urgent a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    /// Lower-case name, as stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something a rule found, with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable identity across runs (`{rule}:{customer}:{discriminator}`), used to deduplicate
+    /// alerts and to notice when a finding is resolved.
+    pub fingerprint: String,
+    /// The rule that fired, e.g. `dunning.stage`, `budget.threshold`, `activity.admin_grant`.
+    pub rule: String,
+    pub severity: Severity,
+    /// The customer tenant id, when the finding is about one customer.
+    pub customer: Option<String>,
+    /// One sentence a finance person can read, with the numbers.
+    pub summary: String,
+    /// The numbers behind the summary, by name (amounts as decimal text, dates ISO).
+    pub facts: BTreeMap<String, String>,
+}
+
+/// Why a subscription is suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuspendReason {
+    Nonpayment,
+    Fraud,
+}
+
+/// One invoice named in a dunning notice, with the ladder stage it reaches with this notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeInvoice {
+    pub invoice: String,
+    pub due_date: Date,
+    pub days_past_due: i64,
+    pub amount: Decimal,
+    pub outstanding: Decimal,
+    pub currency: String,
+    /// Index of the ladder stage this notice takes the invoice to.
+    pub stage_index: usize,
+}
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionKind {
+    /// An email to the customer's billing contact.
+    CustomerNotice {
+        /// Template name, e.g. `reminder-1`, `final-notice`, `reactivation`.
+        template: String,
+        /// Ladder stage name (or `reactivation`, `budget-threshold`).
+        stage: String,
+        /// Recipient, when known at planning time (billing profile or override).
+        to: Option<String>,
+        /// Extra recipients (e.g. the account manager).
+        cc: Vec<String>,
+        /// Locale preference as known at planning time (override, culture, or language).
+        locale_hint: Option<String>,
+        /// The invoices the notice is about (empty for non-dunning notices).
+        invoices: Vec<NoticeInvoice>,
+        /// The suspension date the notice states (final notice).
+        suspension_date: Option<Date>,
+    },
+    /// An immediate alert to the partner's ops team about a finding.
+    OpsAlert {
+        fingerprint: String,
+        severity: Severity,
+        summary: String,
+    },
+    /// Suspend a subscription (PATCH status=suspended).
+    Suspend {
+        subscription_id: String,
+        reason: SuspendReason,
+    },
+    /// Reactivate a subscription that cspguard suspended.
+    Reactivate {
+        subscription_id: String,
+        /// The idempotency key of the suspension being undone.
+        suspension_key: String,
+    },
+    /// Set the customer's Azure spending budget.
+    SetBudget { amount: Decimal },
+    /// Set the status of Azure fraud events (Partner Center only records it).
+    FraudEventStatus {
+        azure_subscription_id: String,
+        event_ids: Vec<String>,
+        status: String,
+        resolved_reason: Option<String>,
+    },
+    /// Cancel a compromised Azure subscription (irreversible).
+    CancelAzureSubscription { azure_subscription_id: String },
+}
+
+impl ActionKind {
+    /// The ledger's `kind` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionKind::CustomerNotice { .. } => "customer_notice",
+            ActionKind::OpsAlert { .. } => "ops_alert",
+            ActionKind::Suspend { .. } => "suspend",
+            ActionKind::Reactivate { .. } => "reactivate",
+            ActionKind::SetBudget { .. } => "set_budget",
+            ActionKind::FraudEventStatus { .. } => "fraud_event_status",
+            ActionKind::CancelAzureSubscription { .. } => "cancel_azure_subscription",
+        }
+    }
+
+    /// True for actions that change a customer's service or Partner Center state.
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            ActionKind::Suspend { .. }
+                | ActionKind::SetBudget { .. }
+                | ActionKind::CancelAzureSubscription { .. }
+        )
+    }
+}
+
+/// One planned action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedAction {
+    /// Idempotency key (see the module invariant).
+    pub key: String,
+    pub customer: Option<String>,
+    #[serde(flatten)]
+    pub kind: ActionKind,
+    /// Waits in `awaiting_approval` until a person approves it.
+    pub requires_approval: bool,
+    /// Why it exists, in words, with the numbers.
+    pub reason: String,
+    /// Fingerprints of the findings that led to it.
+    pub findings: Vec<String>,
+}
+
+/// A pending action that should no longer happen (e.g. the customer paid).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancellation {
+    pub key: String,
+    pub reason: String,
+}
+
+/// A customer (or a whole policy) deliberately left alone this run, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skip {
+    /// `None` when a whole policy was skipped (e.g. the receivables import failed).
+    pub customer: Option<String>,
+    pub policy: String,
+    pub reason: String,
+}
+
+/// Per-customer detail a policy needs before it can decide.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetailNeed {
+    /// Billing profile (contact email, language): for notices.
+    pub profile: bool,
+    /// Subscriptions: for suspension and reactivation.
+    pub subscriptions: bool,
+}
+
+impl DetailNeed {
+    /// Combine two needs.
+    pub fn union(self, other: DetailNeed) -> DetailNeed {
+        DetailNeed {
+            profile: self.profile || other.profile,
+            subscriptions: self.subscriptions || other.subscriptions,
+        }
+    }
+}
+
+/// A customer's risk score with its reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskScore {
+    pub customer: String,
+    pub company: Option<String>,
+    pub score: u32,
+    pub reasons: Vec<String>,
+}
+
+/// The result of one evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub findings: Vec<Finding>,
+    pub actions: Vec<PlannedAction>,
+    pub cancellations: Vec<Cancellation>,
+    pub skipped: Vec<Skip>,
+    /// Customers whose detail must be fetched before the policies can finish deciding.
+    pub needs_detail: BTreeMap<String, DetailNeed>,
+    /// Fingerprints of findings recorded open in the ledger that no longer fire.
+    pub resolved: Vec<String>,
+    /// Customers by descending risk.
+    pub risk: Vec<RiskScore>,
+}
+
+/// Collects what the policies produce, keeping keys unique.
+#[derive(Debug, Default)]
+pub struct PlanBuilder {
+    plan: Plan,
+    keys: BTreeSet<String>,
+    fingerprints: BTreeSet<String>,
+    evaluated: BTreeSet<String>,
+}
+
+impl PlanBuilder {
+    /// Add a finding; a second finding with the same fingerprint is ignored.
+    pub fn finding(&mut self, f: Finding) {
+        if self.fingerprints.insert(f.fingerprint.clone()) {
+            self.plan.findings.push(f);
+        }
+    }
+
+    /// Add an action; a second action with the same key is ignored (and reported by `false`).
+    pub fn action(&mut self, a: PlannedAction) -> bool {
+        if self.keys.insert(a.key.clone()) {
+            self.plan.actions.push(a);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Cancel a pending action.
+    pub fn cancel(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        let key = key.into();
+        if !self.plan.cancellations.iter().any(|c| c.key == key) {
+            self.plan.cancellations.push(Cancellation {
+                key,
+                reason: reason.into(),
+            });
+        }
+    }
+
+    /// Record a skip.
+    pub fn skip(&mut self, customer: Option<&str>, policy: &str, reason: impl Into<String>) {
+        self.plan.skipped.push(Skip {
+            customer: customer.map(str::to_owned),
+            policy: policy.to_owned(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Ask for customer detail before the next evaluation.
+    pub fn need_detail(&mut self, customer: &str, need: DetailNeed) {
+        let entry = self
+            .plan
+            .needs_detail
+            .entry(customer.to_owned())
+            .or_default();
+        *entry = entry.union(need);
+    }
+
+    /// Declare that a rule family (the part of a fingerprint before the first `:`, e.g.
+    /// `budget.threshold`) was evaluated on complete data this run. Only such families can have
+    /// findings resolved: a check that did not run must not look like "all clear".
+    pub fn evaluated(&mut self, rule: &str) {
+        self.evaluated.insert(rule.to_owned());
+    }
+
+    /// Whether a rule family was evaluated this run.
+    pub fn was_evaluated(&self, rule: &str) -> bool {
+        self.evaluated.contains(rule)
+    }
+
+    /// Findings added so far.
+    pub fn findings(&self) -> &[Finding] {
+        &self.plan.findings
+    }
+
+    /// Record fingerprints that were resolved.
+    pub fn resolved(&mut self, fingerprint: String) {
+        self.plan.resolved.push(fingerprint);
+    }
+
+    /// Set the risk ranking.
+    pub fn risk(&mut self, risk: Vec<RiskScore>) {
+        self.plan.risk = risk;
+    }
+
+    /// Finish: sort everything deterministically.
+    pub fn build(mut self) -> Plan {
+        let p = &mut self.plan;
+        p.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
+        p.actions.sort_by(|a, b| a.key.cmp(&b.key));
+        p.cancellations.sort_by(|a, b| a.key.cmp(&b.key));
+        p.skipped.sort_by(|a, b| {
+            (&a.policy, &a.customer, &a.reason).cmp(&(&b.policy, &b.customer, &b.reason))
+        });
+        p.resolved.sort();
+        p.resolved.dedup();
+        self.plan
+    }
+}
+
+/// Timestamp-free helper: the billing month (`YYYY-MM`) of a local date.
+pub fn month_key(date: Date) -> String {
+    format!("{:04}-{:02}", date.year(), date.month())
+}
+
+/// Render a timestamp for a reason string (UTC, minutes).
+pub fn short_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(key: &str) -> PlannedAction {
+        PlannedAction {
+            key: key.into(),
+            customer: Some("c".into()),
+            kind: ActionKind::SetBudget {
+                amount: Decimal::from(100),
+            },
+            requires_approval: true,
+            reason: "r".into(),
+            findings: vec![],
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_and_fingerprints_are_ignored_and_output_is_sorted() {
+        let mut b = PlanBuilder::default();
+        assert!(b.action(action("b")));
+        assert!(b.action(action("a")));
+        assert!(!b.action(action("a")));
+        let f = |fp: &str, s| Finding {
+            fingerprint: fp.into(),
+            rule: "r".into(),
+            severity: s,
+            customer: None,
+            summary: "s".into(),
+            facts: BTreeMap::new(),
+        };
+        b.finding(f("x", Severity::Info));
+        b.finding(f("y", Severity::Critical));
+        b.finding(f("x", Severity::Critical));
+        let p = b.build();
+        assert_eq!(
+            p.actions.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(p.findings.len(), 2);
+        assert_eq!(p.findings[0].fingerprint, "y", "critical first");
+    }
+
+    #[test]
+    fn action_json_is_flat_with_a_kind_tag() {
+        let v = serde_json::to_value(action("k")).unwrap();
+        assert_eq!(v["kind"], "set_budget");
+        assert_eq!(v["amount"], "100");
+        assert_eq!(
+            ActionKind::SetBudget {
+                amount: Decimal::ONE
+            }
+            .name(),
+            "set_budget"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! Risk ranking: one score per customer from the findings of this run, with the reasons, for
+//! the digest's "riskiest customers" section.
+//!
+//! Scoring: critical findings weigh 40, warnings 15, information 5; the reasons are the findings'
+//! summaries, most severe first. Ties are broken by customer id so the ranking is stable.
+
+use std::collections::BTreeMap;
+
+use crate::plan::{PlanBuilder, RiskScore, Severity};
+use crate::policy::PolicyInput;
+
+/// How many customers the ranking keeps.
+pub const TOP: usize = 20;
+
+fn weight(s: Severity) -> u32 {
+    match s {
+        Severity::Critical => 40,
+        Severity::Warning => 15,
+        Severity::Info => 5,
+    }
+}
+
+/// Rank customers by the findings gathered so far.
+pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
+    let mut by_customer: BTreeMap<&str, Vec<(Severity, &str)>> = BTreeMap::new();
+    for f in out.findings() {
+        if let Some(c) = f.customer.as_deref() {
+            by_customer
+                .entry(c)
+                .or_default()
+                .push((f.severity, &f.summary));
+        }
+    }
+    let names: BTreeMap<&str, &str> = input
+        .snapshot
+        .customers
+        .data()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.company_name().map(|n| (c.id.as_str(), n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut scores: Vec<RiskScore> = by_customer
+        .into_iter()
+        .map(|(customer, mut fs)| {
+            fs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+            RiskScore {
+                customer: customer.to_owned(),
+                company: names.get(customer).map(|n| (*n).to_owned()),
+                score: fs.iter().map(|(s, _)| weight(*s)).sum(),
+                reasons: fs.iter().map(|(_, r)| (*r).to_owned()).collect(),
+            }
+        })
+        .collect();
+    scores.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.customer.cmp(&b.customer))
+    });
+    scores.truncate(TOP);
+    out.risk(scores);
+}
