@@ -170,6 +170,10 @@ pub struct PlannedAction {
     pub reason: String,
     /// Fingerprints of the findings that led to it.
     pub findings: Vec<String>,
+    /// Keys of actions that must be done before this one may run (e.g. the suspension notice
+    /// waits for the suspension itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 /// A pending action that should no longer happen (e.g. the customer paid).
@@ -358,6 +362,7 @@ mod tests {
             requires_approval: true,
             reason: "r".into(),
             findings: vec![],
+            after: vec![],
         }
     }
 

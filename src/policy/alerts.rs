@@ -100,6 +100,7 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
             requires_approval: false,
             reason: format!("{} finding: {}", f.severity, f.summary),
             findings: vec![f.fingerprint.clone()],
+            after: vec![],
         });
     }
 }

@@ -21,6 +21,8 @@ pub mod budgets;
 pub mod dunning;
 pub mod fraud;
 pub mod risk;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use std::collections::BTreeMap;
 
