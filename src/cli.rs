@@ -42,6 +42,9 @@ pub enum OutputFormat {
 pub enum Command {
     /// Collect what cspguard sees in Partner Center and print it (changes nothing).
     Snapshot(SnapshotArgs),
+    /// Collect, evaluate every policy and print the findings and actions with their reasons
+    /// (changes nothing in Partner Center and sends nothing).
+    Plan(PlanArgs),
     /// Run the built-in Partner Center simulator on loopback.
     Simulate(SimulateArgs),
     /// Show cspguard working end to end against the built-in simulator (no credentials needed).
@@ -67,6 +70,17 @@ pub struct SnapshotArgs {
     /// Fetch that detail for every customer (three calls per customer: slow on large tenants).
     #[arg(long, conflicts_with = "customers")]
     pub all_details: bool,
+}
+
+/// Arguments of `cspguard plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Show only what concerns this customer id.
+    #[arg(long, value_name = "ID")]
+    pub customer: Option<String>,
 }
 
 /// Arguments of `cspguard demo`.

@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use tokio::task::JoinSet;
 
+use crate::pc::models::CustomerBillingProfile;
 use crate::pc::{PartnerCenter, PcError};
 use crate::snapshot::{CustomerDetail, Section, Snapshot};
 
@@ -107,7 +108,8 @@ pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) 
             .map(|cs| cs.iter().map(|c| c.id.clone()).collect())
             .unwrap_or_default(),
     };
-    let details = fetch_details(pc, ids, opts.max_concurrency.max(1)).await;
+    let requests = ids.into_iter().map(DetailRequest::all).collect();
+    let details = fetch_details(pc, requests, opts.max_concurrency, None).await;
 
     Snapshot {
         collected_at: now,
@@ -122,25 +124,75 @@ pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) 
     }
 }
 
-/// Fetch billing profile, subscriptions and budget for each id, at most `limit` customers at once.
+/// What to fetch for one customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailRequest {
+    pub customer: String,
+    pub profile: bool,
+    pub subscriptions: bool,
+    pub budget: bool,
+}
+
+impl DetailRequest {
+    /// Everything (billing profile, subscriptions, budget).
+    pub fn all(customer: String) -> Self {
+        Self {
+            customer,
+            profile: true,
+            subscriptions: true,
+            budget: true,
+        }
+    }
+}
+
+/// A cache of billing profiles (the ledger's, with a time-to-live), consulted before fetching.
+pub trait ProfileCache {
+    /// A fresh cached profile, if any.
+    fn get(&self, customer: &str) -> Option<CustomerBillingProfile>;
+    /// Remember a freshly fetched profile.
+    fn put(&self, customer: &str, profile: &CustomerBillingProfile);
+}
+
+/// Fetch the requested detail, at most `limit` customers at once. Billing profiles found in
+/// `cache` are not fetched; fetched ones are stored in it.
 pub async fn fetch_details(
     pc: &PartnerCenter,
-    ids: Vec<String>,
+    requests: Vec<DetailRequest>,
     limit: usize,
+    cache: Option<&dyn ProfileCache>,
 ) -> BTreeMap<String, CustomerDetail> {
     let mut out = BTreeMap::new();
     let mut set = JoinSet::new();
-    let mut queue = ids.into_iter();
+    let mut queue = requests.into_iter();
     loop {
-        while set.len() < limit {
-            let Some(id) = queue.next() else { break };
+        while set.len() < limit.max(1) {
+            let Some(req) = queue.next() else { break };
+            let cached = if req.profile {
+                cache.and_then(|c| c.get(&req.customer))
+            } else {
+                None
+            };
             let pc = pc.clone();
             set.spawn(async move {
-                let billing_profile = section(pc.billing_profile(&id)).await;
-                let subscriptions = section(pc.subscriptions(&id)).await;
-                let budget = section(pc.usage_budget(&id)).await;
+                let from_cache = cached.is_some();
+                let billing_profile = match cached {
+                    Some(p) => Section::Ok { data: p },
+                    None if req.profile => section(pc.billing_profile(&req.customer)).await,
+                    None => not_needed(),
+                };
+                let subscriptions = if req.subscriptions {
+                    section(pc.subscriptions(&req.customer)).await
+                } else {
+                    not_needed()
+                };
+                let budget = if req.budget {
+                    section(pc.usage_budget(&req.customer)).await
+                } else {
+                    not_needed()
+                };
                 (
-                    id,
+                    req.customer,
+                    from_cache,
                     CustomerDetail {
                         billing_profile,
                         subscriptions,
@@ -150,7 +202,12 @@ pub async fn fetch_details(
             });
         }
         match set.join_next().await {
-            Some(Ok((id, detail))) => {
+            Some(Ok((id, from_cache, detail))) => {
+                if let (false, Some(cache), Section::Ok { data }) =
+                    (from_cache, cache, &detail.billing_profile)
+                {
+                    cache.put(&id, data);
+                }
                 out.insert(id, detail);
             }
             Some(Err(join_error)) => {
@@ -161,6 +218,12 @@ pub async fn fetch_details(
         }
     }
     out
+}
+
+fn not_needed<T>() -> Section<T> {
+    Section::NotChecked {
+        reason: "not needed this run".to_owned(),
+    }
 }
 
 async fn section<T>(fut: impl std::future::Future<Output = Result<T, PcError>>) -> Section<T> {

@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod logging;
 pub mod pc;
 pub mod plan;
+pub mod planning;
 pub mod policy;
 pub mod receivables;
 pub mod secrets;

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Snapshot(args) => runtime()?.block_on(app::snapshot::run(&cli.config, args)),
+        Command::Plan(args) => runtime()?.block_on(app::plan::run(&cli.config, args)),
         Command::Simulate(args) => {
             runtime()?.block_on(cspguard::commands::simulate::run(args))?;
             Ok(Exit::Ok)

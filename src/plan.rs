@@ -406,3 +406,187 @@ mod tests {
         );
     }
 }
+
+/// Rendering of a plan for people (`cspguard plan`).
+pub mod render {
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+
+    use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+    use super::{ActionKind, Plan};
+
+    /// Keep only what concerns one customer.
+    pub fn filter_customer(plan: &Plan, customer: &str) -> Plan {
+        let is = |c: &Option<String>| {
+            c.as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(customer))
+        };
+        Plan {
+            findings: plan
+                .findings
+                .iter()
+                .filter(|f| is(&f.customer))
+                .cloned()
+                .collect(),
+            actions: plan
+                .actions
+                .iter()
+                .filter(|a| is(&a.customer))
+                .cloned()
+                .collect(),
+            cancellations: plan
+                .cancellations
+                .iter()
+                .filter(|c| c.key.contains(customer))
+                .cloned()
+                .collect(),
+            skipped: plan
+                .skipped
+                .iter()
+                .filter(|s| is(&s.customer))
+                .cloned()
+                .collect(),
+            needs_detail: plan
+                .needs_detail
+                .iter()
+                .filter(|(c, _)| c.eq_ignore_ascii_case(customer))
+                .map(|(c, n)| (c.clone(), *n))
+                .collect(),
+            resolved: plan
+                .resolved
+                .iter()
+                .filter(|f| f.contains(customer))
+                .cloned()
+                .collect(),
+            risk: plan
+                .risk
+                .iter()
+                .filter(|r| r.customer.eq_ignore_ascii_case(customer))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn table(header: &[&str]) -> Table {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_width(160);
+        t.set_header(header.to_vec());
+        t
+    }
+
+    fn what(kind: &ActionKind) -> String {
+        match kind {
+            ActionKind::CustomerNotice { template, to, .. } => {
+                format!(
+                    "email {template} to {}",
+                    to.as_deref().unwrap_or("(no address)")
+                )
+            }
+            ActionKind::OpsAlert { severity, .. } => format!("ops alert ({severity})"),
+            ActionKind::Suspend {
+                subscription_id,
+                reason,
+            } => {
+                format!("suspend subscription {subscription_id} ({reason:?})")
+            }
+            ActionKind::Reactivate {
+                subscription_id, ..
+            } => {
+                format!("reactivate subscription {subscription_id}")
+            }
+            ActionKind::SetBudget { amount } => format!("set spending budget to {amount}"),
+            ActionKind::FraudEventStatus {
+                status, event_ids, ..
+            } => {
+                format!("mark {} fraud event(s) {status}", event_ids.len())
+            }
+            ActionKind::CancelAzureSubscription {
+                azure_subscription_id,
+            } => format!("CANCEL Azure subscription {azure_subscription_id} (irreversible)"),
+        }
+    }
+
+    /// Human-readable tables; `names` maps customer ids to company names.
+    pub fn to_table(plan: &Plan, names: &BTreeMap<String, String>) -> String {
+        let name = |c: &Option<String>| -> String {
+            match c {
+                Some(id) => names.get(id).cloned().unwrap_or_else(|| id.clone()),
+                None => "(partner)".to_owned(),
+            }
+        };
+        let mut out = String::new();
+        let _ = writeln!(out, "Findings: {}", plan.findings.len());
+        if !plan.findings.is_empty() {
+            let mut t = table(&["Severity", "Customer", "Rule", "What"]);
+            for f in &plan.findings {
+                t.add_row(vec![
+                    f.severity.to_string(),
+                    name(&f.customer),
+                    f.rule.clone(),
+                    f.summary.clone(),
+                ]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+        let _ = writeln!(out, "\nActions: {}", plan.actions.len());
+        if !plan.actions.is_empty() {
+            let mut t = table(&["Customer", "Action", "Approval", "Why", "Key"]);
+            for a in &plan.actions {
+                t.add_row(vec![
+                    name(&a.customer),
+                    what(&a.kind),
+                    if a.requires_approval {
+                        "needs approval"
+                    } else {
+                        "-"
+                    }
+                    .to_owned(),
+                    a.reason.clone(),
+                    a.key.clone(),
+                ]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+        if !plan.cancellations.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nPending actions to cancel: {}",
+                plan.cancellations.len()
+            );
+            for c in &plan.cancellations {
+                let _ = writeln!(out, "  {}: {}", c.key, c.reason);
+            }
+        }
+        if !plan.skipped.is_empty() {
+            let _ = writeln!(out, "\nLeft alone this run: {}", plan.skipped.len());
+            let mut t = table(&["Policy", "Customer", "Why"]);
+            for s in &plan.skipped {
+                t.add_row(vec![s.policy.clone(), name(&s.customer), s.reason.clone()]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+        if !plan.resolved.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nResolved since last run: {}",
+                plan.resolved.join(", ")
+            );
+        }
+        if !plan.risk.is_empty() {
+            let _ = writeln!(out, "\nRiskiest customers:");
+            let mut t = table(&["Score", "Customer", "Reasons"]);
+            for r in &plan.risk {
+                t.add_row(vec![
+                    r.score.to_string(),
+                    r.company.clone().unwrap_or_else(|| r.customer.clone()),
+                    r.reasons.join("; "),
+                ]);
+            }
+            let _ = writeln!(out, "{t}");
+        }
+        out
+    }
+}

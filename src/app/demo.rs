@@ -81,7 +81,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         .filter_map(|u| u.customer_id().map(str::to_owned))
         .take(5)
         .collect();
-    let details = collect::fetch_details(&pc, watch.iter().cloned().collect(), 8).await;
+    let requests = watch
+        .iter()
+        .cloned()
+        .map(collect::DetailRequest::all)
+        .collect();
+    let details = collect::fetch_details(&pc, requests, 8, None).await;
     let mut snap = bulk;
     snap.details = details;
     snap.calls = pc.stats();

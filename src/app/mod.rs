@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod ledger;
+pub mod plan;
 pub mod receivables;
 pub mod snapshot;
 

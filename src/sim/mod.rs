@@ -23,6 +23,7 @@
 mod auth;
 pub mod dataset;
 mod render;
+pub mod scenario;
 mod server;
 mod wire;
 

@@ -1,0 +1,137 @@
+//! `cspguard plan`: collect, evaluate and print every finding and action with its reason.
+//! Changes nothing in Partner Center and sends nothing; it may refresh the billing-profile cache
+//! and, with App+User credentials, store the rotated refresh token.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use cspguard::cli::{OutputFormat, PlanArgs};
+use cspguard::config::Config;
+use cspguard::context;
+use cspguard::exit::Exit;
+use cspguard::ledger::Ledger;
+use cspguard::pc::CallStats;
+use cspguard::plan::{Plan, render};
+use cspguard::planning::{self, Planned};
+use cspguard::policy::ReceivablesInput;
+
+#[derive(Serialize)]
+struct PlanReport<'a> {
+    generated_at: Timestamp,
+    mode: String,
+    receivables: ReceivablesStatus,
+    plan: &'a Plan,
+    detail_fetched: usize,
+    calls: &'a CallStats,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum ReceivablesStatus {
+    NotConfigured,
+    Failed {
+        error: String,
+    },
+    Loaded {
+        matched_customers: usize,
+        invoices: usize,
+        unmatched: usize,
+    },
+}
+
+fn receivables_status(r: &ReceivablesInput) -> ReceivablesStatus {
+    match r {
+        ReceivablesInput::NotConfigured => ReceivablesStatus::NotConfigured,
+        ReceivablesInput::Failed { error } => ReceivablesStatus::Failed {
+            error: error.clone(),
+        },
+        ReceivablesInput::Loaded(m) => ReceivablesStatus::Loaded {
+            matched_customers: m.matched.len(),
+            invoices: m.matched.values().map(Vec::len).sum(),
+            unmatched: m.unmatched.len(),
+        },
+    }
+}
+
+/// Run the command.
+pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
+    let loaded = Config::load(config_path)?;
+    context::warn_about_secret_permissions(&loaded);
+    let cfg = &loaded.config;
+    super::ledger::ensure_parent(&cfg.state.path)?;
+    let state = super::ledger::StateAccess::for_app_user(cfg)?;
+    let ledger = Ledger::open(&cfg.state.path)?;
+    let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4())?;
+    let now = Timestamp::now();
+    let planned = planning::plan(&pc, cfg, &ledger, now).await;
+    print(&planned, cfg, args, now)?;
+    Ok(if planned.is_degraded() {
+        Exit::Degraded
+    } else {
+        Exit::Ok
+    })
+}
+
+fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> anyhow::Result<()> {
+    let plan = match &args.customer {
+        Some(c) => render::filter_customer(&planned.plan, c),
+        None => planned.plan.clone(),
+    };
+    match args.format {
+        OutputFormat::Json => {
+            let report = PlanReport {
+                generated_at: now,
+                mode: cfg.mode.to_string(),
+                receivables: receivables_status(&planned.receivables),
+                plan: &plan,
+                detail_fetched: planned.detail_fetched,
+                calls: &planned.snapshot.calls,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).context("cannot render the plan as JSON")?
+            );
+        }
+        OutputFormat::Table => {
+            let names: BTreeMap<String, String> = planned
+                .snapshot
+                .customers
+                .data()
+                .map(|cs| {
+                    cs.iter()
+                        .filter_map(|c| c.company_name().map(|n| (c.id.clone(), n.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!(
+                "Plan at {now} (mode {}; nothing is executed by `plan`)",
+                cfg.mode
+            );
+            match &planned.receivables {
+                ReceivablesInput::NotConfigured => {
+                    println!("Receivables: not configured ([receivables]); no dunning")
+                }
+                ReceivablesInput::Failed { error } => {
+                    println!("Receivables: IMPORT FAILED, no dunning this run:\n{error}")
+                }
+                ReceivablesInput::Loaded(m) => println!(
+                    "Receivables: {} invoices for {} customers ({} rows unmatched)",
+                    m.matched.values().map(Vec::len).sum::<usize>(),
+                    m.matched.len(),
+                    m.unmatched.len()
+                ),
+            }
+            println!();
+            print!("{}", render::to_table(&plan, &names));
+            println!(
+                "\nPartner Center calls: {} (detail fetched for {} customers)",
+                planned.snapshot.calls.totals.calls, planned.detail_fetched
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! Demand-driven planning: collect in bulk, evaluate once to learn which customers need detail,
+//! fetch only that detail, and evaluate again into the final plan (design "One run", steps 2-5).
+//!
+//! Architecture invariant: per-customer Partner Center calls are made only for customers a policy
+//! asked about (`Plan::needs_detail`), so a run's call count grows with the customers that need
+//! attention plus the pages of the bulk lists, not with the size of the tenant.
+//!
+//! Architecture invariant: the receivables import is all or nothing. If it fails, or if the
+//! customer list needed to match it could not be read, the policies receive
+//! `ReceivablesInput::Failed` and plan no dunning at all.
+
+use std::sync::Mutex;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::collect::{self, CollectOptions, DetailRequest, DetailScope, ProfileCache};
+use crate::config::Config;
+use crate::ledger::{Ledger, LedgerView};
+use crate::pc::models::CustomerBillingProfile;
+use crate::pc::{PartnerCenter, lenient};
+use crate::plan::Plan;
+use crate::policy::{self, PolicyConfig, PolicyInput, ReceivablesInput};
+use crate::receivables::matching::{CustomerDirectory, MatchRule, match_customers};
+use crate::receivables::{FileSource, ReceivablesSource};
+use crate::snapshot::Snapshot;
+
+/// Name of the ledger watermark holding the last processed audit-record date (`YYYY-MM-DD`).
+pub const AUDIT_WATERMARK: &str = "audit_records";
+
+/// How long a cached billing profile is trusted.
+pub const PROFILE_TTL_HOURS: i64 = 24;
+
+/// Everything one planning pass produced.
+#[derive(Debug)]
+pub struct Planned {
+    pub snapshot: Snapshot,
+    pub receivables: ReceivablesInput,
+    pub plan: Plan,
+    /// Customers whose detail was fetched between the two evaluations.
+    pub detail_fetched: usize,
+}
+
+impl Planned {
+    /// True when some input was missing or failed (the run is "degraded").
+    pub fn is_degraded(&self) -> bool {
+        self.snapshot.has_failures() || matches!(self.receivables, ReceivablesInput::Failed { .. })
+    }
+}
+
+/// Load and match the receivables, all or nothing.
+pub fn load_receivables(config: &Config, snapshot: &Snapshot, now: Timestamp) -> ReceivablesInput {
+    let Some(rcfg) = &config.receivables else {
+        return ReceivablesInput::NotConfigured;
+    };
+    let Some(customers) = snapshot.customers.data() else {
+        return ReceivablesInput::Failed {
+            error: "the Partner Center customer list could not be read, so receivables cannot be \
+                    matched to customers"
+                .to_owned(),
+        };
+    };
+    let source = match FileSource::new(rcfg.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            return ReceivablesInput::Failed {
+                error: e.to_string(),
+            };
+        }
+    };
+    let rows = match source.load(now) {
+        Ok(rows) => rows,
+        Err(e) => {
+            return ReceivablesInput::Failed {
+                error: e.to_string(),
+            };
+        }
+    };
+    let rule = match MatchRule::from_config(rcfg) {
+        Ok(r) => r,
+        Err(e) => {
+            return ReceivablesInput::Failed {
+                error: e.to_string(),
+            };
+        }
+    };
+    let directory = CustomerDirectory::from_triples(customers.iter().map(|c| {
+        let profile = c.company_profile.as_ref();
+        (
+            c.id.clone(),
+            profile.and_then(|p| p.domain.clone()).unwrap_or_default(),
+            c.company_name().unwrap_or_default().to_owned(),
+        )
+    }));
+    ReceivablesInput::Loaded(match_customers(rows, &directory, &rule))
+}
+
+/// The first day of audit records to read: the watermark's date (records are deduplicated by
+/// fingerprint, so the overlap is harmless), else `audit_days` back.
+pub fn audit_since(ledger: &dyn LedgerView, config: &Config, now: Timestamp) -> jiff::civil::Date {
+    let fallback = CollectOptions::last_days(
+        now,
+        *config.snapshot.audit_days.get_ref(),
+        DetailScope::None,
+    )
+    .audit_since;
+    let Ok(Some(mark)) = ledger.watermark(AUDIT_WATERMARK) else {
+        return fallback;
+    };
+    match mark.parse::<jiff::civil::Date>() {
+        // Partner Center refuses start dates older than 90 days: catch up as far as allowed.
+        Ok(d) if d >= min_audit_date(now) => d,
+        Ok(_) => min_audit_date(now),
+        _ => fallback,
+    }
+}
+
+fn min_audit_date(now: Timestamp) -> jiff::civil::Date {
+    let today = now.to_zoned(TimeZone::UTC).date();
+    today
+        .checked_sub(jiff::Span::new().days(89))
+        .unwrap_or(today)
+}
+
+/// Collect, evaluate, fetch the detail the policies asked for, evaluate again.
+pub async fn plan(pc: &PartnerCenter, config: &Config, ledger: &Ledger, now: Timestamp) -> Planned {
+    let tz = config.time_zone();
+    let mut opts = CollectOptions::last_days(
+        now,
+        *config.snapshot.audit_days.get_ref(),
+        DetailScope::None,
+    );
+    opts.audit_since = audit_since(ledger, config, now);
+    opts.max_concurrency = *config.partner_center.max_concurrency.get_ref();
+    let mut snapshot = collect::collect(pc, &opts, now).await;
+    let receivables = load_receivables(config, &snapshot, now);
+    let policy_config = config.policy();
+
+    let first = evaluate(&snapshot, &receivables, ledger, &policy_config, now, &tz);
+    let requests: Vec<DetailRequest> = first
+        .needs_detail
+        .iter()
+        .map(|(customer, need)| DetailRequest {
+            customer: customer.clone(),
+            profile: need.profile,
+            subscriptions: need.subscriptions,
+            budget: false,
+        })
+        .collect();
+    let detail_fetched = requests.len();
+    if requests.is_empty() {
+        return Planned {
+            snapshot,
+            receivables,
+            plan: first,
+            detail_fetched,
+        };
+    }
+    let cache = LedgerProfileCache {
+        ledger: Mutex::new(ledger),
+        now,
+    };
+    let details = collect::fetch_details(pc, requests, opts.max_concurrency, Some(&cache)).await;
+    snapshot.details.extend(details);
+    snapshot.calls = pc.stats();
+    let plan = evaluate(&snapshot, &receivables, ledger, &policy_config, now, &tz);
+    Planned {
+        snapshot,
+        receivables,
+        plan,
+        detail_fetched,
+    }
+}
+
+fn evaluate(
+    snapshot: &Snapshot,
+    receivables: &ReceivablesInput,
+    ledger: &dyn LedgerView,
+    config: &PolicyConfig,
+    now: Timestamp,
+    tz: &TimeZone,
+) -> Plan {
+    policy::evaluate(&PolicyInput {
+        snapshot,
+        receivables,
+        ledger,
+        config,
+        now,
+        tz,
+    })
+}
+
+/// The ledger's billing-profile cache with a 24-hour time-to-live.
+struct LedgerProfileCache<'a> {
+    ledger: Mutex<&'a Ledger>,
+    now: Timestamp,
+}
+
+impl ProfileCache for LedgerProfileCache<'_> {
+    fn get(&self, customer: &str) -> Option<CustomerBillingProfile> {
+        let ledger = self.ledger.lock().ok()?;
+        let ttl = SignedDuration::from_hours(PROFILE_TTL_HOURS);
+        let value = ledger.get_cached_profile(customer, self.now, ttl).ok()??;
+        lenient::from_value(value).ok()
+    }
+
+    fn put(&self, customer: &str, profile: &CustomerBillingProfile) {
+        let Ok(ledger) = self.ledger.lock() else {
+            return;
+        };
+        match serde_json::to_value(profile) {
+            Ok(v) => {
+                if let Err(e) = ledger.put_cached_profile(customer, &v, self.now) {
+                    tracing::warn!(customer, error = %e, "cannot cache the billing profile");
+                }
+            }
+            Err(e) => tracing::warn!(customer, error = %e, "cannot encode the billing profile"),
+        }
+    }
+}
