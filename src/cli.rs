@@ -89,7 +89,7 @@ pub struct DemoArgs {
     /// Directory for the demo's state, outbox and reports.
     #[arg(long, default_value = "cspguard-demo")]
     pub dir: PathBuf,
-    /// Number of customers in the simulated tenant.
+    /// Quiet customers added to the scripted cast.
     #[arg(long, default_value_t = 200)]
     pub customers: usize,
 }

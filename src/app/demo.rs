@@ -1,9 +1,10 @@
 //! `cspguard demo`: shows cspguard working end to end with no credentials. It starts the
-//! Partner Center simulator in-process on 127.0.0.1, writes a demo config and state under
-//! `--dir`, and drives the same code paths a real run uses (config loading, secrets, the client,
-//! collection, the ledger).
+//! Partner Center simulator in-process on 127.0.0.1 with a scripted tenant, writes a demo config,
+//! a receivables export and a state database under `--dir`, and drives the same code paths a real
+//! run uses (config loading, secrets, the client, collection, the receivables import, the ledger
+//! and the policies).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -11,11 +12,13 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 
 use cspguard::cli::DemoArgs;
-use cspguard::collect::{self, CollectOptions, DetailScope};
 use cspguard::config::Config;
 use cspguard::context;
 use cspguard::exit::Exit;
-use cspguard::sim::{SimConfig, Simulator};
+use cspguard::ledger::Ledger;
+use cspguard::plan::render;
+use cspguard::planning::{self, Planned};
+use cspguard::sim::{SimConfig, Simulator, scenario};
 
 /// Files the demo owns inside its directory; removed at the start so every demo is fresh.
 const DEMO_FILES: &[&str] = &[
@@ -26,6 +29,9 @@ const DEMO_FILES: &[&str] = &[
     "state.db.lock",
     "snapshot.json",
     "snapshot.txt",
+    "plan.json",
+    "plan.txt",
+    "receivables.csv",
 ];
 
 /// Run the demo.
@@ -40,73 +46,79 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         }
     }
 
+    let tz = jiff::tz::TimeZone::get("Europe/Stockholm").context("time zone database")?;
+    let now = Timestamp::now();
+    let scenario = scenario::demo_tenant(now, &tz, args.customers);
     println!(
-        "cspguard demo: starting the Partner Center simulator with {} customers",
-        args.customers
+        "cspguard demo: starting the Partner Center simulator with {} customers (a scripted cast \
+         of late payers, a budget breach, a fraud event, an admin grant and a sign-up burst, plus \
+         quiet customers)",
+        scenario.dataset.customers.len()
     );
     let sim = Simulator::start(SimConfig {
-        seed: 42,
-        customers: args.customers,
+        dataset: Some(scenario.dataset),
         ..SimConfig::default()
     })
     .await
     .context("cannot start the simulator")?;
 
+    let receivables_path = dir.join("receivables.csv");
+    write(&receivables_path, &scenario.receivables_csv)?;
     let config_path = dir.join("cspguard.toml");
-    write_demo_config(&config_path, &sim.base_url(), &dir.join("state.db"))?;
+    write_demo_config(&config_path, &sim.base_url(), &dir.join("state.db"), &receivables_path)?;
     let loaded = Config::load(&config_path)?;
     let cfg = &loaded.config;
 
     let state = super::ledger::StateAccess::for_app_user(cfg)?;
+    let ledger = Ledger::open(&cfg.state.path)?;
     let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4())?;
-    let now = Timestamp::now();
 
-    // Bulk collection first, then detail for a handful of customers, the way a run asks for
-    // detail only where a policy needs it.
-    let bulk = collect::collect(
-        &pc,
-        &CollectOptions::last_days(now, 30, DetailScope::None),
-        now,
-    )
-    .await;
-    let watch: BTreeSet<String> = bulk
-        .usage
-        .data()
-        .into_iter()
-        .flatten()
-        .filter(|u| {
-            u.percent_used
-                .is_some_and(|p| p >= rust_decimal::Decimal::from(80))
-        })
-        .filter_map(|u| u.customer_id().map(str::to_owned))
-        .take(5)
-        .collect();
-    let requests = watch
-        .iter()
-        .cloned()
-        .map(collect::DetailRequest::all)
-        .collect();
-    let details = collect::fetch_details(&pc, requests, 8, None).await;
-    let mut snap = bulk;
-    snap.details = details;
-    snap.calls = pc.stats();
+    let planned = planning::plan(&pc, cfg, &ledger, now).await;
+    let snap = &planned.snapshot;
+    write(
+        &dir.join("snapshot.json"),
+        &snap.to_json().context("cannot render the snapshot")?,
+    )?;
+    write(&dir.join("snapshot.txt"), &snap.to_table())?;
+    write(
+        &dir.join("plan.json"),
+        &serde_json::to_string_pretty(&planned.plan).context("cannot render the plan")?,
+    )?;
+    write(
+        &dir.join("plan.txt"),
+        &render::to_table(&planned.plan, &customer_names(snap)),
+    )?;
 
-    let json = snap.to_json().context("cannot render the snapshot")?;
-    std::fs::write(dir.join("snapshot.json"), json)
-        .with_context(|| format!("cannot write {}", dir.join("snapshot.json").display()))?;
-    std::fs::write(dir.join("snapshot.txt"), snap.to_table())
-        .with_context(|| format!("cannot write {}", dir.join("snapshot.txt").display()))?;
-
-    println!("{}", summary(&snap, dir));
+    println!("{}", summary(&planned, dir));
     sim.shutdown().await;
-    Ok(if snap.has_failures() {
+    Ok(if planned.is_degraded() {
         Exit::Degraded
     } else {
         Exit::Ok
     })
 }
 
-fn write_demo_config(path: &Path, base_url: &str, state: &Path) -> anyhow::Result<()> {
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn customer_names(snap: &cspguard::snapshot::Snapshot) -> BTreeMap<String, String> {
+    snap.customers
+        .data()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.company_name().map(|n| (c.id.clone(), n.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn write_demo_config(
+    path: &Path,
+    base_url: &str,
+    state: &Path,
+    receivables: &Path,
+) -> anyhow::Result<()> {
     // The simulator's credentials are not secrets; they are written inline to a 0600 file.
     let text = format!(
         "# Written by `cspguard demo`: points at the in-process simulator.\n\
@@ -121,7 +133,9 @@ fn write_demo_config(path: &Path, base_url: &str, state: &Path) -> anyhow::Resul
          [partner_center.app_user]\n\
          refresh_token = \"sim-refresh-token-0\"\n\n\
          [state]\n\
-         path = {state:?}\n"
+         path = {state:?}\n\n\
+         [receivables]\n\
+         path = {receivables:?}\n"
     );
     write_private(path, &text)
 }
@@ -143,53 +157,60 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn summary(snap: &cspguard::snapshot::Snapshot, dir: &Path) -> String {
+fn summary(planned: &Planned, dir: &Path) -> String {
     let mut out = String::new();
+    let snap = &planned.snapshot;
+    let plan = &planned.plan;
     let customers = snap.customers.data().map_or(0, Vec::len);
-    let usage = snap.usage.data().map(Vec::as_slice).unwrap_or_default();
-    let over = |pct: i64| {
-        usage
-            .iter()
-            .filter(|u| {
-                u.percent_used
-                    .is_some_and(|p| p >= rust_decimal::Decimal::from(pct))
-            })
-            .count()
-    };
-    let no_budget = usage
-        .iter()
-        .filter(|u| u.budget_amount().is_none() && u.total_cost.is_some_and(|c| !c.is_zero()))
-        .count();
-    let audit = snap.audit_records.data().map_or(0, Vec::len);
-    let fraud_active = snap
-        .fraud_events
-        .data()
-        .map_or(0, |f| f.iter().filter(|e| e.is_open()).count());
-    let _ = writeln!(out, "\nWhat cspguard saw in the simulated tenant:");
-    let _ = writeln!(out, "  customers                      {customers}");
-    let _ = writeln!(out, "  at or over 80% of budget       {}", over(80));
-    let _ = writeln!(out, "  at or over 100% of budget      {}", over(100));
-    let _ = writeln!(out, "  spending with no budget        {no_budget}");
-    let _ = writeln!(out, "  activity-log records (30 days) {audit}");
-    let _ = writeln!(out, "  open Azure fraud events        {fraud_active}");
     let _ = writeln!(
         out,
-        "  detail fetched for             {} customers near or over budget",
-        snap.details.len()
+        "\nWhat cspguard found in the simulated tenant ({customers} customers):"
     );
+    for f in &plan.findings {
+        let _ = writeln!(out, "  [{}] {}", f.severity, f.summary);
+    }
+    if plan.findings.is_empty() {
+        let _ = writeln!(out, "  nothing");
+    }
     let _ = writeln!(
         out,
-        "  Partner Center calls           {} ({} retries, {} throttled)",
-        snap.calls.totals.calls, snap.calls.totals.retries, snap.calls.totals.throttled
+        "\nWhat it would do (mode dry-run: nothing is sent or changed):"
+    );
+    for a in &plan.actions {
+        let approval = if a.requires_approval {
+            " [needs approval]"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {}{approval}: {}", a.kind.name(), a.reason);
+    }
+    if plan.actions.is_empty() {
+        let _ = writeln!(out, "  nothing");
+    }
+    let _ = writeln!(
+        out,
+        "\nPartner Center calls: {} for {customers} customers (detail fetched for {}); \
+         {} retries, {} throttled",
+        snap.calls.totals.calls,
+        planned.detail_fetched,
+        snap.calls.totals.retries,
+        snap.calls.totals.throttled
     );
     let _ = writeln!(out, "\nWritten:");
-    let _ = writeln!(out, "  {}", dir.join("snapshot.txt").display());
-    let _ = writeln!(out, "  {}", dir.join("snapshot.json").display());
-    let _ = writeln!(out, "  {}  (the ledger)", dir.join("state.db").display());
+    for f in [
+        "plan.txt",
+        "plan.json",
+        "snapshot.txt",
+        "snapshot.json",
+        "receivables.csv",
+        "state.db",
+    ] {
+        let _ = writeln!(out, "  {}", dir.join(f).display());
+    }
     let _ = writeln!(
         out,
-        "\nNot in this build yet (see README, Status and limitations): the dunning ladder and \
-         other policies, customer notices, enforcement and the daily digest."
+        "\nNot in this build yet (see README, Status and limitations): sending notices, \
+         enforcement and the daily digest; the demo therefore stops at the plan."
     );
     out
 }
