@@ -502,11 +502,49 @@ async fn secrets_never_appear_in_output_even_at_trace_level() {
         assert!(!all.contains(secret), "the {what} appears in the output");
     }
     assert!(
-        all.contains("invalid_client") || all.contains("token request"),
-        "the auth failure is explained (exit {:?}, {} bytes of output)",
+        all.contains("invalid_client") && all.contains("client_secret in [partner_center]"),
+        "the auth failure points at the client secret (exit {:?}, {} bytes of output)",
         run.code,
         all.len()
     );
+    // A bad client secret is not a bad refresh token: no advice to redo the MFA consent.
+    assert!(
+        !all.contains("redo the App+User consent"),
+        "a wrong client secret is blamed on the refresh token"
+    );
+
+    // A wrong refresh token: app-only data is fine, App+User sections fail with advice to redo
+    // the consent, and the wrong token is not echoed.
+    let wrong_refresh = "wrong-refresh-token-a83d2c";
+    let (_dir3, config3, _state3) = setup(&h.base_url(), true, "");
+    let env = vec![
+        (SECRET_ENV.to_owned(), SIM_SECRET.to_owned()),
+        (REFRESH_ENV.to_owned(), wrong_refresh.to_owned()),
+        ("RUST_LOG".to_owned(), "trace".to_owned()),
+    ];
+    let run = run_async(
+        with_config(&config3, &["-vv", "snapshot", "--format", "json"]),
+        env,
+    )
+    .await;
+    let all = run.both();
+    for (what, secret) in [
+        ("wrong refresh token", wrong_refresh),
+        ("client secret", SIM_SECRET),
+    ] {
+        assert!(!all.contains(secret), "the {what} appears in the output");
+    }
+    assert_eq!(run.code, Some(3), "exit {:?}", run.code);
+    let v: Value = serde_json::from_str(&run.stdout).expect("snapshot JSON");
+    assert_eq!(v["customers"]["status"], "ok");
+    for section in ["usage", "fraud_events"] {
+        assert_eq!(v[section]["status"], "failed", "{section}");
+        let err = v[section]["error"].as_str().unwrap_or_default();
+        assert!(
+            err.contains("invalid_grant") && err.contains("redo the App+User consent"),
+            "{section}: {err}"
+        );
+    }
     h.shutdown().await;
 }
 
