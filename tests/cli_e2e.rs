@@ -194,13 +194,24 @@ async fn snapshot_json_collects_everything_in_bulk_only() {
         eps.iter().any(|e| e == "GET /v1/customers/usagerecords"),
         "{eps:?}"
     );
-    let per_customer: Vec<&String> = eps
-        .iter()
-        .filter(|e| e.starts_with("GET /v1/customers/{id}") || e.contains("/customers/{id}"))
+    // No per-customer call, judged by route template and by raw path (an unrouted
+    // `/v1/customers/{id}/...` would be recorded as UNKNOWN).
+    let per_customer: Vec<String> = h
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.endpoint.contains("/customers/{id}")
+                || (r.path.starts_with("/v1/customers/") && r.path != "/v1/customers/usagerecords")
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert!(
         per_customer.is_empty(),
         "bulk snapshot made per-customer calls: {per_customer:?}"
+    );
+    assert!(
+        h.requests().iter().all(|r| r.status == 200),
+        "every simulator answer was 200"
     );
     h.shutdown().await;
 }
