@@ -5,9 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use cspguard::pc::auth::PcTokenResponse;
 use cspguard::pc::lenient;
 use cspguard::pc::models::*;
 use jiff::Timestamp;
+use oauth2::TokenResponse as _;
 use rust_decimal_macros::dec;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -575,14 +577,49 @@ fn error_bodies_in_both_shapes() {
     );
 }
 
+/// Decode a token endpoint answer with the client's own token type, as the auth module does.
+fn parse_token(path: &Path) -> PcTokenResponse {
+    serde_json::from_slice(&read(path))
+        .unwrap_or_else(|e| panic!("token fixture {} does not parse: {e}", path.display()))
+}
+
+/// `expires_in` in seconds, and the access token text must not leak through Debug.
+fn check_token(path: &Path, expires_in: u64) {
+    let raw: Value = parse(path);
+    let access = raw["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: access_token missing", path.display()));
+    let t = parse_token(path);
+    assert_eq!(
+        t.expires_in(),
+        Some(std::time::Duration::from_secs(expires_in)),
+        "{}",
+        path.display()
+    );
+    assert_eq!(t.access_token().secret(), access, "{}", path.display());
+    let debug = format!("{t:?}");
+    assert!(
+        !debug.contains(access),
+        "{}: Debug of the token response shows the access token",
+        path.display()
+    );
+    if let Some(refresh) = raw["refresh_token"].as_str() {
+        assert!(
+            !debug.contains(refresh),
+            "{}: Debug of the token response shows the refresh token",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn token_fixtures_have_the_documented_expires_in_types() {
     let v1: Value = load("token-v1-string-expires-in.json");
     assert!(v1["expires_in"].is_string());
-    assert!(v1["access_token"].is_string());
+    check_token(&project_fixture("token-v1-string-expires-in.json"), 3599);
     let v2: Value = load("token-v2-numeric-expires-in.json");
     assert!(v2["expires_in"].is_number());
-    assert!(v2["access_token"].is_string());
+    check_token(&project_fixture("token-v2-numeric-expires-in.json"), 3599);
 }
 
 #[test]
@@ -766,14 +803,17 @@ fn check_official(name: &str, path: &Path) {
             assert_eq!(items[0].creation_date, Some(ts("2015-11-25T06:41:12Z")));
             assert_eq!(items[0].etag.as_deref(), Some("<etag>"));
         }
-        "token-response-app-only-v1.json" | "token-response-v2-client-credentials.json" => {
-            // The client's auth module owns the token type; the integrator switches this check.
+        "token-response-app-only-v1.json" => {
+            // v1: expires_in is the string "3600".
             let v: Value = parse(path);
-            assert!(
-                v.get("access_token").is_some(),
-                "{name}: access_token missing"
-            );
-            assert!(v.get("expires_in").is_some(), "{name}: expires_in missing");
+            assert_eq!(v["expires_in"], "3600", "{name}");
+            check_token(path, 3600);
+        }
+        "token-response-v2-client-credentials.json" => {
+            // v2: expires_in is the number 3599.
+            let v: Value = parse(path);
+            assert_eq!(v["expires_in"], 3599, "{name}");
+            check_token(path, 3599);
         }
         "usagebudget.json" => {
             let b: SpendingBudget = parse(path);

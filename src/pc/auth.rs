@@ -592,7 +592,11 @@ impl Authenticator {
                     message,
                     hint: if server_fault {
                         "the identity service is unavailable, try again later"
-                    } else if app_user {
+                    } else if app_user
+                        && *err.error() == oauth2::basic::BasicErrorResponseType::InvalidGrant
+                    {
+                        // Only invalid_grant is about the refresh token; invalid_client on the
+                        // refresh grant is the client secret, like on the app-only grant.
                         "the App+User refresh token was rejected (expired or revoked?); redo the App+User consent"
                     } else {
                         "check tenant_id, client_id and client_secret in [partner_center]"

@@ -1,0 +1,813 @@
+//! End-to-end tests of the `cspguard` binary: each runs the real executable as a child process
+//! (against the built-in Partner Center simulator where a tenant is needed) and asserts its exit
+//! code and the key output. Secrets are passed to the child through its environment only.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cspguard::sim::{SimConfig, SimHandle, Simulator};
+use serde_json::Value;
+
+const SECRET_ENV: &str = "SIM_SECRET";
+const REFRESH_ENV: &str = "SIM_REFRESH";
+const SIM_SECRET: &str = "sim-client-secret";
+const SIM_REFRESH: &str = "sim-refresh-token-0";
+
+/// The finished child: exit code and captured text.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn both(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Output for assertion messages; only used where no secret can be in it.
+    fn show(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn from_output(o: Output) -> Run {
+    Run {
+        code: o.status.code(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Run the binary synchronously. The child gets a clean logging environment unless `envs` sets
+/// one, and never inherits CSPGUARD_CONFIG.
+fn run_bin(args: &[String], envs: &[(String, String)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cspguard"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("CSPGUARD_CONFIG")
+        .env_remove(SECRET_ENV)
+        .env_remove(REFRESH_ENV);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cspguard {args:?}: {e}"));
+    from_output(out)
+}
+
+/// Run the binary off the async runtime (a simulator is serving on it).
+async fn run_async(args: Vec<String>, envs: Vec<(String, String)>) -> Run {
+    tokio::task::spawn_blocking(move || run_bin(&args, &envs))
+        .await
+        .expect("the child-process task does not panic")
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn with_config(config: &Path, rest: &[&str]) -> Vec<String> {
+    let mut v = vec!["--config".to_owned(), config.display().to_string()];
+    v.extend(rest.iter().map(|s| (*s).to_owned()));
+    v
+}
+
+fn sim_env(secret: &str, app_user: bool) -> Vec<(String, String)> {
+    let mut v = vec![(SECRET_ENV.to_owned(), secret.to_owned())];
+    if app_user {
+        v.push((REFRESH_ENV.to_owned(), SIM_REFRESH.to_owned()));
+    }
+    v
+}
+
+async fn start_sim(customers: usize) -> SimHandle {
+    Simulator::start(SimConfig {
+        customers,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts on 127.0.0.1")
+}
+
+/// A config for a Partner Center at `url` (base and authority), secrets from the environment.
+/// `extra_pc` is appended to `[partner_center]`; `tail` after everything.
+fn config_text(url: &str, state: &Path, app_user: bool, extra_pc: &str, tail: &str) -> String {
+    let mut t = format!(
+        "[partner_center]\n\
+         tenant_id = \"sim-partner-tenant\"\n\
+         client_id = \"sim-client-id\"\n\
+         client_secret_env = \"{SECRET_ENV}\"\n\
+         authority = \"{url}\"\n\
+         base_url = \"{url}\"\n\
+         {extra_pc}\n"
+    );
+    if app_user {
+        t.push_str(&format!(
+            "[partner_center.app_user]\nrefresh_token_env = \"{REFRESH_ENV}\"\n\n"
+        ));
+    }
+    t.push_str(&format!(
+        "[state]\npath = {:?}\n{tail}",
+        state.display().to_string()
+    ));
+    t
+}
+
+fn write_file(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// Temp dir with `cspguard.toml` for `url`; returns (dir, config path, state path).
+fn setup(url: &str, app_user: bool, extra_pc: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state").join("state.db");
+    let config = dir.path().join("cspguard.toml");
+    write_file(&config, &config_text(url, &state, app_user, extra_pc, ""));
+    (dir, config, state)
+}
+
+fn json_of(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not valid JSON ({e}):\n{}", run.show()))
+}
+
+fn endpoints(h: &SimHandle) -> Vec<String> {
+    h.requests().into_iter().map(|r| r.endpoint).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// snapshot
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_json_collects_everything_in_bulk_only() {
+    let h = start_sim(120).await;
+    let expected = h.with_dataset(|d| d.customers.len());
+    assert_eq!(expected, 120);
+    let (_dir, config, _state) = setup(&h.base_url(), true, "");
+    let run = run_async(
+        with_config(&config, &["snapshot", "--format", "json"]),
+        sim_env(SIM_SECRET, true),
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    let v = json_of(&run);
+    assert_eq!(v["customers"]["status"], "ok", "{}", run.show());
+    assert_eq!(
+        v["customers"]["data"].as_array().map(Vec::len),
+        Some(expected),
+        "customer count"
+    );
+    for section in [
+        "usage",
+        "audit_records",
+        "fraud_events",
+        "invoice_summary",
+        "invoices",
+    ] {
+        assert_eq!(
+            v[section]["status"], "ok",
+            "section {section}: {}",
+            v[section]
+        );
+    }
+    assert!(
+        v["calls"]["totals"]["calls"].as_u64().unwrap_or(0) > 0,
+        "calls: {}",
+        v["calls"]
+    );
+    assert!(
+        v["details"].as_object().is_some_and(|d| d.is_empty()),
+        "no detail without --customer: {}",
+        v["details"]
+    );
+
+    let eps = endpoints(&h);
+    assert!(eps.iter().any(|e| e == "GET /v1/customers"), "{eps:?}");
+    assert!(
+        eps.iter().any(|e| e == "GET /v1/customers/usagerecords"),
+        "{eps:?}"
+    );
+    // No per-customer call, judged by route template and by raw path (an unrouted
+    // `/v1/customers/{id}/...` would be recorded as UNKNOWN).
+    let per_customer: Vec<String> = h
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.endpoint.contains("/customers/{id}")
+                || (r.path.starts_with("/v1/customers/") && r.path != "/v1/customers/usagerecords")
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        per_customer.is_empty(),
+        "bulk snapshot made per-customer calls: {per_customer:?}"
+    );
+    assert!(
+        h.requests().iter().all(|r| r.status == 200),
+        "every simulator answer was 200"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_without_app_user_reports_not_checked_and_never_calls_those_endpoints() {
+    let h = start_sim(30).await;
+    let (_dir, config, state) = setup(&h.base_url(), false, "");
+    let run = run_async(
+        with_config(&config, &["snapshot", "--format", "json"]),
+        sim_env(SIM_SECRET, false),
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    let v = json_of(&run);
+    for section in ["usage", "fraud_events"] {
+        assert_eq!(
+            v[section]["status"], "not_checked",
+            "{section}: {}",
+            v[section]
+        );
+        assert_eq!(
+            v[section]["reason"], "App+User credentials not configured",
+            "{section}"
+        );
+    }
+    for section in ["customers", "audit_records", "invoice_summary", "invoices"] {
+        assert_eq!(v[section]["status"], "ok", "{section}: {}", v[section]);
+    }
+    let reqs = h.requests();
+    assert!(!reqs.is_empty());
+    let app_user_calls: Vec<&str> = reqs
+        .iter()
+        .map(|r| r.endpoint.as_str())
+        .filter(|e| {
+            *e == "GET /v1/customers/usagerecords"
+                || *e == "GET /v1/fraudEvents"
+                || e.ends_with("/usagesummary")
+        })
+        .collect();
+    assert!(
+        app_user_calls.is_empty(),
+        "App+User endpoints called without App+User: {app_user_calls:?}"
+    );
+    // App-only runs do not need (or create) the state database.
+    assert!(
+        !state.exists(),
+        "snapshot without App+User created {state:?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_for_one_customer_fetches_exactly_its_detail_and_shows_its_billing_contact() {
+    let h = start_sim(40).await;
+    let (id, email) = h.with_dataset(|d| {
+        d.customers
+            .iter()
+            .find_map(|c| c.email.clone().map(|e| (c.id.clone(), e)))
+            .expect("a customer with a billing email")
+    });
+    let (_dir, config, _state) = setup(&h.base_url(), true, "");
+    let run = run_async(
+        with_config(&config, &["snapshot", "--customer", &id]),
+        sim_env(SIM_SECRET, true),
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    assert!(
+        run.stdout.contains(&format!("Customer {id}")),
+        "{}",
+        run.show()
+    );
+    let contact_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("billing contact:"))
+        .unwrap_or_else(|| panic!("no billing contact line:\n{}", run.show()));
+    assert!(contact_line.contains(&email), "{contact_line}");
+
+    let per_customer: Vec<(String, String)> = h
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint.contains("/customers/{id}"))
+        .map(|r| (r.endpoint, r.path))
+        .collect();
+    let got: BTreeSet<&str> = per_customer.iter().map(|(e, _)| e.as_str()).collect();
+    let want: BTreeSet<&str> = [
+        "GET /v1/customers/{id}/profiles/billing",
+        "GET /v1/customers/{id}/subscriptions",
+        "GET /v1/customers/{id}/usagebudget",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want, "{per_customer:?}");
+    assert_eq!(
+        per_customer.len(),
+        3,
+        "one call per detail: {per_customer:?}"
+    );
+    for (_, path) in &per_customer {
+        assert!(
+            path.starts_with(&format!("/v1/customers/{id}/")),
+            "detail call for another customer: {path}"
+        );
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_500_on_invoice_summary_degrades_only_that_section() {
+    let h = start_sim(20).await;
+    h.override_response(
+        "GET",
+        "/v1/invoices/summary",
+        500,
+        vec![("content-type".into(), "application/json".into())],
+        r#"{"code":500,"description":"Internal server error","errorName":"ServerError"}"#.into(),
+        None,
+    );
+    let (_dir, config, _state) = setup(
+        &h.base_url(),
+        true,
+        "\n[partner_center.retry]\nmax_attempts = 2\nmax_total_secs = 30\n",
+    );
+    let run = run_async(
+        with_config(&config, &["snapshot", "--format", "json"]),
+        sim_env(SIM_SECRET, true),
+    )
+    .await;
+    assert_eq!(run.code, Some(3), "{}", run.show());
+    let v = json_of(&run);
+    assert_eq!(
+        v["invoice_summary"]["status"], "failed",
+        "{}",
+        v["invoice_summary"]
+    );
+    let err = v["invoice_summary"]["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("/v1/invoices/summary"),
+        "error names no endpoint: {err}"
+    );
+    for section in [
+        "customers",
+        "usage",
+        "audit_records",
+        "fraud_events",
+        "invoices",
+    ] {
+        assert_eq!(v[section]["status"], "ok", "{section}: {}", v[section]);
+    }
+    let attempts = h
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/invoices/summary")
+        .count();
+    assert_eq!(attempts, 2, "max_attempts = 2 is honoured");
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// configuration errors and secrets
+// ---------------------------------------------------------------------------------------------
+
+/// Asserts exit 2 and `path:line:column` (line as given, column any number) on stderr.
+fn assert_config_error_at(run: &Run, config: &Path, line: usize) {
+    assert_eq!(run.code, Some(2), "{}", run.show());
+    let prefix = format!("{}:{line}:", config.display());
+    let pos = run
+        .stderr
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("no {prefix}<column> on stderr:\n{}", run.show()));
+    let column: String = run.stderr[pos + prefix.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(
+        column.parse::<u32>().is_ok_and(|c| c > 0),
+        "no column after {prefix}:\n{}",
+        run.show()
+    );
+}
+
+/// 1-based line of the first line containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in config:\n{text}"))
+}
+
+#[test]
+fn config_errors_exit_2_with_file_line_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state.db");
+    let url = "http://127.0.0.1:9";
+
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "unknown-key.toml",
+            config_text(url, &state, false, "rate_limit_per_minut = 100", ""),
+            "rate_limit_per_minut",
+        ),
+        (
+            "bad-timezone.toml",
+            format!(
+                "timezone = \"Mars/Olympus\"\n{}",
+                config_text(url, &state, false, "", "")
+            ),
+            "Mars/Olympus",
+        ),
+        (
+            "plain-http.toml",
+            config_text(url, &state, false, "", "").replace(
+                &format!("base_url = \"{url}\""),
+                "base_url = \"http://pc.example.com\"",
+            ),
+            "base_url = \"http://pc.example.com\"",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let config = dir.path().join(name);
+        write_file(&config, &text);
+        let run = run_bin(
+            &with_config(&config, &["snapshot"]),
+            &sim_env(SIM_SECRET, false),
+        );
+        assert_config_error_at(&run, &config, line_of(&text, needle));
+        // Nothing was attempted: the state file was not created.
+        assert!(!state.exists(), "{name}: state created");
+    }
+    // The error mentions what is wrong, not just where.
+    let config = dir.path().join("bad-timezone.toml");
+    let run = run_bin(
+        &with_config(&config, &["status"]),
+        &sim_env(SIM_SECRET, false),
+    );
+    assert_config_error_at(&run, &config, 1);
+    assert!(run.stderr.contains("Mars/Olympus"), "{}", run.show());
+
+    let missing = dir.path().join("does-not-exist.toml");
+    let run = run_bin(
+        &with_config(&missing, &["snapshot"]),
+        &sim_env(SIM_SECRET, false),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.show());
+    assert!(
+        run.stderr.contains("--config") && run.stderr.contains("does-not-exist.toml"),
+        "{}",
+        run.show()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_appear_in_output_even_at_trace_level() {
+    let h = start_sim(15).await;
+    let (_dir, config, _state) = setup(&h.base_url(), true, "");
+    let mut env = sim_env(SIM_SECRET, true);
+    env.push(("RUST_LOG".into(), "trace".into()));
+    let run = run_async(with_config(&config, &["-vv", "snapshot"]), env.clone()).await;
+    let rotated = h.current_refresh_token();
+    assert_ne!(
+        rotated, SIM_REFRESH,
+        "the refresh token was rotated by the run"
+    );
+    // Trace logging really was on (otherwise the test proves nothing).
+    assert!(
+        run.stderr.lines().count() > 20 && run.stderr.contains("TRACE"),
+        "expected trace output on stderr ({} lines)",
+        run.stderr.lines().count()
+    );
+    let all = run.both();
+    for (what, secret) in [
+        ("client secret", SIM_SECRET),
+        ("initial refresh token", SIM_REFRESH),
+        ("rotated refresh token", rotated.as_str()),
+    ] {
+        assert!(!all.contains(secret), "the {what} appears in the output");
+    }
+    assert_eq!(run.code, Some(0), "exit {:?} (output withheld)", run.code);
+
+    // A wrong client secret: authentication fails, and the wrong value is not echoed either.
+    let wrong = "wrong-client-secret-5f1c9e";
+    let (_dir2, config2, _state2) = setup(&h.base_url(), true, "");
+    let mut env = sim_env(wrong, true);
+    env.push(("RUST_LOG".into(), "trace".into()));
+    let run = run_async(with_config(&config2, &["-vv", "snapshot"]), env).await;
+    assert!(
+        matches!(run.code, Some(c) if c != 0),
+        "auth failure exits non-zero, got {:?}",
+        run.code
+    );
+    let all = run.both();
+    for (what, secret) in [
+        ("wrong client secret", wrong),
+        ("real client secret", SIM_SECRET),
+        ("initial refresh token", SIM_REFRESH),
+    ] {
+        assert!(!all.contains(secret), "the {what} appears in the output");
+    }
+    assert!(
+        all.contains("invalid_client") && all.contains("client_secret in [partner_center]"),
+        "the auth failure points at the client secret (exit {:?}, {} bytes of output)",
+        run.code,
+        all.len()
+    );
+    // A bad client secret is not a bad refresh token: no advice to redo the MFA consent.
+    assert!(
+        !all.contains("redo the App+User consent"),
+        "a wrong client secret is blamed on the refresh token"
+    );
+
+    // A wrong refresh token: app-only data is fine, App+User sections fail with advice to redo
+    // the consent, and the wrong token is not echoed.
+    let wrong_refresh = "wrong-refresh-token-a83d2c";
+    let (_dir3, config3, _state3) = setup(&h.base_url(), true, "");
+    let env = vec![
+        (SECRET_ENV.to_owned(), SIM_SECRET.to_owned()),
+        (REFRESH_ENV.to_owned(), wrong_refresh.to_owned()),
+        ("RUST_LOG".to_owned(), "trace".to_owned()),
+    ];
+    let run = run_async(
+        with_config(&config3, &["-vv", "snapshot", "--format", "json"]),
+        env,
+    )
+    .await;
+    let all = run.both();
+    for (what, secret) in [
+        ("wrong refresh token", wrong_refresh),
+        ("client secret", SIM_SECRET),
+    ] {
+        assert!(!all.contains(secret), "the {what} appears in the output");
+    }
+    assert_eq!(run.code, Some(3), "exit {:?}", run.code);
+    let v: Value = serde_json::from_str(&run.stdout).expect("snapshot JSON");
+    assert_eq!(v["customers"]["status"], "ok");
+    for section in ["usage", "fraud_events"] {
+        assert_eq!(v[section]["status"], "failed", "{section}");
+        let err = v[section]["error"].as_str().unwrap_or_default();
+        assert!(
+            err.contains("invalid_grant") && err.contains("redo the App+User consent"),
+            "{section}: {err}"
+        );
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_secret_in_a_group_readable_config_warns_with_chmod_600() {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = "inline-0640-secret-Q7xv";
+    let h = Simulator::start(SimConfig {
+        customers: 5,
+        client_secret: secret.into(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state.db");
+    let config = dir.path().join("cspguard.toml");
+    let text = config_text(&h.base_url(), &state, false, "", "").replace(
+        &format!("client_secret_env = \"{SECRET_ENV}\""),
+        &format!("client_secret = \"{secret}\""),
+    );
+    assert!(text.contains("client_secret = "));
+    write_file(&config, &text);
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+
+    let run = run_async(with_config(&config, &["snapshot"]), Vec::new()).await;
+    assert!(
+        !run.both().contains(secret),
+        "the inline secret appears in the output"
+    );
+    assert_eq!(run.code, Some(0), "exit {:?}", run.code);
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("chmod 600"))
+        .unwrap_or_else(|| panic!("no chmod 600 warning on stderr:\n{}", run.stderr));
+    assert!(
+        warning.contains(&config.display().to_string()),
+        "the warning names the file: {warning}"
+    );
+
+    // Owner-only: no warning.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let run = run_async(with_config(&config, &["snapshot"]), Vec::new()).await;
+    assert_eq!(run.code, Some(0), "exit {:?}", run.code);
+    assert!(
+        !run.stderr.contains("chmod 600"),
+        "warned about a 0600 file"
+    );
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// state: lock, corruption, ledger commands
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn snapshot_exits_75_naming_the_pid_while_another_run_holds_the_lock() {
+    // Nothing listens on 127.0.0.1:9; the lock must stop the run before any network access.
+    let (_dir, config, state) = setup("http://127.0.0.1:9", true, "");
+    std::fs::create_dir_all(state.parent().expect("state dir")).expect("mkdir");
+    let lock = cspguard::ledger::RunLock::acquire(&state).expect("lock");
+    let run = run_bin(
+        &with_config(&config, &["snapshot"]),
+        &sim_env(SIM_SECRET, true),
+    );
+    assert_eq!(run.code, Some(75), "{}", run.show());
+    assert!(
+        run.stderr.contains(&format!("PID {}", std::process::id())),
+        "stderr does not name this process:\n{}",
+        run.show()
+    );
+    drop(lock);
+}
+
+#[test]
+fn corrupt_state_fails_status_and_history_with_the_path_and_leaves_the_file_alone() {
+    let (_dir, config, state) = setup("http://127.0.0.1:9", false, "");
+    std::fs::create_dir_all(state.parent().expect("state dir")).expect("mkdir");
+    let mut rng = fastrand::Rng::with_seed(7);
+    let garbage: Vec<u8> = (0..8192).map(|_| rng.u8(..)).collect();
+    std::fs::write(&state, &garbage).expect("write garbage");
+
+    for cmd in ["status", "history"] {
+        let run = run_bin(&with_config(&config, &[cmd]), &sim_env(SIM_SECRET, false));
+        assert_eq!(run.code, Some(1), "{cmd}: {}", run.show());
+        assert!(
+            run.stderr.contains(&state.display().to_string()),
+            "{cmd}: stderr does not name the state file:\n{}",
+            run.show()
+        );
+        let now = std::fs::read(&state).expect("state still readable");
+        assert!(now == garbage, "{cmd} changed the corrupt state file");
+    }
+}
+
+#[test]
+fn pause_status_approve_resume_through_the_binary() {
+    let (_dir, config, state) = setup("http://127.0.0.1:9", false, "");
+    std::fs::create_dir_all(state.parent().expect("state dir")).expect("mkdir");
+    let env = sim_env(SIM_SECRET, false);
+    let until = jiff::Zoned::now()
+        .date()
+        .checked_add(jiff::Span::new().days(30))
+        .expect("date")
+        .to_string();
+    let customer = "cust-e2e-0001";
+
+    let run = run_bin(
+        &with_config(
+            &config,
+            &[
+                "pause",
+                customer,
+                "--until",
+                &until,
+                "--reason",
+                "promise to pay",
+            ],
+        ),
+        &env,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    assert!(run.stdout.contains(customer), "{}", run.show());
+
+    let run = run_bin(&with_config(&config, &["status", "--format", "json"]), &env);
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    let v = json_of(&run);
+    let holds = v["holds"].as_array().expect("holds array");
+    assert_eq!(holds.len(), 1, "{v}");
+    let who = cspguard::commands::ledger_cmds::current_os_user();
+    assert_eq!(holds[0]["customer"], customer);
+    assert_eq!(holds[0]["reason"], "promise to pay");
+    assert_eq!(holds[0]["placed_by"], who.as_str());
+    assert_eq!(holds[0]["until"], until.as_str());
+
+    let run = run_bin(&with_config(&config, &["approve", "999"]), &env);
+    assert_eq!(run.code, Some(2), "{}", run.show());
+    assert!(
+        run.stderr.contains("no action 999") && run.stderr.contains("cspguard status"),
+        "{}",
+        run.show()
+    );
+
+    let run = run_bin(
+        &with_config(&config, &["resume", customer, "--format", "json"]),
+        &env,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    let v = json_of(&run);
+    assert_eq!(v[0]["released_by"], who.as_str(), "{v}");
+
+    let run = run_bin(&with_config(&config, &["status", "--format", "json"]), &env);
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    let v = json_of(&run);
+    assert_eq!(v["holds"].as_array().map(Vec::len), Some(0), "{v}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// receivables, demo
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn receivables_check_accepts_a_good_export_and_pinpoints_a_bad_date() {
+    let (_dir, config, _state) = setup("http://127.0.0.1:9", false, "");
+    let env = sim_env(SIM_SECRET, false);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/receivables");
+
+    let good = fixtures.join("ar-default.csv");
+    let run = run_bin(
+        &with_config(
+            &config,
+            &["receivables", "check", &good.display().to_string()],
+        ),
+        &env,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    assert!(
+        run.stdout.contains("INV-1001") && run.stdout.to_lowercase().contains("outstanding"),
+        "no summary:\n{}",
+        run.show()
+    );
+
+    let bad = fixtures.join("bad-date.csv");
+    let run = run_bin(
+        &with_config(
+            &config,
+            &["receivables", "check", &bad.display().to_string()],
+        ),
+        &env,
+    );
+    assert_eq!(run.code, Some(2), "{}", run.show());
+    let all = run.both();
+    let prefix = "bad-date.csv:3:";
+    let pos = all
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix}<column> in:\n{}", run.show()));
+    let column: String = all[pos + prefix.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(
+        !column.is_empty(),
+        "no column after {prefix}:\n{}",
+        run.show()
+    );
+    assert!(
+        all.contains("2025-02-30"),
+        "the bad value is quoted:\n{}",
+        run.show()
+    );
+}
+
+#[test]
+fn demo_runs_twice_in_the_same_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo_dir = dir.path().join("demo");
+    for round in 1..=2 {
+        let run = run_bin(
+            &args(&[
+                "demo",
+                "--dir",
+                &demo_dir.display().to_string(),
+                "--customers",
+                "40",
+            ]),
+            &[],
+        );
+        assert_eq!(run.code, Some(0), "round {round}: {}", run.show());
+        assert!(
+            run.stdout.contains("What cspguard saw"),
+            "round {round}: no summary:\n{}",
+            run.show()
+        );
+        let customers_line = run
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("customers "))
+            .unwrap_or_else(|| panic!("round {round}: no customers line:\n{}", run.show()));
+        assert!(
+            customers_line.split_whitespace().last() == Some("40"),
+            "{customers_line}"
+        );
+        let path = demo_dir.join("snapshot.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("round {round}: cannot read {}: {e}", path.display()));
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("round {round}: snapshot.json is not JSON: {e}"));
+        assert_eq!(v["customers"]["data"].as_array().map(Vec::len), Some(40));
+        assert!(
+            demo_dir.join("state.db").exists(),
+            "round {round}: no state"
+        );
+    }
+}
