@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) => {
             let exit = app::classify(&e);
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", app::describe(&e));
             exit.into()
         }
     }

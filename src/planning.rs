@@ -42,9 +42,17 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// True when some input was missing or failed (the run is "degraded").
-    pub fn is_degraded(&self) -> bool {
-        self.snapshot.has_failures() || matches!(self.receivables, ReceivablesInput::Failed { .. })
+    /// The exit code: failed when the customer list could not be read, degraded when some
+    /// input was missing or failed (including the receivables import), ok otherwise.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self.snapshot.exit() {
+            crate::exit::Exit::Ok
+                if matches!(self.receivables, ReceivablesInput::Failed { .. }) =>
+            {
+                crate::exit::Exit::Degraded
+            }
+            other => other,
+        }
     }
 }
 

@@ -92,6 +92,18 @@ impl Snapshot {
             })
     }
 
+    /// The exit code this snapshot deserves: failed when not even the customer list could be
+    /// read (nothing useful was collected), degraded when some part failed, ok otherwise.
+    pub fn exit(&self) -> crate::exit::Exit {
+        if self.customers.is_failed() {
+            crate::exit::Exit::Failed
+        } else if self.has_failures() {
+            crate::exit::Exit::Degraded
+        } else {
+            crate::exit::Exit::Ok
+        }
+    }
+
     /// Render as pretty JSON.
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(self)

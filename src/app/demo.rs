@@ -65,7 +65,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let receivables_path = dir.join("receivables.csv");
     write(&receivables_path, &scenario.receivables_csv)?;
     let config_path = dir.join("cspguard.toml");
-    write_demo_config(&config_path, &sim.base_url(), &dir.join("state.db"), &receivables_path)?;
+    write_demo_config(
+        &config_path,
+        &sim.base_url(),
+        &dir.join("state.db"),
+        &receivables_path,
+    )?;
     let loaded = Config::load(&config_path)?;
     let cfg = &loaded.config;
 
@@ -91,11 +96,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
 
     println!("{}", summary(&planned, dir));
     sim.shutdown().await;
-    Ok(if planned.is_degraded() {
-        Exit::Degraded
-    } else {
-        Exit::Ok
-    })
+    Ok(planned.exit())
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {

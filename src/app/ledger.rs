@@ -19,6 +19,7 @@ use cspguard::secrets;
 /// Run a ledger command (`status`, `history`, `pause`, `resume`, `approve`, `reject`, `retry`).
 pub fn run(config_path: &Path, cmd: LedgerCommand) -> anyhow::Result<Exit> {
     let loaded = Config::load(config_path)?;
+    ensure_parent(&loaded.config.state.path)?;
     let mut stdout = std::io::stdout().lock();
     ledger_cmds::run(
         cmd,

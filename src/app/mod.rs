@@ -36,3 +36,17 @@ pub fn classify(e: &anyhow::Error) -> Exit {
     }
     Exit::Failed
 }
+
+/// The error and its causes on one line, skipping causes whose text the message already quotes
+/// (many errors include their source in their own message).
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
+}

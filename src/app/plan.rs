@@ -69,11 +69,7 @@ pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
     let planned = planning::plan(&pc, cfg, &ledger, now).await;
     print(&planned, cfg, args, now)?;
-    Ok(if planned.is_degraded() {
-        Exit::Degraded
-    } else {
-        Exit::Ok
-    })
+    Ok(planned.exit())
 }
 
 fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> anyhow::Result<()> {

@@ -39,9 +39,5 @@ pub async fn run(config_path: &Path, args: SnapshotArgs) -> anyhow::Result<Exit>
         OutputFormat::Table => snap.to_table(),
     };
     println!("{text}");
-    Ok(if snap.has_failures() {
-        Exit::Degraded
-    } else {
-        Exit::Ok
-    })
+    Ok(snap.exit())
 }
