@@ -433,11 +433,15 @@ mod tests {
         assert_eq!(c.factor, dec("2.5"));
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<AnomalyConfig>("factr = 2").is_err());
-        let mut bad = AnomalyConfig::default();
-        bad.window_days = 3;
+        let bad = AnomalyConfig {
+            window_days: 3,
+            ..AnomalyConfig::default()
+        };
         assert!(bad.validate().is_err());
-        bad = AnomalyConfig::default();
-        bad.factor = Decimal::ZERO;
+        let bad = AnomalyConfig {
+            factor: Decimal::ZERO,
+            ..AnomalyConfig::default()
+        };
         assert!(bad.validate().is_err());
     }
 

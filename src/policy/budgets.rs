@@ -179,7 +179,7 @@ pub(crate) fn money(currency: &str, amount: Decimal) -> String {
     let digits = int.to_string();
     let mut grouped = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);
@@ -741,8 +741,10 @@ mod tests {
             .expect("80% finding");
         assert_eq!(at80.severity, Severity::Warning);
 
-        let mut b = BudgetConfig::default();
-        b.critical_at = Decimal::from(80);
+        let b = BudgetConfig {
+            critical_at: Decimal::from(80),
+            ..BudgetConfig::default()
+        };
         let p = plan_for(
             vec![usage("c1", Some("100"), "85", "EUR")],
             &cfg(b),
@@ -947,8 +949,10 @@ mod tests {
 
     #[test]
     fn customer_notice_at_configured_threshold() {
-        let mut b = BudgetConfig::default();
-        b.notice_at = Some(Decimal::from(100));
+        let b = BudgetConfig {
+            notice_at: Some(Decimal::from(100)),
+            ..BudgetConfig::default()
+        };
         let mut config = cfg(b);
         let now = ts("2026-11-10T08:00:00Z");
         let mut snap = snapshot(now);
