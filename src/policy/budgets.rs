@@ -1,14 +1,1112 @@
-//! The budgets policy (placeholder until its work item lands: plans nothing).
+//! The budgets policy: month-to-date Azure spend against each customer's Partner Center spending
+//! budget (`[budgets]`).
+//!
+//! Rules (rule family = the fingerprint's part before the first `:`):
+//! - `budget.threshold:{customer}:{YYYY-MM}:{pct}`: spend reached `pct`% of the budget this
+//!   billing month. Every crossed threshold has its own fingerprint, so each fires once per month.
+//!   Warning below `critical_at`, critical at or above it.
+//! - `budget.forecast:{customer}:{YYYY-MM}` (warning): still under budget, but the straight-line
+//!   month-end forecast `spend / elapsed_days * days_in_month` exceeds it. `elapsed_days` is the
+//!   local day of month minus one (usage lags about 24 hours); no forecast before
+//!   `forecast_min_days` elapsed days.
+//! - `budget.missing:{customer}` (info; warning above `missing_warn_spend`): Azure spend but no
+//!   budget. Optionally a `SetBudget` action `set-budget/{customer}` (approval-gated by default).
+//! - Optional `CustomerNotice` (template `budget-threshold`) when the `notice_at` threshold is
+//!   crossed, key `budget-notice/{customer}/{YYYY-MM}/{pct}`.
+//!
+//! Invariants: the billing month is the local month of `input.today()` (partner's time zone);
+//! threshold comparisons are exact decimal arithmetic (`spend * 100 >= pct * budget`), never a
+//! rounded percentage; amounts keep the usage record's currency. Missing usage data (not checked
+//! or failed) produces a skip, never an "all clear": the rule families are declared evaluated
+//! only when the usage section was read.
 
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
-use crate::plan::PlanBuilder;
+use crate::pc::models::CustomerMonthlyUsageRecord;
+use crate::plan::{
+    ActionKind, DetailNeed, Finding, PlanBuilder, PlannedAction, Severity, month_key,
+};
 use crate::policy::PolicyInput;
+use crate::snapshot::Section;
 
-/// Settings of the budgets policy.
-#[derive(Debug, Clone, Default, Deserialize)]
+const POLICY: &str = "budgets";
+
+/// `[budgets]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BudgetConfig {}
+pub struct BudgetConfig {
+    /// Run the budgets policy at all.
+    pub enabled: bool,
+    /// Percentages of the budget that raise a finding once per month each, e.g. `[80, 100]`.
+    pub thresholds: Vec<Decimal>,
+    /// Thresholds at or above this percentage are critical (they alert immediately).
+    pub critical_at: Decimal,
+    /// Forecast month-end spend.
+    pub forecast: bool,
+    /// Elapsed days (local day of month minus one) needed before forecasting.
+    pub forecast_min_days: u32,
+    /// Month-to-date spend above which a missing budget is a warning instead of information.
+    pub missing_warn_spend: Decimal,
+    /// Send the customer a notice when this threshold (one of `thresholds`) is crossed.
+    /// Off when absent (the default).
+    pub notice_at: Option<Decimal>,
+    /// Plan a default budget for customers with spend and no budget.
+    pub default_budget: DefaultBudgetConfig,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            thresholds: vec![Decimal::from(80), Decimal::from(100)],
+            critical_at: Decimal::from(100),
+            forecast: true,
+            forecast_min_days: 5,
+            missing_warn_spend: Decimal::from(1000),
+            notice_at: None,
+            default_budget: DefaultBudgetConfig::default(),
+        }
+    }
+}
+
+/// `[budgets.default_budget]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefaultBudgetConfig {
+    /// Plan `SetBudget` for customers with spend and no budget.
+    pub enabled: bool,
+    /// A fixed amount (in each customer's currency). Takes precedence over the multiplier.
+    pub amount: Option<Decimal>,
+    /// Budget = multiplier x the highest month-end month-to-date spend in the last 90 days of
+    /// the ledger's spend history (or this month's spend so far, if higher).
+    pub trailing_multiplier: Option<Decimal>,
+    /// Derived amounts are rounded up to a multiple of this.
+    pub round_to: Decimal,
+    /// The budget change waits for a person's approval.
+    pub requires_approval: bool,
+}
+
+impl Default for DefaultBudgetConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            amount: None,
+            trailing_multiplier: None,
+            round_to: Decimal::from(100),
+            requires_approval: true,
+        }
+    }
+}
+
+impl BudgetConfig {
+    /// Check the settings (called at config load).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.thresholds.is_empty() && self.enabled {
+            return Err(
+                "budgets.thresholds must list at least one percentage, e.g. [80, 100]".into(),
+            );
+        }
+        for t in &self.thresholds {
+            if *t <= Decimal::ZERO {
+                return Err(format!(
+                    "budgets.thresholds: {t} must be a percentage above 0"
+                ));
+            }
+        }
+        let mut sorted = self.thresholds.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != self.thresholds.len() {
+            return Err("budgets.thresholds lists the same percentage twice".into());
+        }
+        if self.critical_at <= Decimal::ZERO {
+            return Err(format!(
+                "budgets.critical_at: {} must be above 0",
+                self.critical_at
+            ));
+        }
+        if self.missing_warn_spend < Decimal::ZERO {
+            return Err("budgets.missing_warn_spend must not be negative".into());
+        }
+        if let Some(n) = self.notice_at
+            && !self.thresholds.contains(&n)
+        {
+            return Err(format!(
+                "budgets.notice_at = {n} is not one of budgets.thresholds ({})",
+                self.thresholds
+                    .iter()
+                    .map(Decimal::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let d = &self.default_budget;
+        if let Some(a) = d.amount
+            && a <= Decimal::ZERO
+        {
+            return Err("budgets.default_budget.amount must be above 0".into());
+        }
+        if let Some(m) = d.trailing_multiplier
+            && m <= Decimal::ZERO
+        {
+            return Err("budgets.default_budget.trailing_multiplier must be above 0".into());
+        }
+        if d.round_to <= Decimal::ZERO {
+            return Err("budgets.default_budget.round_to must be above 0".into());
+        }
+        if d.enabled && d.amount.is_none() && d.trailing_multiplier.is_none() {
+            return Err(
+                "budgets.default_budget is enabled but has neither `amount` nor `trailing_multiplier`"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Money for people: `SEK 20,840` or `EUR 1,234.50` (grouped thousands, cents only when there
+/// are any).
+pub(crate) fn money(currency: &str, amount: Decimal) -> String {
+    let rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    let neg = rounded.is_sign_negative() && !rounded.is_zero();
+    let abs = rounded.abs();
+    let int = abs.trunc();
+    let frac = abs - int;
+    let digits = int.to_string();
+    let mut grouped = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let frac_text = if frac.is_zero() {
+        String::new()
+    } else {
+        let cents = (frac * Decimal::from(100)).trunc();
+        format!(".{cents:0>2}")
+    };
+    let sign = if neg { "-" } else { "" };
+    if currency.is_empty() {
+        format!("{sign}{grouped}{frac_text}")
+    } else {
+        format!("{currency} {sign}{grouped}{frac_text}")
+    }
+}
+
+/// A percentage for people, truncated (79.99 shows as 79.9, never as a crossed 80.0).
+pub(crate) fn percent(p: Decimal) -> String {
+    p.round_dp_with_strategy(1, RoundingStrategy::ToZero)
+        .normalize()
+        .to_string()
+}
+
+/// The currency of a usage record (code, else locale, else empty).
+pub(crate) fn record_currency(r: &CustomerMonthlyUsageRecord) -> String {
+    r.currency_code
+        .as_deref()
+        .or(r.currency_locale.as_deref())
+        .map(str::trim)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Display names of customers by tenant id, from the customer list.
+pub(crate) fn customer_names(input: &PolicyInput<'_>) -> BTreeMap<String, String> {
+    input
+        .snapshot
+        .customers
+        .data()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| {
+                    c.company_name()
+                        .map(|n| (c.id.to_ascii_lowercase(), n.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Number of days in a date's month.
+fn days_in_month(d: Date) -> i8 {
+    d.days_in_month()
+}
 
 /// Add this policy's findings and actions.
-pub fn evaluate(_input: &PolicyInput<'_>, _out: &mut PlanBuilder) {}
+pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
+    let cfg = &input.config.budgets;
+    if !cfg.enabled {
+        return;
+    }
+    let records = match &input.snapshot.usage {
+        Section::Ok { data } => data,
+        Section::NotChecked { reason } => {
+            out.skip(None, POLICY, format!("usage not checked: {reason}"));
+            return;
+        }
+        Section::Failed { error } => {
+            out.skip(None, POLICY, format!("usage could not be read: {error}"));
+            return;
+        }
+    };
+    out.evaluated("budget.threshold");
+    out.evaluated("budget.missing");
+    if cfg.forecast {
+        out.evaluated("budget.forecast");
+    }
+    let names = customer_names(input);
+    let today = input.today();
+    for r in records {
+        evaluate_record(input, out, r, &names, today);
+    }
+}
+
+fn evaluate_record(
+    input: &PolicyInput<'_>,
+    out: &mut PlanBuilder,
+    r: &CustomerMonthlyUsageRecord,
+    names: &BTreeMap<String, String>,
+    today: Date,
+) {
+    let cfg = &input.config.budgets;
+    let Some(customer) = r.customer_id().map(str::trim).filter(|c| !c.is_empty()) else {
+        out.skip(None, POLICY, "a usage record has no customer id; ignored");
+        return;
+    };
+    let name = r
+        .customer_name()
+        .map(str::to_owned)
+        .or_else(|| names.get(&customer.to_ascii_lowercase()).cloned())
+        .unwrap_or_else(|| customer.to_owned());
+    let Some(spend) = r.total_cost else {
+        out.skip(
+            Some(customer),
+            POLICY,
+            "the usage record has no total cost; budget not checked",
+        );
+        return;
+    };
+    let currency = record_currency(r);
+    let month = month_key(today);
+    let budget = r.budget_amount();
+    match budget {
+        None => {
+            if spend > Decimal::ZERO {
+                missing_budget(input, out, customer, &name, spend, &currency, today);
+            }
+        }
+        Some(b) if b < Decimal::ZERO => out.skip(
+            Some(customer),
+            POLICY,
+            format!("the spending budget is negative ({b}); budget not checked"),
+        ),
+        Some(b) => {
+            if spend <= Decimal::ZERO {
+                return;
+            }
+            let pct_used = if b.is_zero() {
+                None
+            } else {
+                Some(spend * Decimal::from(100) / b)
+            };
+            let used_text = match pct_used {
+                Some(p) => format!("{}%", percent(p)),
+                None => "all".to_owned(),
+            };
+            let mut thresholds = cfg.thresholds.clone();
+            thresholds.sort();
+            for t in thresholds {
+                if spend * Decimal::from(100) < t * b {
+                    continue;
+                }
+                let t_text = t.normalize().to_string();
+                let fp = format!("budget.threshold:{customer}:{month}:{t_text}");
+                let severity = if t >= cfg.critical_at {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                let mut facts = BTreeMap::new();
+                facts.insert("budget".into(), b.to_string());
+                facts.insert("spend".into(), spend.to_string());
+                facts.insert("currency".into(), currency.clone());
+                facts.insert("threshold_pct".into(), t_text.clone());
+                if let Some(p) = pct_used {
+                    facts.insert("percent_used".into(), p.round_dp(2).to_string());
+                }
+                facts.insert("month".into(), month.clone());
+                out.finding(Finding {
+                    fingerprint: fp.clone(),
+                    rule: "budget.threshold".into(),
+                    severity,
+                    customer: Some(customer.to_owned()),
+                    summary: format!(
+                        "{name} has used {used_text} of its {} Azure budget this month ({}), \
+                         crossing the {t_text}% threshold",
+                        money(&currency, b),
+                        money(&currency, spend)
+                    ),
+                    facts,
+                });
+                if cfg.notice_at == Some(t) {
+                    budget_notice(
+                        input, out, customer, &name, &fp, &month, &t_text, &used_text, b, spend,
+                        &currency,
+                    );
+                }
+            }
+            if cfg.forecast && spend < b {
+                forecast(input, out, customer, &name, b, spend, &currency, today);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forecast(
+    input: &PolicyInput<'_>,
+    out: &mut PlanBuilder,
+    customer: &str,
+    name: &str,
+    budget: Decimal,
+    spend: Decimal,
+    currency: &str,
+    today: Date,
+) {
+    let cfg = &input.config.budgets;
+    let elapsed = i64::from(today.day()) - 1;
+    if elapsed < i64::from(cfg.forecast_min_days) || elapsed <= 0 {
+        return;
+    }
+    let dim = i64::from(days_in_month(today));
+    let projected = spend / Decimal::from(elapsed) * Decimal::from(dim);
+    if projected <= budget {
+        return;
+    }
+    let month = month_key(today);
+    let mut facts = BTreeMap::new();
+    facts.insert("budget".into(), budget.to_string());
+    facts.insert("spend".into(), spend.to_string());
+    facts.insert("currency".into(), currency.to_owned());
+    facts.insert("forecast".into(), projected.round_dp(2).to_string());
+    facts.insert("elapsed_days".into(), elapsed.to_string());
+    facts.insert("days_in_month".into(), dim.to_string());
+    facts.insert("month".into(), month.clone());
+    out.finding(Finding {
+        fingerprint: format!("budget.forecast:{customer}:{month}"),
+        rule: "budget.forecast".into(),
+        severity: Severity::Warning,
+        customer: Some(customer.to_owned()),
+        summary: format!(
+            "{name} is on course to spend {} this month against its {} Azure budget \
+             ({} in the first {elapsed} days of {dim})",
+            money(currency, projected),
+            money(currency, budget),
+            money(currency, spend)
+        ),
+        facts,
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn budget_notice(
+    input: &PolicyInput<'_>,
+    out: &mut PlanBuilder,
+    customer: &str,
+    name: &str,
+    fp: &str,
+    month: &str,
+    t_text: &str,
+    used_text: &str,
+    budget: Decimal,
+    spend: Decimal,
+    currency: &str,
+) {
+    let ov = input.config.customer(customer);
+    let detail = input
+        .snapshot
+        .details
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(customer))
+        .map(|(_, d)| d);
+    let profile = detail.and_then(|d| d.billing_profile.data());
+    let to = match ov.and_then(|o| o.email.clone()) {
+        Some(e) => Some(e),
+        None => match detail.map(|d| &d.billing_profile) {
+            None => {
+                out.need_detail(
+                    customer,
+                    DetailNeed {
+                        profile: true,
+                        ..DetailNeed::default()
+                    },
+                );
+                out.skip(
+                    Some(customer),
+                    POLICY,
+                    "budget notice waits for the billing profile (contact email)",
+                );
+                return;
+            }
+            Some(Section::Ok { data }) => data.email().map(str::to_owned),
+            Some(Section::NotChecked { reason }) => {
+                out.skip(
+                    Some(customer),
+                    POLICY,
+                    format!("budget notice not planned: billing profile not checked ({reason})"),
+                );
+                return;
+            }
+            Some(Section::Failed { error }) => {
+                out.skip(
+                    Some(customer),
+                    POLICY,
+                    format!(
+                        "budget notice not planned: billing profile could not be read ({error})"
+                    ),
+                );
+                return;
+            }
+        },
+    };
+    let Some(to) = to else {
+        out.skip(
+            Some(customer),
+            POLICY,
+            "budget notice not planned: no billing email on the profile and no override",
+        );
+        return;
+    };
+    let locale_hint = ov
+        .and_then(|o| o.locale.clone())
+        .or_else(|| profile.and_then(|p| p.culture().or(p.language()).map(str::to_owned)));
+    out.action(PlannedAction {
+        key: format!("budget-notice/{customer}/{month}/{t_text}"),
+        customer: Some(customer.to_owned()),
+        kind: ActionKind::CustomerNotice {
+            template: "budget-threshold".into(),
+            stage: "budget-threshold".into(),
+            to: Some(to),
+            cc: ov.map(|o| o.cc.clone()).unwrap_or_default(),
+            locale_hint,
+            invoices: vec![],
+            suspension_date: None,
+        },
+        requires_approval: false,
+        reason: format!(
+            "{name} crossed the {t_text}% budget threshold: {used_text} of {} used ({})",
+            money(currency, budget),
+            money(currency, spend)
+        ),
+        findings: vec![fp.to_owned()],
+        after: vec![],
+    });
+}
+
+fn missing_budget(
+    input: &PolicyInput<'_>,
+    out: &mut PlanBuilder,
+    customer: &str,
+    name: &str,
+    spend: Decimal,
+    currency: &str,
+    today: Date,
+) {
+    let cfg = &input.config.budgets;
+    let fp = format!("budget.missing:{customer}");
+    let severity = if spend > cfg.missing_warn_spend {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let mut facts = BTreeMap::new();
+    facts.insert("spend".into(), spend.to_string());
+    facts.insert("currency".into(), currency.to_owned());
+    out.finding(Finding {
+        fingerprint: fp.clone(),
+        rule: "budget.missing".into(),
+        severity,
+        customer: Some(customer.to_owned()),
+        summary: format!(
+            "{name} has no Azure spending budget and has used {} this month",
+            money(currency, spend)
+        ),
+        facts,
+    });
+    let d = &cfg.default_budget;
+    if !d.enabled {
+        return;
+    }
+    let (amount, how) = if let Some(a) = d.amount {
+        (
+            a,
+            format!("the configured default of {}", money(currency, a)),
+        )
+    } else if let Some(m) = d.trailing_multiplier {
+        let since = today
+            .checked_sub(jiff::Span::new().days(90))
+            .unwrap_or(today);
+        let history = match input.ledger.spend_history(customer, since) {
+            Ok(h) => h,
+            Err(e) => {
+                out.skip(
+                    Some(customer),
+                    POLICY,
+                    format!("default budget not planned: cannot read spend history ({e})"),
+                );
+                return;
+            }
+        };
+        match highest_month_end(&history, currency, today) {
+            None => {
+                out.skip(
+                    Some(customer),
+                    POLICY,
+                    format!(
+                        "default budget not planned: no completed month of {currency} spend history \
+                         in the last 90 days to derive it from"
+                    ),
+                );
+                return;
+            }
+            Some(peak) => {
+                let base = peak.max(spend);
+                let raw = base * m;
+                let amount = (raw / d.round_to).ceil() * d.round_to;
+                (
+                    amount,
+                    format!(
+                        "{m} x {} (the highest month-end spend of the last 90 days, or this month's \
+                         if higher), rounded up to a multiple of {}",
+                        money(currency, base),
+                        d.round_to.normalize()
+                    ),
+                )
+            }
+        }
+    } else {
+        out.skip(
+            Some(customer),
+            POLICY,
+            "default budget not planned: neither an amount nor a trailing multiplier is configured",
+        );
+        return;
+    };
+    if amount <= Decimal::ZERO {
+        out.skip(
+            Some(customer),
+            POLICY,
+            format!("default budget not planned: the derived amount is {amount}"),
+        );
+        return;
+    }
+    out.action(PlannedAction {
+        key: format!("set-budget/{customer}"),
+        customer: Some(customer.to_owned()),
+        kind: ActionKind::SetBudget { amount },
+        requires_approval: d.requires_approval,
+        reason: format!(
+            "{name} has Azure spend ({}) but no spending budget; set a budget of {} from {how}",
+            money(currency, spend),
+            money(currency, amount)
+        ),
+        findings: vec![fp],
+        after: vec![],
+    });
+}
+
+/// The highest month-end month-to-date spend among completed months (months before `today`'s),
+/// counting only snapshots in `currency`. The month-end value is the month's latest snapshot.
+fn highest_month_end(
+    history: &[crate::ledger::SpendSnapshot],
+    currency: &str,
+    today: Date,
+) -> Option<Decimal> {
+    let current = (today.year(), today.month());
+    let mut last_of_month: BTreeMap<(i16, i8), (Date, Decimal)> = BTreeMap::new();
+    for s in history {
+        if !s.currency.trim().eq_ignore_ascii_case(currency) {
+            continue;
+        }
+        let m = (s.date.year(), s.date.month());
+        if m >= current {
+            continue;
+        }
+        let e = last_of_month.entry(m).or_insert((s.date, s.amount));
+        if s.date >= e.0 {
+            *e = (s.date, s.amount);
+        }
+    }
+    last_of_month.values().map(|(_, a)| *a).max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+    use crate::policy::testkit::*;
+    use crate::policy::{CustomerOverride, PolicyConfig, ReceivablesInput};
+
+    fn cfg(b: BudgetConfig) -> PolicyConfig {
+        PolicyConfig {
+            budgets: b,
+            ..PolicyConfig::default()
+        }
+    }
+
+    fn plan_for(
+        records: Vec<CustomerMonthlyUsageRecord>,
+        config: &PolicyConfig,
+        now: &str,
+        tz: Option<&str>,
+        l: &crate::ledger::Ledger,
+    ) -> Plan {
+        let now = ts(now);
+        let mut snap = snapshot(now);
+        snap.usage = Section::Ok { data: records };
+        run(&snap, &ReceivablesInput::NotConfigured, l, config, now, tz)
+    }
+
+    fn fps(p: &Plan, prefix: &str) -> Vec<String> {
+        p.findings
+            .iter()
+            .filter(|f| f.fingerprint.starts_with(prefix))
+            .map(|f| f.fingerprint.clone())
+            .collect()
+    }
+
+    #[test]
+    fn thresholds_fire_at_exact_boundaries() {
+        // (spend of a 100 budget, expected threshold fingerprints)
+        let cases: &[(&str, &[&str])] = &[
+            ("79.99", &[]),
+            ("80.00", &["budget.threshold:c1:2026-11:80"]),
+            ("99.99", &["budget.threshold:c1:2026-11:80"]),
+            (
+                "100.00",
+                &[
+                    "budget.threshold:c1:2026-11:100",
+                    "budget.threshold:c1:2026-11:80",
+                ],
+            ),
+            ("0", &[]),
+        ];
+        let config = cfg(BudgetConfig::default());
+        for (spend, want) in cases {
+            let p = plan_for(
+                vec![usage("c1", Some("100"), spend, "EUR")],
+                &config,
+                "2026-11-03T08:00:00Z",
+                None,
+                &ledger(),
+            );
+            let mut got = fps(&p, "budget.threshold");
+            got.sort();
+            assert_eq!(got, *want, "spend {spend}");
+        }
+    }
+
+    #[test]
+    fn severity_follows_critical_at_and_summary_has_numbers() {
+        let p = plan_for(
+            vec![usage("c1", Some("20000"), "20840", "SEK")],
+            &cfg(BudgetConfig::default()),
+            "2026-11-03T08:00:00Z",
+            None,
+            &ledger(),
+        );
+        let at100 = p
+            .findings
+            .iter()
+            .find(|f| f.fingerprint == "budget.threshold:c1:2026-11:100")
+            .expect("100% finding");
+        assert_eq!(at100.severity, Severity::Critical);
+        assert!(
+            at100.summary.starts_with(
+                "c1 has used 104.2% of its SEK 20,000 Azure budget this month (SEK 20,840)"
+            ),
+            "{}",
+            at100.summary
+        );
+        assert_eq!(at100.facts["spend"], "20840");
+        let at80 = p
+            .findings
+            .iter()
+            .find(|f| f.fingerprint == "budget.threshold:c1:2026-11:80")
+            .expect("80% finding");
+        assert_eq!(at80.severity, Severity::Warning);
+
+        let b = BudgetConfig {
+            critical_at: Decimal::from(80),
+            ..BudgetConfig::default()
+        };
+        let p = plan_for(
+            vec![usage("c1", Some("100"), "85", "EUR")],
+            &cfg(b),
+            "2026-11-03T08:00:00Z",
+            None,
+            &ledger(),
+        );
+        assert_eq!(p.findings[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn billing_month_follows_the_partner_time_zone() {
+        // (now, tz, expected month in the fingerprint)
+        let cases = [
+            ("2026-10-31T23:30:00Z", "Europe/Stockholm", "2026-11"),
+            ("2026-10-31T23:30:00Z", "UTC", "2026-10"),
+            ("2026-10-31T22:59:59Z", "Europe/Stockholm", "2026-10"),
+            ("2026-11-01T03:00:00Z", "America/New_York", "2026-10"),
+            ("2026-03-31T22:00:00Z", "Europe/Stockholm", "2026-04"),
+            ("2026-03-31T21:59:59Z", "Europe/Stockholm", "2026-03"),
+        ];
+        let config = cfg(BudgetConfig::default());
+        for (now, tz, month) in cases {
+            let p = plan_for(
+                vec![usage("c1", Some("100"), "85", "EUR")],
+                &config,
+                now,
+                Some(tz),
+                &ledger(),
+            );
+            assert_eq!(
+                fps(&p, "budget.threshold"),
+                [format!("budget.threshold:c1:{month}:80")],
+                "{now} in {tz}"
+            );
+        }
+    }
+
+    #[test]
+    fn forecast_needs_min_days_and_exceeding_budget() {
+        // Budget 3000 in November (30 days). (now, spend, forecast fires)
+        let cases = [
+            // day 6 local -> 5 elapsed days: 501/5*30 = 3006 > 3000
+            ("2026-11-06T08:00:00Z", "501", true),
+            // exactly on budget: 500/5*30 = 3000, not above
+            ("2026-11-06T08:00:00Z", "500", false),
+            // day 5 local -> 4 elapsed days: below forecast_min_days
+            ("2026-11-05T08:00:00Z", "900", false),
+            // 2026-11-05T23:30Z is already day 6 in Stockholm
+            ("2026-11-05T23:30:00Z", "501", true),
+            // already over budget: the threshold finding says it, no forecast
+            ("2026-11-20T08:00:00Z", "3100", false),
+        ];
+        let config = cfg(BudgetConfig::default());
+        for (now, spend, fires) in cases {
+            let p = plan_for(
+                vec![usage("c1", Some("3000"), spend, "EUR")],
+                &config,
+                now,
+                None,
+                &ledger(),
+            );
+            let got = fps(&p, "budget.forecast");
+            if fires {
+                assert_eq!(got, ["budget.forecast:c1:2026-11"], "{now} {spend}");
+                let f = &p
+                    .findings
+                    .iter()
+                    .find(|f| f.rule == "budget.forecast")
+                    .unwrap();
+                assert_eq!(f.severity, Severity::Warning);
+                assert!(f.facts.contains_key("forecast"));
+            } else {
+                assert!(got.is_empty(), "{now} {spend}: {got:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn forecast_uses_days_in_month_across_dst_months() {
+        // October has 31 days; 2026-10-26 local (after the DST change on 10-25): 25 elapsed.
+        // 2420/25*31 = 3000.8 > 3000 fires; 2419/25*31 = 2999.56 does not.
+        let config = cfg(BudgetConfig::default());
+        for (spend, fires) in [("2420", true), ("2419", false)] {
+            let p = plan_for(
+                vec![usage("c1", Some("3000"), spend, "EUR")],
+                &config,
+                "2026-10-26T10:00:00Z",
+                None,
+                &ledger(),
+            );
+            assert_eq!(!fps(&p, "budget.forecast").is_empty(), fires, "{spend}");
+        }
+    }
+
+    #[test]
+    fn missing_budget_is_info_or_warning_above_the_spend_floor() {
+        let config = cfg(BudgetConfig::default());
+        for (spend, want) in [
+            ("0", None),
+            ("0.01", Some(Severity::Info)),
+            ("1000", Some(Severity::Info)),
+            ("1000.01", Some(Severity::Warning)),
+        ] {
+            let p = plan_for(
+                vec![usage("c1", None, spend, "EUR")],
+                &config,
+                "2026-11-10T08:00:00Z",
+                None,
+                &ledger(),
+            );
+            let f = p
+                .findings
+                .iter()
+                .find(|f| f.fingerprint == "budget.missing:c1");
+            assert_eq!(f.map(|f| f.severity), want, "{spend}");
+            assert!(p.actions.is_empty(), "default budget is off by default");
+        }
+    }
+
+    #[test]
+    fn default_budget_fixed_amount_is_approval_gated() {
+        let mut b = BudgetConfig::default();
+        b.default_budget.enabled = true;
+        b.default_budget.amount = Some(dec("5000"));
+        let p = plan_for(
+            vec![usage("c1", None, "10", "EUR")],
+            &cfg(b),
+            "2026-11-10T08:00:00Z",
+            None,
+            &ledger(),
+        );
+        assert_eq!(p.actions.len(), 1);
+        let a = &p.actions[0];
+        assert_eq!(a.key, "set-budget/c1");
+        assert_eq!(
+            a.kind,
+            ActionKind::SetBudget {
+                amount: dec("5000")
+            }
+        );
+        assert!(a.requires_approval);
+        assert_eq!(a.findings, ["budget.missing:c1"]);
+    }
+
+    #[test]
+    fn default_budget_from_trailing_month_end_spend() {
+        let l = ledger();
+        let now = ts("2026-11-10T08:00:00Z");
+        // September ends at 900, October at 1210 (its latest snapshot), an older day is higher
+        // mid-month but not month-end; a USD row is ignored; November is not complete.
+        for (d, amt, cur) in [
+            ("2026-09-29", "850", "EUR"),
+            ("2026-09-30", "900", "EUR"),
+            ("2026-10-15", "700", "EUR"),
+            ("2026-10-31", "1210", "EUR"),
+            ("2026-10-30", "1300", "USD"),
+            ("2026-11-09", "400", "EUR"),
+        ] {
+            l.record_spend("c1", date(d), dec(amt), cur, now).unwrap();
+        }
+        let mut b = BudgetConfig::default();
+        b.default_budget.enabled = true;
+        b.default_budget.trailing_multiplier = Some(dec("1.5"));
+        b.default_budget.requires_approval = false;
+        let config = cfg(b);
+        let p = plan_for(
+            vec![usage("c1", None, "400", "EUR")],
+            &config,
+            "2026-11-10T08:00:00Z",
+            None,
+            &l,
+        );
+        // 1210 * 1.5 = 1815 -> rounded up to 1900
+        assert_eq!(p.actions.len(), 1, "{p:?}");
+        assert_eq!(
+            p.actions[0].kind,
+            ActionKind::SetBudget {
+                amount: dec("1900")
+            }
+        );
+        assert!(!p.actions[0].requires_approval);
+
+        // No completed month: no action, and the plan says why.
+        let p = plan_for(
+            vec![usage("c2", None, "400", "EUR")],
+            &config,
+            "2026-11-10T08:00:00Z",
+            None,
+            &l,
+        );
+        assert!(p.actions.is_empty());
+        assert!(
+            p.skipped
+                .iter()
+                .any(|s| s.customer.as_deref() == Some("c2")
+                    && s.reason.contains("no completed month")),
+            "{:?}",
+            p.skipped
+        );
+    }
+
+    #[test]
+    fn customer_notice_at_configured_threshold() {
+        let b = BudgetConfig {
+            notice_at: Some(Decimal::from(100)),
+            ..BudgetConfig::default()
+        };
+        let mut config = cfg(b);
+        let now = ts("2026-11-10T08:00:00Z");
+        let mut snap = snapshot(now);
+        snap.usage = Section::Ok {
+            data: vec![
+                usage("c1", Some("100"), "101", "EUR"),
+                usage("c2", Some("100"), "85", "EUR"),
+            ],
+        };
+        // First pass: no profile yet -> detail requested, no notice.
+        let p = run(
+            &snap,
+            &ReceivablesInput::NotConfigured,
+            &ledger(),
+            &config,
+            now,
+            None,
+        );
+        assert!(
+            p.actions
+                .iter()
+                .all(|a| !a.key.starts_with("budget-notice/"))
+        );
+        assert_eq!(p.needs_detail.get("c1").map(|n| n.profile), Some(true));
+        assert!(
+            !p.needs_detail.contains_key("c2"),
+            "c2 below the notice threshold"
+        );
+        // Second pass with the profile.
+        snap.details.insert(
+            "c1".into(),
+            detail(
+                Some(profile(Some("ap@c1.example"), Some("sv-SE"), "SE")),
+                vec![],
+            ),
+        );
+        config.customers.insert(
+            "C1".into(),
+            CustomerOverride {
+                cc: vec!["am@partner.example".into()],
+                ..CustomerOverride::default()
+            },
+        );
+        let p = run(
+            &snap,
+            &ReceivablesInput::NotConfigured,
+            &ledger(),
+            &config,
+            now,
+            None,
+        );
+        let n = p
+            .actions
+            .iter()
+            .find(|a| a.key == "budget-notice/c1/2026-11/100")
+            .expect("notice");
+        match &n.kind {
+            ActionKind::CustomerNotice {
+                template,
+                to,
+                cc,
+                locale_hint,
+                ..
+            } => {
+                assert_eq!(template, "budget-threshold");
+                assert_eq!(to.as_deref(), Some("ap@c1.example"));
+                assert_eq!(cc, &["am@partner.example".to_owned()]);
+                assert_eq!(locale_hint.as_deref(), Some("sv-SE"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(n.findings, ["budget.threshold:c1:2026-11:100"]);
+    }
+
+    #[test]
+    fn usage_not_checked_is_a_skip_not_all_clear() {
+        let now = ts("2026-11-10T08:00:00Z");
+        let mut snap = snapshot(now);
+        snap.usage = Section::NotChecked {
+            reason: "App+User credentials not configured".into(),
+        };
+        let mut b = PlanBuilder::default();
+        let tz = jiff::tz::TimeZone::UTC;
+        let l = ledger();
+        let config = PolicyConfig::default();
+        let rec = ReceivablesInput::NotConfigured;
+        evaluate(
+            &PolicyInput {
+                snapshot: &snap,
+                receivables: &rec,
+                ledger: &l,
+                config: &config,
+                now,
+                tz: &tz,
+            },
+            &mut b,
+        );
+        assert!(!b.was_evaluated("budget.threshold"));
+        let p = b.build();
+        assert!(
+            p.skipped[0].reason.contains("not checked: App+User"),
+            "{:?}",
+            p.skipped
+        );
+    }
+
+    #[test]
+    fn evaluating_twice_gives_identical_plans() {
+        let config = cfg(BudgetConfig::default());
+        let recs = || {
+            vec![
+                usage("c1", Some("100"), "120", "EUR"),
+                usage("c2", None, "5000", "SEK"),
+                usage("c3", Some("3000"), "950", "USD"),
+            ]
+        };
+        let l = ledger();
+        let a = plan_for(recs(), &config, "2026-11-10T08:00:00Z", None, &l);
+        let b = plan_for(recs(), &config, "2026-11-10T08:00:00Z", None, &l);
+        assert_eq!(a, b);
+        assert_eq!(a.findings.len(), 4, "{a:?}");
+    }
+
+    #[test]
+    fn config_parses_and_validates() {
+        let c: BudgetConfig = toml::from_str(
+            "thresholds = [50, 80.5, 100]\nnotice_at = 100\n[default_budget]\nenabled = true\ntrailing_multiplier = 1.2\n",
+        )
+        .unwrap();
+        assert_eq!(c.thresholds, [dec("50"), dec("80.5"), dec("100")]);
+        assert_eq!(c.validate(), Ok(()));
+        assert!(toml::from_str::<BudgetConfig>("threshold = [1]").is_err());
+        let bad = |f: fn(&mut BudgetConfig)| {
+            let mut c = BudgetConfig::default();
+            f(&mut c);
+            c.validate()
+        };
+        assert!(bad(|c| c.thresholds = vec![]).is_err());
+        assert!(bad(|c| c.thresholds = vec![Decimal::ZERO]).is_err());
+        assert!(bad(|c| c.thresholds = vec![Decimal::ONE, Decimal::ONE]).is_err());
+        assert!(bad(|c| c.notice_at = Some(Decimal::from(90))).is_err());
+        assert!(bad(|c| c.default_budget.enabled = true).is_err());
+        assert!(bad(|c| c.default_budget.round_to = Decimal::ZERO).is_err());
+        assert_eq!(BudgetConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn money_formatting() {
+        assert_eq!(money("SEK", dec("20000")), "SEK 20,000");
+        assert_eq!(money("EUR", dec("1234.5")), "EUR 1,234.50");
+        assert_eq!(money("EUR", dec("999.999")), "EUR 1,000");
+        assert_eq!(money("EUR", dec("-1234567.05")), "EUR -1,234,567.05");
+        assert_eq!(money("", dec("12")), "12");
+        assert_eq!(percent(dec("79.999")), "79.9");
+        assert_eq!(percent(dec("104.2")), "104.2");
+    }
+}
