@@ -414,6 +414,19 @@ impl Config {
                 ),
             ));
         }
+        for (section, result) in [
+            ("budgets", self.budgets.validate()),
+            ("activity", self.activity.validate()),
+            ("fraud", self.fraud.validate()),
+            ("anomaly", self.anomaly.validate()),
+        ] {
+            if let Err(why) = result {
+                return Err(ConfigError::InvalidNoPosition {
+                    path: path.to_owned(),
+                    message: format!("[{section}]: {why}"),
+                });
+            }
+        }
         if let Some(r) = &self.receivables {
             r.validate().map_err(|e| ConfigError::InvalidNoPosition {
                 path: path.to_owned(),
@@ -592,6 +605,19 @@ mod tests {
         let text = "[partner_center]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"hunter2-very-secret\"\n";
         let c = parse(text).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn invalid_policy_section_names_the_section() {
+        let text = format!("{MINIMAL}[budgets]\nthresholds = []\nfrobnicate = 1\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("frobnicate"), "{e}");
+        let text = format!("{MINIMAL}[anomaly]\nmin_days = 0\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("[anomaly]: anomaly.min_days must be at least 1"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -786,7 +786,8 @@ fn demo_runs_twice_in_the_same_directory() {
         );
         assert_eq!(run.code, Some(0), "round {round}: {}", run.show());
         assert!(
-            run.stdout.contains("What cspguard found in the simulated tenant (57 customers)"),
+            run.stdout
+                .contains("What cspguard found in the simulated tenant (57 customers)"),
             "round {round}: no summary for 40 quiet customers plus the 17-customer cast:\n{}",
             run.show()
         );

@@ -266,6 +266,17 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     }
 }
 
+/// The billing month a usage record belongs to: the local month of its `lastModifiedDate` when
+/// that is an earlier month than today (usage lags about a day, so just after local midnight at a
+/// month's end the record still holds last month's spend), else the local month of today.
+fn usage_month(input: &PolicyInput<'_>, r: &CustomerMonthlyUsageRecord, today: Date) -> String {
+    let modified = r
+        .last_modified_date
+        .map(|t| t.to_zoned(input.tz.clone()).date())
+        .filter(|d| *d < today && (d.year(), d.month()) != (today.year(), today.month()));
+    month_key(modified.unwrap_or(today))
+}
+
 fn evaluate_record(
     input: &PolicyInput<'_>,
     out: &mut PlanBuilder,
@@ -292,7 +303,7 @@ fn evaluate_record(
         return;
     };
     let currency = record_currency(r);
-    let month = month_key(today);
+    let month = usage_month(input, r, today);
     let budget = r.budget_amount();
     match budget {
         None => {
@@ -781,6 +792,39 @@ mod tests {
                 "{now} in {tz}"
             );
         }
+    }
+
+    #[test]
+    fn last_months_usage_read_after_local_midnight_keeps_last_months_key() {
+        // 00:30 on 1 November in Stockholm; the record was last updated on 31 October.
+        let mut record = usage("c1", Some("100"), "85", "EUR");
+        record.last_modified_date = Some(ts("2026-10-31T20:00:00Z"));
+        let config = cfg(BudgetConfig::default());
+        let p = plan_for(
+            vec![record],
+            &config,
+            "2026-10-31T23:30:00Z",
+            Some("Europe/Stockholm"),
+            &ledger(),
+        );
+        assert_eq!(
+            fps(&p, "budget.threshold"),
+            ["budget.threshold:c1:2026-10:80"]
+        );
+        // Once the record is refreshed in November, November's key is used.
+        let mut record = usage("c1", Some("100"), "85", "EUR");
+        record.last_modified_date = Some(ts("2026-11-01T06:00:00Z"));
+        let p = plan_for(
+            vec![record],
+            &config,
+            "2026-11-01T08:00:00Z",
+            Some("Europe/Stockholm"),
+            &ledger(),
+        );
+        assert_eq!(
+            fps(&p, "budget.threshold"),
+            ["budget.threshold:c1:2026-11:80"]
+        );
     }
 
     #[test]
