@@ -102,6 +102,9 @@ pub struct SimConfig {
     /// Cap for `size=` on seek-paged lists.
     pub page_size_max: usize,
     /// `None` = generate from `seed`/`customers` relative to the current time.
+    /// Fixed business time for deterministic tests (audit windows, usage month, records created
+    /// by write calls); `None` uses the real time.
+    pub clock: Option<jiff::Timestamp>,
     pub dataset: Option<Dataset>,
 }
 
@@ -119,6 +122,7 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(3600),
             tenant_id: "sim-partner-tenant".into(),
             page_size_max: 500,
+            clock: None,
             dataset: None,
         }
     }

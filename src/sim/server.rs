@@ -108,6 +108,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The simulator's business time: `SimConfig::clock` when fixed (for deterministic tests),
+    /// else the real time. Token lifetimes always use the real monotonic clock.
+    pub fn now(&self) -> Timestamp {
+        self.cfg.clock.unwrap_or_else(Timestamp::now)
+    }
+
     pub fn recorded(&self) -> Vec<RecordedRequest> {
         lock(&self.recorder).list.clone()
     }
@@ -138,7 +144,7 @@ pub(super) async fn start(mut cfg: SimConfig, addr: SocketAddr) -> Result<SimHan
     let ds = cfg
         .dataset
         .take()
-        .unwrap_or_else(|| Dataset::generate(cfg.seed, cfg.customers, Timestamp::now()));
+        .unwrap_or_else(|| Dataset::generate(cfg.seed, cfg.customers, cfg.clock.unwrap_or_else(Timestamp::now)));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| SimError::Bind { addr, source })?;
@@ -789,7 +795,7 @@ fn dispatch(ctx: &Ctx<'_>, route: &Route) -> SimResponse {
         }),
         Route::PatchUsageBudget(id) => patch_budget(ctx, id),
         Route::UsageSummary(id) => {
-            let (start, end, modified) = month_bounds(Timestamp::now());
+            let (start, end, modified) = month_bounds(ctx.sh.now());
             with_customer(ctx, id, |c| {
                 Ok(SimResponse::json(
                     200,
@@ -798,7 +804,7 @@ fn dispatch(ctx: &Ctx<'_>, route: &Route) -> SimResponse {
             })
         }
         Route::UsageRecords => {
-            let (_, _, modified) = month_bounds(Timestamp::now());
+            let (_, _, modified) = month_bounds(ctx.sh.now());
             let data = lock(&ctx.sh.data);
             let items = data
                 .ds
@@ -974,7 +980,7 @@ fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
     let if_match = ctx
         .header("if-match")
         .map(|v| v.trim().trim_matches('"').to_string());
-    let now = Timestamp::now();
+    let now = ctx.sh.now();
     let mut guard = lock(&ctx.sh.data);
     let data = &mut *guard;
     let idx = data
@@ -1138,7 +1144,7 @@ fn parse_when(s: &str) -> Option<Timestamp> {
 fn audit_records(ctx: &Ctx<'_>) -> HandlerResult {
     let max = ctx.sh.cfg.page_size_max.max(1);
     let size = ctx.usize_param("size", max)?.min(max);
-    let now = Timestamp::now();
+    let now = ctx.sh.now();
     let (start, end, filter, offset) = match seek_offset(ctx, "audit")? {
         Some(f) => {
             let [s, e, filt, o] = f.as_slice() else {
@@ -1377,7 +1383,7 @@ fn patch_budget(ctx: &Ctx<'_>, id: &str) -> HandlerResult {
         application_id: Some(ctx.sh.cfg.client_id.clone()),
         resource_type: "customer".into(),
         operation_type: "update_customer_spending_budget".into(),
-        operation_date: Timestamp::now(),
+        operation_date: ctx.sh.now(),
         operation_status: "succeeded".into(),
         resource_old_value: Some(format!("{{\"Amount\":{}}}", fmt(old))),
         resource_new_value: Some(format!("{{\"Amount\":{}}}", fmt(c.budget))),
@@ -1531,7 +1537,7 @@ fn fraud_status(ctx: &Ctx<'_>, sid: &str) -> HandlerResult {
             ));
         }
     };
-    let now = Timestamp::now();
+    let now = ctx.sh.now();
     let mut guard = lock(&ctx.sh.data);
     let data = &mut *guard;
     let mut updated = Vec::new();

@@ -1,0 +1,125 @@
+//! `plan` end to end against the simulator: the explained plan for the scripted tenant (an insta
+//! snapshot at a fixed clock), and the demand-driven call budget on a large tenant.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use cspguard::config::Config;
+use cspguard::context;
+use cspguard::ledger::Ledger;
+use cspguard::pc::{MemoryRefreshTokenStore, PartnerCenter, RefreshTokenStore};
+use cspguard::planning::{self, Planned};
+use cspguard::sim::scenario::{self, ids};
+use cspguard::sim::{SimConfig, SimHandle, Simulator};
+
+const NOW: &str = "2026-11-21T08:00:00Z";
+
+struct World {
+    sim: SimHandle,
+    config: Config,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(dataset: cspguard::sim::dataset::Dataset, receivables_csv: &str, now: Timestamp) -> World {
+    let sim = Simulator::start(SimConfig {
+        dataset: Some(dataset),
+        clock: Some(now),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receivables = dir.path().join("receivables.csv");
+    std::fs::write(&receivables, receivables_csv).expect("write receivables");
+    let text = format!(
+        "timezone = \"Europe/Stockholm\"\n\
+         [partner_center]\n\
+         tenant_id = \"sim-partner-tenant\"\n\
+         client_id = \"sim-client-id\"\n\
+         client_secret = \"sim-client-secret\"\n\
+         authority = \"{base}\"\n\
+         base_url = \"{base}\"\n\
+         [partner_center.app_user]\n\
+         refresh_token = \"sim-refresh-token-0\"\n\
+         [receivables]\n\
+         path = {receivables:?}\n",
+        base = sim.base_url()
+    );
+    let config = Config::parse(&text, &dir.path().join("cspguard.toml")).expect("config");
+    World {
+        sim,
+        config,
+        _dir: dir,
+    }
+}
+
+fn client(config: &Config) -> PartnerCenter {
+    let store: Arc<dyn RefreshTokenStore> = Arc::new(MemoryRefreshTokenStore::new(Some(
+        secrecy::SecretString::from("sim-refresh-token-0"),
+    )));
+    context::client(config, Some(store), uuid::Uuid::nil()).expect("client")
+}
+
+async fn plan(w: &World, now: Timestamp) -> Planned {
+    let ledger = Ledger::open_in_memory().expect("ledger");
+    planning::plan(&client(&w.config), &w.config, &ledger, now).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_tenant_plan_is_explained_and_stable() {
+    let now: Timestamp = NOW.parse().expect("now");
+    let tz = TimeZone::get("Europe/Stockholm").expect("tz");
+    let s = scenario::demo_tenant(now, &tz, 5);
+    let w = world(s.dataset, &s.receivables_csv, now).await;
+    let planned = plan(&w, now).await;
+    assert_eq!(planned.exit(), cspguard::exit::Exit::Ok, "{:?}", planned.snapshot.calls);
+    insta::assert_json_snapshot!("scripted_tenant_plan", planned.plan);
+
+    // Quiet customers never cost a per-customer call.
+    let per_customer_filler = w
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains(ids::FILLER_PREFIX))
+        .count();
+    assert_eq!(per_customer_filler, 0);
+    w.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_tenant_costs_calls_for_customers_needing_attention_not_for_all() {
+    let now: Timestamp = NOW.parse().expect("now");
+    let tz = TimeZone::get("Europe/Stockholm").expect("tz");
+    // 10,000 customers; 100 of them (the first filler customers) are 16 days late.
+    let s = scenario::demo_tenant(now, &tz, 10_000);
+    let today = now.to_zoned(tz.clone()).date();
+    let due = today
+        .checked_sub(jiff::Span::new().days(16))
+        .expect("date");
+    let issue = due.checked_sub(jiff::Span::new().days(30)).expect("date");
+    let mut csv = String::from("customer,invoice,issue_date,due_date,amount,amount_paid,currency\n");
+    for i in 0..100 {
+        let id = format!("{}{:012}", ids::FILLER_PREFIX, i);
+        csv.push_str(&format!("{id},LATE-{i:04},{issue},{due},500.00,0,USD\n"));
+    }
+    let w = world(s.dataset, &csv, now).await;
+    let planned = plan(&w, now).await;
+    let requests = w.sim.requests();
+    let api_calls = requests.iter().filter(|r| r.path.starts_with("/v1/")).count();
+    let per_customer = requests
+        .iter()
+        .filter(|r| r.endpoint.contains("/v1/customers/{id}"))
+        .count();
+    // Bulk: 21 pages of customers at 500 + usage + audit + fraud + invoices + summary; detail:
+    // at most billing profile and subscriptions for each of the 100 late payers and the cast.
+    assert!(per_customer <= 2 * (100 + 17), "{per_customer} per-customer calls");
+    assert!(api_calls <= 30 + 2 * (100 + 17), "{api_calls} calls for 10,017 customers");
+    assert_eq!(
+        planned.snapshot.calls.totals.calls as usize, api_calls,
+        "the client's own count agrees with the simulator's"
+    );
+    assert_eq!(planned.snapshot.calls.totals.throttled, 0);
+    w.sim.shutdown().await;
+}
