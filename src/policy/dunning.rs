@@ -1907,7 +1907,8 @@ mod tests {
     #[test]
     fn validate_names_each_ladder_mistake() {
         let base = DunningConfig::default();
-        let cases: Vec<(&str, Box<dyn Fn(&mut DunningConfig)>)> = vec![
+        type Edit = Box<dyn Fn(&mut DunningConfig)>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "greater than the previous",
                 Box::new(|c| c.stages[1].days = 1),
@@ -2222,7 +2223,7 @@ mod tests {
         // due + 21 = 2026-11-28 = today + 7: equal; one day earlier due gives today + 7.
         assert_eq!(susp, Some(date("2026-11-28")));
         w.config.dunning.final_notice_lead_days = 3;
-        let (_, _, _, susp) = notice(&w.plan("2026-11-21T08:00:00Z")).unwrap().clone();
+        let (_, _, _, susp) = notice(&w.plan("2026-11-21T08:00:00Z")).unwrap();
         assert_eq!(
             susp,
             Some(date("2026-11-28")),
@@ -2896,7 +2897,10 @@ mod props {
         (
             prop::collection::vec((0usize..2, -5i64..25, 10u32..3000), 1..6),
             prop::collection::vec((0i64..60, 0usize..6, 1u8..=100), 0..5),
-            prop::collection::vec((0i64..60, 0usize..2, prop::option::of(0usize..6), 1i64..10), 0..3),
+            prop::collection::vec(
+                (0i64..60, 0usize..2, prop::option::of(0usize..6), 1i64..10),
+                0..3,
+            ),
             prop::collection::vec((0i64..60, 0usize..6), 0..2),
             any::<bool>(),
             prop::collection::vec(0i8..24, 60),
@@ -2906,7 +2910,18 @@ mod props {
             20i64..60,
         )
             .prop_map(
-                |(invoices, payments, holds, disputes, exempt_c2, hours, twice, min_gap, lead, days)| {
+                |(
+                    invoices,
+                    payments,
+                    holds,
+                    disputes,
+                    exempt_c2,
+                    hours,
+                    twice,
+                    min_gap,
+                    lead,
+                    days,
+                )| {
                     Scenario {
                         invoices,
                         payments,
@@ -2954,7 +2969,10 @@ mod props {
                     .collect();
                 snap.details.insert(
                     c.to_owned(),
-                    detail(Some(profile(Some("ap@example.com"), Some("en-GB"), "GB")), subs),
+                    detail(
+                        Some(profile(Some("ap@example.com"), Some("en-GB"), "GB")),
+                        subs,
+                    ),
                 );
             }
             snap
@@ -3001,10 +3019,7 @@ mod props {
                         );
                         let inv = suspend_key_invoice(c, &a.key).unwrap();
                         prop_assert!(
-                            self.ledger
-                                .hold_for(c, Some(&inv), now)
-                                .unwrap()
-                                .is_none(),
+                            self.ledger.hold_for(c, Some(&inv), now).unwrap().is_none(),
                             "suspended for held invoice {}",
                             inv
                         );
@@ -3136,7 +3151,10 @@ mod props {
     #[test]
     fn catch_up_after_a_long_outage_is_one_notice() {
         let mut sim_rows = Vec::new();
-        for (i, due) in ["2026-10-01", "2026-10-20", "2026-11-10", "2026-11-19"].iter().enumerate() {
+        for (i, due) in ["2026-10-01", "2026-10-20", "2026-11-10", "2026-11-19"]
+            .iter()
+            .enumerate()
+        {
             sim_rows.push(receivable("c1", &format!("INV-{i}"), due, "100", "0"));
         }
         let mut snap = snapshot(jiff::Timestamp::UNIX_EPOCH);
