@@ -273,6 +273,13 @@ enum CustomerError {
 pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     let cfg = &input.config.dunning;
     if !cfg.enabled {
+        if !matches!(input.receivables, ReceivablesInput::NotConfigured) {
+            out.skip(
+                None,
+                POLICY,
+                "dunning is disabled ([dunning] enabled = false)",
+            );
+        }
         return;
     }
     let outcome = match input.receivables {
@@ -1089,11 +1096,18 @@ impl<'a, 'b> Run<'a, 'b> {
                     rule: "dunning.no_contact".to_owned(),
                     severity: Severity::Warning,
                     customer: Some(c.to_owned()),
-                    summary: format!(
-                        "{name} has {overdue} overdue {} but no usable email address ({why}); \
-                         set [customers.\"{c}\"] email or fix the billing profile",
-                        plural(overdue as i64, "invoice", "invoices")
-                    ),
+                    summary: if overdue == 0 {
+                        format!(
+                            "{name}: no usable email address for the reactivation confirmation \
+                             ({why}); set [customers.\"{c}\"] email or fix the billing profile"
+                        )
+                    } else {
+                        format!(
+                            "{name} has {overdue} overdue {} but no usable email address ({why}); \
+                             set [customers.\"{c}\"] email or fix the billing profile",
+                            plural(overdue as i64, "invoice", "invoices")
+                        )
+                    },
                     facts,
                 });
                 out.skip(
@@ -2841,6 +2855,44 @@ mod tests {
                 "notice/c1/reactivation/suspend/c1/s1/INV-1",
                 "reactivate/c1/s1/suspend/c1/s1/INV-1"
             ]
+        );
+    }
+
+    #[test]
+    fn disabled_plans_nothing_and_says_so() {
+        let mut w = World::new();
+        w.rows = vec![receivable(C, "INV-1", "2026-11-01", "100", "0")];
+        w.config.dunning.enabled = false;
+        let p = w.plan("2026-11-21T08:00:00Z");
+        assert!(p.actions.is_empty() && p.findings.is_empty());
+        assert!(skips(&p).contains("dunning is disabled"));
+    }
+
+    #[test]
+    fn reactivation_without_contact_still_reactivates_and_warns() {
+        let mut w = World::new();
+        if let Some(d) = w.snap.details.get_mut(C) {
+            d.billing_profile = Section::Ok {
+                data: profile(Some("not an address"), None, "SE"),
+            };
+        }
+        w.ledger
+            .record_suspension(
+                C,
+                "s1",
+                "suspend/c1/s1/INV-1",
+                "nonpayment",
+                ts("2026-11-01T08:00:00Z"),
+            )
+            .unwrap();
+        let p = w.plan("2026-11-21T08:00:00Z");
+        assert_eq!(keys(&p), ["reactivate/c1/s1/suspend/c1/s1/INV-1"]);
+        let f = finding(&p, "dunning.no_contact:c1").unwrap();
+        assert!(
+            f.summary
+                .starts_with("Contoso: no usable email address for the reactivation confirmation"),
+            "{}",
+            f.summary
         );
     }
 
