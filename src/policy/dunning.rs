@@ -152,7 +152,8 @@ impl Default for DunningConfig {
 }
 
 impl DunningConfig {
-    /// Check the ladder; the message lists every problem (for the config loader).
+    /// Check the ladder; the message lists every problem, `; `-separated, without a section
+    /// prefix (the config loader adds `[dunning]: `).
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
         if !(0..=MAX_DAYS).contains(&self.min_gap_days) {
@@ -241,7 +242,7 @@ impl DunningConfig {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!("[dunning]: {}", problems.join("; ")))
+            Err(problems.join("; "))
         }
     }
 
