@@ -415,6 +415,7 @@ impl Config {
             ));
         }
         for (section, result) in [
+            ("dunning", self.dunning.validate()),
             ("budgets", self.budgets.validate()),
             ("activity", self.activity.validate()),
             ("fraud", self.fraud.validate()),

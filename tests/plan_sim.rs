@@ -22,7 +22,11 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-async fn world(dataset: cspguard::sim::dataset::Dataset, receivables_csv: &str, now: Timestamp) -> World {
+async fn world(
+    dataset: cspguard::sim::dataset::Dataset,
+    receivables_csv: &str,
+    now: Timestamp,
+) -> World {
     let sim = Simulator::start(SimConfig {
         dataset: Some(dataset),
         clock: Some(now),
@@ -74,7 +78,12 @@ async fn scripted_tenant_plan_is_explained_and_stable() {
     let s = scenario::demo_tenant(now, &tz, 5);
     let w = world(s.dataset, &s.receivables_csv, now).await;
     let planned = plan(&w, now).await;
-    assert_eq!(planned.exit(), cspguard::exit::Exit::Ok, "{:?}", planned.snapshot.calls);
+    assert_eq!(
+        planned.exit(),
+        cspguard::exit::Exit::Ok,
+        "{:?}",
+        planned.snapshot.calls
+    );
     insta::assert_json_snapshot!("scripted_tenant_plan", planned.plan);
 
     // Quiet customers never cost a per-customer call.
@@ -95,11 +104,10 @@ async fn large_tenant_costs_calls_for_customers_needing_attention_not_for_all() 
     // 10,000 customers; 100 of them (the first filler customers) are 16 days late.
     let s = scenario::demo_tenant(now, &tz, 10_000);
     let today = now.to_zoned(tz.clone()).date();
-    let due = today
-        .checked_sub(jiff::Span::new().days(16))
-        .expect("date");
+    let due = today.checked_sub(jiff::Span::new().days(16)).expect("date");
     let issue = due.checked_sub(jiff::Span::new().days(30)).expect("date");
-    let mut csv = String::from("customer,invoice,issue_date,due_date,amount,amount_paid,currency\n");
+    let mut csv =
+        String::from("customer,invoice,issue_date,due_date,amount,amount_paid,currency\n");
     for i in 0..100 {
         let id = format!("{}{:012}", ids::FILLER_PREFIX, i);
         csv.push_str(&format!("{id},LATE-{i:04},{issue},{due},500.00,0,USD\n"));
@@ -107,15 +115,24 @@ async fn large_tenant_costs_calls_for_customers_needing_attention_not_for_all() 
     let w = world(s.dataset, &csv, now).await;
     let planned = plan(&w, now).await;
     let requests = w.sim.requests();
-    let api_calls = requests.iter().filter(|r| r.path.starts_with("/v1/")).count();
+    let api_calls = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/v1/"))
+        .count();
     let per_customer = requests
         .iter()
         .filter(|r| r.endpoint.contains("/v1/customers/{id}"))
         .count();
     // Bulk: 21 pages of customers at 500 + usage + audit + fraud + invoices + summary; detail:
     // at most billing profile and subscriptions for each of the 100 late payers and the cast.
-    assert!(per_customer <= 2 * (100 + 17), "{per_customer} per-customer calls");
-    assert!(api_calls <= 30 + 2 * (100 + 17), "{api_calls} calls for 10,017 customers");
+    assert!(
+        per_customer <= 2 * (100 + 17),
+        "{per_customer} per-customer calls"
+    );
+    assert!(
+        api_calls <= 30 + 2 * (100 + 17),
+        "{api_calls} calls for 10,017 customers"
+    );
     assert_eq!(
         planned.snapshot.calls.totals.calls as usize, api_calls,
         "the client's own count agrees with the simulator's"

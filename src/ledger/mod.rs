@@ -59,6 +59,12 @@ pub trait LedgerView {
     /// Daily spend snapshots of a customer on or after `since`, oldest first.
     fn spend_history(&self, customer: &str, since: Date)
     -> Result<Vec<SpendSnapshot>, LedgerError>;
+    /// Daily spend snapshots of every customer on or after `since`, by customer then day (one
+    /// read for policies that look at all customers).
+    fn spend_history_all(&self, since: Date) -> Result<Vec<SpendSnapshot>, LedgerError>;
+    /// Customers with an action that is planned, awaiting approval, approved, executing or
+    /// uncertain.
+    fn customers_with_pending_actions(&self) -> Result<Vec<String>, LedgerError>;
     /// Holds in force at `now`.
     fn active_holds(&self, now: Timestamp) -> Result<Vec<Hold>, LedgerError>;
     /// The hold covering this customer (or this customer's invoice) at `now`, if any.

@@ -17,12 +17,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::LedgerView;
 use super::error::{At, LedgerError};
 use super::schema;
 use super::types::{
     ActionRow, FindingRow, Hold, NewNotice, NoticeRow, RunRow, SpendSnapshot, Suspension,
 };
+use super::{ActionStatus, LedgerView};
 
 /// How long a writer waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -617,6 +617,46 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Spend snapshots on or after `since`, for one customer or all, by customer then day.
+    fn spend_rows(
+        &self,
+        customer: Option<&str>,
+        since: Date,
+    ) -> Result<Vec<SpendSnapshot>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT customer, day, amount, currency FROM spend_snapshots \
+                 WHERE (?1 IS NULL OR customer = ?1) AND day >= ?2 ORDER BY customer, day",
+            )
+            .at(&self.path)?;
+        let raw = stmt
+            .query_map(params![customer, since.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .at(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .at(&self.path)?;
+        raw.into_iter()
+            .map(|(customer, day, amount, currency)| {
+                Ok(SpendSnapshot {
+                    customer,
+                    date: self.parse_date("spend day", &day)?,
+                    amount: Decimal::from_str(&amount)
+                        .map_err(|e| self.data("spend amount", format!("{amount:?}: {e}")))?,
+                    currency,
+                })
+            })
+            .collect()
+    }
+}
+
 impl LedgerView for Ledger {
     fn action_by_key(&self, key: &str) -> Result<Option<ActionRow>, LedgerError> {
         Ledger::action_by_key(self, key)
@@ -654,36 +694,25 @@ impl LedgerView for Ledger {
         customer: &str,
         since: Date,
     ) -> Result<Vec<SpendSnapshot>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT customer, day, amount, currency FROM spend_snapshots \
-                 WHERE customer = ?1 AND day >= ?2 ORDER BY day",
-            )
-            .at(&self.path)?;
-        let raw = stmt
-            .query_map(params![customer, since.to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
-        raw.into_iter()
-            .map(|(customer, day, amount, currency)| {
-                Ok(SpendSnapshot {
-                    customer,
-                    date: self.parse_date("spend day", &day)?,
-                    amount: Decimal::from_str(&amount)
-                        .map_err(|e| self.data("spend amount", format!("{amount:?}: {e}")))?,
-                    currency,
-                })
-            })
-            .collect()
+        self.spend_rows(Some(customer), since)
+    }
+
+    fn spend_history_all(&self, since: Date) -> Result<Vec<SpendSnapshot>, LedgerError> {
+        self.spend_rows(None, since)
+    }
+
+    fn customers_with_pending_actions(&self) -> Result<Vec<String>, LedgerError> {
+        let pending = self.actions_with_status(&[
+            ActionStatus::Planned,
+            ActionStatus::AwaitingApproval,
+            ActionStatus::Approved,
+            ActionStatus::Executing,
+            ActionStatus::Uncertain,
+        ])?;
+        let mut customers: Vec<String> = pending.into_iter().filter_map(|a| a.customer).collect();
+        customers.sort();
+        customers.dedup();
+        Ok(customers)
     }
 
     fn active_holds(&self, now: Timestamp) -> Result<Vec<Hold>, LedgerError> {

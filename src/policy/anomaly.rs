@@ -141,7 +141,27 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     let since = today
         .checked_sub(jiff::Span::new().days(i64::from(cfg.window_days) + 1))
         .unwrap_or(today);
-    let mut complete = true;
+    // One ledger read for every customer: the cost must not grow with per-customer queries.
+    let mut by_customer: BTreeMap<String, Vec<SpendSnapshot>> = BTreeMap::new();
+    match input.ledger.spend_history_all(since) {
+        Ok(rows) => {
+            for row in rows {
+                by_customer
+                    .entry(row.customer.to_ascii_lowercase())
+                    .or_default()
+                    .push(row);
+            }
+        }
+        Err(e) => {
+            out.skip(
+                None,
+                POLICY,
+                format!("cannot read spend history ({e}); anomalies not checked this run"),
+            );
+            return;
+        }
+    }
+    let empty = Vec::new();
     for r in records {
         let Some(customer) = r.customer_id().map(str::trim).filter(|c| !c.is_empty()) else {
             continue;
@@ -150,28 +170,17 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
             continue;
         };
         let currency = record_currency(r);
-        let history = match input.ledger.spend_history(customer, since) {
-            Ok(h) => h,
-            Err(e) => {
-                complete = false;
-                out.skip(
-                    Some(customer),
-                    POLICY,
-                    format!("cannot read spend history ({e}); anomaly not checked"),
-                );
-                continue;
-            }
-        };
+        let history = by_customer
+            .get(&customer.to_ascii_lowercase())
+            .unwrap_or(&empty);
         let name = r
             .customer_name()
             .map(str::to_owned)
             .or_else(|| names.get(&customer.to_ascii_lowercase()).cloned())
             .unwrap_or_else(|| customer.to_owned());
-        check(input, out, customer, &name, mtd, &currency, today, &history);
+        check(input, out, customer, &name, mtd, &currency, today, history);
     }
-    if complete {
-        out.evaluated("anomaly.spend");
-    }
+    out.evaluated("anomaly.spend");
 }
 
 #[allow(clippy::too_many_arguments)]

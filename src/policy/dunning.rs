@@ -320,9 +320,19 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     unmatched_finding(outcome, out);
 
     let run = Run::new(input);
+    // Only customers with receivables, with pending actions to review, or with suspensions
+    // cspguard made can need anything from the ladder; the rest of the tenant costs nothing.
     let mut customers: BTreeSet<String> = outcome.matched.keys().cloned().collect();
-    if let Some(cs) = input.snapshot.customers.data() {
-        customers.extend(cs.iter().map(|c| c.id.clone()));
+    match input.ledger.customers_with_pending_actions() {
+        Ok(pending) => customers.extend(pending),
+        Err(e) => out.skip(
+            None,
+            POLICY,
+            format!(
+                "could not list pending actions ({e}); pending dunning actions of customers \
+                 without receivables are not reviewed this run"
+            ),
+        ),
     }
     match input.ledger.active_suspensions(None) {
         Ok(sus) => customers.extend(sus.into_iter().map(|s| s.customer)),

@@ -141,10 +141,13 @@ impl Shared {
 }
 
 pub(super) async fn start(mut cfg: SimConfig, addr: SocketAddr) -> Result<SimHandle, SimError> {
-    let ds = cfg
-        .dataset
-        .take()
-        .unwrap_or_else(|| Dataset::generate(cfg.seed, cfg.customers, cfg.clock.unwrap_or_else(Timestamp::now)));
+    let ds = cfg.dataset.take().unwrap_or_else(|| {
+        Dataset::generate(
+            cfg.seed,
+            cfg.customers,
+            cfg.clock.unwrap_or_else(Timestamp::now),
+        )
+    });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| SimError::Bind { addr, source })?;
