@@ -839,7 +839,7 @@ impl Mailer {
         }
         let reason = full_chain(e, &text);
         let reason = self.scrub(reason);
-        if e.is_tls() {
+        if e.is_tls() || is_tls_failure(e) {
             MailError::Tls { server, reason }
         } else if e.is_client() {
             MailError::Protocol { server, reason }
@@ -1101,12 +1101,33 @@ fn reply_text(text: &str) -> String {
     truncate(reply, 300)
 }
 
+/// A TLS handshake or certificate failure inside a connection error. tokio-rustls reports them as
+/// `io::ErrorKind::InvalidData` wrapping the rustls error; plain network failures (refused,
+/// reset, timed out) have other kinds, and unparsable SMTP replies are lettre response errors.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+            && io.get_ref().is_some()
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The error and its sources, skipping sources whose text the outer message already shows.
 fn full_chain(e: &dyn std::error::Error, top: &str) -> String {
     let mut out = top.to_owned();
     let mut source = e.source();
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         source = s.source();
     }
     truncate(&out, 500)
