@@ -8,15 +8,16 @@ use std::path::PathBuf;
 use cspguard::notices::mail::{MailConfig, MailError, Mailer, OutgoingEmail, SmtpTls};
 use secrecy::SecretString;
 use support::smtp::{Mode, Options, SmtpServer};
-use support::{
-    boundary_of, decode_rfc2047, header_values, multipart_parts, split_message,
-};
+use support::{boundary_of, decode_rfc2047, header_values, multipart_parts, split_message};
 
 const USER: &str = "cspguard";
 const PASSWORD: &str = "pa55-w0rd-not-for-logs";
 
 fn ca_pem() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/ca.pem"
+    ))
 }
 
 fn smtp_config(port: u16, tls: SmtpTls, with_ca: bool) -> MailConfig {
@@ -84,7 +85,10 @@ fn count_with_message_id(server: &SmtpServer, id: &str) -> usize {
 async fn starttls_with_auth_delivers_headers_and_multipart_alternative() {
     let server = SmtpServer::start(server_options(Mode::StartTls)).await;
     let m = mailer(&smtp_config(server.port(), SmtpTls::Starttls, true));
-    let email = notice("dunning:cust-1:inv-1042:stage-2", "Påminnelse: faktura 1042");
+    let email = notice(
+        "dunning:cust-1:inv-1042:stage-2",
+        "Påminnelse: faktura 1042",
+    );
 
     let receipt = m.send(&email).await.unwrap();
     assert_eq!(receipt.message_id, m.message_id(&email.key));
@@ -100,7 +104,10 @@ async fn starttls_with_auth_delivers_headers_and_multipart_alternative() {
 
     let raw = r.text();
     assert!(raw.is_ascii(), "7-bit on the wire");
-    assert!(raw.split("\r\n").all(|l| l.len() <= 998), "RFC 5322 line limit");
+    assert!(
+        raw.split("\r\n").all(|l| l.len() <= 998),
+        "RFC 5322 line limit"
+    );
     let (h, body) = split_message(&raw);
     assert_eq!(
         header_values(&h, "From"),
@@ -109,12 +116,16 @@ async fn starttls_with_auth_delivers_headers_and_multipart_alternative() {
     assert_eq!(header_values(&h, "Reply-To"), ["ar@contoso.example"]);
     assert_eq!(header_values(&h, "To"), ["\"Kund AB\" <ap@kund.example>"]);
     assert_eq!(header_values(&h, "Cc"), ["am@contoso.example"]);
-    assert_eq!(header_values(&h, "Date"), ["Wed, 04 Mar 2026 05:06:07 +0000"]);
-    assert_eq!(header_values(&h, "Message-ID"), [receipt.message_id.as_str()]);
+    assert_eq!(
+        header_values(&h, "Date"),
+        ["Wed, 04 Mar 2026 05:06:07 +0000"]
+    );
+    assert_eq!(
+        header_values(&h, "Message-ID"),
+        [receipt.message_id.as_str()]
+    );
     assert!(
-        receipt
-            .message_id
-            .starts_with("<cspguard.")
+        receipt.message_id.starts_with("<cspguard.")
             && receipt.message_id.ends_with("@contoso.example>")
     );
     assert!(header_values(&h, "Bcc").is_empty(), "no Bcc on the wire");
@@ -147,9 +158,18 @@ async fn non_ascii_subjects_are_rfc2047_encoded() {
     let server = SmtpServer::start(server_options(Mode::StartTls)).await;
     let m = mailer(&smtp_config(server.port(), SmtpTls::Starttls, true));
     let subjects = [
-        ("ja", "お支払いのお願い：請求書 1042（株式会社サンプル）の支払期限が過ぎています"),
-        ("ko", "결제 안내: 청구서 1042 (주식회사 샘플) 의 지불 기한이 지났습니다"),
-        ("zh", "付款提醒：发票 1042（示例有限公司）已逾期，请尽快付款"),
+        (
+            "ja",
+            "お支払いのお願い：請求書 1042（株式会社サンプル）の支払期限が過ぎています",
+        ),
+        (
+            "ko",
+            "결제 안내: 청구서 1042 (주식회사 샘플) 의 지불 기한이 지났습니다",
+        ),
+        (
+            "zh",
+            "付款提醒：发票 1042（示例有限公司）已逾期，请尽快付款",
+        ),
         ("sv", "Påminnelse: faktura 1042 för Åsa Öberg är förfallen"),
     ];
     // One pooled connection carries all four.
@@ -172,7 +192,10 @@ async fn non_ascii_subjects_are_rfc2047_encoded() {
             assert!(line.is_ascii(), "{lang}: raw 8-bit in header: {line}");
             assert!(line.len() <= 78, "{lang}: folded at 78: {line:?}");
         }
-        assert!(subject_lines[0].contains("=?utf-8?"), "{lang}: {subject_lines:?}");
+        assert!(
+            subject_lines[0].contains("=?utf-8?"),
+            "{lang}: {subject_lines:?}"
+        );
         let (h, _) = split_message(&raw);
         assert_eq!(
             decode_rfc2047(header_values(&h, "Subject")[0]),
@@ -213,7 +236,10 @@ async fn company_name_with_crlf_cannot_add_a_header() {
         let mut email = notice("crlf-address", "Reminder");
         email.to = vec![to];
         let err = m.send(&email).await.unwrap_err();
-        assert!(matches!(err, MailError::BadAddress { field: "to", .. }), "{err}");
+        assert!(
+            matches!(err, MailError::BadAddress { field: "to", .. }),
+            "{err}"
+        );
         assert!(!err.is_transient());
     }
     assert_eq!(server.received().len(), 1, "nothing more was sent");
@@ -334,7 +360,10 @@ async fn rejected_recipient_is_a_permanent_error() {
     let mut email = notice("rejected", "x");
     email.to = vec!["gone@kund.example".to_owned()];
     let err = m.send(&email).await.unwrap_err();
-    assert!(matches!(err, MailError::Rejected { code: 550, .. }), "{err}");
+    assert!(
+        matches!(err, MailError::Rejected { code: 550, .. }),
+        "{err}"
+    );
     assert!(!err.is_transient());
     assert!(server.received().is_empty());
 
@@ -367,15 +396,28 @@ async fn sendmail_transport_pipes_the_message_to_the_command() {
     let m = Mailer::new(&cfg, None).unwrap();
     let receipt = m.send(&notice("sendmail", "Via sendmail")).await.unwrap();
     let args = std::fs::read_to_string(format!("{}.args", out.display())).unwrap();
-    assert!(args.contains("ap@kund.example") && args.contains("am@contoso.example"), "{args}");
+    assert!(
+        args.contains("ap@kund.example") && args.contains("am@contoso.example"),
+        "{args}"
+    );
     let raw = std::fs::read_to_string(format!("{}.eml", out.display())).unwrap();
     let (h, _) = split_message(&raw.replace("\r\n", "\n").replace('\n', "\r\n"));
-    assert_eq!(header_values(&h, "Message-ID"), [receipt.message_id.as_str()]);
+    assert_eq!(
+        header_values(&h, "Message-ID"),
+        [receipt.message_id.as_str()]
+    );
 
     // A failing command is a (transient) sendmail error, not a panic.
-    std::fs::write(dir.path().join("sendmail"), "#!/bin/sh\necho boom >&2\nexit 75\n").unwrap();
+    std::fs::write(
+        dir.path().join("sendmail"),
+        "#!/bin/sh\necho boom >&2\nexit 75\n",
+    )
+    .unwrap();
     let err = m.send(&notice("sendmail-2", "x")).await.unwrap_err();
-    assert!(matches!(err, MailError::Sendmail { .. }) && err.is_transient(), "{err}");
+    assert!(
+        matches!(err, MailError::Sendmail { .. }) && err.is_transient(),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -35,9 +35,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{PoolConfig, response::Response};
-use lettre::{
-    AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-};
+use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
@@ -480,7 +478,9 @@ pub enum MailError {
         reason: String,
     },
     /// No `to` recipient; nothing was sent.
-    #[error("notice {key} has no recipient; the billing profile has no email and no override is set")]
+    #[error(
+        "notice {key} has no recipient; the billing profile has no email and no override is set"
+    )]
     NoRecipients { key: String },
     /// lettre refused to build the message.
     #[error("notice {key}: cannot build the message: {reason}")]
@@ -952,7 +952,10 @@ fn parse_recipient(key: &str, field: &'static str, raw: &str) -> Result<Mailbox,
 /// raw material of header injection), as are empty input and addresses without a dot-less
 /// check beyond lettre's own RFC 5322 validation.
 fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
-    if raw.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}') {
+    if raw
+        .chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
         return Err("contains a line break or control character".to_owned());
     }
     let trimmed = raw.trim();

@@ -132,7 +132,10 @@ pub fn multipart_parts(body: &str, boundary: &str) -> Vec<Part> {
         .map(|chunk| {
             let chunk = chunk.strip_prefix("\r\n").unwrap_or(chunk);
             let (headers, raw_body) = split_message(chunk);
-            let raw_body = raw_body.strip_suffix("\r\n").unwrap_or(&raw_body).to_owned();
+            let raw_body = raw_body
+                .strip_suffix("\r\n")
+                .unwrap_or(&raw_body)
+                .to_owned();
             let cte = header_values(&headers, "Content-Transfer-Encoding")
                 .first()
                 .map(|s| s.to_ascii_lowercase())

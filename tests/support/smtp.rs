@@ -282,7 +282,11 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                     if raw == b".\r\n" || raw == b".\n" {
                         break;
                     }
-                    let unstuffed = if raw.starts_with(b"..") { &raw[1..] } else { &raw[..] };
+                    let unstuffed = if raw.starts_with(b"..") {
+                        &raw[1..]
+                    } else {
+                        &raw[..]
+                    };
                     data.extend_from_slice(unstuffed);
                 }
                 let n = {

@@ -198,7 +198,10 @@ fn config_parses_with_defaults_and_rejects_unknown_keys() {
     assert_eq!(cfg.smtp_port(), 587);
     assert_eq!(cfg.timeout(), Duration::from_secs(30));
     assert_eq!(cfg.pool_size(), 4);
-    assert_eq!(cfg.effective_message_id_domain().unwrap(), "contoso.example");
+    assert_eq!(
+        cfg.effective_message_id_domain().unwrap(),
+        "contoso.example"
+    );
     let r = cfg.smtp_password_ref();
     assert_eq!(r.name, "smtp_password");
     assert!(!r.inline);
@@ -231,7 +234,12 @@ async fn plain_smtp_is_only_allowed_to_loopback() {
         cfg.tls = Some(SmtpTls::None);
         cfg.validate().unwrap();
     }
-    for host in ["smtp.example", "10.0.0.5", "0.0.0.0", "localhost.evil.example"] {
+    for host in [
+        "smtp.example",
+        "10.0.0.5",
+        "0.0.0.0",
+        "localhost.evil.example",
+    ] {
         let mut cfg = smtp_cfg(host);
         cfg.tls = Some(SmtpTls::None);
         let err = cfg.validate().unwrap_err();
@@ -281,7 +289,10 @@ fn validation_names_the_key_and_what_to_do() {
             "outbox_dir",
         ),
         (MailConfig::file("not-an-address", "o"), "from"),
-        (MailConfig::file("a@b.example\r\nBcc: x@y.example", "o"), "from"),
+        (
+            MailConfig::file("a@b.example\r\nBcc: x@y.example", "o"),
+            "from",
+        ),
         (
             {
                 let mut c = MailConfig::file("a@b.example", "o");
