@@ -948,9 +948,8 @@ fn parse_recipient(key: &str, field: &'static str, raw: &str) -> Result<Mailbox,
     })
 }
 
-/// `addr@domain` or `Name <addr@domain>`; control characters anywhere are refused (they are the
-/// raw material of header injection), as are empty input and addresses without a dot-less
-/// check beyond lettre's own RFC 5322 validation.
+/// `addr@domain` or `Name <addr@domain>`, validated by lettre (RFC 5322 syntax). Control
+/// characters anywhere (the raw material of header injection) and empty input are refused.
 fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
     if raw
         .chars()
@@ -1040,6 +1039,21 @@ fn write_once(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
         match std::fs::hard_link(&tmp.0, path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            // File systems without hard links (FAT, some network mounts): rename instead. Only
+            // a concurrent writer of the same key could then replace the file, with the same
+            // notice.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                if path.exists() {
+                    Ok(false)
+                } else {
+                    std::fs::rename(&tmp.0, path).map(|()| true)
+                }
+            }
             Err(e) => Err(e),
         }
     })();
