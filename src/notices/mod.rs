@@ -1,0 +1,3 @@
+//! Notices: templates, formatting and mail delivery.
+
+pub mod mail;
