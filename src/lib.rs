@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod exit;
 pub mod ledger;
 pub mod logging;
+pub mod notices;
 pub mod pc;
 pub mod plan;
 pub mod planning;

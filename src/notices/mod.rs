@@ -1,0 +1,11 @@
+//! Notices: everything cspguard says to people. Customer dunning emails (reminders, final
+//! notice, suspension, reactivation, budget threshold) in the customer's own language, and the
+//! ops team's alerts and daily digest.
+//!
+//! Invariants: templates render completely or not at all (an error never yields a half-rendered
+//! email); undefined template variables are errors; HTML bodies are autoescaped; subjects are a
+//! single line; money is `rust_decimal` and dates are `jiff`, formatted per locale by
+//! [`format`].
+
+pub mod format;
+pub mod templates;
