@@ -85,7 +85,9 @@ pub enum Error {
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     /// Writing the HTML preview file failed.
-    #[error("cannot write the HTML preview to {path}: {source}; check that the directory exists and is writable")]
+    #[error(
+        "cannot write the HTML preview to {path}: {source}; check that the directory exists and is writable"
+    )]
     HtmlFile {
         path: PathBuf,
         source: std::io::Error,
@@ -205,11 +207,23 @@ fn check(renderer: &Renderer, out: &mut dyn Write) -> Result<Outcome, Error> {
     }
     let mut emails: Vec<(String, String)> = locales
         .iter()
-        .flat_map(|l| CUSTOMER_TEMPLATES.iter().map(move |t| (t.to_string(), l.clone())))
+        .flat_map(|l| {
+            CUSTOMER_TEMPLATES
+                .iter()
+                .map(move |t| (t.to_string(), l.clone()))
+        })
         .collect();
-    emails.extend(OPS_TEMPLATES.iter().map(|t| (t.to_string(), OPS_LOCALE.to_string())));
+    emails.extend(
+        OPS_TEMPLATES
+            .iter()
+            .map(|t| (t.to_string(), OPS_LOCALE.to_string())),
+    );
     for (name, locale) in &emails {
-        let variants: &[bool] = if name == "digest" { &[false, true] } else { &[false] };
+        let variants: &[bool] = if name == "digest" {
+            &[false, true]
+        } else {
+            &[false]
+        };
         for &all_clear in variants {
             let label = if all_clear {
                 format!("{locale}/{name} (all clear)")

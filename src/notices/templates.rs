@@ -172,6 +172,26 @@ fn near(source_line: &Option<String>) -> String {
     }
 }
 
+/// Tidies a plain-text body: no trailing whitespace on any line, no leading blank lines, at
+/// most one blank line in a row, exactly one final newline.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0usize;
+    for line in text.lines().map(str::trim_end) {
+        if line.is_empty() {
+            blank_run += 1;
+            continue;
+        }
+        if blank_run > 0 && !out.is_empty() {
+            out.push('\n');
+        }
+        blank_run = 0;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 /// A rendered email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RenderedEmail {
@@ -530,8 +550,10 @@ impl AgingRow {
                 let bar_percent = if amount <= Decimal::ZERO || max.is_zero() {
                     0
                 } else {
-                    let pct = (amount * Decimal::from(100) / max)
-                        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+                    let pct = (amount * Decimal::from(100) / max).round_dp_with_strategy(
+                        0,
+                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                    );
                     u32::try_from(pct.mantissa()).unwrap_or(100).clamp(1, 100)
                 };
                 AgingBucket {
@@ -550,7 +572,10 @@ impl AgingRow {
 
     /// True when anything is past due.
     pub fn has_overdue(&self) -> bool {
-        self.buckets.iter().skip(1).any(|b| b.amount > Decimal::ZERO)
+        self.buckets
+            .iter()
+            .skip(1)
+            .any(|b| b.amount > Decimal::ZERO)
     }
 }
 
@@ -945,7 +970,7 @@ impl Renderer {
         let value = Value::from_serialize(ctx);
         let [subject_file, text_file, html_file] = PARTS.map(|p| format!("{locale}/{name}.{p}"));
         let subject = one_line(&self.render_file(&subject_file, &value)?);
-        let mut text = self.render_file(&text_file, &value)?;
+        let text = self.render_file(&text_file, &value)?;
         let html = self.render_file(&html_file, &value)?;
         for (file, part, body) in [
             (&subject_file, "subject", &subject),
@@ -959,15 +984,7 @@ impl Renderer {
                 });
             }
         }
-        // Plain text: no trailing whitespace on any line, exactly one final newline.
-        text = text
-            .lines()
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join("\n")
-            .trim_end()
-            .to_string();
-        text.push('\n');
+        let text = tidy_text(&text);
         Ok(RenderedEmail {
             subject,
             text,
@@ -1022,11 +1039,21 @@ pub mod samples {
     /// The sample partner, with the payment instructions of `locale`.
     pub fn partner(locale: &str) -> PartnerInfo {
         let payment_instructions = match locale {
-            "ja" => "お振込先：みずほ銀行 東京営業部 普通 1234567 コントソ・クラウド（カ\nお振込の際は、請求書番号をご依頼人名の前にご入力ください。",
-            "ko" => "입금 계좌: 신한은행 110-123-456789 (예금주: 콘토소클라우드)\n입금 시 입금자명에 청구서 번호를 기재해 주십시오.",
-            "zh-Hans" => "开户银行：招商银行上海分行\n账号：1219 0987 6543 210\n汇款时请在附言中注明发票号码。",
-            "sv" => "Bankgiro 5050-1234. Ange fakturanumret som referens.\nDu kan också betala med kort på https://pay.contoso.example.",
-            _ => "Pay online at https://pay.contoso.example, or by bank transfer to\nContoso Cloud Services, IBAN GB29 NWBK 6016 1331 9268 19, quoting the invoice number.",
+            "ja" => {
+                "お振込先：みずほ銀行 東京営業部 普通 1234567 口座名義 コントソ・クラウド株式会社\nお振込の際は、請求書番号をご依頼人名の前にご入力ください。"
+            }
+            "ko" => {
+                "입금 계좌: 신한은행 110-123-456789 (예금주: 콘토소클라우드)\n입금 시 입금자명에 청구서 번호를 기재해 주십시오."
+            }
+            "zh-Hans" => {
+                "开户银行：招商银行上海分行\n账号：1219 0987 6543 210\n汇款时请在附言中注明发票号码。"
+            }
+            "sv" => {
+                "Bankgiro 5050-1234. Ange fakturanumret som referens.\nNi kan också betala med kort på https://pay.contoso.example."
+            }
+            _ => {
+                "Pay online at https://pay.contoso.example, or by bank transfer to\nContoso Cloud Services, IBAN GB29 NWBK 6016 1331 9268 19, quoting the invoice number."
+            }
         };
         PartnerInfo {
             name: "Contoso Cloud Services".into(),
@@ -1191,7 +1218,10 @@ pub mod samples {
     /// A sample fraud finding.
     pub fn finding() -> Finding {
         let mut facts = BTreeMap::new();
-        facts.insert("azure_subscription".into(), "3f9d2b6c-0a1e-4f57-8d2b-9c4e7a1f5e20".into());
+        facts.insert(
+            "azure_subscription".into(),
+            "3f9d2b6c-0a1e-4f57-8d2b-9c4e7a1f5e20".into(),
+        );
         facts.insert("event".into(), "cryptocurrency mining".into());
         facts.insert("first_seen".into(), "2026-11-21T05:41:00Z".into());
         Finding {
@@ -1210,7 +1240,9 @@ pub mod samples {
             &finding(),
             "Contoso Cloud Services",
             Some("Fabrikam & Co"),
-            "2026-11-21T06:02:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH),
+            "2026-11-21T06:02:00Z"
+                .parse()
+                .unwrap_or(Timestamp::UNIX_EPOCH),
         )
     }
 
