@@ -100,7 +100,14 @@ fn aging_bar_widths_are_relative_to_the_largest_bucket() {
 #[test]
 fn locale_choice_table() {
     let avail = SHIPPED_LOCALES;
-    let cases: &[(Option<&str>, Option<&str>, Option<&str>, &str)] = &[
+    // (override, culture, language, chosen)
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+    );
+    let cases: &[Case] = &[
         (None, None, None, "en"),
         (Some("sv"), Some("ja-JP"), Some("ja"), "sv"),
         (None, Some("ja-JP"), Some("en"), "ja"),
