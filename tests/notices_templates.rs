@@ -474,6 +474,12 @@ fn invalid_names_and_missing_templates_are_errors_not_panics() {
     assert!(matches!(err, TemplateError::InvalidName(_)), "{err:?}");
     let err = r.render("reminder-1", "../en", &ctx).unwrap_err();
     assert!(matches!(err, TemplateError::InvalidName(_)), "{err:?}");
+    let err = r.render("reminder-1", "ja", &ctx).unwrap_err();
+    assert!(
+        matches!(err, TemplateError::LocaleMismatch { .. }),
+        "{err:?}"
+    );
+    let ctx = samples::notice("reminder-1", "de");
     let err = r.render("reminder-1", "de", &ctx).unwrap_err();
     assert!(matches!(err, TemplateError::NotFound { .. }), "{err:?}");
     assert!(

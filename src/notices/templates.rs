@@ -148,6 +148,11 @@ pub enum TemplateError {
         template: String,
         what: &'static str,
     },
+    /// The context's amounts and dates were formatted for another locale than the one asked for.
+    #[error(
+        "the notice was prepared for locale {context} but rendering was asked in {requested}; build the context with NoticeContext::from_action(.., \"{requested}\", ..)"
+    )]
+    LocaleMismatch { context: String, requested: String },
     /// A rendered part came out empty.
     #[error(
         "template {file} rendered an empty {part}; every email needs a subject and a body, fix the template"
@@ -992,18 +997,26 @@ impl Renderer {
         })
     }
 
-    /// Renders customer notice `name` in `locale`.
+    /// Renders customer notice `name` in `locale`, which must be the locale `ctx` was built for
+    /// (its amounts and dates are preformatted). Checks first that `ctx` has what the template
+    /// needs ([`NoticeContext::validate_for`]).
     pub fn render(
         &self,
         name: &str,
         locale: &str,
         ctx: &NoticeContext,
     ) -> Result<RenderedEmail, TemplateError> {
+        for s in [name, locale] {
+            if !safe_segment(s) {
+                return Err(TemplateError::InvalidName(s.to_string()));
+            }
+        }
         ctx.validate_for(name)?;
         if ctx.locale != locale {
-            let mut c = ctx.clone();
-            c.locale = locale.to_string();
-            return self.render_serialize(name, locale, &c);
+            return Err(TemplateError::LocaleMismatch {
+                context: ctx.locale.clone(),
+                requested: locale.to_string(),
+            });
         }
         self.render_serialize(name, locale, ctx)
     }
@@ -1372,6 +1385,47 @@ pub mod samples {
                 ok("Receivables import: 3,479 rows from billing-export-2026-11-21.csv."),
                 ok("Audit records, usage and fraud events: read."),
             ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_removes_every_line_break_and_control_character() {
+        assert_eq!(
+            one_line("  Fabrikam\r\n& Co\u{2028}Ltd\tBcc:\u{85}x  "),
+            "Fabrikam & Co Ltd Bcc: x"
+        );
+        assert_eq!(one_line("\n\r"), "");
+    }
+
+    #[test]
+    fn tidy_text_collapses_blank_runs_and_trailing_space() {
+        assert_eq!(tidy_text("\n\na  \n\n\n\nb\t\n\n"), "a\n\nb\n");
+        assert_eq!(tidy_text("x"), "x\n");
+    }
+
+    #[test]
+    fn template_paths_cannot_escape_the_templates_directory() {
+        assert!(safe_path("en/reminder-1.html"));
+        assert!(safe_path("zh-Hans/_invoices.txt"));
+        assert!(safe_path("_layout.html"));
+        for bad in ["../x.html", "/etc/passwd", "en/../../x", "en\\x", "", "en//x", "./x"] {
+            assert!(!safe_path(bad), "{bad}");
+        }
+        assert!(safe_segment("zh-Hans"));
+        assert!(!safe_segment("en/x"));
+        assert!(!safe_segment(".."));
+    }
+
+    #[test]
+    fn every_shipped_template_compiles() {
+        let r = Renderer::new(None).expect("renderer");
+        for (file, _) in SHIPPED {
+            r.compile(file).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
