@@ -4,3 +4,4 @@
 pub mod ledger_cmds;
 pub mod receivables;
 pub mod simulate;
+pub mod templates;

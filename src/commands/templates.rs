@@ -1,0 +1,302 @@
+//! `cspguard templates check` and `cspguard templates preview`: compile and render the email
+//! templates (partner overrides first, then the shipped set) against sample data.
+//!
+//! Invariants: both commands only read templates and write to the given writer (and, for
+//! `preview --html FILE`, that file); they never send mail. `check` reports every problem it
+//! finds, not just the first, and its outcome (not an error) says whether the set is usable, so
+//! that `main.rs` maps a broken set to exit code 2.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::exit::Exit;
+use crate::notices::format::SHIPPED_LOCALES;
+use crate::notices::templates::{
+    CUSTOMER_TEMPLATES, OPS_LOCALE, OPS_TEMPLATES, PARTS, RenderedEmail, Renderer, SHIPPED,
+    TemplateError, samples,
+};
+
+/// Subcommands of `cspguard templates`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TemplatesCommand {
+    /// Compile every template in every locale and render each email with sample data; exits 2
+    /// naming the file and line of every problem.
+    Check(CheckArgs),
+    /// Render one email with sample data: subject and plain text to stdout, HTML to a file.
+    Preview(PreviewArgs),
+}
+
+/// Arguments of `cspguard templates check`.
+#[derive(Debug, Default, clap::Args)]
+pub struct CheckArgs {}
+
+/// Arguments of `cspguard templates preview`.
+#[derive(Debug, clap::Args)]
+pub struct PreviewArgs {
+    /// Template name: reminder-pre-due, reminder-1, reminder-2, final-notice,
+    /// suspension-notice, reactivation, budget-threshold, ops-alert, digest.
+    pub name: String,
+    /// Locale to render in (en, ja, ko, zh-Hans, sv, or one added in the templates directory).
+    #[arg(long, default_value = "en")]
+    pub locale: String,
+    /// Customer tenant id. Not yet wired to customer data: the preview always uses sample data.
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Write the HTML body to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// For `digest`: render the "all clear" variant.
+    #[arg(long)]
+    pub all_clear: bool,
+}
+
+/// What a templates command concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every template compiled and rendered (check), or the preview was written.
+    Ok { rendered: usize },
+    /// `check` found this many problems (each was printed with file and line).
+    Failed { problems: usize },
+}
+
+impl Outcome {
+    /// 0 when ok, 2 when the template set is broken (a configuration error).
+    pub fn exit(&self) -> Exit {
+        match self {
+            Outcome::Ok { .. } => Exit::Ok,
+            Outcome::Failed { .. } => Exit::Config,
+        }
+    }
+}
+
+/// Failures of a templates command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A template failed (preview), or the templates directory is unusable.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The preview named a template that does not exist.
+    #[error(
+        "unknown template {0:?}; the templates are: {list}",
+        list = all_names().join(", ")
+    )]
+    UnknownTemplate(String),
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+    /// Writing the HTML preview file failed.
+    #[error(
+        "cannot write the HTML preview to {path}: {source}; check that the directory exists and is writable"
+    )]
+    HtmlFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// 2 for template and usage problems, 1 for I/O failures.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Template(_) | Error::UnknownTemplate(_) => Exit::Config,
+            Error::Output(_) | Error::HtmlFile { .. } => Exit::Failed,
+        }
+    }
+}
+
+fn all_names() -> Vec<&'static str> {
+    CUSTOMER_TEMPLATES
+        .iter()
+        .chain(OPS_TEMPLATES)
+        .copied()
+        .collect()
+}
+
+/// Runs a `templates` subcommand; `templates_dir` is the configured `templates.dir`.
+pub fn run(
+    cmd: TemplatesCommand,
+    templates_dir: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let renderer = Renderer::new(templates_dir.map(Path::to_path_buf))?;
+    match cmd {
+        TemplatesCommand::Check(_) => check(&renderer, out),
+        TemplatesCommand::Preview(args) => preview(&renderer, &args, out),
+    }
+}
+
+/// Renders email `name` in `locale` with sample data.
+pub fn render_sample(
+    renderer: &Renderer,
+    name: &str,
+    locale: &str,
+    all_clear: bool,
+) -> Result<RenderedEmail, Error> {
+    match name {
+        "ops-alert" => Ok(renderer.render_ops_alert(&samples::ops_alert())?),
+        "digest" if all_clear => Ok(renderer.render_digest(&samples::digest_all_clear())?),
+        "digest" => Ok(renderer.render_digest(&samples::digest())?),
+        n if CUSTOMER_TEMPLATES.contains(&n) => {
+            Ok(renderer.render(n, locale, &samples::notice(n, locale))?)
+        }
+        other => Err(Error::UnknownTemplate(other.to_string())),
+    }
+}
+
+/// Every template file to compile: the shipped ones plus every file in the override directory.
+fn files_to_compile(renderer: &Renderer) -> Vec<String> {
+    let mut files: Vec<String> = SHIPPED.iter().map(|(p, _)| p.to_string()).collect();
+    if let Some(dir) = renderer.override_dir() {
+        let mut stack = vec![(dir.to_path_buf(), String::new())];
+        while let Some((path, prefix)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&path) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                let rel = format!("{prefix}{name}");
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push((p, format!("{rel}/")));
+                } else if name.ends_with(".txt") || name.ends_with(".html") {
+                    files.push(rel);
+                }
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+fn check(renderer: &Renderer, out: &mut dyn Write) -> Result<Outcome, Error> {
+    let mut problems = 0usize;
+    let mut rendered = 0usize;
+    if let Some(dir) = renderer.override_dir() {
+        writeln!(
+            out,
+            "templates: {} first, then the shipped set",
+            dir.display()
+        )?;
+    } else {
+        writeln!(out, "templates: the shipped set")?;
+    }
+    for file in files_to_compile(renderer) {
+        if let Err(e) = renderer.compile(&file) {
+            problems += 1;
+            writeln!(out, "error: {e}")?;
+        }
+    }
+    let mut locales: Vec<String> = SHIPPED_LOCALES.iter().map(|s| s.to_string()).collect();
+    for l in renderer.override_locales() {
+        if locales.contains(&l) {
+            continue;
+        }
+        let missing = renderer.missing_customer_files(&l);
+        if missing.is_empty() {
+            locales.push(l);
+        } else {
+            writeln!(
+                out,
+                "warning: locale {l} is incomplete and will not be chosen for customers (missing {})",
+                missing.join(", ")
+            )?;
+        }
+    }
+    let mut emails: Vec<(String, String)> = locales
+        .iter()
+        .flat_map(|l| {
+            CUSTOMER_TEMPLATES
+                .iter()
+                .map(move |t| (t.to_string(), l.clone()))
+        })
+        .collect();
+    emails.extend(
+        OPS_TEMPLATES
+            .iter()
+            .map(|t| (t.to_string(), OPS_LOCALE.to_string())),
+    );
+    for (name, locale) in &emails {
+        let variants: &[bool] = if name == "digest" {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &all_clear in variants {
+            let label = if all_clear {
+                format!("{locale}/{name} (all clear)")
+            } else {
+                format!("{locale}/{name}")
+            };
+            match render_sample(renderer, name, locale, all_clear) {
+                Ok(_) => {
+                    rendered += 1;
+                    writeln!(out, "ok     {label} ({})", PARTS.join(", "))?;
+                }
+                Err(e) => {
+                    problems += 1;
+                    writeln!(out, "error: {label}: {e}")?;
+                }
+            }
+        }
+    }
+    if problems == 0 {
+        writeln!(out, "all {rendered} emails rendered")?;
+        Ok(Outcome::Ok { rendered })
+    } else {
+        writeln!(out, "{problems} problem(s) found")?;
+        Ok(Outcome::Failed { problems })
+    }
+}
+
+fn preview(renderer: &Renderer, args: &PreviewArgs, out: &mut dyn Write) -> Result<Outcome, Error> {
+    let email = render_sample(renderer, &args.name, &args.locale, args.all_clear)?;
+    if let Some(c) = &args.customer {
+        writeln!(
+            out,
+            "# --customer {c}: customer data is not wired to previews yet; showing sample data"
+        )?;
+    }
+    writeln!(out, "Subject: {}", email.subject)?;
+    writeln!(out)?;
+    write!(out, "{}", email.text)?;
+    if let Some(path) = &args.html {
+        std::fs::write(path, &email.html).map_err(|source| Error::HtmlFile {
+            path: path.clone(),
+            source,
+        })?;
+        writeln!(out)?;
+        writeln!(out, "# HTML written to {}", path.display())?;
+    }
+    Ok(Outcome::Ok { rendered: 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_passes_on_the_shipped_set() {
+        let mut out = Vec::new();
+        let outcome = run(TemplatesCommand::Check(CheckArgs {}), None, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(matches!(outcome, Outcome::Ok { .. }), "{text}");
+        assert_eq!(outcome.exit(), Exit::Ok);
+    }
+
+    #[test]
+    fn preview_of_an_unknown_template_is_a_usage_error() {
+        let args = PreviewArgs {
+            name: "reminder-9".into(),
+            locale: "en".into(),
+            customer: None,
+            html: None,
+            all_clear: false,
+        };
+        let err = run(TemplatesCommand::Preview(args), None, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.exit(), Exit::Config);
+        assert!(err.to_string().contains("final-notice"), "{err}");
+    }
+}
