@@ -94,6 +94,17 @@ pub struct Config {
     /// `[alerts]`: immediate ops alerts and their repeat interval.
     #[serde(default)]
     pub alerts: crate::policy::alerts::AlertConfig,
+    /// `[partner]`: who the partner is, as customers see it in notices.
+    #[serde(default)]
+    pub partner: PartnerConfig,
+    /// `[mail]`: how notices and ops mail are delivered; without it nothing is sent.
+    pub mail: Option<crate::notices::mail::MailConfig>,
+    /// `[templates]`: the partner's own template directory, searched before the shipped set.
+    #[serde(default)]
+    pub templates: TemplatesConfig,
+    /// `[digest]`: when the daily digest goes out and where its HTML copy is kept.
+    #[serde(default)]
+    pub digest: DigestConfig,
     /// `[customers."<tenant id>"]`: per-customer overrides (exempt, email, cc, locale).
     #[serde(default)]
     pub customers: std::collections::BTreeMap<String, crate::policy::CustomerOverride>,
@@ -237,6 +248,63 @@ impl Default for StateConfig {
     fn default() -> Self {
         Self {
             path: default_state_path(),
+        }
+    }
+}
+
+/// `[partner]`: the partner as customers see it in notices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartnerConfig {
+    /// Trading name, e.g. "Contoso Cloud Services".
+    pub name: String,
+    /// Where customers write with questions about invoices.
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    /// How to pay (bank details, payment portal), plain text; may have several lines.
+    pub payment_instructions: String,
+    /// Default locale of customer notices when nothing better is known.
+    pub default_locale: String,
+}
+
+impl Default for PartnerConfig {
+    fn default() -> Self {
+        Self {
+            name: "Your CSP partner".to_owned(),
+            contact_email: String::new(),
+            contact_phone: None,
+            payment_instructions: String::new(),
+            default_locale: "en".to_owned(),
+        }
+    }
+}
+
+/// `[templates]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    /// Directory with the partner's own templates (`<dir>/<locale>/<name>.<part>`).
+    pub dir: Option<PathBuf>,
+}
+
+/// `[digest]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestConfig {
+    /// Send the daily digest at all.
+    pub enabled: bool,
+    /// Local hour (0-23) from which the day's digest is due; the first run after it sends it.
+    pub hour: u8,
+    /// Directory for the HTML copy of each digest (default: `reports/` beside the state file).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            hour: 7,
+            dir: None,
         }
     }
 }
@@ -427,6 +495,21 @@ impl Config {
                     message: format!("[{section}]: {why}"),
                 });
             }
+        }
+        if self.digest.hour > 23 {
+            return Err(ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: format!(
+                    "[digest]: hour = {} must be between 0 and 23",
+                    self.digest.hour
+                ),
+            });
+        }
+        if let Some(m) = &self.mail {
+            m.validate().map_err(|e| ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: format!("[mail]: {e}"),
+            })?;
         }
         if let Some(r) = &self.receivables {
             r.validate().map_err(|e| ConfigError::InvalidNoPosition {

@@ -65,6 +65,10 @@ pub trait LedgerView {
     /// Customers with an action that is planned, awaiting approval, approved, executing or
     /// uncertain.
     fn customers_with_pending_actions(&self) -> Result<Vec<String>, LedgerError>;
+    /// Actions in any of these statuses, oldest first.
+    fn actions_in_status(&self, statuses: &[ActionStatus]) -> Result<Vec<ActionRow>, LedgerError>;
+    /// Actions created or changed at or after `since`, oldest first.
+    fn actions_changed_since(&self, since: Timestamp) -> Result<Vec<ActionRow>, LedgerError>;
     /// Holds in force at `now`.
     fn active_holds(&self, now: Timestamp) -> Result<Vec<Hold>, LedgerError>;
     /// The hold covering this customer (or this customer's invoice) at `now`, if any.

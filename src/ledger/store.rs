@@ -701,6 +701,14 @@ impl LedgerView for Ledger {
         self.spend_rows(None, since)
     }
 
+    fn actions_in_status(&self, statuses: &[ActionStatus]) -> Result<Vec<ActionRow>, LedgerError> {
+        self.actions_with_status(statuses)
+    }
+
+    fn actions_changed_since(&self, since: Timestamp) -> Result<Vec<ActionRow>, LedgerError> {
+        self.actions(None, Some(since))
+    }
+
     fn customers_with_pending_actions(&self) -> Result<Vec<String>, LedgerError> {
         let pending = self.actions_with_status(&[
             ActionStatus::Planned,

@@ -1413,7 +1413,15 @@ mod tests {
         assert!(safe_path("en/reminder-1.html"));
         assert!(safe_path("zh-Hans/_invoices.txt"));
         assert!(safe_path("_layout.html"));
-        for bad in ["../x.html", "/etc/passwd", "en/../../x", "en\\x", "", "en//x", "./x"] {
+        for bad in [
+            "../x.html",
+            "/etc/passwd",
+            "en/../../x",
+            "en\\x",
+            "",
+            "en//x",
+            "./x",
+        ] {
             assert!(!safe_path(bad), "{bad}");
         }
         assert!(safe_segment("zh-Hans"));
