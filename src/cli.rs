@@ -45,10 +45,18 @@ pub enum Command {
     /// Collect, evaluate every policy and print the findings and actions with their reasons
     /// (changes nothing in Partner Center and sends nothing).
     Plan(PlanArgs),
+    /// Run one full cycle: collect, evaluate, send due notices and alerts, the digest when due,
+    /// and record the run (what the systemd timer calls).
+    Run(RunArgs),
     /// Run the built-in Partner Center simulator on loopback.
     Simulate(SimulateArgs),
     /// Show cspguard working end to end against the built-in simulator (no credentials needed).
     Demo(DemoArgs),
+    /// Check and preview the email templates.
+    Templates {
+        #[command(subcommand)]
+        cmd: crate::commands::templates::TemplatesCommand,
+    },
     /// Work with the partner's receivables export.
     Receivables {
         #[command(subcommand)]
@@ -70,6 +78,14 @@ pub struct SnapshotArgs {
     /// Fetch that detail for every customer (three calls per customer: slow on large tenants).
     #[arg(long, conflicts_with = "customers")]
     pub all_details: bool,
+}
+
+/// Arguments of `cspguard run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Send nothing and record no action, whatever the config's mode (the digest still goes out).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `cspguard plan`.

@@ -102,6 +102,9 @@ pub struct Config {
     /// `[templates]`: the partner's own template directory, searched before the shipped set.
     #[serde(default)]
     pub templates: TemplatesConfig,
+    /// `[approvals]`: how long an approval request stays open.
+    #[serde(default)]
+    pub approvals: ApprovalsConfig,
     /// `[digest]`: when the daily digest goes out and where its HTML copy is kept.
     #[serde(default)]
     pub digest: DigestConfig,
@@ -285,6 +288,20 @@ impl Default for PartnerConfig {
 pub struct TemplatesConfig {
     /// Directory with the partner's own templates (`<dir>/<locale>/<name>.<part>`).
     pub dir: Option<PathBuf>,
+}
+
+/// `[approvals]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsConfig {
+    /// Days after which an action still awaiting approval (or approved but not executed) expires.
+    pub expire_days: u32,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        Self { expire_days: 7 }
+    }
 }
 
 /// `[digest]`

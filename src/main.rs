@@ -26,6 +26,8 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Snapshot(args) => runtime()?.block_on(app::snapshot::run(&cli.config, args)),
+        Command::Run(args) => runtime()?.block_on(app::run::run(&cli.config, args)),
+        Command::Templates { cmd } => app::templates::run(&cli.config, cmd),
         Command::Plan(args) => runtime()?.block_on(app::plan::run(&cli.config, args)),
         Command::Simulate(args) => {
             runtime()?.block_on(cspguard::commands::simulate::run(args))?;

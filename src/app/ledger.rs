@@ -40,29 +40,20 @@ pub struct StateAccess {
 }
 
 impl StateAccess {
-    /// Open the state for App+User use, or nothing when App+User is not configured.
+    /// Open the state for App+User use, or nothing when App+User is not configured. Takes the
+    /// run lock, because refreshing rotates the token and it must be stored exactly once.
     pub fn for_app_user(cfg: &Config) -> anyhow::Result<Self> {
-        let Some(app_user) = &cfg.partner_center.app_user else {
+        if cfg.partner_center.app_user.is_none() {
             return Ok(Self {
                 _lock: None,
                 store: None,
             });
-        };
-        let path = &cfg.state.path;
-        ensure_parent(path)?;
-        let lock = RunLock::acquire(path)?;
-        let ledger = Ledger::open(path)?;
-        let seed = if ledger.load_refresh_token()?.is_some() {
-            None
-        } else {
-            Some(secrets::resolve_from_env(
-                &app_user.refresh_token_ref(),
-                app_user.refresh_token.as_ref(),
-            )?)
-        };
+        }
+        ensure_parent(&cfg.state.path)?;
+        let lock = RunLock::acquire(&cfg.state.path)?;
         Ok(Self {
             _lock: Some(lock),
-            store: Some(Arc::new(LedgerRefreshStore::new(ledger, seed))),
+            store: refresh_store(cfg)?,
         })
     }
 
@@ -86,4 +77,22 @@ pub fn ensure_parent(path: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The ledger-backed App+User refresh-token store, or `None` without App+User credentials. The
+/// caller must hold the run lock.
+pub fn refresh_store(cfg: &Config) -> anyhow::Result<Option<Arc<dyn RefreshTokenStore>>> {
+    let Some(app_user) = &cfg.partner_center.app_user else {
+        return Ok(None);
+    };
+    let ledger = Ledger::open(&cfg.state.path)?;
+    let seed = if ledger.load_refresh_token()?.is_some() {
+        None
+    } else {
+        Some(secrets::resolve_from_env(
+            &app_user.refresh_token_ref(),
+            app_user.refresh_token.as_ref(),
+        )?)
+    };
+    Ok(Some(Arc::new(LedgerRefreshStore::new(ledger, seed))))
 }

@@ -2,10 +2,13 @@
 //! to exit codes. This is the only code (besides `main.rs`) allowed to use `anyhow`.
 
 pub mod demo;
+pub mod digest;
 pub mod ledger;
 pub mod plan;
 pub mod receivables;
+pub mod run;
 pub mod snapshot;
+pub mod templates;
 
 use cspguard::commands::ledger_cmds::LedgerCmdError;
 use cspguard::commands::receivables::ReceivablesCmdError;
@@ -18,7 +21,10 @@ use cspguard::secrets::SecretError;
 /// Map an error to its documented exit code by looking through the error chain.
 pub fn classify(e: &anyhow::Error) -> Exit {
     for cause in e.chain() {
-        if cause.is::<ConfigError>() || cause.is::<SecretError>() {
+        if cause.is::<ConfigError>()
+            || cause.is::<SecretError>()
+            || cause.is::<run::RunConfigError>()
+        {
             return Exit::Config;
         }
         if let Some(ContextError::Secret(_)) = cause.downcast_ref::<ContextError>() {
