@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod credentials;
+pub mod digest;
 pub mod exit;
 pub mod ledger;
 pub mod logging;
