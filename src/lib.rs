@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod credentials;
+pub mod digest;
 pub mod execute;
 pub mod exit;
 pub mod ledger;
