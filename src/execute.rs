@@ -191,7 +191,10 @@ impl Executor<'_> {
             let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
                 continue;
             };
-            match self.perform(mailer, &claimed, &action, &findings, snapshot).await {
+            match self
+                .perform(mailer, &claimed, &action, &findings, snapshot)
+                .await
+            {
                 Ok(done) => {
                     self.ledger.mark_done(claimed.id, &done.result, self.now)?;
                     for n in &done.notices {
@@ -218,7 +221,10 @@ impl Executor<'_> {
             match self.ledger.action_by_key(key)? {
                 Some(r) if r.status == ActionStatus::Done => {}
                 Some(r) => {
-                    return Ok(Some(format!("waits for {key}, which is {}", r.status.as_str())));
+                    return Ok(Some(format!(
+                        "waits for {key}, which is {}",
+                        r.status.as_str()
+                    )));
                 }
                 None => return Ok(Some(format!("waits for {key}, which is not recorded"))),
             }
@@ -235,7 +241,9 @@ impl Executor<'_> {
         snapshot: &Snapshot,
     ) -> Result<Done, String> {
         let (email, template, locale, recipients) = match &action.kind {
-            ActionKind::CustomerNotice { template, to, cc, .. } => {
+            ActionKind::CustomerNotice {
+                template, to, cc, ..
+            } => {
                 let Some(to) = to.clone() else {
                     return Err("the notice has no recipient address".to_owned());
                 };
@@ -291,7 +299,10 @@ impl Executor<'_> {
                     summary: summary.clone(),
                     facts: BTreeMap::new(),
                 };
-                let finding = findings.get(fingerprint.as_str()).copied().unwrap_or(&fallback);
+                let finding = findings
+                    .get(fingerprint.as_str())
+                    .copied()
+                    .unwrap_or(&fallback);
                 let customer_name = action
                     .customer
                     .as_deref()

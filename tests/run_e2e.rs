@@ -6,8 +6,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use jiff::{SignedDuration, Timestamp};
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use cspguard::sim::scenario;
 use cspguard::sim::{SimConfig, SimHandle, Simulator};
@@ -93,7 +93,11 @@ struct Output {
 }
 
 async fn run(w: &World, now: Timestamp, extra: &[&str]) -> Output {
-    let mut args = vec!["--config".to_owned(), w.config.display().to_string(), "run".to_owned()];
+    let mut args = vec![
+        "--config".to_owned(),
+        w.config.display().to_string(),
+        "run".to_owned(),
+    ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let now = now.to_string();
     tokio::task::spawn_blocking(move || {
@@ -157,7 +161,11 @@ async fn notify_run_delivers_localized_notices_alerts_and_one_digest_exactly_onc
     let first = run(&w, now, &[]).await;
     assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
     let mails = smtp.received();
-    assert!(mails.iter().all(|m| m.tls && m.auth_user.as_deref() == Some(SMTP_USER)));
+    assert!(
+        mails
+            .iter()
+            .all(|m| m.tls && m.auth_user.as_deref() == Some(SMTP_USER))
+    );
 
     // One dunning notice per late customer, in the customer's language.
     let notice_to = |domain: &str| {
@@ -172,30 +180,52 @@ async fn notify_run_delivers_localized_notices_alerts_and_one_digest_exactly_onc
     assert_eq!(tailspin.len(), 1);
     let ja_subject = subject(tailspin[0]);
     assert!(
-        ja_subject.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c) || ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        ja_subject
+            .chars()
+            .any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)
+                || ('\u{4e00}'..='\u{9fff}').contains(&c)),
         "Japanese subject expected for ja-JP: {ja_subject}"
     );
     let woodgrove = notice_to("woodgrovekorea.example");
     assert_eq!(woodgrove.len(), 1);
     assert!(
-        subject(woodgrove[0]).chars().any(|c| ('\u{ac00}'..='\u{d7af}').contains(&c)),
+        subject(woodgrove[0])
+            .chars()
+            .any(|c| ('\u{ac00}'..='\u{d7af}').contains(&c)),
         "Korean subject expected: {}",
         subject(woodgrove[0])
     );
-    assert!(notice_to("litwareinc.example").is_empty(), "the payer who paid gets nothing");
+    assert!(
+        notice_to("litwareinc.example").is_empty(),
+        "the payer who paid gets nothing"
+    );
 
     // Ops alerts and exactly one digest to the ops team.
-    let ops: Vec<_> = mails.iter().filter(|m| to(m).contains("ops@contoso-cloud.example")).collect();
+    let ops: Vec<_> = mails
+        .iter()
+        .filter(|m| to(m).contains("ops@contoso-cloud.example"))
+        .collect();
     let digests: Vec<_> = ops
         .iter()
         .filter(|m| subject(m).contains("digest"))
         .collect();
-    assert_eq!(digests.len(), 1, "one digest: {:?}", ops.iter().map(|m| subject(m)).collect::<Vec<_>>());
+    assert_eq!(
+        digests.len(),
+        1,
+        "one digest: {:?}",
+        ops.iter().map(|m| subject(m)).collect::<Vec<_>>()
+    );
     assert!(ops.len() >= 4, "critical findings alert the ops team");
 
     // A second run the same day sends nothing new: no duplicate notice, alert or digest.
     let before = smtp.received().len();
-    let second = run(&w, now.checked_add(SignedDuration::from_mins(10)).expect("time"), &[]).await;
+    let second = run(
+        &w,
+        now.checked_add(SignedDuration::from_mins(10))
+            .expect("time"),
+        &[],
+    )
+    .await;
     assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
     assert_eq!(smtp.received().len(), before, "nothing is sent twice");
 
@@ -204,7 +234,15 @@ async fn notify_run_delivers_localized_notices_alerts_and_one_digest_exactly_onc
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), before);
-    assert!(w.dir.path().join("state/reports").read_dir().expect("reports").count() == 1);
+    assert!(
+        w.dir
+            .path()
+            .join("state/reports")
+            .read_dir()
+            .expect("reports")
+            .count()
+            == 1
+    );
     w.sim.shutdown().await;
     smtp.stop().await;
 }
@@ -219,17 +257,37 @@ async fn smtp_down_for_one_run_then_up_delivers_the_same_emails_exactly_once() {
     let w = world(now, addr.port(), "notify").await;
 
     let down = run(&w, now, &[]).await;
-    assert_eq!(down.code, Some(3), "a run whose emails failed is degraded:\n{}\n{}", down.stdout, down.stderr);
+    assert_eq!(
+        down.code,
+        Some(3),
+        "a run whose emails failed is degraded:\n{}\n{}",
+        down.stdout,
+        down.stderr
+    );
     assert!(down.stderr.contains("failed:"), "{}", down.stderr);
     assert!(!down.stderr.contains(SMTP_PASSWORD) && !down.stdout.contains(SMTP_PASSWORD));
 
-    let smtp = SmtpServer::start_on(addr, smtp_options()).await.expect("rebind the port");
-    let later = now.checked_add(SignedDuration::from_hours(1)).expect("time");
+    let smtp = SmtpServer::start_on(addr, smtp_options())
+        .await
+        .expect("rebind the port");
+    let later = now
+        .checked_add(SignedDuration::from_hours(1))
+        .expect("time");
     let up = run(&w, later, &[]).await;
     assert_eq!(up.code, Some(0), "{}\n{}", up.stdout, up.stderr);
     let first_batch = smtp.received().len();
-    assert!(first_batch >= 5, "the pending emails went out: {first_batch}");
-    let again = run(&w, later.checked_add(SignedDuration::from_hours(1)).expect("time"), &[]).await;
+    assert!(
+        first_batch >= 5,
+        "the pending emails went out: {first_batch}"
+    );
+    let again = run(
+        &w,
+        later
+            .checked_add(SignedDuration::from_hours(1))
+            .expect("time"),
+        &[],
+    )
+    .await;
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert_eq!(smtp.received().len(), first_batch, "and only once");
     let reminders = smtp
@@ -252,10 +310,20 @@ async fn dry_run_sends_only_the_digest_and_records_no_action() {
     let mails = smtp.received();
     assert_eq!(mails.len(), 1, "only the digest leaves the machine");
     assert_eq!(to(&mails[0]), "ops@contoso-cloud.example");
-    assert!(out.stdout.contains("would be recorded (dry-run)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("would be recorded (dry-run)"),
+        "{}",
+        out.stdout
+    );
     // The ledger holds no customer action.
     let status = Command::new(env!("CARGO_BIN_EXE_cspguard"))
-        .args(["--config", &w.config.display().to_string(), "history", "--format", "json"])
+        .args([
+            "--config",
+            &w.config.display().to_string(),
+            "history",
+            "--format",
+            "json",
+        ])
         .output()
         .expect("history");
     let text = String::from_utf8_lossy(&status.stdout);
@@ -270,6 +338,10 @@ async fn enforce_mode_is_refused_with_a_clear_message() {
     let w = world(now, 25, "enforce").await;
     let out = run(&w, now, &[]).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("enforce") && out.stderr.contains("notify"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("enforce") && out.stderr.contains("notify"),
+        "{}",
+        out.stderr
+    );
     w.sim.shutdown().await;
 }

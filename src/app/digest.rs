@@ -31,7 +31,11 @@ impl std::fmt::Display for DigestOutcome {
                 f,
                 "written to {}{}",
                 file.display(),
-                if *emailed { " and emailed" } else { " (no [mail]: not emailed)" }
+                if *emailed {
+                    " and emailed"
+                } else {
+                    " (no [mail]: not emailed)"
+                }
             ),
         }
     }
@@ -93,7 +97,11 @@ pub async fn send_if_due(
         sent: report.sent,
         failed: report.failed.len(),
         would_send: report.would.len(),
-        errors: report.failed.iter().map(|(k, e)| format!("{k}: {e}")).collect(),
+        errors: report
+            .failed
+            .iter()
+            .map(|(k, e)| format!("{k}: {e}"))
+            .collect(),
     };
     let ctx = digest::build(&DigestInput {
         plan: &planned.plan,
@@ -118,9 +126,12 @@ pub async fn send_if_due(
         let tmp = dir.join(format!(".digest-{date}.html.tmp"));
         std::fs::write(&tmp, &rendered.html)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &file)
-            .with_context(|| format!("cannot write {}", file.display()))?;
-        let ops = cfg.mail.as_ref().map(|m| m.ops_to.clone()).unwrap_or_default();
+        std::fs::rename(&tmp, &file).with_context(|| format!("cannot write {}", file.display()))?;
+        let ops = cfg
+            .mail
+            .as_ref()
+            .map(|m| m.ops_to.clone())
+            .unwrap_or_default();
         let emailed = match exec.mailer {
             Some(mailer) if !ops.is_empty() => {
                 let receipt = mailer

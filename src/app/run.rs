@@ -84,8 +84,8 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
     let planned = planning::plan(&pc, cfg, &ledger, now).await;
     record_observations(&ledger, cfg, &planned.snapshot, now);
 
-    let renderer = Renderer::new(cfg.templates.dir.clone())
-        .context("cannot load the email templates")?;
+    let renderer =
+        Renderer::new(cfg.templates.dir.clone()).context("cannot load the email templates")?;
     let mailer = match &cfg.mail {
         Some(m) => Some(Mailer::new(m, m.resolve_password()?).context("cannot set up mail")?),
         None => None,
@@ -100,7 +100,8 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
     };
     let mut report = ExecutionReport::default();
     exec.record(&planned.plan, &mut report)?;
-    exec.execute(&planned.plan, &planned.snapshot, &mut report).await?;
+    exec.execute(&planned.plan, &planned.snapshot, &mut report)
+        .await?;
     let digest = super::digest::send_if_due(&exec, &planned, &report, run_id, now).await;
 
     let mut errors: Vec<String> = report
@@ -165,7 +166,12 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
 
 /// Record the day's month-to-date spend per customer (for anomaly detection) and advance the
 /// audit-record watermark. Observations, not actions: recorded in every mode.
-fn record_observations(ledger: &Ledger, cfg: &Config, snapshot: &cspguard::snapshot::Snapshot, now: Timestamp) {
+fn record_observations(
+    ledger: &Ledger,
+    cfg: &Config,
+    snapshot: &cspguard::snapshot::Snapshot,
+    now: Timestamp,
+) {
     let today = now.to_zoned(cfg.time_zone()).date();
     if let Section::Ok { data } = &snapshot.usage {
         for u in data {
