@@ -163,9 +163,17 @@ impl Executor<'_> {
                     continue;
                 }
             };
-            if let Some(why) = self.blocked(&action)? {
-                report.waiting.push((row.key.clone(), why));
-                continue;
+            match self.gate(&action)? {
+                Gate::Go => {}
+                Gate::Wait(why) => {
+                    report.waiting.push((row.key.clone(), why));
+                    continue;
+                }
+                Gate::Cancel(why) => {
+                    self.ledger.cancel(row.id, RUN_ACTOR, &why, self.now)?;
+                    report.cancelled += 1;
+                    continue;
+                }
             }
             match &action.kind {
                 ActionKind::CustomerNotice { .. } | ActionKind::OpsAlert { .. } => {}
@@ -215,21 +223,32 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// Why an action cannot run yet, if it cannot.
-    fn blocked(&self, action: &PlannedAction) -> Result<Option<String>, ExecuteError> {
+    /// Whether an action's prerequisites (`after`) allow it to run.
+    fn gate(&self, action: &PlannedAction) -> Result<Gate, ExecuteError> {
         for key in &action.after {
             match self.ledger.action_by_key(key)? {
                 Some(r) if r.status == ActionStatus::Done => {}
+                Some(r)
+                    if matches!(
+                        r.status,
+                        ActionStatus::Cancelled | ActionStatus::Expired
+                    ) =>
+                {
+                    return Ok(Gate::Cancel(format!(
+                        "its prerequisite {key} was {} and will not happen",
+                        r.status.as_str()
+                    )));
+                }
                 Some(r) => {
-                    return Ok(Some(format!(
+                    return Ok(Gate::Wait(format!(
                         "waits for {key}, which is {}",
                         r.status.as_str()
                     )));
                 }
-                None => return Ok(Some(format!("waits for {key}, which is not recorded"))),
+                None => return Ok(Gate::Wait(format!("waits for {key}, which is not recorded"))),
             }
         }
-        Ok(None)
+        Ok(Gate::Go)
     }
 
     async fn perform(
@@ -398,6 +417,14 @@ impl Executor<'_> {
             .map(|m| m.ops_to.clone())
             .unwrap_or_default()
     }
+}
+
+/// What an action's prerequisites allow.
+enum Gate {
+    Go,
+    Wait(String),
+    /// A prerequisite ended without being done: the action must not happen either.
+    Cancel(String),
 }
 
 struct Done {

@@ -74,7 +74,7 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
     }
     let expired = ledger.expire_approvals(now, i64::from(cfg.approvals.expire_days))?;
     let run_id = ledger.begin_run(&mode.to_string(), now)?;
-    tracing::info!(run_id, %mode, "run started");
+    tracing::debug!(run_id, %mode, "run started");
 
     let pc = context::client(
         cfg,
