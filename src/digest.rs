@@ -316,10 +316,10 @@ fn ledger_decisions(
             .iter()
             .map(|r| DecisionItem {
                 summary: format!(
-                    "Action {}: {} for {}",
-                    r.id,
+                    "{}: {} (action {})",
+                    names.of(r.customer.as_deref()),
                     describe_row(r, input.snapshot),
-                    names.of(r.customer.as_deref())
+                    r.id
                 ),
                 reason: format!(
                     "{} To reject: cspguard reject {} --reason \"…\"",
@@ -355,9 +355,9 @@ fn dry_run_decisions(plan: &Plan, snapshot: &Snapshot, names: &Names) -> Vec<Dec
         .filter(|a| a.kind.is_destructive())
         .map(|a| DecisionItem {
             summary: format!(
-                "Would need your decision: {} for {}",
-                describe(&a.kind, a.customer.as_deref(), snapshot),
-                names.of(a.customer.as_deref())
+                "Would need your decision — {}: {}",
+                names.of(a.customer.as_deref()),
+                describe(&a.kind, a.customer.as_deref(), snapshot)
             ),
             reason: a.reason.clone(),
             approve_command: "none yet: dry-run records nothing; in notify mode this action would \
@@ -386,7 +386,7 @@ fn uncertain_or_failed(
                 );
                 let todo = match r.status {
                     ActionStatus::Uncertain => format!(
-                        "it may or may not have happened: check whether it happened, then `cspguard retry {}`",
+                        "it may or may not have happened: check whether it happened, then `cspguard retry {}` if it did not",
                         r.id
                     ),
                     _ => format!(
@@ -399,7 +399,7 @@ fn uncertain_or_failed(
                     customer: names.of(r.customer.as_deref()),
                     status: r.status.to_string(),
                     detail: Some(format!(
-                        "{error} (after {} attempt{}); {todo}",
+                        "{error} (after {} attempt{}). To do: {todo}.",
                         r.attempts,
                         if r.attempts == 1 { "" } else { "s" }
                     )),
@@ -484,8 +484,9 @@ fn receivables(
             })
             .collect();
         health.push(warning(format!(
-            "{n} receivables row{} could not be matched to a customer and are not dunned (e.g. {}); see `cspguard receivables check`.",
+            "{n} receivables row{} could not be matched to a customer and {} not dunned (e.g. {}); see `cspguard receivables check`.",
             plural(n),
+            if n == 1 { "is" } else { "are" },
             examples.join(", ")
         )));
     }
@@ -1195,7 +1196,7 @@ mod tests {
         assert_eq!(
             suspend.summary,
             format!(
-                "Action {approval}: suspend subscription \"Microsoft 365 E3\" (s1) (non-payment) for Fabrikam & Co"
+                "Fabrikam & Co: suspend subscription \"Microsoft 365 E3\" (s1) (non-payment) (action {approval})"
             )
         );
         assert!(suspend.reason.starts_with("reason of suspend:c1:s1."));
@@ -1208,7 +1209,7 @@ mod tests {
         assert_eq!(c.approve_command, format!("cspguard approve {cancel}"));
         assert!(
             c.summary
-                .contains("CANCEL Azure subscription az9 — irreversible for Tailspin Toys"),
+                .contains("Tailspin Toys: CANCEL Azure subscription az9 — irreversible"),
             "{}",
             c.summary
         );
@@ -1234,18 +1235,18 @@ mod tests {
             detail.contains(&format!("`cspguard retry {failed}`")),
             "{detail}"
         );
+        // The uncertain action was inserted right after the failed one.
+        let u_id = failed + 1;
         let u = ctx
             .uncertain_or_failed
             .iter()
             .find(|a| a.status == "uncertain")
             .expect("uncertain line");
         assert_eq!(u.customer, "Adventure Works");
-        assert!(
-            u.detail
-                .as_deref()
-                .unwrap_or_default()
-                .contains("check whether it happened, then `cspguard retry")
-        );
+        assert!(u.detail.as_deref().unwrap_or_default().contains(&format!(
+            "check whether it happened, then `cspguard retry {}` if it did not",
+            u_id
+        )));
 
         // Fraud and misuse, most severe first; dunning and budget findings are not here.
         let fraud: Vec<(Severity, &str)> = ctx
@@ -1356,7 +1357,9 @@ mod tests {
         );
         assert!(health.contains("[Warning] budgets: 1 skip"), "{health}");
         assert!(
-            health.contains("[Warning] 1 receivables row could not be matched"),
+            health.contains(
+                "[Warning] 1 receivables row could not be matched to a customer and is not dunned"
+            ),
             "{health}"
         );
         assert!(health.contains("INV-99 (contoso-old)"), "{health}");
@@ -1402,7 +1405,7 @@ mod tests {
         let d = &ctx.needs_decision[0];
         assert_eq!(
             d.summary,
-            "Would need your decision: suspend subscription \"Microsoft 365 E3\" (s1) (non-payment) for Fabrikam & Co"
+            "Would need your decision — Fabrikam & Co: suspend subscription \"Microsoft 365 E3\" (s1) (non-payment)"
         );
         assert!(d.approve_command.contains("dry-run records nothing"));
         assert!(!d.approve_command.contains("cspguard approve 1"));
@@ -1709,5 +1712,62 @@ mod tests {
         );
         assert!(ctx.aging.is_empty());
         assert!(ctx.all_clear());
+    }
+
+    #[test]
+    fn digest_top_debtors_are_capped_and_ordered_by_overdue_amount() {
+        let rows: Vec<Receivable> = (1..=12)
+            .map(|i| {
+                eur(
+                    &format!("tenant-{i:02}"),
+                    &format!("INV-{i}"),
+                    "2026-11-01",
+                    &format!("{}", i * 10),
+                    "0",
+                )
+            })
+            .collect();
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &matched(rows),
+            &testkit::ledger(),
+            &run(Mode::Notify),
+            true,
+        );
+        assert_eq!(ctx.top_debtors.len(), MAX_DEBTORS);
+        assert_eq!(ctx.top_debtors[0].customer, "tenant-12");
+        assert_eq!(ctx.top_debtors[0].overdue.amount, dec("120"));
+        assert_eq!(ctx.top_debtors[9].customer, "tenant-03");
+        assert!(ctx.top_debtors.iter().all(|d| d.oldest_days_past_due == 20));
+        assert_eq!(ctx.aging[0].buckets[1].amount, dec("780"));
+    }
+
+    #[test]
+    fn digest_expired_approvals_of_the_last_day_say_why() {
+        let ledger = testkit::ledger();
+        let t0 = ts("2026-11-10T06:00:00Z");
+        ledger
+            .insert_action(&new_action("suspend:c1:s1", &suspend_kind(), C1, true), t0)
+            .expect("insert");
+        let expired = ledger
+            .expire_approvals(ts("2026-11-21T06:00:00Z"), 7)
+            .expect("expire");
+        assert_eq!(expired.len(), 1);
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &matched(vec![]),
+            &ledger,
+            &run(Mode::Notify),
+            true,
+        );
+        assert!(ctx.needs_decision.is_empty());
+        assert_eq!(ctx.recent_actions.len(), 1);
+        assert_eq!(ctx.recent_actions[0].status, "expired");
+        assert_eq!(
+            ctx.recent_actions[0].detail.as_deref(),
+            Some("expired: nobody approved it in time; it will not run")
+        );
     }
 }
