@@ -316,10 +316,10 @@ fn ledger_decisions(
             .iter()
             .map(|r| DecisionItem {
                 summary: format!(
-                    "Action {}: {} for {}",
-                    r.id,
+                    "{}: {} (action {})",
+                    names.of(r.customer.as_deref()),
                     describe_row(r, input.snapshot),
-                    names.of(r.customer.as_deref())
+                    r.id
                 ),
                 reason: format!(
                     "{} To reject: cspguard reject {} --reason \"…\"",
@@ -355,9 +355,9 @@ fn dry_run_decisions(plan: &Plan, snapshot: &Snapshot, names: &Names) -> Vec<Dec
         .filter(|a| a.kind.is_destructive())
         .map(|a| DecisionItem {
             summary: format!(
-                "Would need your decision: {} for {}",
-                describe(&a.kind, a.customer.as_deref(), snapshot),
-                names.of(a.customer.as_deref())
+                "Would need your decision — {}: {}",
+                names.of(a.customer.as_deref()),
+                describe(&a.kind, a.customer.as_deref(), snapshot)
             ),
             reason: a.reason.clone(),
             approve_command: "none yet: dry-run records nothing; in notify mode this action would \
@@ -386,7 +386,7 @@ fn uncertain_or_failed(
                 );
                 let todo = match r.status {
                     ActionStatus::Uncertain => format!(
-                        "it may or may not have happened: check whether it happened, then `cspguard retry {}`",
+                        "it may or may not have happened: check whether it happened, then `cspguard retry {}` if it did not",
                         r.id
                     ),
                     _ => format!(
@@ -399,7 +399,7 @@ fn uncertain_or_failed(
                     customer: names.of(r.customer.as_deref()),
                     status: r.status.to_string(),
                     detail: Some(format!(
-                        "{error} (after {} attempt{}); {todo}",
+                        "{error} (after {} attempt{}). To do: {todo}.",
                         r.attempts,
                         if r.attempts == 1 { "" } else { "s" }
                     )),
@@ -484,8 +484,9 @@ fn receivables(
             })
             .collect();
         health.push(warning(format!(
-            "{n} receivables row{} could not be matched to a customer and are not dunned (e.g. {}); see `cspguard receivables check`.",
+            "{n} receivables row{} could not be matched to a customer and {} not dunned (e.g. {}); see `cspguard receivables check`.",
             plural(n),
+            if n == 1 { "is" } else { "are" },
             examples.join(", ")
         )));
     }
@@ -775,4 +776,998 @@ fn skip_health(plan: &Plan) -> Vec<HealthLine> {
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use jiff::Timestamp;
+    use jiff::civil::Date;
+    use jiff::tz::TimeZone;
+    use rust_decimal::Decimal;
+    use serde_json::json;
+
+    use super::*;
+    use crate::ledger::{
+        FindingRow, Hold, Ledger, LedgerError, NewAction, NoticeRow, RetryPolicy, SpendSnapshot,
+        Suspension,
+    };
+    use crate::notices::templates::Renderer;
+    use crate::pc::models::InvoiceSummary;
+    use crate::plan::{NoticeInvoice, RiskScore, Severity, Skip};
+    use crate::policy::testkit::{
+        self, customer, dec, detail, matched, receivable, subscription, ts,
+    };
+    use crate::receivables::matching::{MatchOutcome, Unmatched, UnmatchedReason};
+
+    const C1: &str = "11111111-1111-1111-1111-111111111111";
+    const C2: &str = "22222222-2222-2222-2222-222222222222";
+    const C3: &str = "33333333-3333-3333-3333-333333333333";
+
+    fn now() -> Timestamp {
+        ts("2026-11-21T08:00:00Z")
+    }
+
+    fn tz() -> TimeZone {
+        TimeZone::get("Europe/Stockholm").expect("tz")
+    }
+
+    /// A snapshot where every bulk section was read, with three named customers.
+    fn full_snapshot() -> Snapshot {
+        let mut s = testkit::snapshot(now());
+        s.customers = Section::Ok {
+            data: vec![
+                customer(C1, "Fabrikam & Co"),
+                customer(C2, "Tailspin Toys"),
+                customer(C3, "Adventure Works"),
+            ],
+        };
+        s.invoice_summary = Section::Ok {
+            data: InvoiceSummary::default(),
+        };
+        s.details.insert(
+            C1.into(),
+            detail(None, vec![subscription("s1", "active", "Microsoft 365 E3")]),
+        );
+        s
+    }
+
+    fn run(mode: Mode) -> RunSummary {
+        let mut calls = CallStats::default();
+        calls.totals.calls = 42;
+        calls.totals.retries = 3;
+        calls.totals.throttled = 2;
+        RunSummary {
+            started: ts("2026-11-21T07:59:00Z"),
+            mode,
+            calls,
+            detail_fetched: 1,
+            sent: 0,
+            failed: 0,
+            would_send: 0,
+            errors: vec![],
+        }
+    }
+
+    fn build_with(
+        plan: &Plan,
+        snapshot: &Snapshot,
+        receivables: &ReceivablesInput,
+        ledger: &dyn LedgerView,
+        run: &RunSummary,
+        app_user_configured: bool,
+    ) -> DigestContext {
+        let tz = tz();
+        build(&DigestInput {
+            plan,
+            snapshot,
+            receivables,
+            ledger,
+            run,
+            partner_name: "Contoso Cloud Services",
+            app_user_configured,
+            now: now(),
+            tz: &tz,
+        })
+    }
+
+    fn finding(rule: &str, severity: Severity, customer: &str, summary: &str) -> Finding {
+        Finding {
+            fingerprint: format!("{rule}:{customer}"),
+            rule: rule.into(),
+            severity,
+            customer: Some(customer.into()),
+            summary: summary.into(),
+            facts: BTreeMap::new(),
+        }
+    }
+
+    fn suspend_kind() -> ActionKind {
+        ActionKind::Suspend {
+            subscription_id: "s1".into(),
+            reason: SuspendReason::Nonpayment,
+        }
+    }
+
+    fn notice_kind(template: &str) -> ActionKind {
+        ActionKind::CustomerNotice {
+            template: template.into(),
+            stage: template.into(),
+            to: Some("ap@fabrikam.example".into()),
+            cc: vec![],
+            locale_hint: None,
+            invoices: vec![NoticeInvoice {
+                invoice: "INV-2".into(),
+                due_date: testkit::date("2026-11-11"),
+                days_past_due: 10,
+                amount: dec("200"),
+                outstanding: dec("150"),
+                currency: "EUR".into(),
+                stage_index: 1,
+            }],
+            suspension_date: None,
+        }
+    }
+
+    fn new_action(key: &str, kind: &ActionKind, customer: &str, approval: bool) -> NewAction {
+        NewAction {
+            key: key.into(),
+            kind: kind.name().into(),
+            customer: Some(customer.into()),
+            payload: serde_json::to_value(kind).expect("payload"),
+            requires_approval: approval,
+            reason: format!("reason of {key}"),
+        }
+    }
+
+    fn text(lines: &[HealthLine]) -> String {
+        lines
+            .iter()
+            .map(|h| format!("[{:?}] {}", h.status, h.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn eur(customer: &str, invoice: &str, due: &str, amount: &str, paid: &str) -> Receivable {
+        receivable(customer, invoice, due, amount, paid)
+    }
+
+    fn usd(customer: &str, invoice: &str, due: &str, amount: &str, paid: &str) -> Receivable {
+        let mut r = receivable(customer, invoice, due, amount, paid);
+        r.currency = "USD".into();
+        r
+    }
+
+    fn all_clear_context() -> DigestContext {
+        let snapshot = full_snapshot();
+        let receivables = matched(vec![eur(C1, "INV-1", "2026-11-30", "100", "0")]);
+        let ledger = testkit::ledger();
+        let mut run = run(Mode::Enforce);
+        run.sent = 0;
+        build_with(
+            &Plan::default(),
+            &snapshot,
+            &receivables,
+            &ledger,
+            &run,
+            true,
+        )
+    }
+
+    #[test]
+    fn digest_an_empty_day_is_all_clear_and_still_reports_the_run() {
+        let ctx = all_clear_context();
+        assert!(
+            ctx.all_clear(),
+            "{}\n{}",
+            text(&ctx.run_health),
+            text(&ctx.health)
+        );
+        assert_eq!(ctx.partner_name, "Contoso Cloud Services");
+        assert_eq!(ctx.date, Date::constant(2026, 11, 21));
+        assert_eq!(ctx.mode, "enforce");
+        assert!(ctx.needs_decision.is_empty());
+        assert!(ctx.uncertain_or_failed.is_empty());
+        assert!(ctx.recent_actions.is_empty());
+        // The run itself is always reported.
+        let run = text(&ctx.run_health);
+        assert!(run.contains("Run started 2026-11-21 08:59 CET"), "{run}");
+        assert!(
+            run.contains("Partner Center: 42 calls (3 retries, 2 throttled with 429, 0 errors)"),
+            "{run}"
+        );
+        assert!(run.contains("Emails: 0 sent, 0 failed."), "{run}");
+        // Current receivables are shown, nothing overdue.
+        assert_eq!(ctx.aging.len(), 1);
+        assert_eq!(ctx.aging[0].total, dec("100"));
+        assert!(ctx.top_debtors.is_empty());
+        let health = text(&ctx.health);
+        assert!(health.contains("Customers: 3 customers read."), "{health}");
+        assert!(ctx.health.iter().all(|h| h.status == HealthStatus::Ok));
+    }
+
+    /// A ledger and plan for a day where every section has something.
+    fn busy_day() -> (Ledger, i64, i64, i64) {
+        let mut ledger = testkit::ledger();
+        ledger.set_retry_policy(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        });
+        let t0 = ts("2026-11-21T06:00:00Z");
+        // Awaiting approval.
+        let approval = ledger
+            .insert_action(&new_action("suspend:c1:s1", &suspend_kind(), C1, true), t0)
+            .expect("insert");
+        let cancel = ledger
+            .insert_action(
+                &new_action(
+                    "cancel:c2:az9",
+                    &ActionKind::CancelAzureSubscription {
+                        azure_subscription_id: "az9".into(),
+                    },
+                    C2,
+                    true,
+                ),
+                t0,
+            )
+            .expect("insert");
+        // Failed for good.
+        let failed = ledger
+            .insert_action(
+                &new_action("n:c2:r1", &notice_kind("reminder-1"), C2, false),
+                t0,
+            )
+            .expect("insert");
+        ledger.claim(failed.id, t0).expect("claim");
+        ledger
+            .mark_failed(failed.id, "SMTP 550 5.1.1 mailbox unavailable", t0)
+            .expect("fail");
+        // Uncertain after a crash.
+        let uncertain = ledger
+            .insert_action(
+                &new_action("n:c3:r2", &notice_kind("reminder-2"), C3, false),
+                t0,
+            )
+            .expect("insert");
+        ledger.claim(uncertain.id, t0).expect("claim");
+        ledger.recover_interrupted(t0).expect("recover");
+        // Done in the last 24 hours.
+        let done = ledger
+            .insert_action(
+                &new_action("n:c1:final", &notice_kind("final-notice"), C1, false),
+                t0,
+            )
+            .expect("insert");
+        ledger.claim(done.id, t0).expect("claim");
+        ledger
+            .mark_done(done.id, &json!({"message_id": "m1"}), t0)
+            .expect("done");
+        // Done three days ago: not in the last 24 hours.
+        let old_t = ts("2026-11-18T06:00:00Z");
+        let old = ledger
+            .insert_action(
+                &new_action("n:c3:old", &notice_kind("reminder-pre-due"), C3, false),
+                old_t,
+            )
+            .expect("insert");
+        ledger.claim(old.id, old_t).expect("claim");
+        ledger.mark_done(old.id, &json!({}), old_t).expect("done");
+        // Rejected by a person.
+        let rejected = ledger
+            .insert_action(
+                &new_action(
+                    "budget:c3",
+                    &ActionKind::SetBudget {
+                        amount: dec("5000"),
+                    },
+                    C3,
+                    true,
+                ),
+                t0,
+            )
+            .expect("insert");
+        ledger
+            .reject(
+                rejected.id,
+                "ops@contoso",
+                "customer is on a promise to pay",
+                t0,
+            )
+            .expect("reject");
+        (ledger, approval.id, cancel.id, failed.id)
+    }
+
+    fn busy_plan() -> Plan {
+        Plan {
+            findings: vec![
+                finding(
+                    "dunning.stage",
+                    Severity::Info,
+                    C1,
+                    "INV-2 reached reminder 1.",
+                ),
+                finding(
+                    "anomaly.spend_spike",
+                    Severity::Info,
+                    C3,
+                    "Spend tripled in a day.",
+                ),
+                finding(
+                    "budget.threshold",
+                    Severity::Warning,
+                    C3,
+                    "Azure spend is 82% of the budget.",
+                ),
+                finding(
+                    "activity.admin_grant",
+                    Severity::Warning,
+                    C2,
+                    "Admin access granted to a new user.",
+                ),
+                finding(
+                    "fraud.azure_event",
+                    Severity::Critical,
+                    C1,
+                    "Microsoft reported cryptocurrency mining on Azure subscription az1.",
+                ),
+            ],
+            risk: (0..12)
+                .map(|i| RiskScore {
+                    customer: if i == 0 {
+                        C1.into()
+                    } else {
+                        format!("tenant-{i}")
+                    },
+                    company: None,
+                    score: 100 - i,
+                    reasons: vec![format!("reason {i}")],
+                })
+                .collect(),
+            skipped: vec![
+                Skip {
+                    customer: Some(C1.into()),
+                    policy: "dunning".into(),
+                    reason: "Fabrikam & Co: disputed, not dunned: INV-9".into(),
+                },
+                Skip {
+                    customer: Some(C2.into()),
+                    policy: "dunning".into(),
+                    reason: "Tailspin Toys: no usable email address; no notice".into(),
+                },
+                Skip {
+                    customer: None,
+                    policy: "budgets".into(),
+                    reason: "a usage record has no customer id; ignored".into(),
+                },
+            ],
+            ..Plan::default()
+        }
+    }
+
+    fn busy_receivables() -> ReceivablesInput {
+        let ReceivablesInput::Loaded(mut m) = matched(vec![
+            eur(C1, "INV-1", "2026-11-30", "100", "0"),   // current
+            eur(C1, "INV-2", "2026-11-11", "200", "50"),  // 10 days: 150
+            eur(C2, "INV-3", "2026-10-01", "300", "0"),   // 51 days
+            eur(C2, "INV-6", "2026-09-10", "75", "0"),    // 72 days
+            eur(C3, "INV-4", "2026-09-01", "400", "400"), // paid
+            eur(C3, "INV-5", "2026-07-01", "50", "0"),    // 143 days
+            usd(C1, "INV-7", "2026-11-01", "1000", "0"),  // 20 days
+        ]) else {
+            unreachable!("matched always loads")
+        };
+        m.unmatched.push(Unmatched {
+            receivable: eur("contoso-old", "INV-99", "2026-10-01", "10", "0"),
+            reason: UnmatchedReason::NotATenantId,
+        });
+        ReceivablesInput::Loaded(m)
+    }
+
+    fn busy_context() -> (DigestContext, i64, i64, i64) {
+        let (ledger, approval, cancel, failed) = busy_day();
+        let mut run = run(Mode::Notify);
+        run.sent = 4;
+        run.failed = 1;
+        run.errors = vec!["SMTP: connection reset while sending reminder-1".into()];
+        let ctx = build_with(
+            &busy_plan(),
+            &full_snapshot(),
+            &busy_receivables(),
+            &ledger,
+            &run,
+            true,
+        );
+        (ctx, approval, cancel, failed)
+    }
+
+    #[test]
+    fn digest_busy_day_fills_every_section() {
+        let (ctx, approval, cancel, failed) = busy_context();
+        assert!(!ctx.all_clear());
+
+        // Needs a decision: the two awaiting actions, with their ids and commands.
+        assert_eq!(ctx.needs_decision.len(), 2, "{:#?}", ctx.needs_decision);
+        let suspend = &ctx.needs_decision[0];
+        assert_eq!(
+            suspend.approve_command,
+            format!("cspguard approve {approval}")
+        );
+        assert_eq!(
+            suspend.summary,
+            format!(
+                "Fabrikam & Co: suspend subscription \"Microsoft 365 E3\" (s1) (non-payment) (action {approval})"
+            )
+        );
+        assert!(suspend.reason.starts_with("reason of suspend:c1:s1."));
+        assert!(
+            suspend
+                .reason
+                .contains(&format!("cspguard reject {approval} --reason \"…\""))
+        );
+        let c = &ctx.needs_decision[1];
+        assert_eq!(c.approve_command, format!("cspguard approve {cancel}"));
+        assert!(
+            c.summary
+                .contains("Tailspin Toys: CANCEL Azure subscription az9 — irreversible"),
+            "{}",
+            c.summary
+        );
+
+        // Uncertain and failed, with the error and what to do.
+        assert_eq!(ctx.uncertain_or_failed.len(), 2);
+        let f = ctx
+            .uncertain_or_failed
+            .iter()
+            .find(|a| a.status == "failed")
+            .expect("failed line");
+        assert_eq!(f.customer, "Tailspin Toys");
+        assert!(
+            f.what
+                .starts_with(&format!("action {failed}: email \"reminder 1\""))
+        );
+        let detail = f.detail.as_deref().unwrap_or_default();
+        assert!(
+            detail.contains("last error: SMTP 550 5.1.1 mailbox unavailable"),
+            "{detail}"
+        );
+        assert!(
+            detail.contains(&format!("`cspguard retry {failed}`")),
+            "{detail}"
+        );
+        // The uncertain action was inserted right after the failed one.
+        let u_id = failed + 1;
+        let u = ctx
+            .uncertain_or_failed
+            .iter()
+            .find(|a| a.status == "uncertain")
+            .expect("uncertain line");
+        assert_eq!(u.customer, "Adventure Works");
+        assert!(u.detail.as_deref().unwrap_or_default().contains(&format!(
+            "check whether it happened, then `cspguard retry {}` if it did not",
+            u_id
+        )));
+
+        // Fraud and misuse, most severe first; dunning and budget findings are not here.
+        let fraud: Vec<(Severity, &str)> = ctx
+            .fraud_findings
+            .iter()
+            .map(|f| (f.severity, f.customer.as_deref().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            fraud,
+            vec![
+                (Severity::Critical, "Fabrikam & Co"),
+                (Severity::Warning, "Tailspin Toys"),
+                (Severity::Info, "Adventure Works"),
+            ]
+        );
+        assert!(
+            ctx.fraud_findings[0]
+                .summary
+                .contains("cryptocurrency mining")
+        );
+        assert_eq!(ctx.budget_findings.len(), 1);
+        assert_eq!(
+            ctx.budget_findings[0].customer.as_deref(),
+            Some("Adventure Works")
+        );
+
+        // Aging per currency, per bucket.
+        assert_eq!(ctx.aging.len(), 2);
+        let eur_row = ctx.aging.iter().find(|r| r.currency == "EUR").expect("EUR");
+        let amounts: Vec<Decimal> = eur_row.buckets.iter().map(|b| b.amount).collect();
+        assert_eq!(
+            amounts,
+            vec![dec("100"), dec("150"), dec("300"), dec("75"), dec("50")]
+        );
+        assert_eq!(eur_row.total, dec("675"));
+        assert_eq!(eur_row.buckets[2].bar_percent, 100);
+        let usd_row = ctx.aging.iter().find(|r| r.currency == "USD").expect("USD");
+        assert_eq!(usd_row.buckets[1].amount, dec("1000"));
+        assert_eq!(usd_row.total, dec("1000"));
+
+        // Top debtors: largest overdue first, per currency, with the oldest days past due.
+        let debtors: Vec<(&str, &str, Decimal, i64)> = ctx
+            .top_debtors
+            .iter()
+            .map(|d| {
+                (
+                    d.customer.as_str(),
+                    d.overdue.currency.as_str(),
+                    d.overdue.amount,
+                    d.oldest_days_past_due,
+                )
+            })
+            .collect();
+        assert_eq!(
+            debtors,
+            vec![
+                ("Fabrikam & Co", "USD", dec("1000"), 20),
+                ("Tailspin Toys", "EUR", dec("375"), 72),
+                ("Fabrikam & Co", "EUR", dec("150"), 10),
+                ("Adventure Works", "EUR", dec("50"), 143),
+            ]
+        );
+
+        // Recent actions: done and rejected in the last 24 hours, not the old one.
+        let recent: Vec<(&str, &str)> = ctx
+            .recent_actions
+            .iter()
+            .map(|a| (a.status.as_str(), a.customer.as_str()))
+            .collect();
+        assert_eq!(
+            recent,
+            vec![("done", "Fabrikam & Co"), ("cancelled", "Adventure Works")]
+        );
+        assert!(
+            ctx.recent_actions[0]
+                .what
+                .starts_with("email \"final notice\"")
+        );
+        assert_eq!(
+            ctx.recent_actions[1].detail.as_deref(),
+            Some("cancelled by ops@contoso: customer is on a promise to pay")
+        );
+
+        // Riskiest: top 10, names resolved.
+        assert_eq!(ctx.riskiest.len(), MAX_RISKIEST);
+        assert_eq!(ctx.riskiest[0].customer, "Fabrikam & Co");
+        assert_eq!(ctx.riskiest[0].score, 100);
+
+        // Run health: failed emails and errors are warnings.
+        let run = text(&ctx.run_health);
+        assert!(run.contains("[Warning] Emails: 4 sent, 1 failed."), "{run}");
+        assert!(
+            run.contains("[Warning] Error: SMTP: connection reset while sending reminder-1"),
+            "{run}"
+        );
+        assert!(
+            run.contains("Customer detail fetched for 1 customer."),
+            "{run}"
+        );
+
+        // Health: skips grouped by policy, unmatched receivables.
+        let health = text(&ctx.health);
+        assert!(
+            health.contains(
+                "[Warning] dunning: 2 skips (customers skipped and why): Fabrikam & Co: disputed, not dunned: INV-9; Tailspin Toys: no usable email address; no notice."
+            ),
+            "{health}"
+        );
+        assert!(health.contains("[Warning] budgets: 1 skip"), "{health}");
+        assert!(
+            health.contains(
+                "[Warning] 1 receivables row could not be matched to a customer and is not dunned"
+            ),
+            "{health}"
+        );
+        assert!(health.contains("INV-99 (contoso-old)"), "{health}");
+    }
+
+    #[test]
+    fn digest_dry_run_lists_the_plans_actions_as_would() {
+        let plan = Plan {
+            actions: vec![
+                PlannedAction {
+                    key: "n:c1:r1".into(),
+                    customer: Some(C1.into()),
+                    kind: notice_kind("reminder-1"),
+                    requires_approval: false,
+                    reason: "INV-2 is 10 days past due".into(),
+                    findings: vec![],
+                    after: vec![],
+                },
+                PlannedAction {
+                    key: "suspend:c1:s1".into(),
+                    customer: Some(C1.into()),
+                    kind: suspend_kind(),
+                    requires_approval: true,
+                    reason: "INV-3 is 51 days past due".into(),
+                    findings: vec![],
+                    after: vec![],
+                },
+            ],
+            ..Plan::default()
+        };
+        let mut run = run(Mode::DryRun);
+        run.would_send = 1;
+        let ctx = build_with(
+            &plan,
+            &full_snapshot(),
+            &matched(vec![]),
+            &testkit::ledger(),
+            &run,
+            true,
+        );
+        assert_eq!(ctx.mode, "dry-run");
+        assert_eq!(ctx.needs_decision.len(), 1);
+        let d = &ctx.needs_decision[0];
+        assert_eq!(
+            d.summary,
+            "Would need your decision — Fabrikam & Co: suspend subscription \"Microsoft 365 E3\" (s1) (non-payment)"
+        );
+        assert!(d.approve_command.contains("dry-run records nothing"));
+        assert!(!d.approve_command.contains("cspguard approve 1"));
+        let whats: Vec<&str> = ctx.recent_actions.iter().map(|a| a.what.as_str()).collect();
+        assert_eq!(
+            whats,
+            vec![
+                "would: email \"reminder 1\" to ap@fabrikam.example (invoices INV-2)",
+                "would: suspend subscription \"Microsoft 365 E3\" (s1) (non-payment)",
+            ]
+        );
+        assert!(
+            ctx.recent_actions
+                .iter()
+                .all(|a| a.status == "would do (dry-run)")
+        );
+        let run = text(&ctx.run_health);
+        assert!(
+            run.contains("Emails: none sent (dry-run); 1 would have been sent."),
+            "{run}"
+        );
+        assert!(!ctx.all_clear());
+    }
+
+    #[test]
+    fn digest_failed_receivables_import_is_a_health_warning_and_no_aging() {
+        let receivables = ReceivablesInput::Failed {
+            error: "ar.csv line 7: amount \"abc\" is not a number".into(),
+        };
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &receivables,
+            &testkit::ledger(),
+            &run(Mode::Notify),
+            true,
+        );
+        assert!(ctx.aging.is_empty());
+        assert!(ctx.top_debtors.is_empty());
+        let line = ctx
+            .health
+            .iter()
+            .find(|h| h.text.starts_with("Receivables import failed"))
+            .expect("receivables line");
+        assert_eq!(line.status, HealthStatus::Warning);
+        assert_eq!(
+            line.text,
+            "Receivables import failed: ar.csv line 7: amount \"abc\" is not a number; no dunning this run."
+        );
+        assert!(!ctx.all_clear());
+    }
+
+    #[test]
+    fn digest_receivables_not_configured_says_no_dunning() {
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &ReceivablesInput::NotConfigured,
+            &testkit::ledger(),
+            &run(Mode::Notify),
+            true,
+        );
+        assert!(ctx.aging.is_empty());
+        let line = ctx
+            .health
+            .iter()
+            .find(|h| h.text.starts_with("Receivables not configured: no dunning"))
+            .expect("line");
+        assert_eq!(line.status, HealthStatus::NotChecked);
+        assert!(!ctx.all_clear());
+    }
+
+    #[test]
+    fn digest_app_user_not_configured_is_a_health_warning() {
+        let mut snapshot = full_snapshot();
+        let reason = "App+User credentials not configured".to_string();
+        snapshot.usage = Section::NotChecked {
+            reason: reason.clone(),
+        };
+        snapshot.fraud_events = Section::NotChecked { reason };
+        snapshot.audit_records = Section::Failed {
+            error: "GET /v1/auditrecords: HTTP 503 after 5 retries".into(),
+        };
+        let ctx = build_with(
+            &Plan::default(),
+            &snapshot,
+            &matched(vec![]),
+            &testkit::ledger(),
+            &run(Mode::Notify),
+            false,
+        );
+        let health = text(&ctx.health);
+        assert!(
+            health
+                .contains("[NotChecked] Usage: not checked: App+User credentials not configured."),
+            "{health}"
+        );
+        assert!(
+            health.contains(
+                "[NotChecked] Fraud events: not checked: App+User credentials not configured."
+            ),
+            "{health}"
+        );
+        assert!(
+            health.contains("[Warning] Audit records: FAILED: GET /v1/auditrecords: HTTP 503"),
+            "{health}"
+        );
+        assert!(
+            health.contains("usage, budgets and fraud events are not checked"),
+            "{health}"
+        );
+        assert!(!ctx.all_clear());
+    }
+
+    #[test]
+    fn digest_failed_customer_detail_is_grouped_in_health() {
+        let mut snapshot = full_snapshot();
+        for c in [C1, C2, C3, "44444444-4444-4444-4444-444444444444"] {
+            let mut d = detail(None, vec![]);
+            d.subscriptions = Section::Failed {
+                error: "HTTP 500".into(),
+            };
+            snapshot.details.insert(c.into(), d);
+        }
+        let ctx = build_with(
+            &Plan::default(),
+            &snapshot,
+            &matched(vec![]),
+            &testkit::ledger(),
+            &run(Mode::Notify),
+            true,
+        );
+        let health = text(&ctx.health);
+        assert!(
+            health.contains(
+                "[Warning] Customer detail: the subscriptions of 4 customers could not be read (Fabrikam & Co: HTTP 500; Tailspin Toys: HTTP 500; Adventure Works: HTTP 500; and 1 more)"
+            ),
+            "{health}"
+        );
+    }
+
+    /// A ledger whose every read fails.
+    struct BrokenLedger;
+
+    fn broken() -> LedgerError {
+        LedgerError::Data {
+            path: "/var/lib/cspguard/state.db".into(),
+            what: "actions".into(),
+            detail: "disk I/O error".into(),
+        }
+    }
+
+    impl LedgerView for BrokenLedger {
+        fn action_by_key(&self, _: &str) -> Result<Option<ActionRow>, LedgerError> {
+            Err(broken())
+        }
+        fn actions_for_customer(&self, _: &str) -> Result<Vec<ActionRow>, LedgerError> {
+            Err(broken())
+        }
+        fn notices_for_customer(&self, _: &str) -> Result<Vec<NoticeRow>, LedgerError> {
+            Err(broken())
+        }
+        fn finding(&self, _: &str) -> Result<Option<FindingRow>, LedgerError> {
+            Err(broken())
+        }
+        fn open_findings(&self) -> Result<Vec<FindingRow>, LedgerError> {
+            Err(broken())
+        }
+        fn watermark(&self, _: &str) -> Result<Option<String>, LedgerError> {
+            Err(broken())
+        }
+        fn spend_history(&self, _: &str, _: Date) -> Result<Vec<SpendSnapshot>, LedgerError> {
+            Err(broken())
+        }
+        fn spend_history_all(&self, _: Date) -> Result<Vec<SpendSnapshot>, LedgerError> {
+            Err(broken())
+        }
+        fn customers_with_pending_actions(&self) -> Result<Vec<String>, LedgerError> {
+            Err(broken())
+        }
+        fn actions_in_status(&self, _: &[ActionStatus]) -> Result<Vec<ActionRow>, LedgerError> {
+            Err(broken())
+        }
+        fn actions_changed_since(&self, _: Timestamp) -> Result<Vec<ActionRow>, LedgerError> {
+            Err(broken())
+        }
+        fn active_holds(&self, _: Timestamp) -> Result<Vec<Hold>, LedgerError> {
+            Err(broken())
+        }
+        fn hold_for(
+            &self,
+            _: &str,
+            _: Option<&str>,
+            _: Timestamp,
+        ) -> Result<Option<Hold>, LedgerError> {
+            Err(broken())
+        }
+        fn active_suspensions(&self, _: Option<&str>) -> Result<Vec<Suspension>, LedgerError> {
+            Err(broken())
+        }
+        fn get_cached_profile(
+            &self,
+            _: &str,
+            _: Timestamp,
+            _: SignedDuration,
+        ) -> Result<Option<serde_json::Value>, LedgerError> {
+            Err(broken())
+        }
+    }
+
+    #[test]
+    fn digest_failed_ledger_reads_become_health_warnings() {
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &matched(vec![]),
+            &BrokenLedger,
+            &run(Mode::Notify),
+            true,
+        );
+        let warnings: Vec<&str> = ctx
+            .health
+            .iter()
+            .filter(|h| h.status == HealthStatus::Warning && h.text.starts_with("Ledger:"))
+            .map(|h| h.text.as_str())
+            .collect();
+        assert_eq!(warnings.len(), 3, "{warnings:#?}");
+        assert!(warnings[0].contains("actions awaiting approval"));
+        assert!(warnings.iter().all(|w| w.contains("disk I/O error")));
+        assert!(!ctx.all_clear());
+    }
+
+    #[test]
+    fn digest_unreadable_payload_is_described_not_a_panic() {
+        let ledger = testkit::ledger();
+        let row = ledger
+            .insert_action(
+                &NewAction {
+                    key: "weird".into(),
+                    kind: "suspend".into(),
+                    customer: Some(C1.into()),
+                    payload: json!({"kind": "suspend", "garbage": 1}),
+                    requires_approval: true,
+                    reason: "r".into(),
+                },
+                ts("2026-11-21T06:00:00Z"),
+            )
+            .expect("insert");
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &matched(vec![]),
+            &ledger,
+            &run(Mode::Notify),
+            true,
+        );
+        assert_eq!(ctx.needs_decision.len(), 1);
+        assert!(
+            ctx.needs_decision[0]
+                .summary
+                .contains("payload cspguard cannot read"),
+            "{}",
+            ctx.needs_decision[0].summary
+        );
+        assert_eq!(
+            ctx.needs_decision[0].approve_command,
+            format!("cspguard approve {}", row.id)
+        );
+    }
+
+    #[test]
+    fn digest_contexts_render_in_both_variants() -> Result<(), Box<dyn std::error::Error>> {
+        let renderer = Renderer::new(None)?;
+        let clear = renderer.render_digest(&all_clear_context())?;
+        assert!(clear.text.contains("ALL CLEAR"), "{}", clear.text);
+        assert!(clear.html.contains("All clear."));
+
+        let (busy, approval, _, failed) = busy_context();
+        let email = renderer.render_digest(&busy)?;
+        assert!(!email.text.contains("ALL CLEAR"));
+        assert!(
+            email
+                .text
+                .contains(&format!("Approve: cspguard approve {approval}")),
+            "{}",
+            email.text
+        );
+        assert!(email.text.contains(&format!("cspguard retry {failed}")));
+        assert!(email.text.contains("RECEIVABLES AGING"));
+        assert!(email.html.contains("Fabrikam &amp; Co"));
+        Ok(())
+    }
+
+    #[test]
+    fn digest_unmatched_only_outcome_still_ages_nothing() {
+        let receivables = ReceivablesInput::Loaded(MatchOutcome::default());
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &receivables,
+            &testkit::ledger(),
+            &run(Mode::Notify),
+            true,
+        );
+        assert!(ctx.aging.is_empty());
+        assert!(ctx.all_clear());
+    }
+
+    #[test]
+    fn digest_top_debtors_are_capped_and_ordered_by_overdue_amount() {
+        let rows: Vec<Receivable> = (1..=12)
+            .map(|i| {
+                eur(
+                    &format!("tenant-{i:02}"),
+                    &format!("INV-{i}"),
+                    "2026-11-01",
+                    &format!("{}", i * 10),
+                    "0",
+                )
+            })
+            .collect();
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &matched(rows),
+            &testkit::ledger(),
+            &run(Mode::Notify),
+            true,
+        );
+        assert_eq!(ctx.top_debtors.len(), MAX_DEBTORS);
+        assert_eq!(ctx.top_debtors[0].customer, "tenant-12");
+        assert_eq!(ctx.top_debtors[0].overdue.amount, dec("120"));
+        assert_eq!(ctx.top_debtors[9].customer, "tenant-03");
+        assert!(ctx.top_debtors.iter().all(|d| d.oldest_days_past_due == 20));
+        assert_eq!(ctx.aging[0].buckets[1].amount, dec("780"));
+    }
+
+    #[test]
+    fn digest_expired_approvals_of_the_last_day_say_why() {
+        let ledger = testkit::ledger();
+        let t0 = ts("2026-11-10T06:00:00Z");
+        ledger
+            .insert_action(&new_action("suspend:c1:s1", &suspend_kind(), C1, true), t0)
+            .expect("insert");
+        let expired = ledger
+            .expire_approvals(ts("2026-11-21T06:00:00Z"), 7)
+            .expect("expire");
+        assert_eq!(expired.len(), 1);
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &matched(vec![]),
+            &ledger,
+            &run(Mode::Notify),
+            true,
+        );
+        assert!(ctx.needs_decision.is_empty());
+        assert_eq!(ctx.recent_actions.len(), 1);
+        assert_eq!(ctx.recent_actions[0].status, "expired");
+        assert_eq!(
+            ctx.recent_actions[0].detail.as_deref(),
+            Some("expired: nobody approved it in time; it will not run")
+        );
+    }
 }
