@@ -228,12 +228,7 @@ impl Executor<'_> {
         for key in &action.after {
             match self.ledger.action_by_key(key)? {
                 Some(r) if r.status == ActionStatus::Done => {}
-                Some(r)
-                    if matches!(
-                        r.status,
-                        ActionStatus::Cancelled | ActionStatus::Expired
-                    ) =>
-                {
+                Some(r) if matches!(r.status, ActionStatus::Cancelled | ActionStatus::Expired) => {
                     return Ok(Gate::Cancel(format!(
                         "its prerequisite {key} was {} and will not happen",
                         r.status.as_str()
@@ -245,7 +240,11 @@ impl Executor<'_> {
                         r.status.as_str()
                     )));
                 }
-                None => return Ok(Gate::Wait(format!("waits for {key}, which is not recorded"))),
+                None => {
+                    return Ok(Gate::Wait(format!(
+                        "waits for {key}, which is not recorded"
+                    )));
+                }
             }
         }
         Ok(Gate::Go)

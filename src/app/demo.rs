@@ -64,7 +64,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         .await
         .context("cannot start the simulator")?;
         let config_path = dir.join("cspguard.toml");
-        write_private(&config_path, &demo_config(dir, &sim.base_url(), &receivables_path))?;
+        write_private(
+            &config_path,
+            &demo_config(dir, &sim.base_url(), &receivables_path),
+        )?;
         let cfg = Config::load(&config_path)?.config;
 
         println!("── Day {day:+} ({date}) ─────────────────────────────────────────");
@@ -93,9 +96,10 @@ fn current_refresh_token(dir: &Path) -> anyhow::Result<String> {
         return Ok(SimConfig::default().refresh_token);
     }
     let ledger = Ledger::open(&path)?;
-    Ok(ledger
-        .load_refresh_token()?
-        .map_or_else(|| SimConfig::default().refresh_token, |t| t.expose_secret().to_owned()))
+    Ok(ledger.load_refresh_token()?.map_or_else(
+        || SimConfig::default().refresh_token,
+        |t| t.expose_secret().to_owned(),
+    ))
 }
 
 fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
@@ -148,10 +152,17 @@ fn day_summary(cfg: &Config, now: Timestamp) -> anyhow::Result<String> {
     let ledger = Ledger::open(&cfg.state.path)?;
     let mut out = String::new();
     let notices = ledger.notices(None, Some(now))?;
-    let customer_mail: Vec<_> = notices.iter().filter(|n| n.customer.is_some() && n.template != "ops-alert").collect();
+    let customer_mail: Vec<_> = notices
+        .iter()
+        .filter(|n| n.customer.is_some() && n.template != "ops-alert")
+        .collect();
     let ops_mail = notices.len() - customer_mail.len();
     for n in &customer_mail {
-        let _ = writeln!(out, "   email  {:<18} ({:<7}) to {}", n.template, n.locale, n.recipient);
+        let _ = writeln!(
+            out,
+            "   email  {:<18} ({:<7}) to {}",
+            n.template, n.locale, n.recipient
+        );
     }
     let _ = writeln!(out, "   email  {ops_mail} to the ops team (alerts, digest)");
     for a in ledger.actions_in_status(&[ActionStatus::AwaitingApproval])? {
@@ -165,7 +176,7 @@ fn day_summary(cfg: &Config, now: Timestamp) -> anyhow::Result<String> {
                 out,
                 "   cancel {}: {}",
                 a.key,
-                a.last_error.as_deref().unwrap_or("no longer needed")
+                a.rejection_reason.as_deref().unwrap_or("no longer needed")
             );
         }
     }
@@ -179,11 +190,18 @@ fn closing(cfg: &Config, dir: &Path) -> anyhow::Result<String> {
         .map(|d| d.filter_map(Result::ok).count())
         .unwrap_or(0);
     let digests = super::digest::digest_dir(cfg);
-    let _ = writeln!(out, "\nEmails written: {emails} files in {}", dir.join("outbox").display());
+    let _ = writeln!(
+        out,
+        "\nEmails written: {emails} files in {}",
+        dir.join("outbox").display()
+    );
     let _ = writeln!(out, "Daily digests:  {}", digests.display());
     let waiting = ledger.actions_in_status(&[ActionStatus::AwaitingApproval])?;
     if !waiting.is_empty() {
-        let _ = writeln!(out, "\nWaiting for a person (this build never suspends on its own):");
+        let _ = writeln!(
+            out,
+            "\nWaiting for a person (this build never suspends on its own):"
+        );
         for a in &waiting {
             let _ = writeln!(out, "  #{} {}: {}", a.id, a.kind, a.reason);
         }
