@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
 use jiff::{Span, Timestamp};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{ActionRow, ActionStatus, Hold, LedgerError, NoticeRow, Suspension};
@@ -1688,27 +1688,9 @@ fn days_phrase(dpd: i64, due: Date) -> String {
 
 /// "€1,240.00", "$5.00", "SEK 1,240.50".
 pub fn money(amount: Decimal, currency: &str) -> String {
-    let r = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    let text = format!("{:.2}", r.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), "00"));
-    let mut grouped = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    let sign = if r.is_sign_negative() && !r.is_zero() {
-        "-"
-    } else {
-        ""
-    };
-    match currency {
-        "EUR" => format!("{sign}€{grouped}.{frac}"),
-        "USD" => format!("{sign}${grouped}.{frac}"),
-        "GBP" => format!("{sign}£{grouped}.{frac}"),
-        other => format!("{sign}{other} {grouped}.{frac}"),
-    }
+    // One formatter for the whole product: the English rules of `notices::format`, which know
+    // each currency's minor units (JPY and KRW have none).
+    crate::notices::format::format_money(amount, currency, "en")
 }
 
 #[cfg(test)]
