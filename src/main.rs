@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     cspguard::logging::init(cli.verbose, cli.quiet);
     match dispatch(cli) {
         Ok(exit) => exit.into(),
+        Err(e) if app::is_broken_pipe(e.as_ref()) => Exit::Ok.into(),
         Err(e) => {
             let exit = app::classify(&e);
             eprintln!("error: {}", app::describe(&e));
