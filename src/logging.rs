@@ -12,6 +12,7 @@
 //! Debug output is redacted, and errors name secret *sources*, never values.
 
 use std::io::IsTerminal as _;
+use std::sync::Mutex;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -70,7 +71,7 @@ pub fn init_with(verbose: u8, quiet: bool, format: LogFormat) {
                 .with_current_span(true)
                 .with_span_list(true)
                 .with_env_filter(filter)
-                .with_writer(std::io::stderr)
+                .with_writer(|| CorrelatedStderr)
                 .with_target(false)
                 .try_init();
         }
@@ -102,9 +103,70 @@ pub fn init_with(verbose: u8, quiet: bool, format: LogFormat) {
     }
 }
 
+/// The correlation id of the run this process is executing, if any (a process runs at most one
+/// cycle at a time: the run lock, and the daemon runs cycles one after the other).
+static RUN_CORRELATION: Mutex<Option<String>> = Mutex::new(None);
+
+/// Set (or clear) the current run's correlation id; JSON log lines then carry it as a top-level
+/// `correlation_id`, including lines from tasks that third-party crates spawn outside the span.
+pub fn set_run_correlation(id: Option<String>) {
+    if let Ok(mut g) = RUN_CORRELATION.lock() {
+        *g = id;
+    }
+}
+
+fn run_correlation() -> Option<String> {
+    RUN_CORRELATION.lock().ok().and_then(|g| g.clone())
+}
+
+/// Add `"correlation_id":"<id>"` to a JSON log line while a run is active.
+pub fn add_correlation(line: &[u8], id: Option<&str>) -> Vec<u8> {
+    match (id, line.first()) {
+        (Some(id), Some(b'{')) => {
+            let mut out = Vec::with_capacity(line.len() + id.len() + 20);
+            out.extend_from_slice(b"{\"correlation_id\":");
+            out.extend_from_slice(serde_json::Value::from(id).to_string().as_bytes());
+            if line.get(1) != Some(&b'}') {
+                out.push(b',');
+            }
+            out.extend_from_slice(line.get(1..).unwrap_or_default());
+            out
+        }
+        _ => line.to_vec(),
+    }
+}
+
+/// stderr, adding the run's correlation id to each JSON line (the formatter writes one whole
+/// line per `write`).
+struct CorrelatedStderr;
+
+impl std::io::Write for CorrelatedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = add_correlation(buf, run_correlation().as_deref());
+        std::io::stderr().lock().write_all(&line)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_get_the_correlation_id_first() {
+        let line = br#"{"level":"INFO","fields":{}}"#;
+        let out = add_correlation(line, Some("abc"));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"correlation_id":"abc","level":"INFO","fields":{}}"#
+        );
+        assert_eq!(add_correlation(line, None), line.to_vec());
+        assert_eq!(add_correlation(b"plain", Some("abc")), b"plain".to_vec());
+    }
 
     #[test]
     fn auto_means_journald_only_under_systemd() {

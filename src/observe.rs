@@ -76,7 +76,18 @@ pub async fn in_run<F: std::future::Future>(fut: F) -> F::Output {
         started: Instant::now(),
     };
     let span = tracing::info_span!("run", correlation_id = %scope.correlation_id);
+    crate::logging::set_run_correlation(Some(scope.correlation_id.to_string()));
+    let _clear = ClearCorrelation;
     RUN.scope(scope, fut.instrument(span)).await
+}
+
+/// Clears the log correlation id when the run ends (also on unwinding or cancellation).
+struct ClearCorrelation;
+
+impl Drop for ClearCorrelation {
+    fn drop(&mut self) {
+        crate::logging::set_run_correlation(None);
+    }
 }
 
 /// The current run's correlation id (the one sent as `MS-CorrelationId`); a fresh one outside
@@ -481,6 +492,10 @@ pub fn publish_cycle(c: &Cycle<'_>) -> RunReport {
             Err(_) => "unknown".to_owned(),
         }
     };
+    // The digest is sent outside the executor; its outcome is in the run's counts.
+    let digest_emailed = c.counts["digest"]
+        .as_str()
+        .is_some_and(|d| d.ends_with(" and emailed"));
     let facts = RunFacts {
         run_id: c.run_id,
         mode: c.mode.to_string(),
@@ -488,7 +503,7 @@ pub fn publish_cycle(c: &Cycle<'_>) -> RunReport {
         exit: c.exit,
         calls: &c.planned.snapshot.calls,
         plan: &c.planned.plan,
-        emails_sent: c.report.sent,
+        emails_sent: c.report.sent + usize::from(digest_emailed),
         action_status: &status,
         counts: c.counts,
         errors: c.errors,
