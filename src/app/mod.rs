@@ -1,8 +1,10 @@
 //! Command glue for the binary: loads config, opens state, calls the library, and maps outcomes
 //! to exit codes. This is the only code (besides `main.rs`) allowed to use `anyhow`.
 
+pub mod daemon;
 pub mod demo;
 pub mod digest;
+pub mod doctor;
 pub mod ledger;
 pub mod plan;
 pub mod receivables;
