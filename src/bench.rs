@@ -67,7 +67,8 @@ pub fn tenant(seed: u64, customers: usize, now: Timestamp, tz: &TimeZone) -> Ten
             .checked_add(jiff::Span::new().days(n))
             .unwrap_or(today)
     };
-    let mut csv = String::from("customer,invoice,issue_date,due_date,amount,amount_paid,currency\n");
+    let mut csv =
+        String::from("customer,invoice,issue_date,due_date,amount,amount_paid,currency\n");
     let mut late = 0;
     let mut rows = 0;
     for (i, c) in dataset.customers.iter().enumerate() {
@@ -166,15 +167,13 @@ pub fn naive_calls(bulk_calls: u64, customers: usize, profile_calls: u64) -> u64
 
 /// Splits call counts into bulk and per-customer calls.
 pub fn split_calls(by_endpoint: &BTreeMap<String, u64>) -> (u64, u64) {
-    by_endpoint
-        .iter()
-        .fold((0, 0), |(bulk, per), (ep, n)| {
-            if is_per_customer(ep) {
-                (bulk, per + n)
-            } else {
-                (bulk + n, per)
-            }
-        })
+    by_endpoint.iter().fold((0, 0), |(bulk, per), (ep, n)| {
+        if is_per_customer(ep) {
+            (bulk, per + n)
+        } else {
+            (bulk + n, per)
+        }
+    })
 }
 
 /// Whether an endpoint template is a per-customer call.
@@ -370,7 +369,11 @@ impl Report {
                     let _ = writeln!(s, "\n*{}*: {note}", x.mode);
                 }
             }
-            for x in size.measurements.iter().filter(|x| !x.calls_by_endpoint.is_empty()) {
+            for x in size
+                .measurements
+                .iter()
+                .filter(|x| !x.calls_by_endpoint.is_empty())
+            {
                 let _ = writeln!(s, "\nCalls by endpoint, {}:\n", x.mode);
                 for (ep, n) in &x.calls_by_endpoint {
                     let _ = writeln!(s, "- `{ep}`: {n}");
@@ -445,7 +448,10 @@ mod tests {
         // 40 calls, 8 at once: 5 rounds of latency; far below the window.
         assert_eq!(lower_bound(40, 500, lat, 8), Duration::from_millis(400));
         // 500 calls fit in the first window; 501 need a second minute.
-        assert_eq!(lower_bound(500, 500, lat, 8), Duration::from_millis(63 * 80));
+        assert_eq!(
+            lower_bound(500, 500, lat, 8),
+            Duration::from_millis(63 * 80)
+        );
         assert_eq!(
             lower_bound(1001, 500, lat, 8),
             Duration::from_secs(120) + lat

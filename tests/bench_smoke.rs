@@ -42,16 +42,28 @@ fn bench_runs_and_call_counts_follow_the_customers_needing_attention() {
         // Bulk: the customer list in pages of up to 500, plus usage, audit, fraud, invoice
         // summary and invoices (one page each at this size).
         let bulk = plan.bulk_calls.expect("bulk calls");
-        assert!(bulk <= n.div_ceil(500) as u64 + 5, "{bulk} bulk calls for {n}");
+        assert!(
+            bulk <= n.div_ceil(500) as u64 + 5,
+            "{bulk} bulk calls for {n}"
+        );
         // Per customer: at most billing profile and subscriptions for the customers a policy
         // asked about, and those are the late payers, budget breaches, fraud cases and new
         // customers the activity rules look at (about 3% in the generated tenants; 5% allowed).
         let detail = plan.detail_fetched.expect("detail") as u64;
         let per = plan.per_customer_calls.expect("per-customer calls");
-        assert!(per <= 2 * detail, "{per} per-customer calls for {detail} customers");
+        assert!(
+            per <= 2 * detail,
+            "{per} per-customer calls for {detail} customers"
+        );
         let attention = (t.late_payers + t.budget_breaches + t.fraud_events + n / 20) as u64;
-        assert!(detail <= attention, "{detail} detailed, {attention} needing attention");
-        assert!(detail >= t.late_payers as u64, "every late payer is looked at");
+        assert!(
+            detail <= attention,
+            "{detail} detailed, {attention} needing attention"
+        );
+        assert!(
+            detail >= t.late_payers as u64,
+            "every late payer is looked at"
+        );
         // `run` collects the same way.
         assert_eq!(run.calls, plan.calls, "{run:?} vs {plan:?}");
         assert_eq!(run.findings, plan.findings);
@@ -73,6 +85,11 @@ fn bench_runs_and_call_counts_follow_the_customers_needing_attention() {
         } else {
             assert!(naive.note.as_deref().is_some_and(|n| n.contains("not run")));
         }
-        assert!(naive.calls > 10 * plan.calls, "{} vs {}", naive.calls, plan.calls);
+        assert!(
+            naive.calls > 10 * plan.calls,
+            "{} vs {}",
+            naive.calls,
+            plan.calls
+        );
     }
 }

@@ -15,6 +15,7 @@
 //! window. Results go to `<out>/results.json` and `<out>/results.md` after every size.
 
 use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -184,7 +185,12 @@ impl Env {
         Ok(Sim { child, base_url })
     }
 
-    fn prepare(&self, dir: &Path, mode: &str, base_url: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    fn prepare(
+        &self,
+        dir: &Path,
+        mode: &str,
+        base_url: &str,
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
         let mdir = dir.join(mode);
         if mdir.exists() {
             std::fs::remove_dir_all(&mdir)?;
@@ -201,6 +207,9 @@ impl Env {
                 MAX_CONCURRENCY,
             ),
         )?;
+        // The simulator's fake secrets are inline; keep the file private so the run does not
+        // warn about it.
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
         Ok((mdir, config))
     }
 
