@@ -77,6 +77,9 @@ pub enum Command {
     Doctor,
     #[command(flatten)]
     Ledger(LedgerCommand),
+    /// Measure calls, wall time, memory and evaluation CPU against the simulator at scale, next
+    /// to a naive full scan (writes JSON and Markdown; see bench/README.md).
+    Bench(BenchArgs),
 }
 
 /// Arguments of `cspguard daemon`.
@@ -129,4 +132,35 @@ pub struct DemoArgs {
     /// Quiet customers added to the scripted cast.
     #[arg(long, default_value_t = 200)]
     pub customers: usize,
+}
+
+/// Arguments of `cspguard bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Tenant sizes (customers), comma separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 50_000])]
+    pub sizes: Vec<usize>,
+    /// Latency the simulator adds to every API call, in milliseconds.
+    #[arg(long, default_value_t = 80)]
+    pub latency_ms: u64,
+    /// The simulator's rate limit (requests per minute, as Partner Center's).
+    #[arg(long, default_value_t = 500)]
+    pub rate_limit: u32,
+    /// Run the naive full scan only for tenants up to this many customers; larger ones get its
+    /// exact call count and lower bound computed, labelled "not run".
+    #[arg(long, default_value_t = 1_000)]
+    pub naive_max: usize,
+    /// Seed of the generated tenants.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (results.json, results.md and per-run files).
+    #[arg(long, default_value = "bench/out")]
+    pub out: PathBuf,
+    /// Internal: run one measured planning pass in this process (`plan` or `naive`) with the
+    /// global --config and write its figures to --worker-out.
+    #[arg(long, hide = true, value_name = "MODE")]
+    pub worker: Option<String>,
+    /// Internal: where a worker writes its figures (JSON).
+    #[arg(long, hide = true, requires = "worker")]
+    pub worker_out: Option<PathBuf>,
 }

@@ -3,6 +3,7 @@
 //! The library owns every boundary named in `ARCHITECTURE.md`; the binary (`main.rs`) is only the
 //! edge that turns errors into exit codes. See `ARCHITECTURE.md` for the code map and invariants.
 
+pub mod bench;
 pub mod cli;
 pub mod collect;
 pub mod commands;

@@ -226,3 +226,130 @@ impl ProfileCache for LedgerProfileCache<'_> {
         }
     }
 }
+
+/// The naive full scan the benchmark compares against (not used by any command but `bench`):
+/// bulk collection, then subscriptions, spending budget and usage summary for EVERY customer
+/// (three per-customer calls each, whether or not a policy cares), then the same evaluation. The
+/// billing profiles that dunning still asks for are fetched afterwards, as in [`plan`], so that
+/// both modes produce the same plan from the same tenant.
+///
+/// This is the "3 calls per customer" design that the demand-driven [`plan`] replaces; it exists
+/// only so that the difference can be measured.
+pub async fn plan_naive_full_scan(
+    pc: &PartnerCenter,
+    config: &Config,
+    ledger: &Ledger,
+    now: Timestamp,
+) -> Planned {
+    let tz = config.time_zone();
+    let mut opts = CollectOptions::last_days(
+        now,
+        *config.snapshot.audit_days.get_ref(),
+        DetailScope::None,
+    );
+    opts.audit_since = audit_since(ledger, config, now);
+    opts.max_concurrency = *config.partner_center.max_concurrency.get_ref();
+    let mut snapshot = collect::collect(pc, &opts, now).await;
+    let receivables = load_receivables(config, &snapshot, now);
+    let policy_config = config.policy();
+
+    let ids: Vec<String> = snapshot
+        .customers
+        .data()
+        .map(|cs| cs.iter().map(|c| c.id.clone()).collect())
+        .unwrap_or_default();
+    let mut queue = ids.into_iter();
+    let mut set = tokio::task::JoinSet::new();
+    let limit = opts.max_concurrency.max(1);
+    loop {
+        while set.len() < limit {
+            let Some(id) = queue.next() else { break };
+            let pc = pc.clone();
+            set.spawn(async move {
+                let subscriptions = section(pc.subscriptions(&id)).await;
+                let budget = section(pc.usage_budget(&id)).await;
+                // The naive scan reads the usage summary too; the policies take spend from the
+                // bulk usage records, so the answer is only paid for, not kept.
+                let _summary = pc.customer_usage_summary(&id).await;
+                (id, subscriptions, budget)
+            });
+        }
+        match set.join_next().await {
+            Some(Ok((id, subscriptions, budget))) => {
+                snapshot.details.insert(
+                    id,
+                    crate::snapshot::CustomerDetail {
+                        billing_profile: crate::snapshot::Section::NotChecked {
+                            reason: "not needed this run".to_owned(),
+                        },
+                        subscriptions,
+                        budget,
+                    },
+                );
+            }
+            Some(Err(join_error)) => {
+                tracing::error!(error = %join_error, "naive scan task failed");
+            }
+            None => break,
+        }
+    }
+    snapshot.calls = pc.stats();
+
+    let first = evaluate(&snapshot, &receivables, ledger, &policy_config, now, &tz);
+    let profiles: Vec<DetailRequest> = first
+        .needs_detail
+        .iter()
+        .filter(|(_, need)| need.profile)
+        .map(|(customer, _)| DetailRequest {
+            customer: customer.clone(),
+            profile: true,
+            subscriptions: false,
+            budget: false,
+        })
+        .collect();
+    let detail_fetched = snapshot.details.len();
+    if profiles.is_empty() {
+        return Planned {
+            snapshot,
+            receivables,
+            plan: first,
+            detail_fetched,
+        };
+    }
+    let cache = LedgerProfileCache {
+        ledger: Mutex::new(ledger),
+        now,
+    };
+    let fetched = collect::fetch_details(pc, profiles, opts.max_concurrency, Some(&cache)).await;
+    for (id, detail) in fetched {
+        if let Some(existing) = snapshot.details.get_mut(&id) {
+            existing.billing_profile = detail.billing_profile;
+        } else {
+            snapshot.details.insert(id, detail);
+        }
+    }
+    snapshot.calls = pc.stats();
+    let plan = evaluate(&snapshot, &receivables, ledger, &policy_config, now, &tz);
+    Planned {
+        snapshot,
+        receivables,
+        plan,
+        detail_fetched,
+    }
+}
+
+/// One naive-scan read as a snapshot section (same mapping as collection's).
+async fn section<T>(
+    fut: impl std::future::Future<Output = Result<T, crate::pc::PcError>>,
+) -> crate::snapshot::Section<T> {
+    use crate::snapshot::Section;
+    match fut.await {
+        Ok(data) => Section::Ok { data },
+        Err(crate::pc::PcError::AppUserNotConfigured { .. }) => Section::NotChecked {
+            reason: "App+User credentials not configured".to_owned(),
+        },
+        Err(e) => Section::Failed {
+            error: e.to_string(),
+        },
+    }
+}

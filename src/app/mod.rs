@@ -1,6 +1,7 @@
 //! Command glue for the binary: loads config, opens state, calls the library, and maps outcomes
 //! to exit codes. This is the only code (besides `main.rs`) allowed to use `anyhow`.
 
+pub mod bench;
 pub mod daemon;
 pub mod demo;
 pub mod digest;

@@ -1,0 +1,440 @@
+//! `cspguard bench`: the scale benchmark (issue 8). For each tenant size it generates a tenant
+//! (`cspguard::bench::tenant`), and for each mode starts a fresh simulator in a CHILD process
+//! (`cspguard simulate --dataset ...`, realistic latency and Partner Center's rate limit) and
+//! measures cspguard in another child process, so that the peak resident memory read with
+//! `wait4` is cspguard's alone:
+//! * `plan`: a hidden worker mode of this command (`bench --worker plan`) that runs
+//!   `planning::plan`, times it, measures the CPU time of `policy::evaluate` on the collected
+//!   snapshot, and writes its call statistics by endpoint;
+//! * `run --dry-run`: the real `cspguard run --dry-run` command; its calls and 429s come from
+//!   the run record in its ledger;
+//! * `naive full scan`: the worker running `planning::plan_naive_full_scan`, up to `--naive-max`
+//!   customers; above that its calls and lower bound are computed and labelled "not run".
+//!
+//! A fresh simulator per measurement keeps one measurement's calls out of the next one's rate
+//! window. Results go to `<out>/results.json` and `<out>/results.md` after every size.
+
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use cspguard::bench::{
+    self, Machine, Measurement, Report, Settings, SizeReport, TenantFacts, WorkerResult,
+};
+use cspguard::cli::BenchArgs;
+use cspguard::config::Config;
+use cspguard::context;
+use cspguard::exit::Exit;
+use cspguard::ledger::Ledger;
+use cspguard::pc::ratelimit::DEFAULT_PER_MINUTE;
+use cspguard::planning;
+use cspguard::policy::{self, PolicyInput};
+
+/// Entry point: a worker when `--worker` is given, else the whole benchmark.
+pub fn run(config_path: &Path, args: BenchArgs) -> anyhow::Result<Exit> {
+    match (&args.worker, &args.worker_out) {
+        (Some(mode), Some(out)) => worker(config_path, mode, out),
+        (Some(_), None) => bail!("bench --worker needs --worker-out"),
+        _ => orchestrate(&args),
+    }
+}
+
+const MAX_CONCURRENCY: usize = 8;
+
+fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
+    let exe = std::env::current_exe().context("cannot find the cspguard executable")?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let out = std::fs::canonicalize(&args.out)?;
+    let tz = TimeZone::get("Europe/Stockholm").context("time zone")?;
+    let client_rate = if args.rate_limit == 0 {
+        DEFAULT_PER_MINUTE
+    } else {
+        DEFAULT_PER_MINUTE.min(args.rate_limit)
+    };
+    let mut report = Report {
+        started_at: Timestamp::now().to_string(),
+        machine: Machine::describe(),
+        settings: Settings {
+            latency_ms: args.latency_ms,
+            server_rate_per_minute: args.rate_limit,
+            client_rate_per_minute: client_rate,
+            max_concurrency: MAX_CONCURRENCY,
+            naive_max: args.naive_max,
+            seed: args.seed,
+        },
+        sizes: Vec::new(),
+    };
+    let env = Env {
+        exe,
+        latency: Duration::from_millis(args.latency_ms),
+        server_rate: args.rate_limit,
+        client_rate,
+    };
+    for &n in &args.sizes {
+        eprintln!("bench: generating a tenant of {n} customers");
+        let dir = out.join(n.to_string());
+        std::fs::create_dir_all(&dir)?;
+        let now = Timestamp::now();
+        let facts = {
+            let t = bench::tenant(args.seed, n, now, &tz);
+            std::fs::write(dir.join("dataset.json"), t.dataset.to_json())?;
+            std::fs::write(dir.join("receivables.csv"), &t.receivables_csv)?;
+            t.facts
+        };
+        let mut measurements = Vec::new();
+        eprintln!("bench: {n} customers: plan");
+        let plan = env.measure_worker(&dir, "plan")?;
+        eprintln!("bench: {n} customers: run --dry-run");
+        let run = env.measure_run(&dir)?;
+        let naive = if n <= args.naive_max {
+            eprintln!("bench: {n} customers: naive full scan");
+            env.measure_worker(&dir, "naive")?
+        } else {
+            env.estimate_naive(&plan, &facts)
+        };
+        measurements.push(plan);
+        measurements.push(run);
+        measurements.push(naive);
+        report.sizes.push(SizeReport {
+            tenant: facts,
+            measurements,
+        });
+        write_report(&out, &report)?;
+    }
+    let md = report.to_markdown();
+    println!("{md}");
+    eprintln!(
+        "bench: results written to {} and {}",
+        out.join("results.json").display(),
+        out.join("results.md").display()
+    );
+    Ok(Exit::Ok)
+}
+
+fn write_report(out: &Path, report: &Report) -> anyhow::Result<()> {
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(report)?,
+    )?;
+    std::fs::write(out.join("results.md"), report.to_markdown())?;
+    Ok(())
+}
+
+struct Env {
+    exe: PathBuf,
+    latency: Duration,
+    server_rate: u32,
+    client_rate: u32,
+}
+
+/// A simulator child process.
+struct Sim {
+    child: Child,
+    base_url: String,
+}
+
+impl Env {
+    fn bound(&self, calls: u64) -> f64 {
+        let rate = if self.server_rate == 0 {
+            u32::MAX
+        } else {
+            self.server_rate
+        };
+        bench::lower_bound(calls, rate, self.latency, MAX_CONCURRENCY).as_secs_f64()
+    }
+
+    fn start_sim(&self, dir: &Path, log: &Path) -> anyhow::Result<Sim> {
+        let mut child = Command::new(&self.exe)
+            .arg("-q")
+            .arg("simulate")
+            .args(["--port", "0", "--dataset"])
+            .arg(dir.join("dataset.json"))
+            .args(["--latency-ms", &self.latency.as_millis().to_string()])
+            .args(["--rate-limit", &self.server_rate.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .context("cannot start the simulator")?;
+        let stdout = child.stdout.take().context("simulator stdout")?;
+        let mut base_url = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(url) = line.trim().strip_prefix("base URL:") {
+                base_url = Some(url.trim().to_owned());
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        let Some(base_url) = base_url else {
+            let _ = stop(&mut child);
+            bail!(
+                "the simulator did not print its base URL (see {})",
+                log.display()
+            );
+        };
+        Ok(Sim { child, base_url })
+    }
+
+    fn prepare(
+        &self,
+        dir: &Path,
+        mode: &str,
+        base_url: &str,
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let mdir = dir.join(mode);
+        if mdir.exists() {
+            std::fs::remove_dir_all(&mdir)?;
+        }
+        std::fs::create_dir_all(&mdir)?;
+        let config = mdir.join("cspguard.toml");
+        std::fs::write(
+            &config,
+            bench::config_toml(
+                base_url,
+                &dir.join("receivables.csv"),
+                &mdir.join("state.sqlite"),
+                self.client_rate,
+                MAX_CONCURRENCY,
+            ),
+        )?;
+        // The simulator's fake secrets are inline; keep the file private so the run does not
+        // warn about it.
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
+        Ok((mdir, config))
+    }
+
+    fn measure_worker(&self, dir: &Path, mode: &str) -> anyhow::Result<Measurement> {
+        let mut sim = self.start_sim(dir, &dir.join(format!("sim-{mode}.log")))?;
+        let result = (|| {
+            let (mdir, config) = self.prepare(dir, mode, &sim.base_url)?;
+            let result_path = mdir.join("worker.json");
+            let child = Command::new(&self.exe)
+                .arg("-q")
+                .arg("--config")
+                .arg(&config)
+                .args(["bench", "--worker", mode, "--worker-out"])
+                .arg(&result_path)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(mdir.join("stdout.log"))?)
+                .stderr(std::fs::File::create(mdir.join("stderr.log"))?)
+                .spawn()
+                .context("cannot start the measured worker")?;
+            let (code, rss_kib) = bench::wait_with_peak_rss(child.id())?;
+            let text = std::fs::read_to_string(&result_path).with_context(|| {
+                format!(
+                    "the {mode} worker exited with {code} and wrote no result (see {})",
+                    mdir.join("stderr.log").display()
+                )
+            })?;
+            let w: WorkerResult = serde_json::from_str(&text)?;
+            Ok::<_, anyhow::Error>((w, rss_kib))
+        })();
+        stop(&mut sim.child)?;
+        let (w, rss_kib) = result?;
+        let (bulk, per) = bench::split_calls(&w.calls_by_endpoint);
+        let bound = self.bound(w.calls);
+        Ok(Measurement {
+            mode: if mode == "naive" {
+                "naive full scan".to_owned()
+            } else {
+                mode.to_owned()
+            },
+            measured: true,
+            note: None,
+            calls: w.calls,
+            bulk_calls: Some(bulk),
+            per_customer_calls: Some(per),
+            calls_by_endpoint: w.calls_by_endpoint,
+            throttled: Some(w.throttled),
+            wall_secs: Some(w.wall_secs),
+            lower_bound_secs: bound,
+            ratio: (bound > 0.0).then(|| w.wall_secs / bound),
+            peak_rss_mib: Some(rss_kib as f64 / 1024.0),
+            eval_cpu_ms: Some(w.eval_cpu_secs * 1000.0),
+            detail_fetched: Some(w.detail_fetched),
+            findings: Some(w.findings),
+            actions: Some(w.actions),
+            outcome: Some(w.exit),
+        })
+    }
+
+    fn measure_run(&self, dir: &Path) -> anyhow::Result<Measurement> {
+        let mut sim = self.start_sim(dir, &dir.join("sim-run.log"))?;
+        let result = (|| {
+            let (mdir, config) = self.prepare(dir, "run", &sim.base_url)?;
+            let started = Instant::now();
+            let child = Command::new(&self.exe)
+                .arg("-q")
+                .arg("--config")
+                .arg(&config)
+                .args(["run", "--dry-run"])
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(mdir.join("stdout.log"))?)
+                .stderr(std::fs::File::create(mdir.join("stderr.log"))?)
+                .spawn()
+                .context("cannot start `cspguard run --dry-run`")?;
+            let (code, rss_kib) = bench::wait_with_peak_rss(child.id())?;
+            let wall = started.elapsed().as_secs_f64();
+            let ledger = Ledger::open(&mdir.join("state.sqlite"))?;
+            let Some(row) = ledger.recent_runs(1)?.into_iter().next() else {
+                bail!(
+                    "`cspguard run --dry-run` exited with {code} and recorded no run (see {})",
+                    mdir.join("stderr.log").display()
+                );
+            };
+            Ok::<_, anyhow::Error>((row, code, wall, rss_kib))
+        })();
+        stop(&mut sim.child)?;
+        let (row, code, wall, rss_kib) = result?;
+        let count = |k: &str| row.counts.get(k).and_then(serde_json::Value::as_u64);
+        let calls = count("partner_center_calls").unwrap_or(0);
+        let bound = self.bound(calls);
+        Ok(Measurement {
+            mode: "run --dry-run".to_owned(),
+            measured: true,
+            note: Some(format!(
+                "the real `cspguard run --dry-run` in a child process (exit code {code}); calls \
+                 and 429s from its ledger run record, which has no per-endpoint split; wall time \
+                 includes process start, ledger setup, recording and the digest; evaluation CPU \
+                 is the plan worker's"
+            )),
+            calls,
+            bulk_calls: None,
+            per_customer_calls: None,
+            calls_by_endpoint: Default::default(),
+            throttled: count("throttled"),
+            wall_secs: Some(wall),
+            lower_bound_secs: bound,
+            ratio: (bound > 0.0).then(|| wall / bound),
+            peak_rss_mib: Some(rss_kib as f64 / 1024.0),
+            eval_cpu_ms: None,
+            detail_fetched: count("detail_fetched").map(|v| v as usize),
+            findings: count("findings").map(|v| v as usize),
+            actions: count("planned_actions").map(|v| v as usize),
+            outcome: row.outcome,
+        })
+    }
+
+    fn estimate_naive(&self, plan: &Measurement, facts: &TenantFacts) -> Measurement {
+        let bulk = plan.bulk_calls.unwrap_or(0);
+        let profiles: u64 = plan
+            .calls_by_endpoint
+            .iter()
+            .filter(|(ep, _)| ep.ends_with("/profiles/billing"))
+            .map(|(_, n)| n)
+            .sum();
+        let calls = bench::naive_calls(bulk, facts.customers, profiles);
+        let bound = self.bound(calls);
+        Measurement {
+            mode: "naive full scan".to_owned(),
+            measured: false,
+            note: Some(format!(
+                "not run: would take ~{:.0} min at the rate limit ({} requests/minute). Calls \
+                 computed exactly as the plan's {bulk} bulk calls + 3 x {} customers \
+                 (subscriptions, budget, usage summary) + the plan's {profiles} billing \
+                 profiles; the lower bound uses the same formula as the measured rows",
+                bound / 60.0,
+                self.server_rate,
+                facts.customers
+            )),
+            calls,
+            bulk_calls: Some(bulk),
+            per_customer_calls: Some(calls - bulk),
+            lower_bound_secs: bound,
+            ..Measurement::default()
+        }
+    }
+}
+
+/// Stop a simulator child this process started: SIGINT (it shuts down on Ctrl-C), then wait.
+fn stop(child: &mut Child) -> anyhow::Result<()> {
+    let pid = libc::pid_t::try_from(child.id()).context("simulator pid")?;
+    // SAFETY: plain syscall on the pid of our own, not yet reaped, child.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    for _ in 0..100 {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+/// One measured planning pass in this process (`plan` or `naive`).
+fn worker(config_path: &Path, mode: &str, out: &Path) -> anyhow::Result<Exit> {
+    let loaded = Config::load(config_path)?;
+    let cfg = &loaded.config;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let store = super::ledger::refresh_store(cfg)?;
+        let pc = context::client(cfg, store.map(|s| s as Arc<_>), uuid::Uuid::new_v4())?;
+        let ledger = Ledger::open_in_memory()?;
+        let now = Timestamp::now();
+        let started = Instant::now();
+        let planned = match mode {
+            "plan" => planning::plan(&pc, cfg, &ledger, now).await,
+            "naive" => planning::plan_naive_full_scan(&pc, cfg, &ledger, now).await,
+            other => bail!("unknown bench worker mode {other:?} (plan or naive)"),
+        };
+        let wall = started.elapsed();
+
+        // CPU time of the evaluation alone, on the collected snapshot: best of three.
+        let tz = cfg.time_zone();
+        let policy_config = cfg.policy();
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let before = bench::thread_cpu_time()?;
+            let plan = policy::evaluate(&PolicyInput {
+                snapshot: &planned.snapshot,
+                receivables: &planned.receivables,
+                ledger: &ledger,
+                config: &policy_config,
+                now,
+                tz: &tz,
+            });
+            let after = bench::thread_cpu_time()?;
+            std::hint::black_box(&plan);
+            best = best.min(after.saturating_sub(before));
+        }
+
+        let stats = pc.stats();
+        Ok(WorkerResult {
+            calls: stats.totals.calls,
+            calls_by_endpoint: stats
+                .endpoints
+                .iter()
+                .map(|(k, v)| (k.clone(), v.calls))
+                .collect(),
+            throttled: stats.totals.throttled,
+            retries: stats.totals.retries,
+            errors: stats.totals.errors,
+            wall_secs: wall.as_secs_f64(),
+            eval_cpu_secs: best.as_secs_f64(),
+            customers: planned.snapshot.customers.data().map_or(0, Vec::len),
+            detail_fetched: planned.detail_fetched,
+            findings: planned.plan.findings.len(),
+            actions: planned.plan.actions.len(),
+            exit: format!("{:?}", planned.exit()),
+        })
+    })?;
+    std::fs::write(out, serde_json::to_string_pretty(&result)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(Exit::Ok)
+}
