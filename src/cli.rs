@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// Send nothing and record no action, whatever the config's mode (the digest still goes out).
     #[arg(long)]
     pub dry_run: bool,
+    /// Execute only actions a person approved (and the notices that wait for them), now: no
+    /// collection, no new plan.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub only_approved: bool,
 }
 
 /// Arguments of `cspguard plan`.
