@@ -62,6 +62,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: ReceivablesCommand,
     },
+    /// Fraud events: record Investigating / Resolved in Partner Center.
+    Fraud {
+        #[command(subcommand)]
+        cmd: crate::commands::fraud::FraudCommand,
+    },
     #[command(flatten)]
     Ledger(LedgerCommand),
 }

@@ -557,7 +557,7 @@ impl Enforcer<'_> {
         reason: Option<&str>,
     ) -> Outcome {
         let st = FraudEventStatus::parse(status);
-        let rr = reason.map(|r| FraudResolvedReason::parse(r));
+        let rr = reason.map(FraudResolvedReason::parse);
         match self
             .pc
             .update_fraud_event_status(azure_sub, event_ids, st, rr)

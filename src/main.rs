@@ -36,6 +36,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(args) => runtime()?.block_on(app::demo::run(args)),
         Command::Receivables { cmd } => app::receivables::run(&cli.config, cmd),
         Command::Ledger(cmd) => app::ledger::run(&cli.config, cmd),
+        Command::Fraud { cmd } => runtime()?.block_on(app::fraud::run(&cli.config, cmd)),
     }
 }
 

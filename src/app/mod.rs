@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod digest;
+pub mod fraud;
 pub mod ledger;
 pub mod plan;
 pub mod receivables;
@@ -24,6 +25,10 @@ pub fn classify(e: &anyhow::Error) -> Exit {
         if cause.is::<ConfigError>()
             || cause.is::<SecretError>()
             || cause.is::<run::RunConfigError>()
+            || matches!(
+                cause.downcast_ref::<cspguard::commands::fraud::FraudCmdError>(),
+                Some(cspguard::commands::fraud::FraudCmdError::Usage(_))
+            )
         {
             return Exit::Config;
         }
