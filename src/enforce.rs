@@ -774,6 +774,28 @@ mod tests {
     }
 
     #[test]
+    fn a_suspend_action_survives_the_ledger_payload_round_trip() {
+        let a = crate::plan::PlannedAction {
+            key: "suspend/c1/s1/INV-1".into(),
+            customer: Some("c1".into()),
+            kind: crate::plan::ActionKind::Suspend {
+                subscription_id: "s1".into(),
+                reason: SuspendReason::Fraud,
+            },
+            requires_approval: true,
+            reason: "why, in words".into(),
+            findings: vec![],
+            after: vec![],
+        };
+        let payload = serde_json::to_value(&a).expect("encode");
+        let back: crate::plan::PlannedAction =
+            serde_json::from_value(payload.clone()).expect("decode");
+        assert_eq!(back, a);
+        let kind: crate::plan::ActionKind = serde_json::from_value(payload).expect("kind");
+        assert_eq!(kind, a.kind);
+    }
+
+    #[test]
     fn only_403_900115_is_the_azure_plan_refusal() {
         let api = |status, code: Option<&str>| PcError::Api {
             endpoint: "PATCH".into(),
