@@ -422,13 +422,22 @@ impl Enforcer<'_> {
                     );
                 }
                 Err(e) if is_azure_plan_refusal(&e) => {
+                    let alternative = match reason {
+                        SuspendReason::Nonpayment => {
+                            "exclude Azure plans from suspension ([dunning] suspend_azure_plans \
+                             = false)"
+                        }
+                        SuspendReason::Fraud => {
+                            "respond to fraud by cancelling the compromised Azure subscription \
+                             ([fraud] response = \"cancel\")"
+                        }
+                    };
                     let summary = format!(
                         "Partner Center refused to suspend Azure plan {sid} of customer \
                          {customer} (403, code {AZURE_PLAN_ACTIVE_CODE}): it still has active \
                          Azure subscriptions. To do: cancel or move the customer's Azure \
                          subscriptions under this plan, then `cspguard retry` the action; or \
-                         exclude Azure plans from suspension ([dunning] suspend_azure_plans = \
-                         false) and reject the action"
+                         {alternative} and reject the action"
                     );
                     return Ok(Outcome::Refused {
                         error: format!("{summary}. Partner Center said: {e}"),
