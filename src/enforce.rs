@@ -257,12 +257,32 @@ pub enum SuspendStep {
     Patch,
     /// Nothing to do, and why (it is not recorded as suspended by cspguard).
     Skip(String),
+    /// Suspended now, but an earlier PATCH of cspguard for this action may have been applied
+    /// without cspguard seeing the answer (a timeout, a 5xx, or a 412 after the transport's
+    /// retry): cspguard cannot tell who suspended it. A person must check; nothing is recorded.
+    Unclear(String),
 }
 
-/// Decide a suspension from the current subscription and cspguard's own record of it.
-pub fn suspend_step(current: &Subscription, by_us: Option<&Suspension>) -> SuspendStep {
+/// Decide a suspension from the current subscription, cspguard's own record of it, and whether
+/// a PATCH of this action may already have been applied unseen (`patch_may_have_applied`).
+pub fn suspend_step(
+    current: &Subscription,
+    by_us: Option<&Suspension>,
+    patch_may_have_applied: bool,
+) -> SuspendStep {
     match &current.status {
         SubscriptionStatus::Active => SuspendStep::Patch,
+        SubscriptionStatus::Suspended if by_us.is_none() && patch_may_have_applied => {
+            SuspendStep::Unclear(format!(
+                "subscription {} is suspended now, but an earlier suspension PATCH of this action \
+                 may have been applied without cspguard seeing the answer, so cspguard cannot \
+                 tell whether it or someone else suspended it. It is NOT recorded as suspended \
+                 by cspguard, so cspguard will not reactivate it: check the Partner Center \
+                 activity log (an update_subscription by cspguard's app id means it was \
+                 cspguard) and reactivate it by hand once the customer has paid",
+                current.id
+            ))
+        }
         SubscriptionStatus::Suspended => match by_us {
             Some(s) => SuspendStep::Skip(format!(
                 "subscription {} is already suspended by cspguard ({} on {}); not suspended again",
@@ -365,12 +385,15 @@ pub struct Enforcer<'a> {
 impl Enforcer<'_> {
     /// Suspend `sid` of `customer` (see the module invariants). `key` is the action's
     /// idempotency key, recorded with the suspension.
+    /// `earlier_attempts`: attempts of this action before this one (a failed attempt may have
+    /// sent a PATCH that was applied unseen).
     pub async fn suspend(
         &self,
         key: &str,
         customer: &str,
         sid: &str,
         reason: SuspendReason,
+        earlier_attempts: u32,
     ) -> Result<Outcome, LedgerError> {
         let reason_text = match reason {
             SuspendReason::Nonpayment => "nonpayment",
@@ -387,8 +410,24 @@ impl Enforcer<'_> {
                 }
             };
             let by_us = self.ledger.suspended_by_us(customer, sid)?;
-            if let SuspendStep::Skip(why) = suspend_step(&current, by_us.as_ref()) {
-                return Ok(Outcome::Skipped(why));
+            match suspend_step(
+                &current,
+                by_us.as_ref(),
+                conflicts > 0 || earlier_attempts > 0,
+            ) {
+                SuspendStep::Patch => {}
+                SuspendStep::Skip(why) => return Ok(Outcome::Skipped(why)),
+                SuspendStep::Unclear(why) => {
+                    return Ok(Outcome::Refused {
+                        error: why.clone(),
+                        finding: RefusalFinding {
+                            fingerprint: format!("enforce.suspension_unclear:{customer}:{sid}"),
+                            rule: "enforce.suspension_unclear".to_owned(),
+                            customer: customer.to_owned(),
+                            summary: why,
+                        },
+                    });
+                }
             }
             match self
                 .pc
@@ -673,20 +712,28 @@ mod tests {
 
     #[test]
     fn suspend_only_active_subscriptions_and_never_claim_someone_elses_suspension() {
-        assert_eq!(suspend_step(&sub("active"), None), SuspendStep::Patch);
-        let SuspendStep::Skip(why) = suspend_step(&sub("suspended"), None) else {
+        assert_eq!(
+            suspend_step(&sub("active"), None, false),
+            SuspendStep::Patch
+        );
+        assert_eq!(suspend_step(&sub("active"), None, true), SuspendStep::Patch);
+        let SuspendStep::Skip(why) = suspend_step(&sub("suspended"), None, false) else {
             panic!("suspended by someone else must be skipped");
         };
         assert!(
             why.contains("not by cspguard") && why.contains("other"),
             "{why}"
         );
-        let SuspendStep::Skip(why) = suspend_step(&sub("suspended"), Some(&ours())) else {
+        assert!(matches!(
+            suspend_step(&sub("suspended"), None, true),
+            SuspendStep::Unclear(w) if w.contains("activity log")
+        ));
+        let SuspendStep::Skip(why) = suspend_step(&sub("suspended"), Some(&ours()), true) else {
             panic!("already ours");
         };
         assert!(why.contains("already suspended by cspguard"), "{why}");
         assert!(matches!(
-            suspend_step(&sub("deleted"), None),
+            suspend_step(&sub("deleted"), None, false),
             SuspendStep::Skip(w) if w.contains("deleted")
         ));
     }

@@ -517,7 +517,8 @@ impl Executor<'_> {
                 subscription_id,
                 reason,
             } => {
-                e.suspend(&claimed.key, &customer, subscription_id, *reason)
+                let earlier = claimed.attempts.saturating_sub(1);
+                e.suspend(&claimed.key, &customer, subscription_id, *reason, earlier)
                     .await?
             }
             ActionKind::Reactivate {

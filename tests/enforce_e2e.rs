@@ -1100,3 +1100,71 @@ async fn dry_run_overrides_enforce_and_touches_nothing() {
     w.sim.shutdown().await;
     smtp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_that_may_have_applied_unseen_is_never_claimed_as_someone_elses_nor_as_ours() {
+    let smtp = SmtpServer::start(smtp_options()).await;
+    let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 30);
+    let w = World::start(
+        ds,
+        &receivables(&[LATE], &[]),
+        smtp.port(),
+        &Settings::new("enforce"),
+    )
+    .await;
+    let cfg = std::fs::read_to_string(&w.config).expect("config");
+    std::fs::write(
+        &w.config,
+        cfg.replace(
+            "[partner_center.app_user]\n",
+            "[partner_center.retry]\nmax_attempts = 1\n[partner_center.app_user]\n",
+        ),
+    )
+    .expect("config");
+    w.run(at(14, 12), &[], 0).await;
+    let sid = sub_id(LATE, 1);
+    w.sim.override_response(
+        "PATCH",
+        &format!("/v1/customers/{LATE}/subscriptions/{sid}"),
+        503,
+        vec![],
+        r#"{"code":503,"description":"service unavailable"}"#.to_owned(),
+        Some(1),
+    );
+    w.run(at(21, 10), &[], 3).await;
+    let key = suspend_key(LATE, 1, "INV-100");
+    assert_eq!(
+        w.action(&key).status,
+        ActionStatus::Planned,
+        "retried later"
+    );
+    // The PATCH was applied after all, but the answer was lost.
+    w.sim.with_dataset(|d| {
+        let s = d
+            .customer_mut(LATE)
+            .and_then(|c| c.subscriptions.iter_mut().find(|s| s.id == sid))
+            .expect("sub");
+        s.status = "suspended".into();
+        s.etag_version += 1;
+    });
+    let ops_before = mails_to(&smtp, OPS).len();
+    w.run(at(21, 15), &[], 3).await;
+    let row = w.action(&key);
+    assert_eq!(row.status, ActionStatus::Failed, "for a person: {row:?}");
+    assert!(row.last_error.unwrap_or_default().contains("activity log"));
+    assert!(
+        w.ledger()
+            .suspended_by_us(LATE, &sid)
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(
+        w.action(&notice_key(LATE, "INV-100")).status,
+        ActionStatus::Cancelled,
+        "no notice for a suspension cspguard cannot vouch for"
+    );
+    let alerts: Vec<Received> = mails_to(&smtp, OPS).into_iter().skip(ops_before).collect();
+    assert!(alerts.iter().any(|m| m.text().contains("activity log")));
+    w.sim.shutdown().await;
+    smtp.stop().await;
+}
