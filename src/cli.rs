@@ -25,6 +25,15 @@ pub struct Cli {
     /// Less output (only warnings and errors).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Log format: auto (journald under systemd, else text), text, json or journald.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CSPGUARD_LOG_FORMAT",
+        default_value = "auto"
+    )]
+    pub log_format: crate::logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +71,10 @@ pub enum Command {
         #[command(subcommand)]
         cmd: ReceivablesCommand,
     },
+    /// Run cycles on the `[daemon] schedule` (for hosts without systemd timers).
+    Daemon(DaemonArgs),
+    /// Check the installation: config, secrets, Partner Center, mail, templates, state, lock.
+    Doctor,
     /// Fraud events: record Investigating / Resolved in Partner Center.
     Fraud {
         #[command(subcommand)]
@@ -69,6 +82,14 @@ pub enum Command {
     },
     #[command(flatten)]
     Ledger(LedgerCommand),
+}
+
+/// Arguments of `cspguard daemon`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Run one cycle at start, then follow the schedule.
+    #[arg(long)]
+    pub run_at_start: bool,
 }
 
 /// Arguments of `cspguard snapshot`.

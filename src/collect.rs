@@ -173,7 +173,7 @@ pub async fn fetch_details(
                 None
             };
             let pc = pc.clone();
-            set.spawn(async move {
+            set.spawn(tracing::Instrument::in_current_span(async move {
                 let from_cache = cached.is_some();
                 let billing_profile = match cached {
                     Some(p) => Section::Ok { data: p },
@@ -199,7 +199,7 @@ pub async fn fetch_details(
                         budget,
                     },
                 )
-            });
+            }));
         }
         match set.join_next().await {
             Some(Ok((id, from_cache, detail))) => {

@@ -111,6 +111,15 @@ pub struct Config {
     /// `[digest]`: when the daily digest goes out and where its HTML copy is kept.
     #[serde(default)]
     pub digest: DigestConfig,
+    /// `[daemon]`: the schedule of `cspguard daemon`.
+    #[serde(default)]
+    pub daemon: crate::schedule::DaemonConfig,
+    /// `[metrics]`: the Prometheus textfile-collector file.
+    #[serde(default)]
+    pub metrics: crate::observe::MetricsConfig,
+    /// `[reports]`: retention of the JSON run reports.
+    #[serde(default)]
+    pub reports: crate::observe::ReportsConfig,
     /// `[customers."<tenant id>"]`: per-customer overrides (exempt, email, cc, locale).
     #[serde(default)]
     pub customers: std::collections::BTreeMap<String, crate::policy::CustomerOverride>,
@@ -524,6 +533,12 @@ impl Config {
                     "[digest]: hour = {} must be between 0 and 23",
                     self.digest.hour
                 ),
+            });
+        }
+        if let Err(e) = self.daemon.validate() {
+            return Err(ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: format!("[daemon]: {e}"),
             });
         }
         if let Some(m) = &self.mail {

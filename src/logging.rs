@@ -1,24 +1,178 @@
-//! Logging setup (tracing): human-readable lines on stderr, filtered by `-v`/`-q` or `RUST_LOG`.
+//! Logging setup (tracing), filtered by `-v`/`-q` or `RUST_LOG`, in one of three formats chosen by
+//! the global `--log-format`:
+//!
+//! - `text`: human-readable lines on stderr (colours only on a terminal);
+//! - `json`: one JSON object per line on stderr, with the current span and the span list, so every
+//!   line of a run carries the run's `correlation_id` (see `crate::observe::in_run`);
+//! - `journald`: native journald entries with structured fields (span fields included); when the
+//!   journald socket is unavailable, text lines without timestamps (the journal adds them);
+//! - `auto` (default): `journald` when `JOURNAL_STREAM` is set (started by systemd), else `text`.
+//!
 //! Architecture invariant: nothing logs secret values; secrets live in `secrecy` types whose
 //! Debug output is redacted, and errors name secret *sources*, never values.
 
 use std::io::IsTerminal as _;
+use std::sync::Mutex;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// Install the global subscriber. `verbose` counts `-v`; `quiet` keeps warnings and errors only.
-pub fn init(verbose: u8, quiet: bool) {
+/// The log output format (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// journald under systemd (`JOURNAL_STREAM` set), human-readable text otherwise.
+    #[default]
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// Native journald fields.
+    Journald,
+}
+
+impl LogFormat {
+    /// Resolve `auto` given the value of `JOURNAL_STREAM`.
+    pub fn resolve(self, journal_stream: Option<&str>) -> LogFormat {
+        match self {
+            LogFormat::Auto if journal_stream.is_some_and(|s| !s.is_empty()) => LogFormat::Journald,
+            LogFormat::Auto => LogFormat::Text,
+            other => other,
+        }
+    }
+}
+
+fn filter(verbose: u8, quiet: bool) -> EnvFilter {
     let default = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
         (false, 1) => "cspguard=debug,info",
         (false, _) => "cspguard=trace,debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+}
+
+/// Install the global subscriber in the default (`auto`) format. `verbose` counts `-v`; `quiet`
+/// keeps warnings and errors only.
+pub fn init(verbose: u8, quiet: bool) {
+    init_with(verbose, quiet, LogFormat::Auto);
+}
+
+/// Install the global subscriber in `format`.
+pub fn init_with(verbose: u8, quiet: bool, format: LogFormat) {
+    let journal_stream = std::env::var("JOURNAL_STREAM").ok();
+    let format = format.resolve(journal_stream.as_deref());
+    let filter = filter(verbose, quiet);
+    match format {
+        LogFormat::Json => {
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_env_filter(filter)
+                .with_writer(|| CorrelatedStderr)
+                .with_target(false)
+                .try_init();
+        }
+        LogFormat::Journald => match tracing_journald::layer() {
+            Ok(layer) => {
+                let _ = tracing_subscriber::registry()
+                    .with(filter)
+                    .with(layer.with_syslog_identifier("cspguard".to_owned()))
+                    .try_init();
+            }
+            Err(_) => {
+                let _ = tracing_subscriber::fmt()
+                    .without_time()
+                    .with_env_filter(filter)
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false)
+                    .with_target(false)
+                    .try_init();
+            }
+        },
+        LogFormat::Text | LogFormat::Auto => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false)
+                .try_init();
+        }
+    }
+}
+
+/// The correlation id of the run this process is executing, if any (a process runs at most one
+/// cycle at a time: the run lock, and the daemon runs cycles one after the other).
+static RUN_CORRELATION: Mutex<Option<String>> = Mutex::new(None);
+
+/// Set (or clear) the current run's correlation id; JSON log lines then carry it as a top-level
+/// `correlation_id`, including lines from tasks that third-party crates spawn outside the span.
+pub fn set_run_correlation(id: Option<String>) {
+    if let Ok(mut g) = RUN_CORRELATION.lock() {
+        *g = id;
+    }
+}
+
+fn run_correlation() -> Option<String> {
+    RUN_CORRELATION.lock().ok().and_then(|g| g.clone())
+}
+
+/// Add `"correlation_id":"<id>"` to a JSON log line while a run is active.
+pub fn add_correlation(line: &[u8], id: Option<&str>) -> Vec<u8> {
+    match (id, line.first()) {
+        (Some(id), Some(b'{')) => {
+            let mut out = Vec::with_capacity(line.len() + id.len() + 20);
+            out.extend_from_slice(b"{\"correlation_id\":");
+            out.extend_from_slice(serde_json::Value::from(id).to_string().as_bytes());
+            if line.get(1) != Some(&b'}') {
+                out.push(b',');
+            }
+            out.extend_from_slice(line.get(1..).unwrap_or_default());
+            out
+        }
+        _ => line.to_vec(),
+    }
+}
+
+/// stderr, adding the run's correlation id to each JSON line (the formatter writes one whole
+/// line per `write`).
+struct CorrelatedStderr;
+
+impl std::io::Write for CorrelatedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = add_correlation(buf, run_correlation().as_deref());
+        std::io::stderr().lock().write_all(&line)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_get_the_correlation_id_first() {
+        let line = br#"{"level":"INFO","fields":{}}"#;
+        let out = add_correlation(line, Some("abc"));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"correlation_id":"abc","level":"INFO","fields":{}}"#
+        );
+        assert_eq!(add_correlation(line, None), line.to_vec());
+        assert_eq!(add_correlation(b"plain", Some("abc")), b"plain".to_vec());
+    }
+
+    #[test]
+    fn auto_means_journald_only_under_systemd() {
+        assert_eq!(LogFormat::Auto.resolve(Some("8:1234")), LogFormat::Journald);
+        assert_eq!(LogFormat::Auto.resolve(None), LogFormat::Text);
+        assert_eq!(LogFormat::Auto.resolve(Some("")), LogFormat::Text);
+        assert_eq!(LogFormat::Json.resolve(Some("8:1234")), LogFormat::Json);
+    }
 }

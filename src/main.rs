@@ -12,9 +12,10 @@ mod app;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cspguard::logging::init(cli.verbose, cli.quiet);
+    cspguard::logging::init_with(cli.verbose, cli.quiet, cli.log_format);
     match dispatch(cli) {
         Ok(exit) => exit.into(),
+        Err(e) if app::is_broken_pipe(e.as_ref()) => Exit::Ok.into(),
         Err(e) => {
             let exit = app::classify(&e);
             eprintln!("error: {}", app::describe(&e));
@@ -26,7 +27,11 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Snapshot(args) => runtime()?.block_on(app::snapshot::run(&cli.config, args)),
-        Command::Run(args) => runtime()?.block_on(app::run::run(&cli.config, args)),
+        Command::Run(args) => {
+            runtime()?.block_on(cspguard::observe::in_run(app::run::run(&cli.config, args)))
+        }
+        Command::Daemon(args) => runtime()?.block_on(app::daemon::run(&cli.config, args)),
+        Command::Doctor => runtime()?.block_on(app::doctor::run(&cli.config)),
         Command::Templates { cmd } => app::templates::run(&cli.config, cmd),
         Command::Plan(args) => runtime()?.block_on(app::plan::run(&cli.config, args)),
         Command::Simulate(args) => {

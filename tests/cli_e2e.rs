@@ -814,3 +814,34 @@ fn demo_runs_twice_in_the_same_directory() {
         assert_eq!(digests, 4, "round {round}: one digest per simulated day");
     }
 }
+
+/// `cspguard snapshot | head`: a reader that goes away must end the output quietly (exit 0),
+/// never with a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_output_pipe_ends_quietly() {
+    let h = start_sim(300).await;
+    let (_dir, config, _state) = setup(&h.base_url(), true, "");
+    let args = with_config(&config, &["snapshot"]);
+    let envs = sim_env(SIM_SECRET, true);
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cspguard"))
+            .args(&args)
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Close our end of stdout at once, like `head` after its lines.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    h.shutdown().await;
+}

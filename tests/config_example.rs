@@ -18,4 +18,14 @@ fn shipped_example_config_parses_with_safe_defaults() {
     );
     assert!(c.partner_center.app_user.is_some());
     assert_eq!(c.time_zone().iana_name(), Some("Europe/Stockholm"));
+    assert!(c.receivables.is_some() && c.mail.is_some());
+    assert_eq!(c.dunning.stages.len(), 4);
+    assert!(c.dunning.stages.last().is_some_and(|s| s.requires_approval));
+    assert_eq!(c.partner.name, "Contoso Cloud Services");
+    let policy = c.policy();
+    assert!(
+        policy
+            .customer("22222222-2222-2222-2222-222222222222")
+            .is_some_and(|o| o.exempt)
+    );
 }

@@ -331,3 +331,115 @@ async fn dry_run_sends_only_the_digest_and_records_no_action() {
     w.sim.shutdown().await;
     smtp.stop().await;
 }
+
+/// A run that died between claiming a notice and marking it (the crash window) never sends it
+/// again on its own: the next run marks it uncertain; after `cspguard retry` it goes out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_interrupted_by_a_crash_is_uncertain_then_sent_once_after_retry() {
+    use cspguard::ledger::{ActionStatus, Ledger};
+
+    let smtp = SmtpServer::start(smtp_options()).await;
+    let now = now();
+    let w = world(now, smtp.port(), "notify").await;
+    // A dry run sends today's digest first, so the later runs only deal with the notices. Then a
+    // notify run against a mail server that is down records every notice as failed (to be
+    // retried), and the test plays a run that claims one of them and dies before marking it.
+    let state = w.dir.path().join("state").join("state.db");
+    let first = run(&w, now, &["--dry-run"]).await;
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    smtp.stop().await;
+    let down = run(
+        &w,
+        now.checked_add(SignedDuration::from_mins(1)).expect("t"),
+        &[],
+    )
+    .await;
+    assert_eq!(down.code, Some(3), "{}", down.stderr);
+    let key = "notice/00000000-0000-4000-8000-000000000001/reminder-1/INV-1001";
+    let id = {
+        let ledger = Ledger::open(&state).expect("ledger");
+        let row = ledger
+            .action_by_key(key)
+            .expect("read")
+            .expect("the reminder is recorded");
+        // The backoff after the failed attempt has passed by the next run below; claim it as a
+        // run would and "crash" before marking it.
+        let later = now.checked_add(SignedDuration::from_hours(2)).expect("t");
+        let claimed = ledger.claim(row.id, later).expect("claim");
+        assert!(claimed.is_some(), "claimable after its backoff");
+        row.id
+    };
+
+    let smtp = SmtpServer::start(smtp_options()).await;
+    // The crashed process never ran again; start a server on a new port and point the config
+    // at it.
+    let text = std::fs::read_to_string(&w.config).expect("config");
+    let text = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("port = ") {
+                format!("port = {}", smtp.port())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&w.config, text).expect("config");
+    let after = now.checked_add(SignedDuration::from_hours(3)).expect("t");
+    let rerun = run(&w, after, &[]).await;
+    assert!(matches!(rerun.code, Some(0) | Some(3)), "{}", rerun.stderr);
+    let to_fabrikam = |s: &SmtpServer| {
+        s.received()
+            .iter()
+            .filter(|m| to(m).contains("fabrikamab.example"))
+            .count()
+    };
+    assert_eq!(
+        to_fabrikam(&smtp),
+        0,
+        "an uncertain notice is never resent on its own"
+    );
+    {
+        let ledger = Ledger::open(&state).expect("ledger");
+        let row = ledger.action(id).expect("read").expect("row");
+        assert_eq!(row.status, ActionStatus::Uncertain);
+    }
+
+    let retry = Command::new(env!("CARGO_BIN_EXE_cspguard"))
+        .args([
+            "--config",
+            &w.config.display().to_string(),
+            "retry",
+            &id.to_string(),
+        ])
+        .output()
+        .expect("retry");
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    let next = after.checked_add(SignedDuration::from_mins(5)).expect("t");
+    let resent = run(&w, next, &[]).await;
+    assert!(
+        matches!(resent.code, Some(0) | Some(3)),
+        "{}",
+        resent.stderr
+    );
+    assert_eq!(
+        to_fabrikam(&smtp),
+        1,
+        "sent exactly once after a person retried it"
+    );
+    let again = run(
+        &w,
+        next.checked_add(SignedDuration::from_mins(5)).expect("t"),
+        &[],
+    )
+    .await;
+    assert!(matches!(again.code, Some(0) | Some(3)), "{}", again.stderr);
+    assert_eq!(to_fabrikam(&smtp), 1);
+    w.sim.shutdown().await;
+    smtp.stop().await;
+}

@@ -27,7 +27,7 @@ pub async fn run(config_path: &Path, cmd: FraudCommand) -> anyhow::Result<Exit> 
             let pc = context::client(
                 cfg,
                 super::ledger::refresh_store(cfg)?,
-                uuid::Uuid::new_v4(),
+                cspguard::observe::correlation_id(),
             )?;
             let now = super::run::now()?;
             let mut stdout = std::io::stdout().lock();

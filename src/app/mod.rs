@@ -1,8 +1,10 @@
 //! Command glue for the binary: loads config, opens state, calls the library, and maps outcomes
 //! to exit codes. This is the only code (besides `main.rs`) allowed to use `anyhow`.
 
+pub mod daemon;
 pub mod demo;
 pub mod digest;
+pub mod doctor;
 pub mod fraud;
 pub mod ledger;
 pub mod plan;
@@ -60,4 +62,29 @@ pub fn describe(e: &anyhow::Error) -> String {
         }
     }
     msg
+}
+
+/// Write command output to stdout. A reader that went away (`cspguard plan | head`) ends the
+/// output quietly instead of failing; any other write error is reported.
+pub fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// True when an error chain ends in a closed output pipe.
+pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }

@@ -87,10 +87,9 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
                 detail_fetched: planned.detail_fetched,
                 calls: &planned.snapshot.calls,
             };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).context("cannot render the plan as JSON")?
-            );
+            super::print_out(
+                &serde_json::to_string_pretty(&report).context("cannot render the plan as JSON")?,
+            )?;
         }
         OutputFormat::Table => {
             let names: BTreeMap<String, String> = planned
@@ -103,30 +102,28 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
                         .collect()
                 })
                 .unwrap_or_default();
-            println!(
-                "Plan at {now} (mode {}; nothing is executed by `plan`)",
-                cfg.mode
-            );
-            match &planned.receivables {
+            let receivables = match &planned.receivables {
                 ReceivablesInput::NotConfigured => {
-                    println!("Receivables: not configured ([receivables]); no dunning")
+                    "Receivables: not configured ([receivables]); no dunning".to_owned()
                 }
                 ReceivablesInput::Failed { error } => {
-                    println!("Receivables: IMPORT FAILED, no dunning this run:\n{error}")
+                    format!("Receivables: IMPORT FAILED, no dunning this run:\n{error}")
                 }
-                ReceivablesInput::Loaded(m) => println!(
+                ReceivablesInput::Loaded(m) => format!(
                     "Receivables: {} invoices for {} customers ({} rows unmatched)",
                     m.matched.values().map(Vec::len).sum::<usize>(),
                     m.matched.len(),
                     m.unmatched.len()
                 ),
-            }
-            println!();
-            print!("{}", render::to_table(&plan, &names));
-            println!(
-                "\nPartner Center calls: {} (detail fetched for {} customers)",
-                planned.snapshot.calls.totals.calls, planned.detail_fetched
-            );
+            };
+            super::print_out(&format!(
+                "Plan at {now} (mode {}; nothing is executed by `plan`)\n{receivables}\n\n{}\n\
+                 Partner Center calls: {} (detail fetched for {} customers)",
+                cfg.mode,
+                render::to_table(&plan, &names),
+                planned.snapshot.calls.totals.calls,
+                planned.detail_fetched
+            ))?;
         }
     }
     Ok(())

@@ -86,9 +86,13 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
     let pc = context::client(
         cfg,
         super::ledger::refresh_store(cfg)?,
-        uuid::Uuid::new_v4(),
+        cspguard::observe::correlation_id(),
     )?;
-    let planned = planning::plan(&pc, cfg, &ledger, now).await;
+    let planned = cspguard::observe::with_spinner(
+        "collecting from Partner Center",
+        planning::plan(&pc, cfg, &ledger, now),
+    )
+    .await;
     record_observations(&ledger, cfg, &planned.snapshot, now);
 
     let renderer =
@@ -154,6 +158,18 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
         "digest": digest.as_ref().ok().map(|d| d.to_string()),
     });
     ledger.finish_run(run_id, outcome, &counts, &errors, Timestamp::now())?;
+    cspguard::observe::publish_cycle(&cspguard::observe::Cycle {
+        config: cfg,
+        ledger: &ledger,
+        run_id,
+        mode,
+        now,
+        exit,
+        planned: &planned,
+        report: &report,
+        counts: &counts,
+        errors: &errors,
+    });
     println!(
         "run {run_id} ({mode}): {} findings, {} actions planned, {} recorded, {} sent, {} failed, \
          {} waiting{}; {} Partner Center calls; outcome {outcome}",
@@ -201,7 +217,7 @@ async fn only_approved(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Resu
     let pc = context::client(
         cfg,
         super::ledger::refresh_store(cfg)?,
-        uuid::Uuid::new_v4(),
+        cspguard::observe::correlation_id(),
     )?;
     let renderer =
         Renderer::new(cfg.templates.dir.clone()).context("cannot load the email templates")?;

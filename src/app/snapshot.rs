@@ -38,6 +38,6 @@ pub async fn run(config_path: &Path, args: SnapshotArgs) -> anyhow::Result<Exit>
             .context("cannot render the snapshot as JSON")?,
         OutputFormat::Table => snap.to_table(),
     };
-    println!("{text}");
+    super::print_out(&text)?;
     Ok(snap.exit())
 }

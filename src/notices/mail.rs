@@ -690,6 +690,34 @@ impl Mailer {
         })
     }
 
+    /// Check that the transport can deliver, without sending anything (`cspguard doctor`): SMTP
+    /// connects, negotiates TLS and authenticates (lettre `test_connection`); sendmail's command
+    /// exists; the file outbox exists. Returns what was checked.
+    pub async fn test_connection(&self) -> Result<String, MailError> {
+        match &self.transport {
+            Transport::Smtp { transport, server } => match transport.test_connection().await {
+                Ok(true) => Ok(format!("connected to {server}")),
+                Ok(false) => Err(MailError::Protocol {
+                    server: server.clone(),
+                    reason: "the server did not answer NOOP".to_owned(),
+                }),
+                Err(e) => Err(self.smtp_error("doctor", server, &e)),
+            },
+            Transport::Sendmail { command, .. } => {
+                if command.is_file() {
+                    Ok(format!("{} exists", command.display()))
+                } else {
+                    Err(MailError::Sendmail {
+                        key: "doctor".to_owned(),
+                        command: command.clone(),
+                        reason: "no such file".to_owned(),
+                    })
+                }
+            }
+            Transport::File { dir } => Ok(format!("outbox {}", dir.display())),
+        }
+    }
+
     /// The Message-ID for an idempotency key, e.g. `<cspguard.0123…@example.com>`.
     pub fn message_id(&self, key: &str) -> String {
         crate::ledger::message_id_for(key, &self.message_id_domain)

@@ -39,7 +39,6 @@ use crate::plan::{DetailNeed, Finding, PlanBuilder, Severity, short_time};
 use crate::policy::budgets::customer_names;
 use crate::policy::{PolicyInput, ReceivablesInput};
 use crate::receivables::InvoiceStatus;
-use crate::snapshot::Section;
 
 const POLICY: &str = "activity";
 
@@ -315,20 +314,12 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     if !cfg.enabled {
         return;
     }
-    let records = match &input.snapshot.audit_records {
-        Section::Ok { data } => data,
-        Section::NotChecked { reason } => {
-            out.skip(None, POLICY, format!("audit records not checked: {reason}"));
-            return;
-        }
-        Section::Failed { error } => {
-            out.skip(
-                None,
-                POLICY,
-                format!("audit records could not be read: {error}"),
-            );
-            return;
-        }
+    let Some(records) = input
+        .snapshot
+        .audit_records
+        .or_skip(out, POLICY, "audit records")
+    else {
+        return;
     };
     // One copy of each record (pages may overlap), in time order.
     let mut seen = BTreeSet::new();
@@ -813,6 +804,7 @@ mod tests {
     use crate::plan::Plan;
     use crate::policy::PolicyConfig;
     use crate::policy::testkit::*;
+    use crate::snapshot::Section;
     use crate::snapshot::Snapshot;
     use serde_json::json;
 

@@ -26,7 +26,6 @@ use crate::ledger::SpendSnapshot;
 use crate::plan::{Finding, PlanBuilder, Severity};
 use crate::policy::PolicyInput;
 use crate::policy::budgets::{customer_names, money, record_currency};
-use crate::snapshot::Section;
 
 const POLICY: &str = "anomaly";
 
@@ -125,16 +124,8 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     if !cfg.enabled {
         return;
     }
-    let records = match &input.snapshot.usage {
-        Section::Ok { data } => data,
-        Section::NotChecked { reason } => {
-            out.skip(None, POLICY, format!("usage not checked: {reason}"));
-            return;
-        }
-        Section::Failed { error } => {
-            out.skip(None, POLICY, format!("usage could not be read: {error}"));
-            return;
-        }
+    let Some(records) = input.snapshot.usage.or_skip(out, POLICY, "usage") else {
+        return;
     };
     let names = customer_names(input);
     let today = input.today();
@@ -272,6 +263,7 @@ mod tests {
     use crate::plan::Plan;
     use crate::policy::testkit::*;
     use crate::policy::{PolicyConfig, ReceivablesInput};
+    use crate::snapshot::Section;
 
     /// Record `n` consecutive daily EUR snapshots from `first`, starting at `start` and growing
     /// by `step` a day.

@@ -243,16 +243,8 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     if !cfg.enabled {
         return;
     }
-    let records = match &input.snapshot.usage {
-        Section::Ok { data } => data,
-        Section::NotChecked { reason } => {
-            out.skip(None, POLICY, format!("usage not checked: {reason}"));
-            return;
-        }
-        Section::Failed { error } => {
-            out.skip(None, POLICY, format!("usage could not be read: {error}"));
-            return;
-        }
+    let Some(records) = input.snapshot.usage.or_skip(out, POLICY, "usage") else {
+        return;
     };
     out.evaluated("budget.threshold");
     out.evaluated("budget.missing");
