@@ -75,6 +75,11 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Check the installation: config, secrets, Partner Center, mail, templates, state, lock.
     Doctor,
+    /// Fraud events: record Investigating / Resolved in Partner Center.
+    Fraud {
+        #[command(subcommand)]
+        cmd: crate::commands::fraud::FraudCommand,
+    },
     #[command(flatten)]
     Ledger(LedgerCommand),
     /// Measure calls, wall time, memory and evaluation CPU against the simulator at scale, next
@@ -110,6 +115,10 @@ pub struct RunArgs {
     /// Send nothing and record no action, whatever the config's mode (the digest still goes out).
     #[arg(long)]
     pub dry_run: bool,
+    /// Execute only actions a person approved (and the notices that wait for them), now: no
+    /// collection, no new plan.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub only_approved: bool,
 }
 
 /// Arguments of `cspguard plan`.

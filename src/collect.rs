@@ -56,49 +56,16 @@ impl CollectOptions {
 
 /// Collect a snapshot. `now` is only recorded, never used for decisions here.
 pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) -> Snapshot {
-    let customers = section(async {
-        let mut pages = pc.customers();
-        let mut all = Vec::new();
-        while let Some(page) = pages.next_page().await? {
-            all.extend(page);
-        }
-        Ok(all)
-    })
-    .await;
-
-    let usage = section(pc.customers_usage_records()).await;
-
-    let audit_records = section(async {
-        let mut pages = pc.audit_records(opts.audit_since, None);
-        let mut all = Vec::new();
-        while let Some(page) = pages.next_page().await? {
-            all.extend(page);
-        }
-        Ok(all)
-    })
-    .await;
-
-    let fraud_events = section(async {
-        let mut pages = pc.fraud_events(None);
-        let mut all = Vec::new();
-        while let Some(page) = pages.next_page().await? {
-            all.extend(page);
-        }
-        Ok(all)
-    })
-    .await;
-
-    let invoice_summary = section(pc.invoice_summary()).await;
-
-    let invoices = section(async {
-        let mut pages = pc.invoices();
-        let mut all = Vec::new();
-        while let Some(page) = pages.next_page().await? {
-            all.extend(page);
-        }
-        Ok(all)
-    })
-    .await;
+    // The bulk reads are independent: run them concurrently (the client's rate limiter and
+    // concurrency bound still apply), each paged list one page at a time.
+    let (customers, usage, audit_records, fraud_events, invoice_summary, invoices) = tokio::join!(
+        section(pc.customers().collect_all()),
+        section(pc.customers_usage_records()),
+        section(pc.audit_records(opts.audit_since, None).collect_all()),
+        section(pc.fraud_events(None).collect_all()),
+        section(pc.invoice_summary()),
+        section(pc.invoices().collect_all()),
+    );
 
     let ids: Vec<String> = match &opts.details {
         DetailScope::None => Vec::new(),

@@ -105,6 +105,9 @@ pub struct Config {
     /// `[approvals]`: how long an approval request stays open.
     #[serde(default)]
     pub approvals: ApprovalsConfig,
+    /// `[enforcement]`: caps, circuit breaker and business hours for destructive actions.
+    #[serde(default)]
+    pub enforcement: crate::enforce::EnforcementConfig,
     /// `[digest]`: when the daily digest goes out and where its HTML copy is kept.
     #[serde(default)]
     pub digest: DigestConfig,
@@ -514,6 +517,7 @@ impl Config {
             ("activity", self.activity.validate()),
             ("fraud", self.fraud.validate()),
             ("anomaly", self.anomaly.validate()),
+            ("enforcement", self.enforcement.validate()),
         ] {
             if let Err(why) = result {
                 return Err(ConfigError::InvalidNoPosition {

@@ -1,10 +1,10 @@
 //! The executor: records a plan in the ledger and performs the actions it may perform, each
 //! through the ledger's outbox protocol (insert under the idempotency key, claim, perform, mark).
 //!
-//! What it performs today: customer notices and ops alerts (email). Destructive actions
-//! (suspension, reactivation, budget changes, fraud-event status, cancellations) are recorded and
-//! wait for approval; performing them is not implemented in this build, so they are never
-//! claimed (they stay visible in `status` and the digest).
+//! What it performs: customer notices and ops alerts (email), and the Partner Center actions
+//! (suspension, reactivation, spending budget, fraud-event status, cancellation of a compromised
+//! Azure subscription) through `crate::enforce`. Outside `enforce` mode destructive actions are
+//! recorded as `awaiting_approval` and run only once a person approved them.
 //!
 //! Architecture invariant: nothing is performed that was not first written to the ledger and
 //! claimed in one transaction. A crash between claim and mark leaves the action `executing`, which
@@ -13,21 +13,32 @@
 //! Architecture invariant: in `dry-run` nothing is written to the outbox and nothing is sent; the
 //! plan is reported as "would" (only the digest leaves the machine).
 //!
-//! Architecture invariant: an action whose `after` prerequisites are not all done is not claimed.
+//! Architecture invariant: an action whose `after` prerequisites are not all settled is not
+//! claimed; one whose prerequisites all ended without any being done is cancelled (a suspension
+//! notice never goes out for a suspension that did not happen).
+//!
+//! Safety invariants (destructive actions): they are not claimed outside the `[enforcement]`
+//! business hours; at most `max_suspensions_per_run` suspensions are claimed per run; when the
+//! circuit breaker trips no suspension is claimed and ops are alerted at once; holds and exempt
+//! lists are checked again right before claiming, and a hit cancels the action with the reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::config::{Config, Mode};
-use crate::ledger::{ActionRow, ActionStatus, Ledger, LedgerError, NewAction, NewNotice};
+use crate::enforce::{self, Enforcer, Outcome};
+use crate::ledger::{
+    ActionRow, ActionStatus, Ledger, LedgerError, LedgerView, NewAction, NewNotice,
+};
 use crate::notices::format::choose_locale;
 use crate::notices::mail::{Mailer, OutgoingEmail};
 use crate::notices::templates::{
     CustomerInfo, NoticeContext, OpsAlertContext, PartnerInfo, Renderer,
 };
-use crate::plan::{ActionKind, Finding, Plan, PlannedAction};
+use crate::pc::PartnerCenter;
+use crate::plan::{ActionKind, Finding, Plan, PlannedAction, Severity, SuspendReason};
 use crate::snapshot::{Section, Snapshot};
 
 /// Who the ledger records for changes made by the run itself.
@@ -59,9 +70,17 @@ pub struct ExecutionReport {
     pub failed: Vec<(String, String)>,
     /// Actions the plan contains that were not recorded or performed because of the mode.
     pub would: Vec<String>,
-    /// Executable actions left alone (waiting for prerequisites, for mail configuration, or of a
-    /// kind this build does not perform), with why.
+    /// Executable actions left alone (waiting for prerequisites, for mail configuration,
+    /// business hours, the suspension cap or the circuit breaker), with why.
     pub waiting: Vec<(String, String)>,
+    /// Partner Center actions performed (suspensions, reactivations, budgets, fraud
+    /// responses), with the recorded result.
+    pub performed: Vec<(String, String)>,
+    /// Actions not performed because a check at execution time stopped them (already
+    /// suspended, a hold, an exempt customer, …), with why. They are cancelled in the ledger.
+    pub skipped: Vec<(String, String)>,
+    /// Why the circuit breaker stopped every suspension this run, if it did.
+    pub breaker: Option<String>,
 }
 
 /// Everything the executor needs.
@@ -72,6 +91,12 @@ pub struct Executor<'a> {
     pub config: &'a Config,
     pub mode: Mode,
     pub now: Timestamp,
+    /// The Partner Center client for suspensions and the other Partner Center actions
+    /// (`None`: they wait).
+    pub pc: Option<&'a PartnerCenter>,
+    /// `cspguard run --only-approved`: execute only approved actions and the actions that wait
+    /// only for them (their notices).
+    pub only_approved: bool,
 }
 
 impl Executor<'_> {
@@ -135,7 +160,10 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// Perform every executable email action, alerts first. Destructive kinds are left waiting.
+    /// Perform every executable action: ops alerts first, then Partner Center actions
+    /// (suspensions, reactivations, budgets, fraud responses) within the safety rules, then
+    /// notices, and last the actions that wait for others (`after`), so a suspension notice goes
+    /// out in the same run as the suspension it reports.
     pub async fn execute(
         &self,
         plan: &Plan,
@@ -145,24 +173,36 @@ impl Executor<'_> {
         if self.mode == Mode::DryRun {
             return Ok(());
         }
-        let mut rows = self.ledger.executable(self.now)?;
-        rows.sort_by_key(|r| (r.kind != "ops_alert", r.id));
         let findings: BTreeMap<&str, &Finding> = plan
             .findings
             .iter()
             .map(|f| (f.fingerprint.as_str(), f))
             .collect();
-        for row in rows {
-            let action: PlannedAction = match serde_json::from_value(row.payload.clone()) {
-                Ok(a) => a,
-                Err(e) => {
-                    report.waiting.push((
-                        row.key.clone(),
-                        format!("its payload cannot be read ({e}); left for a person to check"),
-                    ));
-                    continue;
-                }
-            };
+        let mut work: Vec<(ActionRow, PlannedAction)> = Vec::new();
+        for row in self.ledger.executable(self.now)? {
+            match serde_json::from_value::<PlannedAction>(row.payload.clone()) {
+                Ok(a) => work.push((row, a)),
+                Err(e) => report.waiting.push((
+                    row.key.clone(),
+                    format!("its payload cannot be read ({e}); left for a person to check"),
+                )),
+            }
+        }
+        if self.only_approved {
+            let approved: BTreeSet<String> = work
+                .iter()
+                .filter(|(r, _)| r.status == ActionStatus::Approved)
+                .map(|(r, _)| r.key.clone())
+                .collect();
+            work.retain(|(r, a)| {
+                r.status == ActionStatus::Approved
+                    || (!a.after.is_empty() && a.after.iter().all(|k| approved.contains(k)))
+            });
+        }
+        work.sort_by_key(|(r, a)| (phase(a), r.id));
+
+        let mut guard = self.enforcement_guard(&work, snapshot, report).await?;
+        for (row, action) in work {
             match self.gate(&action)? {
                 Gate::Go => {}
                 Gate::Wait(why) => {
@@ -175,19 +215,13 @@ impl Executor<'_> {
                     continue;
                 }
             }
-            match &action.kind {
-                ActionKind::CustomerNotice { .. } | ActionKind::OpsAlert { .. } => {}
-                _ => {
-                    report.waiting.push((
-                        row.key.clone(),
-                        format!(
-                            "{} is recorded but not performed: this build does not execute \
-                             destructive actions (see README, Status and limitations)",
-                            row.kind
-                        ),
-                    ));
-                    continue;
-                }
+            if !matches!(
+                action.kind,
+                ActionKind::CustomerNotice { .. } | ActionKind::OpsAlert { .. }
+            ) {
+                self.enforce_one(&row, &action, &mut guard, snapshot, report)
+                    .await?;
+                continue;
             }
             let Some(mailer) = self.mailer else {
                 report.waiting.push((
@@ -199,40 +233,378 @@ impl Executor<'_> {
             let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
                 continue;
             };
-            match self
-                .perform(mailer, &claimed, &action, &findings, snapshot)
-                .await
-            {
-                Ok(done) => {
-                    self.ledger.mark_done(claimed.id, &done.result, self.now)?;
-                    for n in &done.notices {
-                        self.ledger.record_notice(n, self.now)?;
-                    }
-                    if let ActionKind::OpsAlert { fingerprint, .. } = &action.kind {
-                        self.ledger.mark_finding_notified(fingerprint, self.now)?;
-                    }
-                    report.sent += 1;
+            self.send(mailer, &claimed, &action, &findings, snapshot, report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Perform a claimed email action and record the outcome.
+    async fn send(
+        &self,
+        mailer: &Mailer,
+        claimed: &ActionRow,
+        action: &PlannedAction,
+        findings: &BTreeMap<&str, &Finding>,
+        snapshot: &Snapshot,
+        report: &mut ExecutionReport,
+    ) -> Result<(), ExecuteError> {
+        match self
+            .perform(mailer, claimed, action, findings, snapshot)
+            .await
+        {
+            Ok(done) => {
+                self.ledger.mark_done(claimed.id, &done.result, self.now)?;
+                for n in &done.notices {
+                    self.ledger.record_notice(n, self.now)?;
                 }
-                Err(error) => {
-                    tracing::warn!(key = %claimed.key, %error, "action failed; it will be retried");
-                    self.ledger.mark_failed(claimed.id, &error, self.now)?;
-                    report.failed.push((claimed.key.clone(), error));
+                if let ActionKind::OpsAlert { fingerprint, .. } = &action.kind {
+                    self.ledger.mark_finding_notified(fingerprint, self.now)?;
                 }
+                report.sent += 1;
+            }
+            Err(error) => {
+                tracing::warn!(key = %claimed.key, %error, "action failed; it will be retried");
+                self.ledger.mark_failed(claimed.id, &error, self.now)?;
+                report.failed.push((claimed.key.clone(), error));
             }
         }
         Ok(())
     }
 
-    /// Whether an action's prerequisites (`after`) allow it to run.
+    /// Run-wide enforcement state: the business window, the suspension cap and the circuit
+    /// breaker, evaluated once over the suspensions that could run now. A tripped breaker is
+    /// recorded as a critical finding and alerted to ops at once.
+    async fn enforcement_guard(
+        &self,
+        work: &[(ActionRow, PlannedAction)],
+        snapshot: &Snapshot,
+        report: &mut ExecutionReport,
+    ) -> Result<Guard, ExecuteError> {
+        let cfg = &self.config.enforcement;
+        let window = match cfg.window() {
+            Ok(w) => w.check(self.now, &self.config.time_zone()),
+            Err(e) => Err(format!(
+                "[enforcement] is invalid ({e}); destructive actions wait"
+            )),
+        };
+        let suspend_customers: BTreeSet<&str> = work
+            .iter()
+            .filter(|(_, a)| matches!(a.kind, ActionKind::Suspend { .. }))
+            .map(|(r, _)| r.customer.as_deref().unwrap_or(""))
+            .collect();
+        let mut guard = Guard {
+            window,
+            breaker: None,
+            suspensions_left: cfg.max_suspensions_per_run,
+        };
+        if suspend_customers.is_empty() {
+            return Ok(guard);
+        }
+        let total = snapshot.customers.data().map(Vec::len);
+        let Some(why) = enforce::breaker(cfg, suspend_customers.len(), total) else {
+            if self.ledger.finding(BREAKER_FINGERPRINT)?.is_some() {
+                self.ledger.resolve_finding(BREAKER_FINGERPRINT, self.now)?;
+            }
+            return Ok(guard);
+        };
+        tracing::error!(customers = suspend_customers.len(), "{why}");
+        guard.breaker = Some(why.clone());
+        report.breaker = Some(why.clone());
+        let finding = Finding {
+            fingerprint: BREAKER_FINGERPRINT.to_owned(),
+            rule: "enforce.breaker".to_owned(),
+            severity: Severity::Critical,
+            customer: None,
+            summary: why,
+            facts: BTreeMap::from([
+                (
+                    "customers_to_suspend".to_owned(),
+                    suspend_customers.len().to_string(),
+                ),
+                (
+                    "customers_total".to_owned(),
+                    total.map_or_else(|| "unknown".to_owned(), |t| t.to_string()),
+                ),
+            ]),
+        };
+        self.alert_now(&finding, snapshot, report).await?;
+        Ok(guard)
+    }
+
+    /// Record a finding found at execution time and send its ops alert in this run (once per
+    /// `[alerts] repeat_hours` while it keeps firing).
+    async fn alert_now(
+        &self,
+        f: &Finding,
+        snapshot: &Snapshot,
+        report: &mut ExecutionReport,
+    ) -> Result<(), ExecuteError> {
+        let previous = self.ledger.finding(&f.fingerprint)?;
+        self.ledger.upsert_finding(
+            &f.fingerprint,
+            &f.rule,
+            f.customer.as_deref(),
+            f.severity.as_str(),
+            &f.summary,
+            self.now,
+        )?;
+        let repeat = jiff::SignedDuration::from_hours(i64::from(self.config.alerts.repeat_hours));
+        let slot = match previous.and_then(|p| p.last_notified) {
+            Some(last) if self.now.duration_since(last) < repeat => return Ok(()),
+            Some(last) => last.as_second().to_string(),
+            None => "first".to_owned(),
+        };
+        let action = PlannedAction {
+            key: format!("alert/{}/{slot}", f.fingerprint),
+            customer: f.customer.clone(),
+            kind: ActionKind::OpsAlert {
+                fingerprint: f.fingerprint.clone(),
+                severity: f.severity,
+                summary: f.summary.clone(),
+            },
+            requires_approval: false,
+            reason: format!("{} finding: {}", f.severity, f.summary),
+            findings: vec![f.fingerprint.clone()],
+            after: vec![],
+        };
+        let payload = serde_json::to_value(&action).map_err(|source| ExecuteError::Payload {
+            key: action.key.clone(),
+            source,
+        })?;
+        let row = self.ledger.insert_action(
+            &NewAction {
+                key: action.key.clone(),
+                kind: action.kind.name().to_owned(),
+                customer: action.customer.clone(),
+                payload,
+                requires_approval: false,
+                reason: action.reason.clone(),
+            },
+            self.now,
+        )?;
+        report.recorded += 1;
+        let Some(mailer) = self.mailer else {
+            report.waiting.push((
+                row.key.clone(),
+                "no [mail] section is configured, so no email can be sent".to_owned(),
+            ));
+            return Ok(());
+        };
+        let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
+            return Ok(());
+        };
+        let mut findings = BTreeMap::new();
+        findings.insert(f.fingerprint.as_str(), f);
+        self.send(mailer, &claimed, &action, &findings, snapshot, report)
+            .await
+    }
+
+    /// Checks that apply again at execution time: exempt customers are never suspended or have
+    /// Azure subscriptions cancelled, and a hold on the customer (or on the invoice a non-payment
+    /// suspension is for) stops the suspension. `Some(why)` cancels the action.
+    fn execution_time_block(
+        &self,
+        row: &ActionRow,
+        action: &PlannedAction,
+    ) -> Result<Option<String>, ExecuteError> {
+        let Some(customer) = action.customer.as_deref() else {
+            return Ok(None);
+        };
+        let exempt = self
+            .config
+            .customers
+            .iter()
+            .any(|(k, o)| k.eq_ignore_ascii_case(customer) && o.exempt);
+        match &action.kind {
+            ActionKind::Suspend { reason, .. } => {
+                if exempt {
+                    return Ok(Some(format!(
+                        "customer {customer} is exempt ([customers] exempt = true, checked again \
+                         at execution): never suspended"
+                    )));
+                }
+                if *reason == SuspendReason::Nonpayment {
+                    let invoice = row.key.splitn(4, '/').nth(3);
+                    if let Some(h) = self.ledger.hold_for(customer, invoice, self.now)? {
+                        return Ok(Some(format!(
+                            "{} on hold until {} ({}; placed by {} at {}), checked again at \
+                             execution: the suspension is cancelled",
+                            match &h.invoice {
+                                Some(i) => format!("invoice {i} of customer {customer} is"),
+                                None => format!("customer {customer} is"),
+                            },
+                            h.until,
+                            h.reason,
+                            h.placed_by,
+                            h.placed_at
+                        )));
+                    }
+                }
+                Ok(None)
+            }
+            ActionKind::CancelAzureSubscription { .. } if exempt => Ok(Some(format!(
+                "customer {customer} is exempt ([customers] exempt = true, checked again at \
+                 execution): no Azure subscription is cancelled"
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Perform one Partner Center action within the safety rules and record the outcome.
+    async fn enforce_one(
+        &self,
+        row: &ActionRow,
+        action: &PlannedAction,
+        guard: &mut Guard,
+        snapshot: &Snapshot,
+        report: &mut ExecutionReport,
+    ) -> Result<(), ExecuteError> {
+        let Some(pc) = self.pc else {
+            report.waiting.push((
+                row.key.clone(),
+                "no Partner Center connection in this run".to_owned(),
+            ));
+            return Ok(());
+        };
+        let is_suspend = matches!(action.kind, ActionKind::Suspend { .. });
+        if action.kind.is_destructive()
+            && let Err(why) = &guard.window
+        {
+            report.waiting.push((row.key.clone(), why.clone()));
+            return Ok(());
+        }
+        if is_suspend {
+            if let Some(why) = &guard.breaker {
+                report.waiting.push((
+                    row.key.clone(),
+                    format!("not run: {}", why.split(". ").next().unwrap_or(why)),
+                ));
+                return Ok(());
+            }
+            if guard.suspensions_left == 0 {
+                report.waiting.push((
+                    row.key.clone(),
+                    format!(
+                        "the cap of {} suspensions per run ([enforcement] \
+                         max_suspensions_per_run) is reached; it runs in a later run",
+                        self.config.enforcement.max_suspensions_per_run
+                    ),
+                ));
+                return Ok(());
+            }
+        }
+        if let Some(why) = self.execution_time_block(row, action)? {
+            self.ledger.cancel(row.id, RUN_ACTOR, &why, self.now)?;
+            report.cancelled += 1;
+            report.skipped.push((row.key.clone(), why));
+            return Ok(());
+        }
+        let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
+            return Ok(());
+        };
+        if is_suspend {
+            guard.suspensions_left = guard.suspensions_left.saturating_sub(1);
+        }
+        let customer = action.customer.clone().unwrap_or_default();
+        let e = Enforcer {
+            pc,
+            ledger: self.ledger,
+            now: self.now,
+        };
+        let outcome = match &action.kind {
+            ActionKind::Suspend {
+                subscription_id,
+                reason,
+            } => {
+                let earlier = claimed.attempts.saturating_sub(1);
+                e.suspend(&claimed.key, &customer, subscription_id, *reason, earlier)
+                    .await?
+            }
+            ActionKind::Reactivate {
+                subscription_id, ..
+            } => {
+                e.reactivate(&claimed.key, &customer, subscription_id)
+                    .await?
+            }
+            ActionKind::SetBudget { amount } => e.set_budget(&customer, *amount).await,
+            ActionKind::FraudEventStatus {
+                azure_subscription_id,
+                event_ids,
+                status,
+                resolved_reason,
+            } => {
+                e.fraud_status(
+                    azure_subscription_id,
+                    event_ids,
+                    status,
+                    resolved_reason.as_deref(),
+                )
+                .await
+            }
+            ActionKind::CancelAzureSubscription {
+                azure_subscription_id,
+            } => e.cancel_azure(&customer, azure_subscription_id).await,
+            ActionKind::CustomerNotice { .. } | ActionKind::OpsAlert { .. } => {
+                Outcome::Failed(format!("{} is not a Partner Center action", claimed.kind))
+            }
+        };
+        match outcome {
+            Outcome::Done(result) => {
+                tracing::info!(key = %claimed.key, %result, "performed");
+                self.ledger.mark_done(claimed.id, &result, self.now)?;
+                report
+                    .performed
+                    .push((claimed.key.clone(), result.to_string()));
+            }
+            Outcome::Skipped(why) => {
+                tracing::info!(key = %claimed.key, %why, "not performed");
+                self.ledger
+                    .mark_skipped(claimed.id, RUN_ACTOR, &why, self.now)?;
+                report.cancelled += 1;
+                report.skipped.push((claimed.key.clone(), why));
+            }
+            Outcome::Failed(error) => {
+                tracing::warn!(key = %claimed.key, %error, "action failed; it will be retried");
+                self.ledger.mark_failed(claimed.id, &error, self.now)?;
+                report.failed.push((claimed.key.clone(), error));
+            }
+            Outcome::Refused { error, finding } => {
+                tracing::error!(key = %claimed.key, %error, "refused; not retried automatically");
+                self.ledger
+                    .mark_failed_final(claimed.id, &error, self.now)?;
+                report.failed.push((claimed.key.clone(), error));
+                let f = Finding {
+                    fingerprint: finding.fingerprint,
+                    rule: finding.rule,
+                    severity: Severity::Critical,
+                    customer: Some(finding.customer),
+                    summary: finding.summary,
+                    facts: BTreeMap::from([("action".to_owned(), claimed.key.clone())]),
+                };
+                self.alert_now(&f, snapshot, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an action's prerequisites (`after`) allow it to run: it waits while any is
+    /// pending; once all are settled it runs if at least one was done, and is cancelled if none
+    /// was (all cancelled, expired, skipped or finally failed), so a notice never reports a
+    /// suspension or reactivation that did not happen.
     fn gate(&self, action: &PlannedAction) -> Result<Gate, ExecuteError> {
+        let mut done = 0;
+        let mut ended = Vec::new();
         for key in &action.after {
             match self.ledger.action_by_key(key)? {
-                Some(r) if r.status == ActionStatus::Done => {}
-                Some(r) if matches!(r.status, ActionStatus::Cancelled | ActionStatus::Expired) => {
-                    return Ok(Gate::Cancel(format!(
-                        "its prerequisite {key} was {} and will not happen",
-                        r.status.as_str()
-                    )));
+                Some(r) if r.status == ActionStatus::Done => done += 1,
+                Some(r)
+                    if matches!(
+                        r.status,
+                        ActionStatus::Cancelled | ActionStatus::Expired | ActionStatus::Failed
+                    ) =>
+                {
+                    ended.push(format!("{key} was {}", r.status.as_str()));
                 }
                 Some(r) => {
                     return Ok(Gate::Wait(format!(
@@ -246,6 +618,12 @@ impl Executor<'_> {
                     )));
                 }
             }
+        }
+        if done == 0 && !ended.is_empty() {
+            return Ok(Gate::Cancel(format!(
+                "none of its prerequisites happened ({}), so it will not happen either",
+                ended.join("; ")
+            )));
         }
         Ok(Gate::Go)
     }
@@ -415,6 +793,30 @@ impl Executor<'_> {
             .as_ref()
             .map(|m| m.ops_to.clone())
             .unwrap_or_default()
+    }
+}
+
+/// The fingerprint of the circuit-breaker finding.
+pub const BREAKER_FINGERPRINT: &str = "enforce.breaker:partner";
+
+/// Run-wide enforcement limits, evaluated once per run.
+struct Guard {
+    /// `Err(why)` outside business hours: destructive actions wait (not claimed).
+    window: Result<(), String>,
+    /// The circuit breaker tripped: no suspension runs this run.
+    breaker: Option<String>,
+    /// Suspensions this run may still perform.
+    suspensions_left: u32,
+}
+
+/// Execution order: ops alerts, Partner Center actions, notices, then actions that wait for
+/// others.
+fn phase(a: &PlannedAction) -> u8 {
+    match (&a.kind, a.after.is_empty()) {
+        (_, false) => 3,
+        (ActionKind::OpsAlert { .. }, true) => 0,
+        (ActionKind::CustomerNotice { .. }, true) => 2,
+        _ => 1,
     }
 }
 

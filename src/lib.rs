@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod credentials;
 pub mod digest;
+pub mod enforce;
 pub mod execute;
 pub mod exit;
 pub mod ledger;

@@ -42,6 +42,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Receivables { cmd } => app::receivables::run(&cli.config, cmd),
         Command::Ledger(cmd) => app::ledger::run(&cli.config, cmd),
         Command::Bench(args) => app::bench::run(&cli.config, args),
+        Command::Fraud { cmd } => runtime()?.block_on(app::fraud::run(&cli.config, cmd)),
     }
 }
 

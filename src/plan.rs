@@ -110,6 +110,9 @@ pub enum ActionKind {
     /// Suspend a subscription (PATCH status=suspended).
     Suspend {
         subscription_id: String,
+        /// Serialized as `suspend_reason`: a flattened `reason` would collide with
+        /// [`PlannedAction::reason`] and make the stored payload unreadable.
+        #[serde(rename = "suspend_reason")]
         reason: SuspendReason,
     },
     /// Reactivate a subscription that cspguard suspended.

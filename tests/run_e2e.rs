@@ -332,20 +332,6 @@ async fn dry_run_sends_only_the_digest_and_records_no_action() {
     smtp.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn enforce_mode_is_refused_with_a_clear_message() {
-    let now = now();
-    let w = world(now, 25, "enforce").await;
-    let out = run(&w, now, &[]).await;
-    assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("enforce") && out.stderr.contains("notify"),
-        "{}",
-        out.stderr
-    );
-    w.sim.shutdown().await;
-}
-
 /// A run that died between claiming a notice and marking it (the crash window) never sends it
 /// again on its own: the next run marks it uncertain; after `cspguard retry` it goes out once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,7 +73,14 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<Exit> {
 async fn one_cycle(config_path: &Path, tick: Tick) {
     let result = cspguard::observe::in_run(async {
         tracing::info!(due = %tick.due, missed = tick.missed, "scheduled run");
-        super::run::run(config_path, RunArgs { dry_run: false }).await
+        super::run::run(
+            config_path,
+            RunArgs {
+                dry_run: false,
+                only_approved: false,
+            },
+        )
+        .await
     })
     .await;
     match result {

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod demo;
 pub mod digest;
 pub mod doctor;
+pub mod fraud;
 pub mod ledger;
 pub mod plan;
 pub mod receivables;
@@ -27,6 +28,10 @@ pub fn classify(e: &anyhow::Error) -> Exit {
         if cause.is::<ConfigError>()
             || cause.is::<SecretError>()
             || cause.is::<run::RunConfigError>()
+            || matches!(
+                cause.downcast_ref::<cspguard::commands::fraud::FraudCmdError>(),
+                Some(cspguard::commands::fraud::FraudCmdError::Usage(_))
+            )
         {
             return Exit::Config;
         }

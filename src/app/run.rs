@@ -1,6 +1,10 @@
 //! `cspguard run`: one full cycle, what the systemd timer calls. Take the run lock, recover
 //! interrupted actions, collect and plan, record spend and the audit watermark, record and execute
 //! the plan through the ledger, send the digest when due, and record the run.
+//!
+//! `cspguard run --only-approved`: take the lock, recover, expire old approvals, and execute only
+//! the actions a person approved (and the notices that wait only for them): no collection, no new
+//! plan, no digest. The safety rules of `[enforcement]` apply as in a full run.
 
 use std::path::Path;
 
@@ -15,19 +19,19 @@ use cspguard::exit::Exit;
 use cspguard::ledger::{Ledger, RunLock};
 use cspguard::notices::mail::Mailer;
 use cspguard::notices::templates::Renderer;
+use cspguard::plan::Plan;
 use cspguard::planning::{self, AUDIT_WATERMARK};
 use cspguard::policy::ReceivablesInput;
-use cspguard::snapshot::Section;
+use cspguard::snapshot::{Section, Snapshot};
 
 /// Errors specific to `run` that are configuration problems (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum RunConfigError {
     #[error(
-        "mode = \"enforce\" is not available in this build: destructive actions are recorded and \
-         wait for approval, but are not executed yet. Use mode = \"notify\" (see README, Status \
-         and limitations)"
+        "--only-approved executes approved actions, but the config says mode = \"dry-run\", \
+         where nothing is executed; set mode = \"notify\" or \"enforce\" in the config first"
     )]
-    EnforceNotAvailable,
+    OnlyApprovedInDryRun,
 }
 
 /// Run one cycle.
@@ -36,8 +40,11 @@ pub async fn run(config_path: &Path, args: RunArgs) -> anyhow::Result<Exit> {
     context::warn_about_secret_permissions(&loaded);
     let cfg = &loaded.config;
     let mode = if args.dry_run { Mode::DryRun } else { cfg.mode };
-    if mode == Mode::Enforce {
-        return Err(RunConfigError::EnforceNotAvailable.into());
+    if args.only_approved {
+        if mode == Mode::DryRun {
+            return Err(RunConfigError::OnlyApprovedInDryRun.into());
+        }
+        return only_approved(cfg, mode, now()?).await;
     }
     cycle(cfg, mode, now()?).await
 }
@@ -101,6 +108,8 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
         config: cfg,
         mode,
         now,
+        pc: Some(&pc),
+        only_approved: false,
     };
     let mut report = ExecutionReport::default();
     exec.record(&planned.plan, &mut report)?;
@@ -138,6 +147,9 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
         "cancelled": report.cancelled,
         "would": report.would.len(),
         "waiting": report.waiting.len(),
+        "performed": report.performed.len(),
+        "skipped": report.skipped.len(),
+        "breaker": report.breaker,
         "uncertain_recovered": interrupted.len(),
         "approvals_expired": expired.len(),
         "partner_center_calls": planned.snapshot.calls.totals.calls,
@@ -174,9 +186,108 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
         },
         planned.snapshot.calls.totals.calls,
     );
+    print_enforcement(&report);
+    Ok(exit)
+}
+
+/// Print what enforcement did (performed, skipped, breaker) and every failure.
+fn print_enforcement(report: &ExecutionReport) {
+    for (key, result) in &report.performed {
+        println!("performed: {key}: {result}");
+    }
+    for (key, why) in &report.skipped {
+        println!("not performed: {key}: {why}");
+    }
+    if let Some(why) = &report.breaker {
+        eprintln!("CIRCUIT BREAKER: {why}");
+    }
     for (key, why) in &report.failed {
         eprintln!("failed: {key}: {why}");
     }
+}
+
+/// `run --only-approved`: execute approved actions now, without collecting or planning.
+async fn only_approved(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<Exit> {
+    super::ledger::ensure_parent(&cfg.state.path)?;
+    let _lock = RunLock::acquire(&cfg.state.path)?;
+    let ledger = Ledger::open(&cfg.state.path)?;
+    let interrupted = ledger.recover_interrupted(now)?;
+    let expired = ledger.expire_approvals(now, i64::from(cfg.approvals.expire_days))?;
+    let run_id = ledger.begin_run(&format!("{mode} (only approved)"), now)?;
+    let pc = context::client(
+        cfg,
+        super::ledger::refresh_store(cfg)?,
+        cspguard::observe::correlation_id(),
+    )?;
+    let renderer =
+        Renderer::new(cfg.templates.dir.clone()).context("cannot load the email templates")?;
+    let mailer = match &cfg.mail {
+        Some(m) => Some(Mailer::new(m, m.resolve_password()?).context("cannot set up mail")?),
+        None => None,
+    };
+    let not_read = || "not read: --only-approved collects nothing".to_owned();
+    let snapshot = Snapshot {
+        collected_at: now,
+        customers: Section::NotChecked { reason: not_read() },
+        usage: Section::NotChecked { reason: not_read() },
+        audit_records: Section::NotChecked { reason: not_read() },
+        fraud_events: Section::NotChecked { reason: not_read() },
+        invoice_summary: Section::NotChecked { reason: not_read() },
+        invoices: Section::NotChecked { reason: not_read() },
+        details: Default::default(),
+        calls: Default::default(),
+    };
+    let exec = Executor {
+        ledger: &ledger,
+        mailer: mailer.as_ref(),
+        renderer: &renderer,
+        config: cfg,
+        mode,
+        now,
+        pc: Some(&pc),
+        only_approved: true,
+    };
+    let mut report = ExecutionReport::default();
+    exec.execute(&Plan::default(), &snapshot, &mut report)
+        .await?;
+    let errors: Vec<String> = report
+        .failed
+        .iter()
+        .map(|(k, e)| format!("{k}: {e}"))
+        .collect();
+    let exit = if errors.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Degraded
+    };
+    let counts = serde_json::json!({
+        "only_approved": true,
+        "recorded": report.recorded,
+        "sent": report.sent,
+        "performed": report.performed.len(),
+        "skipped": report.skipped.len(),
+        "failed": report.failed.len(),
+        "cancelled": report.cancelled,
+        "waiting": report.waiting.len(),
+        "uncertain_recovered": interrupted.len(),
+        "approvals_expired": expired.len(),
+        "breaker": report.breaker,
+    });
+    let outcome = if exit == Exit::Ok { "ok" } else { "degraded" };
+    ledger.finish_run(run_id, outcome, &counts, &errors, Timestamp::now())?;
+    println!(
+        "run {run_id} ({mode}, only approved): {} performed, {} not performed, {} sent, {} \
+         failed, {} waiting; outcome {outcome}",
+        report.performed.len(),
+        report.skipped.len(),
+        report.sent,
+        report.failed.len(),
+        report.waiting.len(),
+    );
+    for (key, why) in &report.waiting {
+        println!("waiting: {key}: {why}");
+    }
+    print_enforcement(&report);
     Ok(exit)
 }
 

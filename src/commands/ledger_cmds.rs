@@ -193,6 +193,13 @@ pub fn run(
             for row in rows {
                 done.push(ledger.approve(row.id, who, now)?);
             }
+            for row in done.iter().filter(|r| r.kind == IRREVERSIBLE_KIND) {
+                let warning = irreversible_warning(row);
+                match a.format {
+                    OutputFormat::Table => writeln!(out, "{warning}")?,
+                    OutputFormat::Json => eprintln!("{warning}"),
+                }
+            }
             write_actions(out, a.format, &done, "Approved")
         }
         LedgerCommand::Reject(a) => {
@@ -217,6 +224,26 @@ pub fn run(
             )
         }
     }
+}
+
+/// The ledger kind of the one action that cannot be undone.
+const IRREVERSIBLE_KIND: &str = "cancel_azure_subscription";
+
+/// The warning printed when a person approves an irreversible action.
+fn irreversible_warning(row: &ActionRow) -> String {
+    let sub = row
+        .payload
+        .get("azure_subscription_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("(unknown)");
+    format!(
+        "IRREVERSIBLE: action {} cancels Azure subscription {sub} of customer {} as compromised; \
+         once it runs, the subscription and its resources cannot be restored. To stop it, reject \
+         it before the next run: cspguard reject {} --reason \"...\"",
+        row.id,
+        row.customer.as_deref().unwrap_or("(unknown)"),
+        row.id
+    )
 }
 
 /// The OS user: `$USER`, then `$LOGNAME`, else `uid:<n>` from /proc/self/status.

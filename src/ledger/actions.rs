@@ -294,6 +294,46 @@ impl Ledger {
         .map(|_| ())
     }
 
+    /// Record that a claimed action failed in a way that retrying cannot fix (e.g. Partner
+    /// Center refused it for a reason a person must resolve): `executing` -> `failed` at once,
+    /// whatever attempts remain. A person may `retry` it after fixing the cause.
+    pub fn mark_failed_final(
+        &self,
+        id: i64,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        self.transition(id, &[ActionStatus::Executing], "mark failed", |tx| {
+            tx.execute(
+                "UPDATE actions SET status = 'failed', last_error = ?2, finished_at = ?3, \
+                 updated_at = ?3, next_attempt_at = NULL WHERE id = ?1",
+                params![id, error, ts(now)],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Record that a claimed action was not performed because a check at execution time found it
+    /// unnecessary or not allowed (already suspended, on hold, …): `executing` -> `cancelled`,
+    /// with `who` and the reason, like a cancellation.
+    pub fn mark_skipped(
+        &self,
+        id: i64,
+        who: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        self.transition(id, &[ActionStatus::Executing], "mark skipped", |tx| {
+            tx.execute(
+                "UPDATE actions SET status = 'cancelled', rejected_by = ?2, rejected_at = ?3, \
+                 rejection_reason = ?4, finished_at = ?3, updated_at = ?3, \
+                 next_attempt_at = NULL WHERE id = ?1",
+                params![id, who, ts(now), reason],
+            )
+        })
+        .map(|_| ())
+    }
+
     /// At run start (under the run lock): every action left `executing` by a run that died is
     /// now `uncertain` (it may or may not have happened). Returns those actions.
     pub fn recover_interrupted(&self, now: Timestamp) -> Result<Vec<ActionRow>, LedgerError> {
