@@ -88,6 +88,7 @@ pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) 
         invoices,
         details,
         calls: pc.stats(),
+        index: Default::default(),
     }
 }
 

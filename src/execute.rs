@@ -39,7 +39,7 @@ use crate::notices::templates::{
 };
 use crate::pc::PartnerCenter;
 use crate::plan::{ActionKind, Finding, Plan, PlannedAction, Severity, SuspendReason};
-use crate::snapshot::{Section, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// Who the ledger records for changes made by the run itself.
 pub const RUN_ACTOR: &str = "cspguard";
@@ -835,11 +835,7 @@ struct Done {
 
 /// The company name of a customer as Partner Center knows it, or its id.
 pub fn company_name(snapshot: &Snapshot, customer: &str) -> String {
-    if let Section::Ok { data } = &snapshot.customers
-        && let Some(c) = data.iter().find(|c| c.id.eq_ignore_ascii_case(customer))
-        && let Some(name) = c.company_name()
-    {
-        return name.to_owned();
-    }
-    customer.to_owned()
+    snapshot
+        .company_name(customer)
+        .map_or_else(|| customer.to_owned(), str::to_owned)
 }

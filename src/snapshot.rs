@@ -97,9 +97,44 @@ pub struct Snapshot {
     pub details: BTreeMap<String, CustomerDetail>,
     /// Partner Center calls made to collect this snapshot.
     pub calls: CallStats,
+    /// Case-insensitive customer-id index, built on first use (not serialized).
+    #[serde(skip)]
+    pub index: CustomerIndex,
 }
 
+/// A lazily built map from lower-case customer id to its position in `customers`.
+///
+/// Invariant: a lookup through the index is verified against the customer it points at, and a
+/// stale or missing entry falls back to a scan, so replacing `customers` can never yield a wrong
+/// answer, only a slower one.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerIndex(std::sync::OnceLock<std::collections::HashMap<String, usize>>);
+
 impl Snapshot {
+    /// The customer with this tenant id (case-insensitive), in O(1) after the first call.
+    pub fn customer(&self, id: &str) -> Option<&crate::pc::models::Customer> {
+        let customers = self.customers.data()?;
+        let map = self.index.0.get_or_init(|| {
+            customers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.to_ascii_lowercase(), i))
+                .collect()
+        });
+        match map
+            .get(&id.to_ascii_lowercase())
+            .and_then(|&i| customers.get(i))
+        {
+            Some(c) if c.id.eq_ignore_ascii_case(id) => Some(c),
+            _ => customers.iter().find(|c| c.id.eq_ignore_ascii_case(id)),
+        }
+    }
+
+    /// The company name Partner Center knows for a customer.
+    pub fn company_name(&self, id: &str) -> Option<&str> {
+        self.customer(id).and_then(|c| c.company_name())
+    }
+
     /// True when any part failed (the run is then "degraded", exit code 3).
     pub fn has_failures(&self) -> bool {
         self.customers.is_failed()

@@ -200,7 +200,7 @@ fn closing(cfg: &Config, dir: &Path) -> anyhow::Result<String> {
     if !waiting.is_empty() {
         let _ = writeln!(
             out,
-            "\nWaiting for a person (this build never suspends on its own):"
+            "\nWaiting for a person (in notify mode suspensions need `cspguard approve ID`):"
         );
         for a in &waiting {
             let _ = writeln!(out, "  #{} {}: {}", a.id, a.kind, a.reason);

@@ -236,6 +236,7 @@ async fn only_approved(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Resu
         invoices: Section::NotChecked { reason: not_read() },
         details: Default::default(),
         calls: Default::default(),
+        index: Default::default(),
     };
     let exec = Executor {
         ledger: &ledger,

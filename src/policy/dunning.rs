@@ -522,10 +522,7 @@ impl<'a, 'b> Run<'a, 'b> {
     fn company(&self, c: &str) -> String {
         self.input
             .snapshot
-            .customers
-            .data()
-            .and_then(|cs| cs.iter().find(|x| x.id.eq_ignore_ascii_case(c)))
-            .and_then(|x| x.company_name())
+            .company_name(c)
             .map_or_else(|| c.to_owned(), str::to_owned)
     }
 

@@ -180,6 +180,7 @@ pub fn snapshot(now: Timestamp) -> Snapshot {
         invoices: Section::Ok { data: vec![] },
         details: BTreeMap::new(),
         calls: CallStats::default(),
+        index: Default::default(),
     }
 }
 
