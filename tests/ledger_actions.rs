@@ -522,3 +522,27 @@ fn only_suspensions_made_by_cspguard_can_be_reactivated() {
     assert_eq!(r.reactivation_key.as_deref(), Some("react:C-1:SUB-1:1"));
     assert!(l.active_suspensions(Some("C-1")).unwrap().is_empty());
 }
+
+#[test]
+fn many_spends_are_recorded_in_one_transaction_and_update_in_place() {
+    use cspguard::ledger::LedgerView;
+    let l = Ledger::open_in_memory().expect("ledger");
+    let now: jiff::Timestamp = "2026-11-21T08:00:00Z".parse().expect("now");
+    let day: jiff::civil::Date = "2026-11-21".parse().expect("day");
+    let rows: Vec<(String, rust_decimal::Decimal, String)> = (0..500)
+        .map(|i| {
+            (
+                format!("c{i:03}"),
+                rust_decimal::Decimal::from(i),
+                "EUR".to_owned(),
+            )
+        })
+        .collect();
+    l.record_spends(day, &rows, now).expect("record");
+    // The same day again replaces, never duplicates.
+    l.record_spends(day, &rows[..1], now).expect("record again");
+    let all = l.spend_history_all(day).expect("read");
+    assert_eq!(all.len(), 500);
+    assert_eq!(all[499].customer, "c499");
+    assert_eq!(all[499].amount, rust_decimal::Decimal::from(499));
+}

@@ -302,18 +302,19 @@ fn record_observations(
 ) {
     let today = now.to_zoned(cfg.time_zone()).date();
     if let Section::Ok { data } = &snapshot.usage {
-        for u in data {
-            let (Some(customer), Some(spend)) = (u.customer_id(), u.total_cost) else {
-                continue;
-            };
-            let currency = u
-                .currency_code
-                .clone()
-                .or_else(|| u.currency_locale.clone())
-                .unwrap_or_default();
-            if let Err(e) = ledger.record_spend(customer, today, spend, &currency, now) {
-                tracing::warn!(customer, error = %e, "cannot record today's spend");
-            }
+        let rows: Vec<(String, rust_decimal::Decimal, String)> = data
+            .iter()
+            .filter_map(|u| {
+                let currency = u
+                    .currency_code
+                    .clone()
+                    .or_else(|| u.currency_locale.clone())
+                    .unwrap_or_default();
+                Some((u.customer_id()?.to_owned(), u.total_cost?, currency))
+            })
+            .collect();
+        if let Err(e) = ledger.record_spends(today, &rows, now) {
+            tracing::warn!(error = %e, "cannot record today's spend");
         }
     }
     if snapshot.audit_records.data().is_some() {

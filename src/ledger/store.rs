@@ -533,6 +533,35 @@ impl Ledger {
         Ok(())
     }
 
+    /// Record many customers' spend for one day in a single transaction (one fsync, not one per
+    /// customer): `(customer, amount, currency)`. All or nothing.
+    pub fn record_spends(
+        &self,
+        date: Date,
+        rows: &[(String, Decimal, String)],
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        let tx = self.conn.unchecked_transaction().at(&self.path)?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO spend_snapshots (customer, day, amount, currency, recorded_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (customer, day) DO UPDATE SET \
+                     amount = excluded.amount, currency = excluded.currency, \
+                     recorded_at = excluded.recorded_at",
+                )
+                .at(&self.path)?;
+            let day = date.to_string();
+            let at = ts(now);
+            for (customer, amount, currency) in rows {
+                stmt.execute(params![customer, day, amount.to_string(), currency, at])
+                    .at(&self.path)?;
+            }
+        }
+        tx.commit().at(&self.path)?;
+        Ok(())
+    }
+
     // ---- credentials ------------------------------------------------------------------------
 
     /// The stored App+User refresh token, if any.
