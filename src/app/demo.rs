@@ -209,13 +209,29 @@ fn closing(cfg: &Config, dir: &Path) -> anyhow::Result<String> {
     let config = dir.join("cspguard.toml");
     let _ = writeln!(
         out,
-        "\nLook around:\n  cspguard --config {c} status\n  cspguard --config {c} history --customer {id}\n  \
+        "\nLook around:\n  {exe} --config {c} status\n  {exe} --config {c} history --customer {id}\n  \
          open {d}",
+        exe = this_binary(),
         c = config.display(),
         id = scenario::ids::REMINDER_1,
         d = digests.display(),
     );
     Ok(out)
+}
+
+/// How to call this binary from the current directory (`./target/release/cspguard` after
+/// `cargo run --release -- demo`), falling back to `cspguard`.
+fn this_binary() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "cspguard".to_owned();
+    };
+    match std::env::current_dir()
+        .ok()
+        .and_then(|d| exe.strip_prefix(d).ok().map(Path::to_path_buf))
+    {
+        Some(rel) => format!("./{}", rel.display()),
+        None => exe.display().to_string(),
+    }
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
