@@ -36,7 +36,6 @@ use serde_json::Value;
 
 use crate::pc::models::{AuditRecord, OperationStatus};
 use crate::plan::{DetailNeed, Finding, PlanBuilder, Severity, short_time};
-use crate::policy::budgets::customer_names;
 use crate::policy::{PolicyInput, ReceivablesInput};
 use crate::receivables::InvoiceStatus;
 
@@ -247,9 +246,9 @@ fn json_u64(v: &Value) -> Option<u64> {
     }
 }
 
-/// Context shared by the rules: names, ages, receivables.
+/// Context shared by the rules: names (from the snapshot), ages, receivables.
 struct Ctx<'a> {
-    names: BTreeMap<String, String>,
+    snapshot: &'a crate::snapshot::Snapshot,
     /// `add_customer` time per customer id (lower case).
     created: BTreeMap<String, Timestamp>,
     receivables: &'a ReceivablesInput,
@@ -263,7 +262,10 @@ impl Ctx<'_> {
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(str::to_owned)
-            .or_else(|| id.and_then(|i| self.names.get(&i.to_ascii_lowercase()).cloned()))
+            .or_else(|| {
+                id.and_then(|i| self.snapshot.company_name(i))
+                    .map(str::to_owned)
+            })
             .or_else(|| id.map(str::to_owned))
             .unwrap_or_else(|| "an unknown customer".to_owned())
     }
@@ -345,7 +347,7 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
         }
     }
     let ctx = Ctx {
-        names: customer_names(input),
+        snapshot: input.snapshot,
         created,
         receivables: input.receivables,
     };
@@ -735,10 +737,9 @@ fn high_risk(
     for (id, d) in &input.snapshot.details {
         if let Some(c) = d.billing_profile.data().and_then(|p| p.country()) {
             let name = ctx
-                .names
-                .get(&id.to_ascii_lowercase())
-                .cloned()
-                .unwrap_or_else(|| id.clone());
+                .snapshot
+                .company_name(id)
+                .map_or_else(|| id.clone(), str::to_owned);
             found.insert(id.clone(), (name, c.trim().to_owned(), "billing profile"));
         }
     }

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use crate::ledger::SpendSnapshot;
 use crate::plan::{Finding, PlanBuilder, Severity};
 use crate::policy::PolicyInput;
-use crate::policy::budgets::{customer_names, money, record_currency};
+use crate::policy::budgets::{money, record_currency};
 
 const POLICY: &str = "anomaly";
 
@@ -127,7 +127,6 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     let Some(records) = input.snapshot.usage.or_skip(out, POLICY, "usage") else {
         return;
     };
-    let names = customer_names(input);
     let today = input.today();
     let since = today
         .checked_sub(jiff::Span::new().days(i64::from(cfg.window_days) + 1))
@@ -167,7 +166,7 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
         let name = r
             .customer_name()
             .map(str::to_owned)
-            .or_else(|| names.get(&customer.to_ascii_lowercase()).cloned())
+            .or_else(|| input.snapshot.company_name(customer).map(str::to_owned))
             .unwrap_or_else(|| customer.to_owned());
         check(input, out, customer, &name, mtd, &currency, today, history);
     }

@@ -215,23 +215,6 @@ pub(crate) fn record_currency(r: &CustomerMonthlyUsageRecord) -> String {
         .to_owned()
 }
 
-/// Display names of customers by tenant id, from the customer list.
-pub(crate) fn customer_names(input: &PolicyInput<'_>) -> BTreeMap<String, String> {
-    input
-        .snapshot
-        .customers
-        .data()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| {
-                    c.company_name()
-                        .map(|n| (c.id.to_ascii_lowercase(), n.to_owned()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Number of days in a date's month.
 fn days_in_month(d: Date) -> i8 {
     d.days_in_month()
@@ -251,10 +234,9 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     if cfg.forecast {
         out.evaluated("budget.forecast");
     }
-    let names = customer_names(input);
     let today = input.today();
     for r in records {
-        evaluate_record(input, out, r, &names, today);
+        evaluate_record(input, out, r, today);
     }
 }
 
@@ -273,7 +255,6 @@ fn evaluate_record(
     input: &PolicyInput<'_>,
     out: &mut PlanBuilder,
     r: &CustomerMonthlyUsageRecord,
-    names: &BTreeMap<String, String>,
     today: Date,
 ) {
     let cfg = &input.config.budgets;
@@ -284,7 +265,7 @@ fn evaluate_record(
     let name = r
         .customer_name()
         .map(str::to_owned)
-        .or_else(|| names.get(&customer.to_ascii_lowercase()).cloned())
+        .or_else(|| input.snapshot.company_name(customer).map(str::to_owned))
         .unwrap_or_else(|| customer.to_owned());
     let Some(spend) = r.total_cost else {
         out.skip(

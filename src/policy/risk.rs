@@ -31,23 +31,13 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
                 .push((f.severity, &f.summary));
         }
     }
-    let names: BTreeMap<&str, &str> = input
-        .snapshot
-        .customers
-        .data()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.company_name().map(|n| (c.id.as_str(), n)))
-                .collect()
-        })
-        .unwrap_or_default();
     let mut scores: Vec<RiskScore> = by_customer
         .into_iter()
         .map(|(customer, mut fs)| {
             fs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
             RiskScore {
                 customer: customer.to_owned(),
-                company: names.get(customer).map(|n| (*n).to_owned()),
+                company: input.snapshot.company_name(customer).map(str::to_owned),
                 score: fs.iter().map(|(s, _)| weight(*s)).sum(),
                 reasons: fs.iter().map(|(_, r)| (*r).to_owned()).collect(),
             }
