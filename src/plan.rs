@@ -412,7 +412,6 @@ mod tests {
 
 /// Rendering of a plan for people (`cspguard plan`).
 pub mod render {
-    use std::collections::BTreeMap;
     use std::fmt::Write as _;
 
     use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
@@ -512,11 +511,13 @@ pub mod render {
         }
     }
 
-    /// Human-readable tables; `names` maps customer ids to company names.
-    pub fn to_table(plan: &Plan, names: &BTreeMap<String, String>) -> String {
+    /// Human-readable tables; customers are named from the snapshot's customer list.
+    pub fn to_table(plan: &Plan, snapshot: &crate::snapshot::Snapshot) -> String {
         let name = |c: &Option<String>| -> String {
             match c {
-                Some(id) => names.get(id).cloned().unwrap_or_else(|| id.clone()),
+                Some(id) => snapshot
+                    .company_name(id)
+                    .map_or_else(|| id.clone(), str::to_owned),
                 None => "(partner)".to_owned(),
             }
         };

@@ -171,16 +171,6 @@ impl Snapshot {
         let _ = writeln!(out, "Snapshot collected at {}", self.collected_at);
         let _ = writeln!(out);
 
-        let names: BTreeMap<&str, &str> = self
-            .customers
-            .data()
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| (c.id.as_str(), c.company_name().unwrap_or("")))
-                    .collect()
-            })
-            .unwrap_or_default();
-
         let _ = writeln!(
             out,
             "Customers: {}",
@@ -297,7 +287,7 @@ impl Snapshot {
         );
 
         for (id, d) in &self.details {
-            let name = names.get(id.as_str()).copied().unwrap_or("");
+            let name = self.company_name(id).unwrap_or("");
             let _ = writeln!(out, "\nCustomer {id} {name}");
             let _ = writeln!(
                 out,

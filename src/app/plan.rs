@@ -2,7 +2,6 @@
 //! Changes nothing in Partner Center and sends nothing; it may refresh the billing-profile cache
 //! and, with App+User credentials, store the rotated refresh token.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -92,16 +91,6 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
             )?;
         }
         OutputFormat::Table => {
-            let names: BTreeMap<String, String> = planned
-                .snapshot
-                .customers
-                .data()
-                .map(|cs| {
-                    cs.iter()
-                        .filter_map(|c| c.company_name().map(|n| (c.id.clone(), n.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default();
             let receivables = match &planned.receivables {
                 ReceivablesInput::NotConfigured => {
                     "Receivables: not configured ([receivables]); no dunning".to_owned()
@@ -120,7 +109,7 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
                 "Plan at {now} (mode {}; nothing is executed by `plan`)\n{receivables}\n\n{}\n\
                  Partner Center calls: {} (detail fetched for {} customers)",
                 cfg.mode,
-                render::to_table(&plan, &names),
+                render::to_table(&plan, &planned.snapshot),
                 planned.snapshot.calls.totals.calls,
                 planned.detail_fetched
             ))?;
