@@ -460,6 +460,29 @@ impl UsageBudget {
     }
 }
 
+/// The accessors shared by the two usage shapes, which both carry the customer as
+/// `resourceId`/`id` and `resourceName`/`name` and the budget as `budget.amount` (or `ammount`).
+macro_rules! usage_identity {
+    ($t:ty) => {
+        impl $t {
+            /// The customer id (`resourceId`, else `id`).
+            pub fn customer_id(&self) -> Option<&str> {
+                self.resource_id.as_deref().or(self.id.as_deref())
+            }
+
+            /// The customer name (`resourceName`, else `name`).
+            pub fn customer_name(&self) -> Option<&str> {
+                nonblank(self.resource_name.as_ref()).or(nonblank(self.name.as_ref()))
+            }
+
+            /// The budget amount (either spelling); `None` = no budget.
+            pub fn budget_amount(&self) -> Option<Decimal> {
+                self.budget.as_ref().and_then(UsageBudget::amount)
+            }
+        }
+    };
+}
+
 /// Month-to-date Azure usage of one customer (`GET /v1/customers/{id}/usagesummary`).
 /// Azure plan responses carry `resourceId`/`resourceName`/`currencyCode`/`usdTotalCost`; MS-AZR-0145P
 /// ones `id`/`name`/`currencyLocale`. Use the accessor methods.
@@ -492,22 +515,7 @@ pub struct CustomerUsageSummary {
     pub last_modified_date: Option<Timestamp>,
 }
 
-impl CustomerUsageSummary {
-    /// The customer id (`resourceId`, else `id`).
-    pub fn customer_id(&self) -> Option<&str> {
-        self.resource_id.as_deref().or(self.id.as_deref())
-    }
-
-    /// The customer name (`resourceName`, else `name`).
-    pub fn customer_name(&self) -> Option<&str> {
-        nonblank(self.resource_name.as_ref()).or(nonblank(self.name.as_ref()))
-    }
-
-    /// The budget amount (either spelling); `None` = no budget.
-    pub fn budget_amount(&self) -> Option<Decimal> {
-        self.budget.as_ref().and_then(UsageBudget::amount)
-    }
-}
+usage_identity!(CustomerUsageSummary);
 
 /// One item of `GET /v1/customers/usagerecords`: a customer's month-to-date usage against budget.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -540,22 +548,7 @@ pub struct CustomerMonthlyUsageRecord {
     pub last_modified_date: Option<Timestamp>,
 }
 
-impl CustomerMonthlyUsageRecord {
-    /// The customer id (`resourceId`, else `id`).
-    pub fn customer_id(&self) -> Option<&str> {
-        self.resource_id.as_deref().or(self.id.as_deref())
-    }
-
-    /// The customer name (`resourceName`, else `name`).
-    pub fn customer_name(&self) -> Option<&str> {
-        nonblank(self.resource_name.as_ref()).or(nonblank(self.name.as_ref()))
-    }
-
-    /// The budget amount (either spelling); `None` = no budget.
-    pub fn budget_amount(&self) -> Option<Decimal> {
-        self.budget.as_ref().and_then(UsageBudget::amount)
-    }
-}
+usage_identity!(CustomerMonthlyUsageRecord);
 
 // ---------------------------------------------------------------------------------------------
 // Invoices (Microsoft -> partner)
