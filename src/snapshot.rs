@@ -354,3 +354,34 @@ fn table(header: &[&str]) -> Table {
     t.set_header(header.to_vec());
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::testkit::{customer, snapshot, ts};
+
+    use super::Section;
+
+    #[test]
+    fn customer_lookup_is_case_insensitive_and_survives_a_replaced_customer_list() {
+        let mut s = snapshot(ts("2026-11-21T08:00:00Z"));
+        s.customers = Section::Ok {
+            data: vec![
+                customer("AAAA-1", "Contoso"),
+                customer("bbbb-2", "Fabrikam"),
+            ],
+        };
+        assert_eq!(s.company_name("aaaa-1"), Some("Contoso"));
+        assert_eq!(s.company_name("BBBB-2"), Some("Fabrikam"));
+        assert_eq!(s.company_name("cccc-3"), None);
+        // The index was built for the old list; replacing the list must not give wrong answers.
+        s.customers = Section::Ok {
+            data: vec![
+                customer("bbbb-2", "Fabrikam"),
+                customer("cccc-3", "Tailspin"),
+            ],
+        };
+        assert_eq!(s.company_name("bbbb-2"), Some("Fabrikam"));
+        assert_eq!(s.company_name("cccc-3"), Some("Tailspin"));
+        assert_eq!(s.company_name("aaaa-1"), None);
+    }
+}
