@@ -669,6 +669,9 @@ struct DigestView<'a> {
 pub struct Renderer {
     env: Environment<'static>,
     override_dir: Option<PathBuf>,
+    /// `available_locales`, discovered once: a renderer lives for one command, and scanning the
+    /// override directory for every notice would repeat the same file-system work.
+    available: std::sync::OnceLock<Vec<String>>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -844,7 +847,11 @@ impl Renderer {
             }
             Ok(shipped_source(name).map(str::to_string))
         });
-        Ok(Renderer { env, override_dir })
+        Ok(Renderer {
+            env,
+            override_dir,
+            available: std::sync::OnceLock::new(),
+        })
     }
 
     /// The override directory, if any.
@@ -875,13 +882,17 @@ impl Renderer {
     /// Locales in which every customer template exists (shipped or overridden): the locales
     /// [`super::format::choose_locale`] may choose from. Shipped locales come first.
     pub fn available_locales(&self) -> Vec<String> {
-        let mut out: Vec<String> = SHIPPED_LOCALES.iter().map(|s| s.to_string()).collect();
-        for loc in self.override_locales() {
-            if !out.contains(&loc) && self.missing_customer_files(&loc).is_empty() {
-                out.push(loc);
-            }
-        }
-        out
+        self.available
+            .get_or_init(|| {
+                let mut out: Vec<String> = SHIPPED_LOCALES.iter().map(|s| s.to_string()).collect();
+                for loc in self.override_locales() {
+                    if !out.contains(&loc) && self.missing_customer_files(&loc).is_empty() {
+                        out.push(loc);
+                    }
+                }
+                out
+            })
+            .clone()
     }
 
     /// Locale directories present in the override directory (sorted).
