@@ -6,7 +6,6 @@
 //! default. Secrets are *references* here (`*_file`, `*_env`, or a systemd credential name);
 //! `crate::secrets` resolves them.
 
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -36,26 +35,11 @@ pub enum ConfigError {
     InvalidNoPosition { path: PathBuf, message: String },
 }
 
-/// How much cspguard is allowed to do. A fresh install starts in `dry-run`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Nothing leaves the machine but the ops digest; everything shows as "would".
-    #[default]
-    DryRun,
-    /// Customer emails go out; destructive actions wait for approval.
-    Notify,
-    /// Destructive actions run automatically within the caps.
-    Enforce,
-}
+pub use crate::mode::Mode;
 
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::DryRun => "dry-run",
-            Mode::Notify => "notify",
-            Mode::Enforce => "enforce",
-        })
+impl crate::exit::ExitStatus for ConfigError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Config
     }
 }
 

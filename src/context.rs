@@ -21,6 +21,23 @@ pub enum ContextError {
     Client(#[from] PcError),
 }
 
+impl crate::exit::ExitStatus for ContextError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            ContextError::Secret(e) => crate::exit::ExitStatus::exit(e),
+            ContextError::Client(_) => crate::exit::Exit::Failed,
+        }
+    }
+}
+
+/// A secret that cannot be resolved is a configuration problem (exit code 2). Implemented here,
+/// where config values become live parts, so `secrets` stays free of exit codes.
+impl crate::exit::ExitStatus for SecretError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Config
+    }
+}
+
 /// Log warnings about secrets that other users can read.
 pub fn warn_about_secret_permissions(loaded: &Loaded) {
     let pc = &loaded.config.partner_center;

@@ -5,13 +5,83 @@
 //! transaction) before the client uses the access token that came with it, so a crash never
 //! leaves cspguard holding only a token that Entra has already replaced.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use secrecy::SecretString;
 
-use crate::ledger::Ledger;
+use crate::config::Config;
+use crate::exit::{Exit, ExitStatus};
+use crate::ledger::{Ledger, LedgerError, RunLock};
 use crate::pc::{RefreshTokenStore, StoreError};
+use crate::secrets::{self, SecretError};
+
+/// Errors while opening the ledger-backed token store.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl ExitStatus for CredentialsError {
+    fn exit(&self) -> Exit {
+        match self {
+            CredentialsError::Ledger(e) => e.exit(),
+            CredentialsError::Secret(_) => Exit::Config,
+        }
+    }
+}
+
+/// The ledger-backed App+User refresh-token store, or `None` without App+User credentials. The
+/// caller must hold the run lock (a refresh rotates the token, which must be stored once).
+pub fn refresh_store(cfg: &Config) -> Result<Option<Arc<dyn RefreshTokenStore>>, CredentialsError> {
+    let Some(app_user) = &cfg.partner_center.app_user else {
+        return Ok(None);
+    };
+    let ledger = Ledger::open(&cfg.state.path)?;
+    let seed = if ledger.load_refresh_token()?.is_some() {
+        None
+    } else {
+        Some(secrets::resolve_from_env(
+            &app_user.refresh_token_ref(),
+            app_user.refresh_token.as_ref(),
+        )?)
+    };
+    Ok(Some(Arc::new(LedgerRefreshStore::new(ledger, seed))))
+}
+
+/// The state opened for a command outside a run that may refresh App+User tokens: with the run
+/// lock held when App+User credentials are configured; nothing otherwise.
+pub struct AppUserState {
+    _lock: Option<RunLock>,
+    store: Option<Arc<dyn RefreshTokenStore>>,
+}
+
+impl AppUserState {
+    /// Open the state for App+User use, or nothing when App+User is not configured. Takes the
+    /// run lock, because refreshing rotates the token and it must be stored exactly once.
+    pub fn open(cfg: &Config) -> Result<Self, CredentialsError> {
+        if cfg.partner_center.app_user.is_none() {
+            return Ok(Self {
+                _lock: None,
+                store: None,
+            });
+        }
+        crate::ledger::ensure_state_dir(&cfg.state.path)?;
+        let lock = RunLock::acquire(&cfg.state.path)?;
+        Ok(Self {
+            _lock: Some(lock),
+            store: refresh_store(cfg)?,
+        })
+    }
+
+    /// The refresh-token store to give the client, if App+User is configured.
+    pub fn refresh_store(&self) -> Option<Arc<dyn RefreshTokenStore>> {
+        self.store.clone()
+    }
+}
 
 /// A [`RefreshTokenStore`] backed by the ledger.
 pub struct LedgerRefreshStore {

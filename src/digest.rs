@@ -35,12 +35,12 @@ use crate::notices::templates::{
     ActionLine, AgingRow, DebtorLine, DecisionItem, DigestContext, FindingLine, HealthLine,
     HealthStatus, Money, OPS_LOCALE, RiskLine, one_line,
 };
-use crate::pc::CallStats;
 use crate::plan::{ActionKind, Finding, Plan, PlannedAction, SuspendReason};
 use crate::policy::ReceivablesInput;
 use crate::receivables::Receivable;
 use crate::receivables::aging::{Aging, Bucket};
 use crate::snapshot::{Section, Snapshot};
+use crate::summary::RunSummary;
 
 /// How many riskiest customers the digest lists.
 pub const MAX_RISKIEST: usize = 10;
@@ -48,23 +48,6 @@ pub const MAX_RISKIEST: usize = 10;
 pub const MAX_DEBTORS: usize = 10;
 /// How many example customers a grouped health line names.
 pub const MAX_EXAMPLES: usize = 3;
-
-/// What the run itself did, as counted by the runner.
-#[derive(Debug, Clone)]
-pub struct RunSummary {
-    pub started: Timestamp,
-    pub mode: Mode,
-    /// Partner Center calls of the whole run.
-    pub calls: CallStats,
-    /// Customers whose detail (billing profile, subscriptions) was fetched.
-    pub detail_fetched: usize,
-    /// Emails sent, failed, and (dry-run) that would have been sent.
-    pub sent: usize,
-    pub failed: usize,
-    pub would_send: usize,
-    /// Errors of the run, in words.
-    pub errors: Vec<String>,
-}
 
 /// Everything the digest is built from.
 pub struct DigestInput<'a> {
@@ -615,11 +598,11 @@ fn would_lines(plan: &Plan, snapshot: &Snapshot, names: &Names) -> Vec<ActionLin
 
 fn run_health(input: &DigestInput<'_>) -> Vec<HealthLine> {
     let run = input.run;
-    let t = &run.calls.totals;
+    let t = &run.partner_center.totals;
     let mut lines = vec![
         ok(format!(
             "Run started {} in mode {}.",
-            run.started
+            run.started_at
                 .to_zoned(input.tz.clone())
                 .strftime("%Y-%m-%d %H:%M %Z"),
             run.mode
@@ -643,30 +626,34 @@ fn run_health(input: &DigestInput<'_>) -> Vec<HealthLine> {
         },
         ok(format!(
             "Customer detail fetched for {} customer{}.",
-            run.detail_fetched,
-            plural(run.detail_fetched)
+            run.detail_fetched(),
+            plural(run.detail_fetched())
         )),
     ];
     if run.mode == Mode::DryRun {
         lines.push(ok(format!(
             "Emails: none sent (dry-run); {} would have been sent.",
-            run.would_send
+            run.would()
         )));
     } else {
         lines.push(HealthLine {
-            status: if run.failed > 0 {
+            status: if run.counts.failed > 0 {
                 HealthStatus::Warning
             } else {
                 HealthStatus::Ok
             },
-            text: format!("Emails: {} sent, {} failed.", run.sent, run.failed),
+            text: format!(
+                "Emails: {} sent, {} failed.",
+                run.counts.sent, run.counts.failed
+            ),
         });
     }
-    lines.extend(
-        run.errors
-            .iter()
-            .map(|e| warning(format!("Error: {}", one_line(e)))),
-    );
+    lines.extend(run.notes.failed.iter().map(|n| {
+        warning(format!(
+            "Error: {}",
+            one_line(&format!("{}: {}", n.key, n.note))
+        ))
+    }));
     lines
 }
 
@@ -794,12 +781,14 @@ mod tests {
         Suspension,
     };
     use crate::notices::templates::Renderer;
+    use crate::pc::CallStats;
     use crate::pc::models::InvoiceSummary;
     use crate::plan::{NoticeInvoice, RiskScore, Severity, Skip};
     use crate::policy::testkit::{
         self, customer, dec, detail, matched, receivable, subscription, ts,
     };
     use crate::receivables::matching::{MatchOutcome, Unmatched, UnmatchedReason};
+    use crate::summary::{ActionNote, PlanCounts, RunScope};
 
     const C1: &str = "11111111-1111-1111-1111-111111111111";
     const C2: &str = "22222222-2222-2222-2222-222222222222";
@@ -838,16 +827,13 @@ mod tests {
         calls.totals.calls = 42;
         calls.totals.retries = 3;
         calls.totals.throttled = 2;
-        RunSummary {
-            started: ts("2026-11-21T07:59:00Z"),
-            mode,
-            calls,
+        let mut run = RunSummary::new(1, mode, RunScope::Cycle, ts("2026-11-21T07:59:00Z"));
+        run.partner_center = calls;
+        run.counts.plan = Some(PlanCounts {
             detail_fetched: 1,
-            sent: 0,
-            failed: 0,
-            would_send: 0,
-            errors: vec![],
-        }
+            ..PlanCounts::default()
+        });
+        run
     }
 
     fn build_with(
@@ -944,7 +930,7 @@ mod tests {
         let receivables = matched(vec![eur(C1, "INV-1", "2026-11-30", "100", "0")]);
         let ledger = testkit::ledger();
         let mut run = run(Mode::Enforce);
-        run.sent = 0;
+        run.counts.sent = 0;
         build_with(
             &Plan::default(),
             &snapshot,
@@ -1167,9 +1153,12 @@ mod tests {
     fn busy_context() -> (DigestContext, i64, i64, i64) {
         let (ledger, approval, cancel, failed) = busy_day();
         let mut run = run(Mode::Notify);
-        run.sent = 4;
-        run.failed = 1;
-        run.errors = vec!["SMTP: connection reset while sending reminder-1".into()];
+        run.counts.sent = 4;
+        run.counts.failed = 1;
+        run.notes.failed = vec![ActionNote {
+            key: "SMTP".into(),
+            note: "connection reset while sending reminder-1".into(),
+        }];
         let ctx = build_with(
             &busy_plan(),
             &full_snapshot(),
@@ -1391,7 +1380,9 @@ mod tests {
             ..Plan::default()
         };
         let mut run = run(Mode::DryRun);
-        run.would_send = 1;
+        if let Some(p) = run.counts.plan.as_mut() {
+            p.would = 1;
+        }
         let ctx = build_with(
             &plan,
             &full_snapshot(),

@@ -4,26 +4,31 @@
 //! edge that turns errors into exit codes. See `ARCHITECTURE.md` for the code map and invariants.
 
 pub mod bench;
-pub mod cli;
 pub mod collect;
-pub mod commands;
 pub mod config;
 pub mod context;
 pub mod credentials;
+pub mod demo;
 pub mod digest;
+pub mod doctor;
 pub mod enforce;
 pub mod execute;
 pub mod exit;
+pub mod fraud_status;
 pub mod ledger;
 pub mod logging;
+pub mod mode;
 pub mod notices;
 pub mod observe;
+pub mod output;
 pub mod pc;
 pub mod plan;
 pub mod planning;
 pub mod policy;
 pub mod receivables;
+pub mod run;
 pub mod schedule;
 pub mod secrets;
 pub mod sim;
 pub mod snapshot;
+pub mod summary;

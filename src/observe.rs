@@ -1,25 +1,22 @@
 //! Observability of runs: the run's correlation span, the Prometheus textfile-collector file
 //! (`[metrics] textfile`), the JSON run report (`<state dir>/runs/run-<id>.json`, pruned after
-//! `[reports] keep_days`) and the progress spinner shown on a terminal.
+//! `[reports] keep_days`) and the progress spinner shown on a terminal. Both files are written
+//! from the one [`RunSummary`]; this module knows nothing of the config, the plan or the executor.
 //!
 //! Architecture invariant: files are written atomically (a temporary file in the same directory,
 //! synced, then renamed over the target), so a collector or a reader never sees half a file.
 //! Nothing here holds or writes a secret: reports carry counts, endpoint templates and errors
 //! that are already secret-free (errors name secret sources, never values).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::Instrument as _;
 
-use crate::exit::Exit;
-use crate::pc::CallStats;
-use crate::plan::{Plan, Severity};
+use crate::summary::{Outcome, RunSummary};
 
 /// `[metrics]`
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -117,102 +114,8 @@ pub async fn with_spinner<F: std::future::Future>(message: &str, fut: F) -> F::O
     out
 }
 
-/// What a finished cycle hands over to be reported.
-pub struct RunFacts<'a> {
-    pub run_id: i64,
-    pub mode: String,
-    /// The cycle's `now`.
-    pub started_at: Timestamp,
-    pub exit: Exit,
-    pub calls: &'a CallStats,
-    pub plan: &'a Plan,
-    pub emails_sent: usize,
-    /// Status of each planned action by idempotency key (ledger status, or `would` in dry-run).
-    pub action_status: &'a dyn Fn(&str) -> String,
-    pub counts: &'a serde_json::Value,
-    pub errors: &'a [String],
-}
-
-/// The JSON run report (`<state dir>/runs/run-<id>.json`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunReport {
-    pub run_id: i64,
-    pub correlation_id: String,
-    pub version: String,
-    pub mode: String,
-    pub started_at: Timestamp,
-    pub finished_at: Timestamp,
-    pub duration_seconds: f64,
-    /// `ok`, `degraded` or `failed`.
-    pub outcome: String,
-    pub exit_code: u8,
-    /// Partner Center calls by endpoint template, with retries, 429s and errors.
-    pub partner_center: CallStats,
-    pub emails_sent: usize,
-    /// Planned actions: kind -> status -> count.
-    pub actions: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Findings by severity (`info`, `warning`, `critical`).
-    pub findings: BTreeMap<String, u64>,
-    /// The counters recorded with the run in the ledger.
-    pub counts: serde_json::Value,
-    pub errors: Vec<String>,
-}
-
-/// `ok`, `degraded` or `failed` for an exit code.
-pub fn outcome_of(exit: Exit) -> &'static str {
-    match exit {
-        Exit::Ok => "ok",
-        Exit::Degraded => "degraded",
-        _ => "failed",
-    }
-}
-
-impl RunReport {
-    /// Build the report; `duration` is the run's wall-clock duration.
-    pub fn new(f: &RunFacts<'_>, duration: Duration) -> RunReport {
-        let mut actions: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for a in &f.plan.actions {
-            *actions
-                .entry(a.kind.name().to_owned())
-                .or_default()
-                .entry((f.action_status)(&a.key))
-                .or_default() += 1;
-        }
-        let mut findings: BTreeMap<String, u64> =
-            [Severity::Info, Severity::Warning, Severity::Critical]
-                .into_iter()
-                .map(|s| (s.as_str().to_owned(), 0))
-                .collect();
-        for finding in &f.plan.findings {
-            *findings
-                .entry(finding.severity.as_str().to_owned())
-                .or_default() += 1;
-        }
-        let finished_at = f
-            .started_at
-            .checked_add(jiff::SignedDuration::try_from(duration).unwrap_or_default())
-            .unwrap_or(f.started_at);
-        RunReport {
-            run_id: f.run_id,
-            correlation_id: correlation_id_or_none(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            mode: f.mode.clone(),
-            started_at: f.started_at,
-            finished_at,
-            duration_seconds: duration.as_secs_f64(),
-            outcome: outcome_of(f.exit).to_owned(),
-            exit_code: f.exit.code(),
-            partner_center: f.calls.clone(),
-            emails_sent: f.emails_sent,
-            actions,
-            findings,
-            counts: f.counts.clone(),
-            errors: f.errors.to_vec(),
-        }
-    }
-}
-
-fn correlation_id_or_none() -> String {
+/// The current run's correlation id as text; empty outside [`in_run`].
+pub fn current_correlation_id() -> String {
     RUN.try_with(|r| r.correlation_id.to_string())
         .unwrap_or_default()
 }
@@ -226,7 +129,7 @@ fn label(v: &str) -> String {
 
 /// Render the textfile-collector content. `last_success` is the start of the last successful
 /// (ok or degraded) run, carried over from the previous file when this run failed.
-pub fn render_metrics(r: &RunReport, last_success: Option<f64>) -> String {
+pub fn render_metrics(r: &RunSummary, last_success: Option<f64>) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -251,7 +154,7 @@ pub fn render_metrics(r: &RunReport, last_success: Option<f64>) -> String {
         .map(|o| {
             (
                 format!("{{outcome=\"{o}\"}}"),
-                if r.outcome == *o { 1.0 } else { 0.0 },
+                if r.outcome.as_str() == *o { 1.0 } else { 0.0 },
             )
         })
         .collect();
@@ -263,9 +166,9 @@ pub fn render_metrics(r: &RunReport, last_success: Option<f64>) -> String {
     metric(
         "cspguard_last_run_exit_code",
         "Exit code of the last run.",
-        &[(String::new(), f64::from(r.exit_code))],
+        &[(String::new(), f64::from(r.exit.code()))],
     );
-    let success = if r.outcome == "failed" {
+    let success = if r.outcome == Outcome::Failed {
         last_success
     } else {
         Some(start)
@@ -434,12 +337,11 @@ pub fn publish(
     state_path: &Path,
     metrics: &MetricsConfig,
     reports: &ReportsConfig,
-    facts: &RunFacts<'_>,
-) -> RunReport {
-    let report = RunReport::new(facts, elapsed());
+    summary: &RunSummary,
+) {
     let dir = reports_dir(state_path);
-    let path = dir.join(format!("run-{}.json", report.run_id));
-    match serde_json::to_vec_pretty(&report) {
+    let path = dir.join(format!("run-{}.json", summary.run_id));
+    match serde_json::to_vec_pretty(summary) {
         Ok(bytes) => {
             if let Err(e) = write_atomic(&path, &bytes, 0o600) {
                 tracing::warn!(error = %e, "cannot write the run report");
@@ -458,62 +360,11 @@ pub fn publish(
         let previous = std::fs::read_to_string(file)
             .ok()
             .and_then(|t| previous_last_success(&t));
-        let text = render_metrics(&report, previous);
+        let text = render_metrics(summary, previous);
         if let Err(e) = write_atomic(file, text.as_bytes(), 0o644) {
             tracing::warn!(error = %e, "cannot write the metrics file");
         }
     }
-    report
-}
-
-/// A finished cycle, as `cspguard run` hands it over (see [`publish_cycle`]).
-pub struct Cycle<'a> {
-    pub config: &'a crate::config::Config,
-    pub ledger: &'a crate::ledger::Ledger,
-    pub run_id: i64,
-    pub mode: crate::config::Mode,
-    pub now: Timestamp,
-    pub exit: Exit,
-    pub planned: &'a crate::planning::Planned,
-    pub report: &'a crate::execute::ExecutionReport,
-    pub counts: &'a serde_json::Value,
-    pub errors: &'a [String],
-}
-
-/// Publish a finished cycle: the run report, the metrics file, report retention.
-pub fn publish_cycle(c: &Cycle<'_>) -> RunReport {
-    let status = |key: &str| -> String {
-        if c.report.would.iter().any(|k| k == key) {
-            return "would".to_owned();
-        }
-        match c.ledger.action_by_key(key) {
-            Ok(Some(row)) => row.status.as_str().to_owned(),
-            Ok(None) => "not_recorded".to_owned(),
-            Err(_) => "unknown".to_owned(),
-        }
-    };
-    // The digest is sent outside the executor; its outcome is in the run's counts.
-    let digest_emailed = c.counts["digest"]
-        .as_str()
-        .is_some_and(|d| d.ends_with(" and emailed"));
-    let facts = RunFacts {
-        run_id: c.run_id,
-        mode: c.mode.to_string(),
-        started_at: c.now,
-        exit: c.exit,
-        calls: &c.planned.snapshot.calls,
-        plan: &c.planned.plan,
-        emails_sent: c.report.sent + usize::from(digest_emailed),
-        action_status: &status,
-        counts: c.counts,
-        errors: c.errors,
-    };
-    publish(
-        &c.config.state.path,
-        &c.config.metrics,
-        &c.config.reports,
-        &facts,
-    )
 }
 
 #[cfg(test)]

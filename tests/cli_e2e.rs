@@ -686,7 +686,7 @@ fn pause_status_approve_resume_through_the_binary() {
     let v = json_of(&run);
     let holds = v["holds"].as_array().expect("holds array");
     assert_eq!(holds.len(), 1, "{v}");
-    let who = cspguard::commands::ledger_cmds::current_os_user();
+    let who = cspguard::ledger::admin::current_os_user();
     assert_eq!(holds[0]["customer"], customer);
     assert_eq!(holds[0]["reason"], "promise to pay");
     assert_eq!(holds[0]["placed_by"], who.as_str());

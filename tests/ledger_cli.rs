@@ -1,18 +1,80 @@
-//! The ledger CLI commands, called through `ledger_cmds::run` with arguments parsed by clap and
-//! an in-memory writer.
+//! The ledger commands, called through `ledger::admin::run` with requests read from command-line
+//! words (as `cspguard status ...` would get them) and an in-memory writer.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-use cspguard::commands::ledger_cmds::{self, LedgerCmdError, LedgerCommand};
+use cspguard::exit::ExitStatus as _;
+use cspguard::ledger::admin::{
+    self as ledger_cmds, AdminError as LedgerCmdError, AdminRequest, ApproveRequest,
+    HistoryRequest, PauseRequest, RejectRequest, ResumeRequest, RetryRequest, StatusRequest,
+};
 use cspguard::ledger::{ActionStatus, Ledger, LedgerError, NewAction, NewNotice, message_id_for};
+use cspguard::output::OutputFormat;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: LedgerCommand,
+/// The request the command words `args` ask for: the subcommand, its positional words, and
+/// `--name value` options.
+fn request(args: &[&str]) -> AdminRequest {
+    let (cmd, rest) = args.split_first().expect("a subcommand");
+    let mut words: Vec<String> = Vec::new();
+    let mut opts: BTreeMap<&str, String> = BTreeMap::new();
+    let mut it = rest.iter();
+    while let Some(w) = it.next() {
+        match w.strip_prefix("--") {
+            Some(name) => {
+                let value = it
+                    .next()
+                    .unwrap_or_else(|| panic!("--{name} needs a value"));
+                opts.insert(name, (*value).to_owned());
+            }
+            None => words.push((*w).to_owned()),
+        }
+    }
+    let format = match opts.get("format").map(String::as_str) {
+        Some("json") => OutputFormat::Json,
+        _ => OutputFormat::Table,
+    };
+    let opt = |name: &str| opts.get(name).cloned();
+    let first = || words.first().cloned().expect("a positional argument");
+    match *cmd {
+        "status" => AdminRequest::Status(StatusRequest {
+            runs: opt("runs").map_or(5, |r| r.parse().unwrap()),
+            format,
+        }),
+        "history" => AdminRequest::History(HistoryRequest {
+            customer: opt("customer"),
+            since: opt("since").map(|d| d.parse().unwrap()),
+            format,
+        }),
+        "pause" => AdminRequest::Pause(PauseRequest {
+            customer: first(),
+            invoice: opt("invoice"),
+            until: opt("until").expect("--until").parse().unwrap(),
+            reason: opt("reason").expect("--reason"),
+            format,
+        }),
+        "resume" => AdminRequest::Resume(ResumeRequest {
+            customer: first(),
+            invoice: opt("invoice"),
+            format,
+        }),
+        "approve" => AdminRequest::Approve(ApproveRequest {
+            ids: words.clone(),
+            format,
+        }),
+        "reject" => AdminRequest::Reject(RejectRequest {
+            ids: words.clone(),
+            reason: opt("reason").expect("--reason"),
+            format,
+        }),
+        "retry" => AdminRequest::Retry(RetryRequest {
+            id: first(),
+            format,
+        }),
+        other => panic!("unknown ledger command {other}"),
+    }
 }
 
 fn t(s: &str) -> Timestamp {
@@ -22,10 +84,8 @@ fn t(s: &str) -> Timestamp {
 const NOW: &str = "2025-02-01T09:00:00Z";
 
 fn cli(path: &Path, args: &[&str]) -> Result<String, LedgerCmdError> {
-    let parsed = Cli::try_parse_from(std::iter::once("cspguard").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("args {args:?}: {e}"));
     let mut out = Vec::new();
-    ledger_cmds::run(parsed.cmd, path, t(NOW), "alice", &mut out)?;
+    ledger_cmds::run(request(args), path, t(NOW), "alice", &mut out)?;
     Ok(String::from_utf8(out).unwrap())
 }
 
@@ -177,7 +237,12 @@ fn approve_by_key_works_and_wrong_states_and_unknown_ids_are_clear() {
 #[test]
 fn reject_needs_a_reason_and_records_it() {
     let (_d, path) = seeded();
-    assert!(Cli::try_parse_from(["cspguard", "reject", "1"]).is_err());
+    // The command line refuses `reject` without `--reason` (a usage error) before any state is read.
+    let parsed = std::process::Command::new(env!("CARGO_BIN_EXE_cspguard"))
+        .args(["--config", "/nonexistent/cspguard.toml", "reject", "1"])
+        .output()
+        .unwrap();
+    assert!(!parsed.status.success());
     let v = json_of(&path, &["reject", "1", "--reason", "customer paid"]);
     assert_eq!(v[0]["status"], "cancelled");
     assert_eq!(v[0]["rejected_by"], "alice");

@@ -3,13 +3,11 @@
 
 use std::path::Path;
 
-use cspguard::commands::templates::{
-    self as cmd, CheckArgs, Outcome, PreviewArgs, TemplatesCommand,
-};
 use cspguard::exit::Exit;
 use cspguard::notices::format::{
     NBSP, SHIPPED_LOCALES, choose_locale, format_date, format_money, format_month,
 };
+use cspguard::notices::preview::{self as cmd, Outcome, PreviewRequest, TemplatesRequest};
 use cspguard::notices::templates::{
     AgingRow, CUSTOMER_TEMPLATES, CustomerInfo, NoticeContext, RenderedEmail, Renderer, SHIPPED,
     TemplateError, samples,
@@ -399,12 +397,7 @@ fn a_malformed_override_is_a_clear_error_with_file_and_line() {
 
     // `templates check` reports it and fails with exit code 2.
     let mut out = Vec::new();
-    let outcome = cmd::run(
-        TemplatesCommand::Check(CheckArgs {}),
-        Some(dir.path()),
-        &mut out,
-    )
-    .unwrap();
+    let outcome = cmd::run(TemplatesRequest::Check, Some(dir.path()), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(matches!(outcome, Outcome::Failed { .. }), "{text}");
     assert_eq!(outcome.exit(), Exit::Config);
@@ -415,7 +408,7 @@ fn a_malformed_override_is_a_clear_error_with_file_and_line() {
 #[test]
 fn templates_check_passes_on_the_shipped_set() {
     let mut out = Vec::new();
-    let outcome = cmd::run(TemplatesCommand::Check(CheckArgs {}), None, &mut out).unwrap();
+    let outcome = cmd::run(TemplatesRequest::Check, None, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     let expected = SHIPPED_LOCALES.len() * CUSTOMER_TEMPLATES.len() + 3;
     assert_eq!(outcome, Outcome::Ok { rendered: expected }, "{text}");
@@ -430,7 +423,7 @@ fn templates_preview_prints_subject_and_text_and_writes_html() {
     let html = dir.path().join("preview.html");
     let mut out = Vec::new();
     let outcome = cmd::run(
-        TemplatesCommand::Preview(PreviewArgs {
+        TemplatesRequest::Preview(PreviewRequest {
             name: "final-notice".into(),
             locale: "ko".into(),
             customer: Some("8f2c6a1e".into()),

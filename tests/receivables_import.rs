@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use cspguard::cli::OutputFormat;
-use cspguard::commands::receivables::{CheckArgs, CheckOutcome, ReceivablesCommand, run};
+use cspguard::output::OutputFormat;
+use cspguard::receivables::check::{CheckOutcome, CheckRequest, check as run_check};
 use cspguard::receivables::{
     CustomerDirectory, DecimalSeparator, FileSource, ImportError, InvoiceStatus, MatchBy,
     MatchRule, ReceivablesConfig, ReceivablesSource, UnmatchedReason, import_file, import_files,
@@ -608,8 +608,8 @@ fn check(
     config: Option<&ReceivablesConfig>,
 ) -> Result<(CheckOutcome, String), Box<dyn std::error::Error>> {
     let mut out = Vec::new();
-    let outcome = run(
-        ReceivablesCommand::Check(CheckArgs { file, format }),
+    let outcome = run_check(
+        &CheckRequest { file, format },
         config,
         date(2025, 4, 15),
         &mut out,

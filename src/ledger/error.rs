@@ -94,6 +94,13 @@ pub enum LedgerError {
     /// A caller passed an unusable value (e.g. a hold ending in the past).
     #[error("{detail}")]
     InvalidInput { detail: String },
+    /// The state file's directory could not be created.
+    #[error("cannot create the state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn holder(pid: &Option<u32>) -> String {
@@ -119,6 +126,7 @@ impl LedgerError {
             | LedgerError::Data { .. }
             | LedgerError::Missing { .. }
             | LedgerError::LockIo { .. }
+            | LedgerError::StateDir { .. }
             | LedgerError::Open { .. }
             | LedgerError::Sqlite { .. } => Exit::Failed,
         }
@@ -150,5 +158,11 @@ pub(crate) trait At<T> {
 impl<T> At<T> for rusqlite::Result<T> {
     fn at(self, path: &std::path::Path) -> Result<T, LedgerError> {
         self.map_err(|e| LedgerError::sqlite(path, e))
+    }
+}
+
+impl crate::exit::ExitStatus for LedgerError {
+    fn exit(&self) -> crate::exit::Exit {
+        LedgerError::exit(self)
     }
 }

@@ -74,3 +74,22 @@ impl Drop for RunLock {
         let _ = self.file.unlock();
     }
 }
+
+/// Create the directory of the state file at `path` if needed (owner-only), so the lock and the
+/// database can be created in it.
+pub fn ensure_state_dir(path: &std::path::Path) -> Result<(), LedgerError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| LedgerError::StateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    Ok(())
+}

@@ -21,6 +21,7 @@
 //! Policies read the ledger only through [`LedgerView`]; the concrete engine is [`Ledger`].
 
 mod actions;
+pub mod admin;
 mod error;
 mod holds;
 mod lock;
@@ -30,7 +31,7 @@ mod store;
 mod types;
 
 pub use error::LedgerError;
-pub use lock::RunLock;
+pub use lock::{RunLock, ensure_state_dir};
 pub use msgid::message_id_for;
 pub use store::{Ledger, RetryPolicy, utc_date};
 pub use types::{

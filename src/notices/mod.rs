@@ -10,4 +10,5 @@
 
 pub mod format;
 pub mod mail;
+pub mod preview;
 pub mod templates;

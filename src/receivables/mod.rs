@@ -9,6 +9,7 @@
 //! rows are matched to customers only by exact identifiers, never guessed.
 
 pub mod aging;
+pub mod check;
 pub mod config;
 mod csv;
 pub mod error;

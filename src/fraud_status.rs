@@ -1,5 +1,5 @@
-//! `cspguard fraud resolve`: set the status of Azure fraud events in Partner Center
-//! (`Investigating`, or `Resolved` with a reason), recorded in the ledger as a done action with
+//! Setting the status of Azure fraud events by hand (`cspguard fraud resolve`): `Investigating`,
+//! or `Resolved` with a reason, in Partner Center, recorded in the ledger as a done action with
 //! who asked and when.
 //!
 //! Invariants: the arguments are checked before anything is written or sent (`resolved` needs a
@@ -18,14 +18,6 @@ use crate::ledger::{Ledger, LedgerError, NewAction};
 use crate::pc::PartnerCenter;
 use crate::plan::{ActionKind, PlannedAction};
 
-/// Subcommands of `cspguard fraud`.
-#[derive(Debug, clap::Subcommand)]
-pub enum FraudCommand {
-    /// Mark the fraud events of an Azure subscription Investigating or Resolved in Partner
-    /// Center (this only records the status; it does not stop the activity).
-    Resolve(ResolveArgs),
-}
-
 /// The new status of fraud events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StatusArg {
@@ -42,25 +34,22 @@ pub enum ReasonArg {
     Ignore,
 }
 
-/// Arguments of `cspguard fraud resolve`.
-#[derive(Debug, clap::Args)]
-pub struct ResolveArgs {
+/// Which fraud events get which status.
+#[derive(Debug)]
+pub struct ResolveRequest {
     /// The Azure subscription id the events are about.
     pub azure_subscription_id: String,
     /// Only these event ids (default: every event of the subscription).
-    #[arg(long = "event", value_name = "ID")]
     pub events: Vec<String>,
     /// New status.
-    #[arg(long, value_enum)]
     pub status: StatusArg,
-    /// Why (required with `--status resolved`).
-    #[arg(long, value_enum)]
+    /// Why (required with `Resolved`).
     pub reason: Option<ReasonArg>,
 }
 
-/// Errors of `cspguard fraud`.
+/// Errors of setting fraud-event status.
 #[derive(Debug, thiserror::Error)]
-pub enum FraudCmdError {
+pub enum FraudStatusError {
     /// The arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
@@ -81,18 +70,32 @@ pub enum FraudCmdError {
     Json(#[from] serde_json::Error),
 }
 
-impl ResolveArgs {
+impl crate::exit::ExitStatus for FraudStatusError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            FraudStatusError::Usage(_) => crate::exit::Exit::Config,
+            FraudStatusError::Ledger(_)
+            | FraudStatusError::Partner(_)
+            | FraudStatusError::Output(_)
+            | FraudStatusError::Json(_) => crate::exit::Exit::Failed,
+        }
+    }
+}
+
+impl ResolveRequest {
     /// The Partner Center status and reason, or why the combination is invalid.
-    pub fn status_and_reason(&self) -> Result<(&'static str, Option<&'static str>), FraudCmdError> {
+    pub fn status_and_reason(
+        &self,
+    ) -> Result<(&'static str, Option<&'static str>), FraudStatusError> {
         match (self.status, self.reason) {
             (StatusArg::Investigating, None) => Ok(("Investigating", None)),
-            (StatusArg::Investigating, Some(_)) => Err(FraudCmdError::Usage(
+            (StatusArg::Investigating, Some(_)) => Err(FraudStatusError::Usage(
                 "--reason applies only to --status resolved; leave it out for investigating"
                     .to_owned(),
             )),
             (StatusArg::Resolved, Some(ReasonArg::Fraud)) => Ok(("Resolved", Some("Fraud"))),
             (StatusArg::Resolved, Some(ReasonArg::Ignore)) => Ok(("Resolved", Some("Ignore"))),
-            (StatusArg::Resolved, None) => Err(FraudCmdError::Usage(
+            (StatusArg::Resolved, None) => Err(FraudStatusError::Usage(
                 "--status resolved needs --reason fraud (it was fraud) or --reason ignore (a \
                  false positive)"
                     .to_owned(),
@@ -101,20 +104,20 @@ impl ResolveArgs {
     }
 }
 
-/// Run `cspguard fraud resolve`: write the action, approve it as `who`, claim it, call Partner
+/// Set the status: write the action, approve it as `who`, claim it, call Partner
 /// Center, record the outcome.
 pub async fn resolve(
     pc: &PartnerCenter,
     ledger: &Ledger,
-    args: &ResolveArgs,
+    args: &ResolveRequest,
     who: &str,
     now: Timestamp,
     out: &mut dyn Write,
-) -> Result<(), FraudCmdError> {
+) -> Result<(), FraudStatusError> {
     let (status, reason) = args.status_and_reason()?;
     let sub = args.azure_subscription_id.trim();
     if sub.is_empty() {
-        return Err(FraudCmdError::Usage(
+        return Err(FraudStatusError::Usage(
             "the Azure subscription id is empty".to_owned(),
         ));
     }
@@ -160,7 +163,7 @@ pub async fn resolve(
     )?;
     let row = ledger.approve(row.id, who, now)?;
     let Some(claimed) = ledger.claim(row.id, now)? else {
-        return Err(FraudCmdError::Usage(format!(
+        return Err(FraudStatusError::Usage(format!(
             "action {} could not be claimed (is a run executing it?)",
             row.key
         )));
@@ -188,7 +191,7 @@ pub async fn resolve(
         }
         Outcome::Failed(error) | Outcome::Skipped(error) | Outcome::Refused { error, .. } => {
             ledger.mark_failed_final(claimed.id, &error, now)?;
-            Err(FraudCmdError::Partner(error))
+            Err(FraudStatusError::Partner(error))
         }
     }
 }
@@ -197,8 +200,8 @@ pub async fn resolve(
 mod tests {
     use super::*;
 
-    fn args(status: StatusArg, reason: Option<ReasonArg>) -> ResolveArgs {
-        ResolveArgs {
+    fn args(status: StatusArg, reason: Option<ReasonArg>) -> ResolveRequest {
+        ResolveRequest {
             azure_subscription_id: "az1".into(),
             events: vec![],
             status,

@@ -8,15 +8,28 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use cspguard::cli::{OutputFormat, PlanArgs};
 use cspguard::config::Config;
 use cspguard::context;
+use cspguard::credentials::AppUserState;
 use cspguard::exit::Exit;
 use cspguard::ledger::Ledger;
 use cspguard::pc::CallStats;
 use cspguard::plan::{Plan, render};
 use cspguard::planning::{self, Planned};
 use cspguard::policy::ReceivablesInput;
+
+use super::{OrExit as _, OutputFormat};
+
+/// Arguments of `cspguard plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Show only what concerns this customer id.
+    #[arg(long, value_name = "ID")]
+    pub customer: Option<String>,
+}
 
 #[derive(Serialize)]
 struct PlanReport<'a> {
@@ -58,13 +71,12 @@ fn receivables_status(r: &ReceivablesInput) -> ReceivablesStatus {
 
 /// Run the command.
 pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
-    let loaded = Config::load(config_path)?;
-    context::warn_about_secret_permissions(&loaded);
+    let loaded = super::load_config_checked(config_path)?;
     let cfg = &loaded.config;
-    super::ledger::ensure_parent(&cfg.state.path)?;
-    let state = super::ledger::StateAccess::for_app_user(cfg)?;
-    let ledger = Ledger::open(&cfg.state.path)?;
-    let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4())?;
+    cspguard::ledger::ensure_state_dir(&cfg.state.path).or_exit()?;
+    let state = AppUserState::open(cfg).or_exit()?;
+    let ledger = Ledger::open(&cfg.state.path).or_exit()?;
+    let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4()).or_exit()?;
     let now = Timestamp::now();
     let planned = planning::plan(&pc, cfg, &ledger, now).await;
     print(&planned, cfg, args, now)?;

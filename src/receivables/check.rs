@@ -1,9 +1,9 @@
-//! `cspguard receivables check FILE`: validates a receivables export with the configured format
-//! and prints what it understood (files, rows, statuses, outstanding per currency, aging, the
-//! first rows), or every problem found.
+//! Checking a receivables export (`cspguard receivables check FILE`): validates it with the
+//! configured format and prints what it understood (files, rows, statuses, outstanding per
+//! currency, aging, the first rows), or every problem found.
 //!
 //! Invariants: reads only the given file(s), changes nothing; the outcome, not an error, reports
-//! invalid input, so that `main.rs` maps it to an exit code ([`CheckOutcome::exit`]).
+//! invalid input, so that the command line maps it to an exit code ([`CheckOutcome::exit`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,30 +14,21 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
-use crate::receivables::aging::{Aging, Bucket};
-use crate::receivables::{
+use super::aging::{Aging, Bucket};
+use super::{
     ConfigError, ImportError, InvoiceStatus, Problem, Receivable, ReceivablesConfig, glob,
     import_files,
 };
+use crate::output::OutputFormat;
 
 /// How many rows `check` prints in its table.
 pub const PREVIEW_ROWS: usize = 20;
 
-/// Subcommands of `cspguard receivables`.
-#[derive(Debug, clap::Subcommand)]
-pub enum ReceivablesCommand {
-    /// Validate a receivables export and print what cspguard understood from it (changes nothing).
-    Check(CheckArgs),
-}
-
-/// Arguments of `cspguard receivables check`.
-#[derive(Debug, clap::Args)]
-pub struct CheckArgs {
-    /// The export to check: a file, or a glob such as "import/*.csv" (quote it).
+/// What to check and how to print it.
+#[derive(Debug)]
+pub struct CheckRequest {
+    /// The export to check: a file, or a glob such as "import/*.csv".
     pub file: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
 
@@ -60,9 +51,9 @@ impl CheckOutcome {
     }
 }
 
-/// Failures of the command itself (not of the export being checked).
+/// Failures of the check itself (not of the export being checked).
 #[derive(Debug, thiserror::Error)]
-pub enum ReceivablesCmdError {
+pub enum CheckError {
     /// The `[receivables]` settings cannot work; suggested exit code 78 (configuration error).
     #[error("invalid [receivables] configuration: {0}")]
     Config(#[from] ConfigError),
@@ -73,16 +64,12 @@ pub enum ReceivablesCmdError {
     Json(#[from] serde_json::Error),
 }
 
-/// Runs a `receivables` subcommand. `config` is the `[receivables]` section (defaults when absent);
-/// `today` is the date aging is computed for.
-pub fn run(
-    cmd: ReceivablesCommand,
-    config: Option<&ReceivablesConfig>,
-    today: Date,
-    out: &mut dyn Write,
-) -> Result<CheckOutcome, ReceivablesCmdError> {
-    match cmd {
-        ReceivablesCommand::Check(args) => check(&args, config, today, out),
+impl crate::exit::ExitStatus for CheckError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            CheckError::Config(_) => crate::exit::Exit::Config,
+            CheckError::Output(_) | CheckError::Json(_) => crate::exit::Exit::Failed,
+        }
     }
 }
 
@@ -105,12 +92,14 @@ struct Rejection<'a> {
     problems: &'a [Problem],
 }
 
-fn check(
-    args: &CheckArgs,
+/// Check an export and print the result to `out`. `config` is the `[receivables]` section
+/// (defaults when absent); `today` is the date aging is computed for.
+pub fn check(
+    args: &CheckRequest,
     config: Option<&ReceivablesConfig>,
     today: Date,
     out: &mut dyn Write,
-) -> Result<CheckOutcome, ReceivablesCmdError> {
+) -> Result<CheckOutcome, CheckError> {
     let default = ReceivablesConfig::default();
     let config = config.unwrap_or(&default);
     config.validate_format()?;

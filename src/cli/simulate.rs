@@ -8,7 +8,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::sim::{Dataset, SimConfig, SimError, Simulator};
+use cspguard::exit::Exit;
+use cspguard::sim::{Dataset, SimConfig, SimError, Simulator};
 
 /// Arguments of `cspguard simulate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -50,7 +51,12 @@ pub fn config_from_args(args: &SimulateArgs) -> Result<SimConfig, SimError> {
 }
 
 /// Runs the simulator until Ctrl-C.
-pub async fn run(args: SimulateArgs) -> Result<(), SimError> {
+pub async fn run(args: SimulateArgs) -> anyhow::Result<Exit> {
+    serve(args).await?;
+    Ok(Exit::Ok)
+}
+
+async fn serve(args: SimulateArgs) -> Result<(), SimError> {
     let cfg = config_from_args(&args)?;
     let refresh = cfg.refresh_token.clone();
     let handle =

@@ -11,15 +11,23 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
-use cspguard::cli::{DaemonArgs, RunArgs};
-use cspguard::config::Config;
 use cspguard::exit::Exit;
 use cspguard::ledger::Ledger;
 use cspguard::schedule::{LoopEnd, Schedule, SystemClock, Tick, run_loop};
 
+use super::run::RunArgs;
+
+/// Arguments of `cspguard daemon`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Run one cycle at start, then follow the schedule.
+    #[arg(long)]
+    pub run_at_start: bool,
+}
+
 /// Run the daemon until SIGTERM or SIGINT.
 pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<Exit> {
-    let loaded = Config::load(config_path)?;
+    let loaded = super::load_config(config_path)?;
     let cfg = &loaded.config;
     let schedule = Schedule::parse(&cfg.daemon.schedule, cfg.time_zone())
         .context("invalid [daemon] schedule")?;

@@ -18,24 +18,53 @@ use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use cspguard::bench::worker::{self, WorkerMode};
 use cspguard::bench::{
     self, Machine, Measurement, Report, Settings, SizeReport, TenantFacts, WorkerResult,
 };
-use cspguard::cli::BenchArgs;
-use cspguard::config::Config;
-use cspguard::context;
 use cspguard::exit::Exit;
 use cspguard::ledger::Ledger;
 use cspguard::pc::ratelimit::DEFAULT_PER_MINUTE;
-use cspguard::planning;
-use cspguard::policy::{self, PolicyInput};
+
+use super::OrExit as _;
+
+/// Arguments of `cspguard bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Tenant sizes (customers), comma separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 50_000])]
+    pub sizes: Vec<usize>,
+    /// Latency the simulator adds to every API call, in milliseconds.
+    #[arg(long, default_value_t = 80)]
+    pub latency_ms: u64,
+    /// The simulator's rate limit (requests per minute, as Partner Center's).
+    #[arg(long, default_value_t = 500)]
+    pub rate_limit: u32,
+    /// Run the naive full scan only for tenants up to this many customers; larger ones get its
+    /// exact call count and lower bound computed, labelled "not run".
+    #[arg(long, default_value_t = 1_000)]
+    pub naive_max: usize,
+    /// Seed of the generated tenants.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (results.json, results.md and per-run files).
+    #[arg(long, default_value = "bench/out")]
+    pub out: PathBuf,
+    /// Internal: run one measured planning pass in this process (`plan` or `naive`) with the
+    /// global --config and write its figures to --worker-out.
+    #[arg(long, hide = true, value_name = "MODE")]
+    pub worker: Option<String>,
+    /// Internal: where a worker writes its figures (JSON).
+    #[arg(long, hide = true, requires = "worker")]
+    pub worker_out: Option<PathBuf>,
+}
 
 /// Entry point: a worker when `--worker` is given, else the whole benchmark.
 pub fn run(config_path: &Path, args: BenchArgs) -> anyhow::Result<Exit> {
@@ -376,64 +405,15 @@ fn stop(child: &mut Child) -> anyhow::Result<()> {
 
 /// One measured planning pass in this process (`plan` or `naive`).
 fn worker(config_path: &Path, mode: &str, out: &Path) -> anyhow::Result<Exit> {
-    let loaded = Config::load(config_path)?;
-    let cfg = &loaded.config;
+    let loaded = super::load_config(config_path)?;
+    let mode: WorkerMode = mode.parse().or_exit()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(async {
-        let store = super::ledger::refresh_store(cfg)?;
-        let pc = context::client(cfg, store.map(|s| s as Arc<_>), uuid::Uuid::new_v4())?;
-        let ledger = Ledger::open_in_memory()?;
-        let now = Timestamp::now();
-        let started = Instant::now();
-        let planned = match mode {
-            "plan" => planning::plan(&pc, cfg, &ledger, now).await,
-            "naive" => planning::plan_naive_full_scan(&pc, cfg, &ledger, now).await,
-            other => bail!("unknown bench worker mode {other:?} (plan or naive)"),
-        };
-        let wall = started.elapsed();
-
-        // CPU time of the evaluation alone, on the collected snapshot: best of three.
-        let tz = cfg.time_zone();
-        let policy_config = cfg.policy();
-        let mut best = Duration::MAX;
-        for _ in 0..3 {
-            let before = bench::thread_cpu_time()?;
-            let plan = policy::evaluate(&PolicyInput {
-                snapshot: &planned.snapshot,
-                receivables: &planned.receivables,
-                ledger: &ledger,
-                config: &policy_config,
-                now,
-                tz: &tz,
-            });
-            let after = bench::thread_cpu_time()?;
-            std::hint::black_box(&plan);
-            best = best.min(after.saturating_sub(before));
-        }
-
-        let stats = pc.stats();
-        Ok(WorkerResult {
-            calls: stats.totals.calls,
-            calls_by_endpoint: stats
-                .endpoints
-                .iter()
-                .map(|(k, v)| (k.clone(), v.calls))
-                .collect(),
-            throttled: stats.totals.throttled,
-            retries: stats.totals.retries,
-            errors: stats.totals.errors,
-            wall_secs: wall.as_secs_f64(),
-            eval_cpu_secs: best.as_secs_f64(),
-            customers: planned.snapshot.customers.data().map_or(0, Vec::len),
-            detail_fetched: planned.detail_fetched,
-            findings: planned.plan.findings.len(),
-            actions: planned.plan.actions.len(),
-            exit: format!("{:?}", planned.exit()),
-        })
-    })?;
+    let result = runtime
+        .block_on(worker::measure(&loaded.config, mode))
+        .or_exit()?;
     std::fs::write(out, serde_json::to_string_pretty(&result)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
     Ok(Exit::Ok)

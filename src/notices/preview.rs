@@ -1,10 +1,11 @@
-//! `cspguard templates check` and `cspguard templates preview`: compile and render the email
-//! templates (partner overrides first, then the shipped set) against sample data.
+//! Template checks and previews (what `cspguard templates check` and `cspguard templates preview`
+//! do): compile and render the email templates (partner overrides first, then the shipped set)
+//! against sample data.
 //!
 //! Invariants: both commands only read templates and write to the given writer (and, for
 //! `preview --html FILE`, that file); they never send mail. `check` reports every problem it
 //! finds, not just the first, and its outcome (not an error) says whether the set is usable, so
-//! that `main.rs` maps a broken set to exit code 2.
+//! that the command line maps a broken set to exit code 2.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,37 +17,27 @@ use crate::notices::templates::{
     TemplateError, samples,
 };
 
-/// Subcommands of `cspguard templates`.
-#[derive(Debug, clap::Subcommand)]
-pub enum TemplatesCommand {
-    /// Compile every template in every locale and render each email with sample data; exits 2
-    /// naming the file and line of every problem.
-    Check(CheckArgs),
-    /// Render one email with sample data: subject and plain text to stdout, HTML to a file.
-    Preview(PreviewArgs),
+/// What to do with the templates.
+#[derive(Debug)]
+pub enum TemplatesRequest {
+    /// Compile every template in every locale and render each email with sample data.
+    Check,
+    /// Render one email with sample data: subject and plain text to the writer, HTML to a file.
+    Preview(PreviewRequest),
 }
 
-/// Arguments of `cspguard templates check`.
-#[derive(Debug, Default, clap::Args)]
-pub struct CheckArgs {}
-
-/// Arguments of `cspguard templates preview`.
-#[derive(Debug, clap::Args)]
-pub struct PreviewArgs {
-    /// Template name: reminder-pre-due, reminder-1, reminder-2, final-notice,
-    /// suspension-notice, reactivation, budget-threshold, ops-alert, digest.
+/// One email to preview.
+#[derive(Debug)]
+pub struct PreviewRequest {
+    /// Template name.
     pub name: String,
-    /// Locale to render in (en, ja, ko, zh-Hans, sv, or one added in the templates directory).
-    #[arg(long, default_value = "en")]
+    /// Locale to render in.
     pub locale: String,
-    /// Customer tenant id. Not yet wired to customer data: the preview always uses sample data.
-    #[arg(long)]
+    /// Customer tenant id (not yet wired to customer data: the preview uses sample data).
     pub customer: Option<String>,
     /// Write the HTML body to this file.
-    #[arg(long)]
     pub html: Option<PathBuf>,
     /// For `digest`: render the "all clear" variant.
-    #[arg(long)]
     pub all_clear: bool,
 }
 
@@ -94,9 +85,9 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl crate::exit::ExitStatus for Error {
     /// 2 for template and usage problems, 1 for I/O failures.
-    pub fn exit(&self) -> Exit {
+    fn exit(&self) -> Exit {
         match self {
             Error::Template(_) | Error::UnknownTemplate(_) => Exit::Config,
             Error::Output(_) | Error::HtmlFile { .. } => Exit::Failed,
@@ -112,16 +103,16 @@ fn all_names() -> Vec<&'static str> {
         .collect()
 }
 
-/// Runs a `templates` subcommand; `templates_dir` is the configured `templates.dir`.
+/// Check or preview the templates; `templates_dir` is the configured `templates.dir`.
 pub fn run(
-    cmd: TemplatesCommand,
+    cmd: TemplatesRequest,
     templates_dir: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
     let renderer = Renderer::new(templates_dir.map(Path::to_path_buf))?;
     match cmd {
-        TemplatesCommand::Check(_) => check(&renderer, out),
-        TemplatesCommand::Preview(args) => preview(&renderer, &args, out),
+        TemplatesRequest::Check => check(&renderer, out),
+        TemplatesRequest::Preview(args) => preview(&renderer, &args, out),
     }
 }
 
@@ -251,7 +242,11 @@ fn check(renderer: &Renderer, out: &mut dyn Write) -> Result<Outcome, Error> {
     }
 }
 
-fn preview(renderer: &Renderer, args: &PreviewArgs, out: &mut dyn Write) -> Result<Outcome, Error> {
+fn preview(
+    renderer: &Renderer,
+    args: &PreviewRequest,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
     let email = render_sample(renderer, &args.name, &args.locale, args.all_clear)?;
     if let Some(c) = &args.customer {
         writeln!(
@@ -276,11 +271,12 @@ fn preview(renderer: &Renderer, args: &PreviewArgs, out: &mut dyn Write) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::ExitStatus as _;
 
     #[test]
     fn check_passes_on_the_shipped_set() {
         let mut out = Vec::new();
-        let outcome = run(TemplatesCommand::Check(CheckArgs {}), None, &mut out).unwrap();
+        let outcome = run(TemplatesRequest::Check, None, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(matches!(outcome, Outcome::Ok { .. }), "{text}");
         assert_eq!(outcome.exit(), Exit::Ok);
@@ -288,14 +284,14 @@ mod tests {
 
     #[test]
     fn preview_of_an_unknown_template_is_a_usage_error() {
-        let args = PreviewArgs {
+        let args = PreviewRequest {
             name: "reminder-9".into(),
             locale: "en".into(),
             customer: None,
             html: None,
             all_clear: false,
         };
-        let err = run(TemplatesCommand::Preview(args), None, &mut Vec::new()).unwrap_err();
+        let err = run(TemplatesRequest::Preview(args), None, &mut Vec::new()).unwrap_err();
         assert_eq!(err.exit(), Exit::Config);
         assert!(err.to_string().contains("final-notice"), "{err}");
     }

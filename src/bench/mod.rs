@@ -4,7 +4,7 @@
 //! estimate of the naive full scan, and the report (JSON and a Markdown table).
 //!
 //! The orchestration (simulator and measured runs as child processes) is the binary's
-//! `app::bench`; everything here is either pure or a thin, documented wrapper over one libc call.
+//! `cspguard bench` (src/cli/bench.rs); everything here is either pure or a thin, documented wrapper over one libc call.
 //!
 //! Invariant: nothing here asserts or decides on a timing. Times are measured and reported; the
 //! only figure the smoke test checks is a call count.
@@ -18,6 +18,8 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::Dataset;
+
+pub mod worker;
 
 /// Errors of the benchmark's measurements.
 #[derive(Debug, thiserror::Error)]

@@ -6,19 +6,33 @@ use std::path::Path;
 use anyhow::Context as _;
 use jiff::Timestamp;
 
-use cspguard::cli::{OutputFormat, SnapshotArgs};
 use cspguard::collect::{self, CollectOptions, DetailScope};
-use cspguard::config::Config;
 use cspguard::context;
+use cspguard::credentials::AppUserState;
 use cspguard::exit::Exit;
+
+use super::{OrExit as _, OutputFormat};
+
+/// Arguments of `cspguard snapshot`.
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Also fetch billing profile, subscriptions and budget for this customer id (repeatable).
+    #[arg(long = "customer", value_name = "ID")]
+    pub customers: Vec<String>,
+    /// Fetch that detail for every customer (three calls per customer: slow on large tenants).
+    #[arg(long, conflicts_with = "customers")]
+    pub all_details: bool,
+}
 
 /// Run the command.
 pub async fn run(config_path: &Path, args: SnapshotArgs) -> anyhow::Result<Exit> {
-    let loaded = Config::load(config_path)?;
-    context::warn_about_secret_permissions(&loaded);
+    let loaded = super::load_config_checked(config_path)?;
     let cfg = &loaded.config;
-    let state = super::ledger::StateAccess::for_app_user(cfg)?;
-    let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4())?;
+    let state = AppUserState::open(cfg).or_exit()?;
+    let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4()).or_exit()?;
 
     let details = if args.all_details {
         DetailScope::All

@@ -1,7 +1,6 @@
-//! Ledger CLI commands: `status`, `history`, `pause`, `resume`, `approve`, `reject`, `retry`.
-//!
-//! Owns argument shapes and output (comfy-table tables or JSON); all state changes go through
-//! `crate::ledger::Ledger`, which records who (the OS user) and when. Invariants: the clock and
+//! Ledger administration, what `status`, `history`, `pause`, `resume`, `approve`, `reject` and
+//! `retry` do: the requests and their output (comfy-table tables or JSON); all state changes go
+//! through [`Ledger`], which records who (the OS user) and when. Invariants: the clock and
 //! the user are passed in (`now`, `who`) so handlers are testable; read-only commands never
 //! create a state file; multi-id commands check every id before changing any, so a typo changes
 //! nothing; nothing here executes an action (that is a later run's job).
@@ -15,123 +14,106 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
-use crate::ledger::{ActionRow, ActionStatus, Hold, Ledger, LedgerError, RunRow};
+use super::{ActionRow, ActionStatus, Hold, Ledger, LedgerError, RunRow};
+use crate::output::OutputFormat;
 
-/// Subcommands that read or change the ledger.
-#[derive(Debug, clap::Subcommand)]
-pub enum LedgerCommand {
+/// A request that reads or changes the ledger.
+#[derive(Debug)]
+pub enum AdminRequest {
     /// Show the last runs, pending approvals, uncertain and failed actions, and active holds.
-    Status(StatusArgs),
+    Status(StatusRequest),
     /// Show every notice and action with its outcome.
-    History(HistoryArgs),
+    History(HistoryRequest),
     /// Pause dunning and enforcement for a customer (or one invoice) until a date.
-    Pause(PauseArgs),
+    Pause(PauseRequest),
     /// End a pause early (all of a customer's holds, or one invoice's).
-    Resume(ResumeArgs),
+    Resume(ResumeRequest),
     /// Approve actions that wait for approval (ids or idempotency keys).
-    Approve(ApproveArgs),
+    Approve(ApproveRequest),
     /// Reject actions that wait for approval; they will never run.
-    Reject(RejectArgs),
+    Reject(RejectRequest),
     /// Make an uncertain or failed action eligible again, after a person has checked it.
-    Retry(RetryArgs),
+    Retry(RetryRequest),
 }
 
-/// Arguments of `cspguard status`.
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {
+/// `cspguard status`.
+#[derive(Debug)]
+pub struct StatusRequest {
     /// How many recent runs to show.
-    #[arg(long, default_value_t = 5)]
     pub runs: u32,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
 
-/// Arguments of `cspguard history`.
-#[derive(Debug, clap::Args)]
-pub struct HistoryArgs {
+/// `cspguard history`.
+#[derive(Debug)]
+pub struct HistoryRequest {
     /// Only this customer.
-    #[arg(long)]
     pub customer: Option<String>,
     /// Only entries changed on or after this date (YYYY-MM-DD, UTC).
-    #[arg(long)]
     pub since: Option<Date>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
 
-/// Arguments of `cspguard pause`.
-#[derive(Debug, clap::Args)]
-pub struct PauseArgs {
+/// `cspguard pause`.
+#[derive(Debug)]
+pub struct PauseRequest {
     /// Customer id.
     pub customer: String,
     /// Pause only this invoice.
-    #[arg(long)]
     pub invoice: Option<String>,
     /// Last day of the pause (YYYY-MM-DD, UTC, inclusive).
-    #[arg(long)]
     pub until: Date,
     /// Why (promise to pay, dispute, …).
-    #[arg(long)]
     pub reason: String,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
 
-/// Arguments of `cspguard resume`.
-#[derive(Debug, clap::Args)]
-pub struct ResumeArgs {
+/// `cspguard resume`.
+#[derive(Debug)]
+pub struct ResumeRequest {
     /// Customer id.
     pub customer: String,
     /// Resume only this invoice (default: every hold of the customer).
-    #[arg(long)]
     pub invoice: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
 
-/// Arguments of `cspguard approve`.
-#[derive(Debug, clap::Args)]
-pub struct ApproveArgs {
+/// `cspguard approve`.
+#[derive(Debug)]
+pub struct ApproveRequest {
     /// Action ids (or idempotency keys).
-    #[arg(required = true, num_args = 1..)]
     pub ids: Vec<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
 
-/// Arguments of `cspguard reject`.
-#[derive(Debug, clap::Args)]
-pub struct RejectArgs {
+/// `cspguard reject`.
+#[derive(Debug)]
+pub struct RejectRequest {
     /// Action ids (or idempotency keys).
-    #[arg(required = true, num_args = 1..)]
     pub ids: Vec<String>,
     /// Why (recorded with the rejection).
-    #[arg(long)]
     pub reason: String,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
 
-/// Arguments of `cspguard retry`.
-#[derive(Debug, clap::Args)]
-pub struct RetryArgs {
+/// `cspguard retry`.
+#[derive(Debug)]
+pub struct RetryRequest {
     /// Action id (or idempotency key).
     pub id: String,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
 
-/// Errors of the ledger commands.
+/// Errors of ledger administration.
 #[derive(Debug, thiserror::Error)]
-pub enum LedgerCmdError {
+pub enum AdminError {
     /// The ledger refused or failed (unknown id, wrong state, locked, corrupt, …).
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -143,28 +125,28 @@ pub enum LedgerCmdError {
     Json(#[from] serde_json::Error),
 }
 
-impl LedgerCmdError {
+impl crate::exit::ExitStatus for AdminError {
     /// The documented exit code (see `LedgerError::exit`; 1 for output errors).
-    pub fn exit(&self) -> crate::exit::Exit {
+    fn exit(&self) -> crate::exit::Exit {
         match self {
-            LedgerCmdError::Ledger(e) => e.exit(),
-            LedgerCmdError::Output(_) | LedgerCmdError::Json(_) => crate::exit::Exit::Failed,
+            AdminError::Ledger(e) => e.exit(),
+            AdminError::Output(_) | AdminError::Json(_) => crate::exit::Exit::Failed,
         }
     }
 }
 
-/// Run one ledger command against the state file at `state_path`.
+/// Carry out one request against the state file at `state_path`.
 pub fn run(
-    cmd: LedgerCommand,
+    cmd: AdminRequest,
     state_path: &Path,
     now: Timestamp,
     who: &str,
     out: &mut dyn Write,
-) -> Result<(), LedgerCmdError> {
+) -> Result<(), AdminError> {
     match cmd {
-        LedgerCommand::Status(a) => status(&Ledger::open_existing(state_path)?, &a, now, out),
-        LedgerCommand::History(a) => history(&Ledger::open_existing(state_path)?, &a, out),
-        LedgerCommand::Pause(a) => {
+        AdminRequest::Status(a) => status(&Ledger::open_existing(state_path)?, &a, now, out),
+        AdminRequest::History(a) => history(&Ledger::open_existing(state_path)?, &a, out),
+        AdminRequest::Pause(a) => {
             let ledger = Ledger::open(state_path)?;
             let hold = ledger.place_hold(
                 &a.customer,
@@ -176,12 +158,12 @@ pub fn run(
             )?;
             write_holds(out, a.format, &[hold], "Placed hold")
         }
-        LedgerCommand::Resume(a) => {
+        AdminRequest::Resume(a) => {
             let ledger = Ledger::open(state_path)?;
             let released = ledger.release_holds(&a.customer, a.invoice.as_deref(), who, now)?;
             write_holds(out, a.format, &released, "Released holds")
         }
-        LedgerCommand::Approve(a) => {
+        AdminRequest::Approve(a) => {
             let ledger = Ledger::open(state_path)?;
             let rows = resolve_all(
                 &ledger,
@@ -202,7 +184,7 @@ pub fn run(
             }
             write_actions(out, a.format, &done, "Approved")
         }
-        LedgerCommand::Reject(a) => {
+        AdminRequest::Reject(a) => {
             let ledger = Ledger::open(state_path)?;
             let allowed = [ActionStatus::AwaitingApproval, ActionStatus::Approved];
             let rows = resolve_all(&ledger, &a.ids, &allowed, "reject")?;
@@ -212,7 +194,7 @@ pub fn run(
             }
             write_actions(out, a.format, &done, "Rejected")
         }
-        LedgerCommand::Retry(a) => {
+        AdminRequest::Retry(a) => {
             let ledger = Ledger::open(state_path)?;
             let row = resolve(&ledger, &a.id)?;
             let row = ledger.retry(row.id, who, now)?;
@@ -322,10 +304,10 @@ struct StatusReport {
 
 fn status(
     ledger: &Ledger,
-    args: &StatusArgs,
+    args: &StatusRequest,
     now: Timestamp,
     out: &mut dyn Write,
-) -> Result<(), LedgerCmdError> {
+) -> Result<(), AdminError> {
     let report = StatusReport {
         runs: ledger.recent_runs(args.runs)?,
         pending_approvals: ledger.actions_with_status(&[ActionStatus::AwaitingApproval])?,
@@ -379,7 +361,7 @@ struct HistoryEntry {
     detail: String,
 }
 
-fn history(ledger: &Ledger, args: &HistoryArgs, out: &mut dyn Write) -> Result<(), LedgerCmdError> {
+fn history(ledger: &Ledger, args: &HistoryRequest, out: &mut dyn Write) -> Result<(), AdminError> {
     let since = args
         .since
         .map(|d| d.to_zoned(TimeZone::UTC).map(|z| z.timestamp()))
@@ -518,7 +500,7 @@ fn write_actions(
     format: OutputFormat,
     rows: &[ActionRow],
     title: &str,
-) -> Result<(), LedgerCmdError> {
+) -> Result<(), AdminError> {
     if format == OutputFormat::Json {
         return write_json(out, &rows);
     }
@@ -531,7 +513,7 @@ fn write_holds(
     format: OutputFormat,
     rows: &[Hold],
     title: &str,
-) -> Result<(), LedgerCmdError> {
+) -> Result<(), AdminError> {
     if format == OutputFormat::Json {
         return write_json(out, &rows);
     }
@@ -539,7 +521,7 @@ fn write_holds(
     write_table(out, &hold_table(rows), rows.is_empty())
 }
 
-fn write_table(out: &mut dyn Write, t: &Table, empty: bool) -> Result<(), LedgerCmdError> {
+fn write_table(out: &mut dyn Write, t: &Table, empty: bool) -> Result<(), AdminError> {
     if empty {
         writeln!(out, "(none)")?;
     } else {
@@ -548,7 +530,7 @@ fn write_table(out: &mut dyn Write, t: &Table, empty: bool) -> Result<(), Ledger
     Ok(())
 }
 
-fn write_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), LedgerCmdError> {
+fn write_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), AdminError> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())

@@ -1,6 +1,6 @@
-//! `cspguard doctor`: checks an installation and prints one line per check, `PASS`, `FAIL` or
-//! `SKIP` (not applicable, or impossible after an earlier failure), then a summary. Exit 0 when
-//! nothing failed, 1 otherwise.
+//! The installation checks of `cspguard doctor`: one [`CheckLine`] per check, `PASS`, `FAIL` or
+//! `SKIP` (not applicable, or impossible after an earlier failure), handed to the caller as it is
+//! made (the command line prints it), then the totals.
 //!
 //! Checks: the config; permissions of the config and secret files and that every secret
 //! resolves; the state directory, the state file and the run lock; the token endpoint and an
@@ -14,18 +14,18 @@
 use std::fmt;
 use std::path::Path;
 
-use cspguard::config::{Config, SecretRef};
-use cspguard::context;
-use cspguard::exit::Exit;
-use cspguard::ledger::{Ledger, LedgerError, RunLock};
-use cspguard::notices::mail::{Mailer, TransportKind};
-use cspguard::notices::templates::Renderer;
-use cspguard::pc::PcError;
-use cspguard::secrets;
+use crate::config::{Config, Loaded, SecretRef};
+use crate::context;
+use crate::exit::chain_text;
+use crate::ledger::{Ledger, LedgerError, RunLock};
+use crate::notices::mail::{Mailer, TransportKind};
+use crate::notices::templates::Renderer;
+use crate::pc::PcError;
+use crate::secrets;
 
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
+pub enum Status {
     Pass,
     Fail,
     Skip,
@@ -41,21 +41,45 @@ impl fmt::Display for Status {
     }
 }
 
-/// Collects and prints check lines.
-#[derive(Debug, Default)]
-struct Report {
-    failed: usize,
-    passed: usize,
+/// One check and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckLine {
+    pub status: Status,
+    pub check: String,
+    pub detail: String,
 }
 
-impl Report {
+impl fmt::Display for CheckLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}  {:<28} {}", self.status, self.check, self.detail)
+    }
+}
+
+/// How many checks passed and failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub failed: usize,
+    pub passed: usize,
+}
+
+/// Counts check lines and hands each to the caller.
+struct Report<'a> {
+    totals: Totals,
+    sink: &'a mut dyn FnMut(&CheckLine),
+}
+
+impl Report<'_> {
     fn line(&mut self, status: Status, check: &str, detail: impl fmt::Display) {
         match status {
-            Status::Pass => self.passed += 1,
-            Status::Fail => self.failed += 1,
+            Status::Pass => self.totals.passed += 1,
+            Status::Fail => self.totals.failed += 1,
             Status::Skip => {}
         }
-        println!("{status}  {check:<28} {detail}");
+        (self.sink)(&CheckLine {
+            status,
+            check: check.to_owned(),
+            detail: detail.to_string(),
+        });
     }
 
     fn result<T, E: fmt::Display>(
@@ -77,18 +101,32 @@ impl Report {
     }
 }
 
-/// Run every check.
-pub async fn run(config_path: &Path) -> anyhow::Result<Exit> {
-    let mut r = Report::default();
+/// Run every check of the installation configured at `config_path`, handing each line to
+/// `sink` as it is made.
+pub async fn run(config_path: &Path, sink: &mut dyn FnMut(&CheckLine)) -> Totals {
+    let mut r = Report {
+        totals: Totals::default(),
+        sink,
+    };
     let Some(loaded) = r.result("config", Config::load(config_path), |l| {
         format!("{} is valid", l.path.display())
     }) else {
         r.line(Status::Skip, "everything else", "needs a valid config");
-        return Ok(finish(&r));
+        return r.totals;
     };
     let cfg = &loaded.config;
+    secrets_checks(&mut r, &loaded);
+    let lock = state_checks(&mut r, cfg);
+    partner_center_checks(&mut r, cfg, lock.as_ref()).await;
+    drop(lock);
+    mail_checks(&mut r, cfg).await;
+    templates_check(&mut r, cfg);
+    r.totals
+}
 
-    // Secrets: permissions, then that each one resolves (the value is never shown).
+/// Secrets: permissions, then that each one resolves (the value is never shown).
+fn secrets_checks(r: &mut Report<'_>, loaded: &Loaded) {
+    let cfg = &loaded.config;
     let pc = &cfg.partner_center;
     let mut refs: Vec<(SecretRef, Option<&secrecy::SecretString>)> =
         vec![(pc.client_secret_ref(), pc.client_secret.as_ref())];
@@ -121,12 +159,14 @@ pub async fn run(config_path: &Path) -> anyhow::Result<Exit> {
             format!("resolved from {source}")
         });
     }
+}
 
-    // State directory, state file and lock.
+/// State directory, state file and lock; the lock, when it was free.
+fn state_checks(r: &mut Report<'_>, cfg: &Config) -> Option<RunLock> {
     let state = &cfg.state.path;
-    let lock = match super::ledger::ensure_parent(state) {
+    match crate::ledger::ensure_state_dir(state) {
         Err(e) => {
-            r.line(Status::Fail, "state directory", format!("{e:#}"));
+            r.line(Status::Fail, "state directory", chain_text(&e));
             None
         }
         Ok(()) => {
@@ -168,9 +208,13 @@ pub async fn run(config_path: &Path) -> anyhow::Result<Exit> {
                 }
             }
         }
-    };
+    }
+}
 
-    // Partner Center: the token endpoint and an app-only call, then App+User.
+/// Partner Center: the token endpoint and an app-only call, then App+User (only with the run
+/// lock held: the refresh token rotates).
+async fn partner_center_checks(r: &mut Report<'_>, cfg: &Config, lock: Option<&RunLock>) {
+    let pc = &cfg.partner_center;
     let correlation = uuid::Uuid::new_v4();
     match context::client(cfg, None, correlation) {
         Err(e) => {
@@ -217,10 +261,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<Exit> {
             "needs the run lock (the refresh token rotates)",
         );
     } else {
-        let client = super::ledger::refresh_store(cfg)
-            .and_then(|store| Ok(context::client(cfg, store, correlation)?));
+        let client = crate::credentials::refresh_store(cfg)
+            .map_err(|e| chain_text(&e))
+            .and_then(|store| context::client(cfg, store, correlation).map_err(|e| chain_text(&e)));
         match client {
-            Err(e) => r.line(Status::Fail, "Partner Center App+User", format!("{e:#}")),
+            Err(e) => r.line(Status::Fail, "Partner Center App+User", e),
             Ok(client) => {
                 let page = client.fraud_events(None).next_page().await;
                 r.result("Partner Center App+User", page, |_| {
@@ -229,9 +274,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<Exit> {
             }
         }
     }
-    drop(lock);
+}
 
-    // Mail.
+/// Mail: the configured transport answers.
+async fn mail_checks(r: &mut Report<'_>, cfg: &Config) {
     match &cfg.mail {
         None => r.line(Status::Skip, "mail", "no [mail] section: nothing is sent"),
         Some(m) => {
@@ -253,8 +299,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<Exit> {
             }
         }
     }
+}
 
-    // Templates.
+/// Templates: the shipped set and the overrides load.
+fn templates_check(r: &mut Report<'_>, cfg: &Config) {
     r.result(
         "templates",
         Renderer::new(cfg.templates.dir.clone()),
@@ -263,17 +311,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<Exit> {
             None => "shipped set loads".to_owned(),
         },
     );
-    Ok(finish(&r))
-}
-
-fn finish(r: &Report) -> Exit {
-    if r.failed == 0 {
-        println!("doctor: all {} checks passed", r.passed);
-        Exit::Ok
-    } else {
-        println!("doctor: {} check(s) failed, {} passed", r.failed, r.passed);
-        Exit::Failed
-    }
 }
 
 /// Where a secret comes from, in words (never its value).

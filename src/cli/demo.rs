@@ -1,0 +1,53 @@
+//! `cspguard demo`: shows cspguard working end to end with no credentials: the scenario of
+//! `cspguard::demo`, run day by day through `cspguard::run::cycle`, printed as it goes.
+
+use std::path::PathBuf;
+
+use cspguard::config::Mode;
+use cspguard::demo::{DAYS, Demo, day_summary};
+use cspguard::exit::Exit;
+use cspguard::run::{self, RunOptions, Session};
+
+use super::OrExit as _;
+
+/// Arguments of `cspguard demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's state, outbox and reports.
+    #[arg(long, default_value = "cspguard-demo")]
+    pub dir: PathBuf,
+    /// Quiet customers added to the scripted cast.
+    #[arg(long, default_value_t = 200)]
+    pub customers: usize,
+}
+
+/// Run the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
+    let demo = Demo::prepare(&args.dir, args.customers).or_exit()?;
+    println!("{}", demo.introduction());
+    let mut worst = Exit::Ok;
+    for i in 0..DAYS.len() {
+        let day = demo.day(i).await.or_exit()?;
+        println!("{}", day.heading);
+        let exit = one_day(&day.config, day.now).await?;
+        if exit != Exit::Ok {
+            worst = exit;
+        }
+        day.sim.shutdown().await;
+        print!("{}", day_summary(&day.config, day.now).or_exit()?);
+    }
+    println!("{}", demo.closing().or_exit()?);
+    Ok(worst)
+}
+
+/// One simulated day's cycle in `notify` mode, printed like `cspguard run`.
+async fn one_day(cfg: &cspguard::config::Config, now: jiff::Timestamp) -> anyhow::Result<Exit> {
+    let session = Session::open(cfg, cspguard::observe::correlation_id()).or_exit()?;
+    let options = RunOptions {
+        mode: Mode::Notify,
+        now,
+    };
+    let summary = run::cycle(&session, options).await.or_exit()?;
+    super::run::print(&summary);
+    Ok(summary.exit)
+}

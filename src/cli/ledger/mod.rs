@@ -1,0 +1,64 @@
+//! The ledger commands (`status`, `history`, `pause`, `resume`, `approve`, `reject`, `retry`):
+//! one file each for its arguments; the work is `cspguard::ledger::admin`.
+
+pub mod approve;
+pub mod history;
+pub mod pause;
+pub mod reject;
+pub mod resume;
+pub mod retry;
+pub mod status;
+
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use cspguard::exit::Exit;
+use cspguard::ledger::admin::{self, AdminRequest};
+
+use super::OrExit as _;
+
+/// Subcommands that read or change the ledger.
+#[derive(Debug, clap::Subcommand)]
+pub enum LedgerCommand {
+    /// Show the last runs, pending approvals, uncertain and failed actions, and active holds.
+    Status(status::StatusArgs),
+    /// Show every notice and action with its outcome.
+    History(history::HistoryArgs),
+    /// Pause dunning and enforcement for a customer (or one invoice) until a date.
+    Pause(pause::PauseArgs),
+    /// End a pause early (all of a customer's holds, or one invoice's).
+    Resume(resume::ResumeArgs),
+    /// Approve actions that wait for approval (ids or idempotency keys).
+    Approve(approve::ApproveArgs),
+    /// Reject actions that wait for approval; they will never run.
+    Reject(reject::RejectArgs),
+    /// Make an uncertain or failed action eligible again, after a person has checked it.
+    Retry(retry::RetryArgs),
+}
+
+impl From<LedgerCommand> for AdminRequest {
+    fn from(cmd: LedgerCommand) -> Self {
+        match cmd {
+            LedgerCommand::Status(a) => AdminRequest::Status(a.into()),
+            LedgerCommand::History(a) => AdminRequest::History(a.into()),
+            LedgerCommand::Pause(a) => AdminRequest::Pause(a.into()),
+            LedgerCommand::Resume(a) => AdminRequest::Resume(a.into()),
+            LedgerCommand::Approve(a) => AdminRequest::Approve(a.into()),
+            LedgerCommand::Reject(a) => AdminRequest::Reject(a.into()),
+            LedgerCommand::Retry(a) => AdminRequest::Retry(a.into()),
+        }
+    }
+}
+
+/// Run a ledger command against the configured state file, as the OS user, now.
+pub fn run(config_path: &Path, cmd: LedgerCommand) -> anyhow::Result<Exit> {
+    let loaded = super::load_config(config_path)?;
+    let state = &loaded.config.state.path;
+    cspguard::ledger::ensure_state_dir(state).or_exit()?;
+    let mut stdout = std::io::stdout().lock();
+    let who = admin::current_os_user();
+    admin::run(cmd.into(), state, Timestamp::now(), &who, &mut stdout).or_exit()?;
+    super::flush(stdout)?;
+    Ok(Exit::Ok)
+}

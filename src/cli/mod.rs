@@ -1,0 +1,233 @@
+//! The command line, owned by the binary: `Cli` with the global options, `Command`, dispatch, and
+//! the edge helpers every subcommand shares (the clock, loading the config, printing, mapping
+//! errors to exit codes). One file per subcommand holds its clap arguments and its `run`; the
+//! work itself is in the library (`cspguard::run`, `cspguard::ledger::admin`, ...).
+
+pub mod bench;
+pub mod daemon;
+pub mod demo;
+pub mod doctor;
+pub mod fraud;
+pub mod ledger;
+pub mod plan;
+pub mod receivables;
+pub mod run;
+pub mod simulate;
+pub mod snapshot;
+pub mod templates;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use jiff::Timestamp;
+
+use cspguard::config::{Config, Loaded};
+use cspguard::exit::{Coded, Exit, ExitStatus};
+
+pub use cspguard::output::OutputFormat;
+
+/// Default location of the configuration file.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/cspguard/cspguard.toml";
+
+/// cspguard: guards a Microsoft CSP partner against non-payment, fraud and misuse.
+#[derive(Debug, Parser)]
+#[command(name = "cspguard", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "CSPGUARD_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// More output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output (only warnings and errors).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log format: auto (journald under systemd, else text), text, json or journald.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CSPGUARD_LOG_FORMAT",
+        default_value = "auto"
+    )]
+    pub log_format: cspguard::logging::LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect what cspguard sees in Partner Center and print it (changes nothing).
+    Snapshot(snapshot::SnapshotArgs),
+    /// Collect, evaluate every policy and print the findings and actions with their reasons
+    /// (changes nothing in Partner Center and sends nothing).
+    Plan(plan::PlanArgs),
+    /// Run one full cycle: collect, evaluate, send due notices and alerts, the digest when due,
+    /// and record the run (what the systemd timer calls).
+    Run(run::RunArgs),
+    /// Run the built-in Partner Center simulator on loopback.
+    Simulate(simulate::SimulateArgs),
+    /// Show cspguard working end to end against the built-in simulator (no credentials needed).
+    Demo(demo::DemoArgs),
+    /// Check and preview the email templates.
+    Templates {
+        #[command(subcommand)]
+        cmd: templates::TemplatesCommand,
+    },
+    /// Work with the partner's receivables export.
+    Receivables {
+        #[command(subcommand)]
+        cmd: receivables::ReceivablesCommand,
+    },
+    /// Run cycles on the `[daemon] schedule` (for hosts without systemd timers).
+    Daemon(daemon::DaemonArgs),
+    /// Check the installation: config, secrets, Partner Center, mail, templates, state, lock.
+    Doctor,
+    /// Fraud events: record Investigating / Resolved in Partner Center.
+    Fraud {
+        #[command(subcommand)]
+        cmd: fraud::FraudCommand,
+    },
+    #[command(flatten)]
+    Ledger(ledger::LedgerCommand),
+    /// Measure calls, wall time, memory and evaluation CPU against the simulator at scale, next
+    /// to a naive full scan (writes JSON and Markdown; see bench/README.md).
+    Bench(bench::BenchArgs),
+}
+
+/// Run the command; `Ok` carries the exit code of a command that finished.
+pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    let config = cli.config.as_path();
+    match cli.command {
+        Command::Snapshot(args) => runtime()?.block_on(snapshot::run(config, args)),
+        Command::Run(args) => {
+            runtime()?.block_on(cspguard::observe::in_run(run::run(config, args)))
+        }
+        Command::Daemon(args) => runtime()?.block_on(daemon::run(config, args)),
+        Command::Doctor => runtime()?.block_on(doctor::run(config)),
+        Command::Templates { cmd } => templates::run(config, cmd),
+        Command::Plan(args) => runtime()?.block_on(plan::run(config, args)),
+        Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(args)),
+        Command::Receivables { cmd } => receivables::run(config, cmd),
+        Command::Ledger(cmd) => ledger::run(config, cmd),
+        Command::Bench(args) => bench::run(config, args),
+        Command::Fraud { cmd } => runtime()?.block_on(fraud::run(config, cmd)),
+    }
+}
+
+/// The exit code of a command's result; an error is printed on standard error first. A reader
+/// that went away (`cspguard plan | head`) is not an error.
+pub fn exit_code(result: anyhow::Result<Exit>) -> Exit {
+    match result {
+        Ok(exit) => exit,
+        Err(e) if is_broken_pipe(e.as_ref()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("error: {}", describe(&e));
+            classify(&e)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// A library result whose error knows its exit code, turned into the binary's error so that
+/// [`classify`] finds the code. Every library error that is not exit code 1 goes through here.
+pub trait OrExit<T> {
+    fn or_exit(self) -> anyhow::Result<T>;
+}
+
+impl<T, E> OrExit<T> for Result<T, E>
+where
+    E: ExitStatus + std::error::Error + Send + Sync + 'static,
+{
+    fn or_exit(self) -> anyhow::Result<T> {
+        self.map_err(|e| anyhow::Error::new(Coded::from(e)))
+    }
+}
+
+/// The documented exit code of an error: the one its library error carries (see [`OrExit`]),
+/// else 1.
+pub fn classify(e: &anyhow::Error) -> Exit {
+    e.chain()
+        .find_map(|cause| cause.downcast_ref::<Coded>())
+        .map_or(Exit::Failed, Coded::exit)
+}
+
+/// The error and its causes on one line, skipping causes whose text the message already quotes
+/// (many errors include their source in their own message).
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
+}
+
+/// Write command output to stdout. A reader that went away (`cspguard plan | head`) ends the
+/// output quietly instead of failing; any other write error is reported.
+pub fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// True when an error chain ends in a closed output pipe.
+pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Load the config (exit code 2 when it is unreadable or invalid).
+pub fn load_config(path: &Path) -> anyhow::Result<Loaded> {
+    Config::load(path).or_exit()
+}
+
+/// Load the config and warn about secrets other users can read.
+pub fn load_config_checked(path: &Path) -> anyhow::Result<Loaded> {
+    let loaded = load_config(path)?;
+    cspguard::context::warn_about_secret_permissions(&loaded);
+    Ok(loaded)
+}
+
+/// The current time, or `CSPGUARD_TEST_NOW` (RFC 3339) when set: an injected clock for
+/// end-to-end tests of multi-day behaviour. Using it is logged as a warning. The only place the
+/// injected clock is read.
+pub fn now() -> anyhow::Result<Timestamp> {
+    match std::env::var("CSPGUARD_TEST_NOW") {
+        Ok(v) => {
+            let t: Timestamp = v
+                .parse()
+                .with_context(|| format!("CSPGUARD_TEST_NOW = {v:?} is not an RFC 3339 time"))?;
+            tracing::warn!(now = %t, "using the injected clock CSPGUARD_TEST_NOW");
+            Ok(t)
+        }
+        Err(_) => Ok(Timestamp::now()),
+    }
+}
+
+/// Flush standard output after a library wrote to it.
+pub fn flush(mut out: impl std::io::Write) -> anyhow::Result<()> {
+    out.flush().context("cannot write to standard output")
+}

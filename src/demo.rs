@@ -1,0 +1,338 @@
+//! The demo's scenario (what `cspguard demo` shows): a scripted tenant (late payers at every
+//! ladder stage, a partial payer, a budget and a forecast breach, a fraud event, an admin grant, a
+//! sign-up burst, plus quiet customers), its receivables export, and the real run cycle in
+//! `notify` mode over several simulated days against the in-process Partner Center simulator on
+//! 127.0.0.1, with file mail in `<dir>/outbox`. Each day gets a fresh simulator whose clock is
+//! that day; the ledger carries over, so the dunning ladder escalates. The command line drives
+//! the days and prints; this module sets each day up and describes what happened.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::{Config, ConfigError};
+use crate::exit::{Exit, ExitStatus};
+use crate::ledger::{ActionStatus, Ledger, LedgerError, LedgerView};
+use crate::sim::scenario::{self, Scenario};
+use crate::sim::{SimConfig, SimError, SimHandle, Simulator};
+
+/// Simulated days, relative to today.
+pub const DAYS: &[i64] = &[0, 6, 13, 21];
+
+/// Errors while setting up the demo.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("time zone database")]
+    TimeZone(#[source] jiff::Error),
+    #[error("cannot clear {path}")]
+    Clear {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the demo directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("simulated day")]
+    Day(#[source] jiff::Error),
+    #[error("cannot start the simulator")]
+    Simulator(#[source] SimError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl ExitStatus for DemoError {
+    fn exit(&self) -> Exit {
+        match self {
+            DemoError::Config(e) => e.exit(),
+            DemoError::Ledger(e) => e.exit(),
+            _ => Exit::Failed,
+        }
+    }
+}
+
+/// The demo in `dir`: the scripted tenant and the first simulated morning.
+pub struct Demo {
+    dir: PathBuf,
+    tz: TimeZone,
+    start: Timestamp,
+    scenario: Scenario,
+}
+
+/// One simulated day: its simulator (shut it down after the run), config and `now`.
+pub struct Day {
+    pub sim: SimHandle,
+    pub config: Config,
+    pub now: Timestamp,
+    /// What to print before the day's run.
+    pub heading: String,
+}
+
+impl Demo {
+    /// Clear `dir`'s state and outbox and script a tenant with `customers` quiet customers.
+    pub fn prepare(dir: &Path, customers: usize) -> Result<Demo, DemoError> {
+        fresh_dir(dir)?;
+        let tz = TimeZone::get("Europe/Stockholm").map_err(DemoError::TimeZone)?;
+        let today = Timestamp::now().to_zoned(tz.clone()).date();
+        let start = today
+            .at(9, 0, 0, 0)
+            .to_zoned(tz.clone())
+            .map_err(DemoError::Day)?
+            .timestamp();
+        let scenario = scenario::demo_tenant(start, &tz, customers);
+        Ok(Demo {
+            dir: dir.to_owned(),
+            tz,
+            start,
+            scenario,
+        })
+    }
+
+    /// What the demo is about to show.
+    pub fn introduction(&self) -> String {
+        format!(
+            "cspguard demo: a simulated tenant of {} customers, the partner's receivables, and \
+             `cspguard run` in notify mode on {} simulated days. Mail goes to files in {}.\n",
+            self.scenario.dataset.customers.len(),
+            DAYS.len(),
+            self.dir.join("outbox").display()
+        )
+    }
+
+    /// Set up simulated day `i` (of [`DAYS`]): the receivables export, a simulator whose clock is
+    /// that day, and a config pointing at it.
+    pub async fn day(&self, i: usize) -> Result<Day, DemoError> {
+        let day = DAYS[i];
+        let now = self
+            .start
+            .checked_add(SignedDuration::from_hours(24 * day))
+            .map_err(DemoError::Day)?;
+        let date = now.to_zoned(self.tz.clone()).date();
+        let receivables_path = self.dir.join("receivables.csv");
+        // Contoso Pharmaceuticals pays its remaining balance before the third day.
+        let csv = if i >= 2 {
+            self.scenario
+                .receivables_csv
+                .replace(",1240.00,1000.00,USD,open", ",1240.00,1240.00,USD,paid")
+        } else {
+            self.scenario.receivables_csv.clone()
+        };
+        write(&receivables_path, &csv)?;
+        let sim = Simulator::start(SimConfig {
+            dataset: Some(self.scenario.dataset.clone()),
+            clock: Some(now),
+            refresh_token: current_refresh_token(&self.dir)?,
+            ..SimConfig::default()
+        })
+        .await
+        .map_err(DemoError::Simulator)?;
+        let config_path = self.dir.join("cspguard.toml");
+        write_private(
+            &config_path,
+            &demo_config(&self.dir, &sim.base_url(), &receivables_path),
+        )?;
+        let config = Config::load(&config_path)?.config;
+        let mut heading =
+            format!("── Day {day:+} ({date}) ─────────────────────────────────────────");
+        if i == 2 {
+            heading.push_str("\n   (Contoso Pharmaceuticals has paid INV-1006 in full)");
+        }
+        Ok(Day {
+            sim,
+            config,
+            now,
+            heading,
+        })
+    }
+
+    /// Where to look afterwards.
+    pub fn closing(&self) -> Result<String, DemoError> {
+        let cfg = Config::load(&self.dir.join("cspguard.toml"))?.config;
+        closing(&cfg, &self.dir)
+    }
+}
+
+/// Each simulated day starts a fresh simulator; it must accept the refresh token the ledger holds
+/// after the previous day's rotation (a real tenant would simply keep the rotated one valid).
+fn current_refresh_token(dir: &Path) -> Result<String, DemoError> {
+    use secrecy::ExposeSecret as _;
+    let path = dir.join("state").join("state.db");
+    if !path.exists() {
+        return Ok(SimConfig::default().refresh_token);
+    }
+    let ledger = Ledger::open(&path)?;
+    Ok(ledger.load_refresh_token()?.map_or_else(
+        || SimConfig::default().refresh_token,
+        |t| t.expose_secret().to_owned(),
+    ))
+}
+
+fn fresh_dir(dir: &Path) -> Result<(), DemoError> {
+    for sub in ["state", "outbox"] {
+        let p = dir.join(sub);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(|source| DemoError::Clear { path: p, source })?;
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|source| DemoError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+fn demo_config(dir: &Path, base_url: &str, receivables: &Path) -> String {
+    // The simulator's credentials are not secrets; they are written inline to a 0600 file.
+    format!(
+        "# Written by `cspguard demo`: points at the in-process simulator.\n\
+         mode = \"notify\"\n\
+         timezone = \"Europe/Stockholm\"\n\n\
+         [partner]\n\
+         name = \"Contoso Cloud Services\"\n\
+         contact_email = \"ar@contoso-cloud.example\"\n\
+         contact_phone = \"+46 8 555 0100\"\n\
+         payment_instructions = \"Bankgiro 555-0100, reference: your invoice number\"\n\n\
+         [partner_center]\n\
+         tenant_id = \"sim-partner-tenant\"\n\
+         client_id = \"sim-client-id\"\n\
+         client_secret = \"sim-client-secret\"\n\
+         authority = \"{base_url}\"\n\
+         base_url = \"{base_url}\"\n\n\
+         [partner_center.app_user]\n\
+         refresh_token = \"sim-refresh-token-0\"\n\n\
+         [state]\n\
+         path = {state:?}\n\n\
+         [receivables]\n\
+         path = {receivables:?}\n\n\
+         [digest]\n\
+         hour = 0\n\n\
+         [mail]\n\
+         transport = \"file\"\n\
+         from = \"Contoso Cloud Services <billing@contoso-cloud.example>\"\n\
+         ops_to = [\"ops@contoso-cloud.example\"]\n\
+         outbox_dir = {outbox:?}\n",
+        state = dir.join("state").join("state.db"),
+        outbox = dir.join("outbox"),
+    )
+}
+
+/// What day `now`'s run did: the emails, what waits for approval, what was cancelled.
+pub fn day_summary(cfg: &Config, now: Timestamp) -> Result<String, DemoError> {
+    let ledger = Ledger::open(&cfg.state.path)?;
+    let mut out = String::new();
+    let notices = ledger.notices(None, Some(now))?;
+    let customer_mail: Vec<_> = notices
+        .iter()
+        .filter(|n| n.customer.is_some() && n.template != "ops-alert")
+        .collect();
+    let ops_mail = notices.len() - customer_mail.len();
+    for n in &customer_mail {
+        let _ = writeln!(
+            out,
+            "   email  {:<18} ({:<7}) to {}",
+            n.template, n.locale, n.recipient
+        );
+    }
+    let _ = writeln!(out, "   email  {ops_mail} to the ops team (alerts, digest)");
+    for a in ledger.actions_in_status(&[ActionStatus::AwaitingApproval])? {
+        if a.updated_at >= now {
+            let _ = writeln!(out, "   waits  {} for approval: {}", a.kind, a.reason);
+        }
+    }
+    for a in ledger.actions_changed_since(now)? {
+        if a.status == ActionStatus::Cancelled {
+            let _ = writeln!(
+                out,
+                "   cancel {}: {}",
+                a.key,
+                a.rejection_reason.as_deref().unwrap_or("no longer needed")
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn closing(cfg: &Config, dir: &Path) -> Result<String, DemoError> {
+    let ledger = Ledger::open(&cfg.state.path)?;
+    let mut out = String::new();
+    let emails = std::fs::read_dir(dir.join("outbox"))
+        .map(|d| d.filter_map(Result::ok).count())
+        .unwrap_or(0);
+    let digests = crate::run::digest::digest_dir(cfg);
+    let _ = writeln!(
+        out,
+        "\nEmails written: {emails} files in {}",
+        dir.join("outbox").display()
+    );
+    let _ = writeln!(out, "Daily digests:  {}", digests.display());
+    let waiting = ledger.actions_in_status(&[ActionStatus::AwaitingApproval])?;
+    if !waiting.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWaiting for a person (in notify mode suspensions need `cspguard approve ID`):"
+        );
+        for a in &waiting {
+            let _ = writeln!(out, "  #{} {}: {}", a.id, a.kind, a.reason);
+        }
+    }
+    let config = dir.join("cspguard.toml");
+    let _ = writeln!(
+        out,
+        "\nLook around:\n  {exe} --config {c} status\n  {exe} --config {c} history --customer {id}\n  \
+         open {d}",
+        exe = this_binary(),
+        c = config.display(),
+        id = scenario::ids::REMINDER_1,
+        d = digests.display(),
+    );
+    Ok(out)
+}
+
+/// How to call this binary from the current directory (`./target/release/cspguard` after
+/// `cargo run --release -- demo`), falling back to `cspguard`.
+fn this_binary() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "cspguard".to_owned();
+    };
+    match std::env::current_dir()
+        .ok()
+        .and_then(|d| exe.strip_prefix(d).ok().map(Path::to_path_buf))
+    {
+        Some(rel) => format!("./{}", rel.display()),
+        None => exe.display().to_string(),
+    }
+}
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError {
+    let path = path.to_owned();
+    move |source| DemoError::Write { path, source }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), DemoError> {
+    std::fs::write(path, text).map_err(write_error(path))
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), DemoError> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(write_error(path))?;
+    f.write_all(text.as_bytes()).map_err(write_error(path))
+}

@@ -1,0 +1,230 @@
+//! Sending the daily digest: due once per local day, on the first run at or after `[digest] hour`,
+//! under the idempotency key `digest/<local date>` so it is never sent twice. Written as an HTML
+//! file beside the state (or in `[digest] dir`) and emailed to `[mail] ops_to`. The content is
+//! built by `crate::digest` from the run's [`RunSummary`].
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::digest::{self, DigestInput};
+use crate::execute::{Executor, RUN_ACTOR};
+use crate::ledger::{ActionRow, ActionStatus, LedgerError, NewAction, NewNotice};
+use crate::notices::mail::{MailError, OutgoingEmail};
+use crate::notices::templates::TemplateError;
+use crate::planning::Planned;
+use crate::summary::RunSummary;
+
+/// What happened to today's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestOutcome {
+    NotDue,
+    AlreadySent,
+    Sent { file: PathBuf, emailed: Emailed },
+}
+
+/// Whether a written digest was also emailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emailed {
+    Yes,
+    /// No `[mail]` (or no `ops_to`): written only.
+    NoMail,
+}
+
+impl DigestOutcome {
+    /// True when the digest went out by email this run.
+    pub fn emailed(&self) -> bool {
+        matches!(
+            self,
+            DigestOutcome::Sent {
+                emailed: Emailed::Yes,
+                ..
+            }
+        )
+    }
+}
+
+impl std::fmt::Display for DigestOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DigestOutcome::NotDue => f.write_str("not due"),
+            DigestOutcome::AlreadySent => f.write_str("already sent today"),
+            DigestOutcome::Sent { file, emailed } => write!(
+                f,
+                "written to {}{}",
+                file.display(),
+                match emailed {
+                    Emailed::Yes => " and emailed",
+                    Emailed::NoMail => " (no [mail]: not emailed)",
+                }
+            ),
+        }
+    }
+}
+
+/// Why today's digest could not be sent (the run goes on, degraded).
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("cannot render the digest")]
+    Render(#[source] TemplateError),
+    #[error("cannot create the digest directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot send the digest")]
+    Send(#[source] MailError),
+}
+
+fn write_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> DigestError {
+    let path = path.to_owned();
+    move |source| DigestError::Write { path, source }
+}
+
+/// Where digests are written.
+pub fn digest_dir(cfg: &Config) -> PathBuf {
+    cfg.digest.dir.clone().unwrap_or_else(|| {
+        cfg.state
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from("reports"), |p| p.join("reports"))
+    })
+}
+
+/// Send today's digest if it is due and not sent yet.
+pub(super) async fn send_if_due(
+    exec: &Executor<'_>,
+    planned: &Planned,
+    run: &RunSummary,
+    run_id: i64,
+) -> Result<DigestOutcome, DigestError> {
+    let (cfg, now) = (exec.config, exec.now);
+    if !cfg.digest.enabled {
+        return Ok(DigestOutcome::NotDue);
+    }
+    let local = now.to_zoned(cfg.time_zone());
+    if local.hour() < i8::try_from(cfg.digest.hour).unwrap_or(0) {
+        return Ok(DigestOutcome::NotDue);
+    }
+    let date = local.date();
+    let Some(claimed) = claim(exec, date)? else {
+        return Ok(DigestOutcome::AlreadySent);
+    };
+    let ledger = exec.ledger;
+    match write_and_send(exec, planned, run, &claimed.key, date).await {
+        Ok(outcome) => {
+            ledger.mark_done(
+                claimed.id,
+                &serde_json::json!({ "run": run_id, "outcome": outcome.to_string(), "by": RUN_ACTOR }),
+                now,
+            )?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            ledger.mark_failed(claimed.id, &crate::exit::chain_text(&e), now)?;
+            Err(e)
+        }
+    }
+}
+
+/// Record today's digest action and claim it; `None` when it is done already, or executing,
+/// uncertain or failed-and-waiting (not this run).
+fn claim(exec: &Executor<'_>, date: jiff::civil::Date) -> Result<Option<ActionRow>, LedgerError> {
+    let key = format!("digest/{date}");
+    let row = exec.ledger.insert_action(
+        &NewAction {
+            key,
+            kind: "digest".to_owned(),
+            customer: None,
+            payload: serde_json::json!({ "date": date.to_string() }),
+            requires_approval: false,
+            reason: format!("daily digest for {date}"),
+        },
+        exec.now,
+    )?;
+    if row.status == ActionStatus::Done {
+        return Ok(None);
+    }
+    exec.ledger.claim(row.id, exec.now)
+}
+
+/// Build, write and (with `[mail]`) email the digest.
+async fn write_and_send(
+    exec: &Executor<'_>,
+    planned: &Planned,
+    run: &RunSummary,
+    key: &str,
+    date: jiff::civil::Date,
+) -> Result<DigestOutcome, DigestError> {
+    let (cfg, now) = (exec.config, exec.now);
+    let ctx = digest::build(&DigestInput {
+        plan: &planned.plan,
+        snapshot: &planned.snapshot,
+        receivables: &planned.receivables,
+        ledger: exec.ledger,
+        run,
+        partner_name: &cfg.partner.name,
+        app_user_configured: cfg.partner_center.app_user.is_some(),
+        now,
+        tz: &cfg.time_zone(),
+    });
+    let rendered = exec
+        .renderer
+        .render_digest(&ctx)
+        .map_err(DigestError::Render)?;
+    let dir = digest_dir(cfg);
+    std::fs::create_dir_all(&dir).map_err(|source| DigestError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let file = dir.join(format!("digest-{date}.html"));
+    let tmp = dir.join(format!(".digest-{date}.html.tmp"));
+    std::fs::write(&tmp, &rendered.html).map_err(write_error(&tmp))?;
+    std::fs::rename(&tmp, &file).map_err(write_error(&file))?;
+    let ops = cfg
+        .mail
+        .as_ref()
+        .map(|m| m.ops_to.clone())
+        .unwrap_or_default();
+    let Some(mailer) = exec.mailer.filter(|_| !ops.is_empty()) else {
+        return Ok(DigestOutcome::Sent {
+            file,
+            emailed: Emailed::NoMail,
+        });
+    };
+    let email = OutgoingEmail {
+        key: key.to_owned(),
+        to: ops.clone(),
+        cc: Vec::new(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+        date: now,
+    };
+    let receipt = mailer.send(&email).await.map_err(DigestError::Send)?;
+    for recipient in ops {
+        exec.ledger.record_notice(
+            &NewNotice {
+                customer: None,
+                recipient,
+                template: "digest".to_owned(),
+                locale: "en".to_owned(),
+                message_id: receipt.message_id.clone(),
+                action_key: Some(key.to_owned()),
+            },
+            now,
+        )?;
+    }
+    Ok(DigestOutcome::Sent {
+        file,
+        emailed: Emailed::Yes,
+    })
+}

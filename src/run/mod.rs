@@ -1,0 +1,254 @@
+//! The run as a library function: what `cspguard run`, `daemon`, `demo`, `bench` and the tests
+//! call. A [`Session`] holds what a run needs and is built once (the run lock, the ledger, the
+//! Partner Center client, the renderer and the mailer); [`cycle`] is the pipeline once: recover
+//! interrupted actions, collect and plan, record spend and the audit watermark, record and execute
+//! the plan through the ledger, send the digest when due, record the run and publish its report.
+//! [`only_approved`] executes only what a person approved: no collection, no new plan, no digest.
+//!
+//! `now` is always an input (the CLI reads the clock, or its injected test clock); both return
+//! the one typed [`RunSummary`] that the ledger record, the reports, the metrics, the digest and
+//! the printed line are made from.
+
+pub mod digest;
+mod summarize;
+
+use jiff::Timestamp;
+
+use crate::config::{Config, Mode};
+use crate::context::{self, ContextError};
+use crate::credentials::{self, CredentialsError};
+use crate::execute::{ExecuteError, ExecutionReport, Executor};
+use crate::exit::{Exit, ExitStatus};
+use crate::ledger::{Ledger, LedgerError, RunLock};
+use crate::notices::mail::{MailError, Mailer};
+use crate::notices::templates::{Renderer, TemplateError};
+use crate::pc::PartnerCenter;
+use crate::plan::Plan;
+use crate::planning;
+use crate::secrets::SecretError;
+use crate::snapshot::{Section, Snapshot};
+use crate::summary::RunScope;
+pub use crate::summary::RunSummary;
+
+/// Errors while opening a [`Session`].
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cannot load the email templates")]
+    Templates(#[source] TemplateError),
+    #[error("cannot set up mail")]
+    Mail(#[source] MailError),
+}
+
+impl ExitStatus for SessionError {
+    fn exit(&self) -> Exit {
+        match self {
+            SessionError::Ledger(e) => e.exit(),
+            SessionError::Credentials(e) => e.exit(),
+            SessionError::Context(e) => e.exit(),
+            SessionError::Secret(e) => e.exit(),
+            SessionError::Templates(_) | SessionError::Mail(_) => Exit::Failed,
+        }
+    }
+}
+
+/// Errors that end a run early (a failed action or digest does not: it makes the run degraded).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "--only-approved executes approved actions, but the config says mode = \"dry-run\", \
+         where nothing is executed; set mode = \"notify\" or \"enforce\" in the config first"
+    )]
+    OnlyApprovedInDryRun,
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Execute(#[from] ExecuteError),
+}
+
+impl ExitStatus for RunError {
+    fn exit(&self) -> Exit {
+        match self {
+            RunError::OnlyApprovedInDryRun => Exit::Config,
+            RunError::Ledger(e) => e.exit(),
+            RunError::Execute(_) => Exit::Failed,
+        }
+    }
+}
+
+/// How to run: the mode (the config's, or dry-run when asked) and the run's `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub mode: Mode,
+    pub now: Timestamp,
+}
+
+/// Everything a run needs, built once: the run lock (held while the session lives), the ledger,
+/// the Partner Center client, the renderer and the mailer.
+pub struct Session<'c> {
+    config: &'c Config,
+    ledger: Ledger,
+    pc: PartnerCenter,
+    renderer: Renderer,
+    mailer: Option<Mailer>,
+    _lock: RunLock,
+}
+
+impl<'c> Session<'c> {
+    /// Take the run lock and open the state, the client (its requests carry `correlation_id`),
+    /// the templates and the mailer.
+    pub fn open(config: &'c Config, correlation_id: uuid::Uuid) -> Result<Self, SessionError> {
+        crate::ledger::ensure_state_dir(&config.state.path)?;
+        let lock = RunLock::acquire(&config.state.path)?;
+        let ledger = Ledger::open(&config.state.path)?;
+        let pc = context::client(config, credentials::refresh_store(config)?, correlation_id)?;
+        let renderer =
+            Renderer::new(config.templates.dir.clone()).map_err(SessionError::Templates)?;
+        let mailer = match &config.mail {
+            Some(m) => Some(Mailer::new(m, m.resolve_password()?).map_err(SessionError::Mail)?),
+            None => None,
+        };
+        Ok(Session {
+            config,
+            ledger,
+            pc,
+            renderer,
+            mailer,
+            _lock: lock,
+        })
+    }
+
+    /// The configuration the session was opened with.
+    pub fn config(&self) -> &'c Config {
+        self.config
+    }
+
+    /// The ledger (the session holds the run lock).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The one executor of a run in `options.mode` at `options.now`.
+    fn executor(&self, options: RunOptions, scope: RunScope) -> Executor<'_> {
+        Executor {
+            ledger: &self.ledger,
+            mailer: self.mailer.as_ref(),
+            renderer: &self.renderer,
+            config: self.config,
+            mode: options.mode,
+            now: options.now,
+            pc: Some(&self.pc),
+            only_approved: scope == RunScope::OnlyApproved,
+        }
+    }
+
+    /// Turn actions interrupted by a crash `uncertain` (logged) and expire old approvals; the
+    /// counts of both.
+    fn recover(&self, now: Timestamp) -> Result<(usize, usize), LedgerError> {
+        let interrupted = self.ledger.recover_interrupted(now)?;
+        for a in &interrupted {
+            tracing::warn!(
+                id = a.id,
+                key = %a.key,
+                "an action was interrupted by a crash; it is now uncertain and will not be \
+                 repeated automatically (check it, then `cspguard retry {}`)",
+                a.id
+            );
+        }
+        let expire_days = i64::from(self.config.approvals.expire_days);
+        let expired = self.ledger.expire_approvals(now, expire_days)?;
+        Ok((interrupted.len(), expired.len()))
+    }
+}
+
+/// One full cycle at `options.now` in `options.mode`: record the run in the ledger and publish
+/// its report and metrics.
+pub async fn cycle(session: &Session<'_>, options: RunOptions) -> Result<RunSummary, RunError> {
+    let (cfg, ledger, now) = (session.config, &session.ledger, options.now);
+    let (recovered, expired) = session.recover(now)?;
+    let run_id = ledger.begin_run(&options.mode.to_string(), now)?;
+    tracing::debug!(run_id, mode = %options.mode, "run started");
+
+    let planned = crate::observe::with_spinner(
+        "collecting from Partner Center",
+        planning::plan(&session.pc, cfg, ledger, now),
+    )
+    .await;
+    summarize::record_observations(ledger, cfg, &planned.snapshot, now);
+
+    let exec = session.executor(options, RunScope::Cycle);
+    let mut report = ExecutionReport::default();
+    exec.record(&planned.plan, &mut report)?;
+    exec.execute(&planned.plan, &planned.snapshot, &mut report)
+        .await?;
+    let mut summary = summarize::cycle(run_id, options, &planned, &report, ledger);
+    summary.counts.uncertain_recovered = recovered;
+    summary.counts.approvals_expired = expired;
+    let digest = digest::send_if_due(&exec, &planned, &summary, run_id).await;
+    summarize::finish_cycle(&mut summary, &planned, digest);
+    ledger.finish_run(
+        run_id,
+        summary.outcome.as_str(),
+        &summary.counts_json(),
+        &summary.errors,
+        Timestamp::now(),
+    )?;
+    crate::observe::publish(&cfg.state.path, &cfg.metrics, &cfg.reports, &summary);
+    Ok(summary)
+}
+
+/// `run --only-approved`: execute approved actions now, without collecting or planning.
+pub async fn only_approved(
+    session: &Session<'_>,
+    options: RunOptions,
+) -> Result<RunSummary, RunError> {
+    if options.mode == Mode::DryRun {
+        return Err(RunError::OnlyApprovedInDryRun);
+    }
+    let (ledger, now) = (&session.ledger, options.now);
+    let (recovered, expired) = session.recover(now)?;
+    let run_id = ledger.begin_run(&format!("{} (only approved)", options.mode), now)?;
+    let exec = session.executor(options, RunScope::OnlyApproved);
+    let mut report = ExecutionReport::default();
+    exec.execute(&Plan::default(), &nothing_collected(now), &mut report)
+        .await?;
+    let mut summary = summarize::only_approved(run_id, options, &report);
+    summary.counts.uncertain_recovered = recovered;
+    summary.counts.approvals_expired = expired;
+    ledger.finish_run(
+        run_id,
+        summary.outcome.as_str(),
+        &summary.counts_json(),
+        &summary.errors,
+        Timestamp::now(),
+    )?;
+    Ok(summary)
+}
+
+/// The snapshot of a run that collects nothing: every section "not checked".
+fn nothing_collected(now: Timestamp) -> Snapshot {
+    fn not_read<T>() -> Section<T> {
+        Section::NotChecked {
+            reason: "not read: --only-approved collects nothing".to_owned(),
+        }
+    }
+    Snapshot {
+        collected_at: now,
+        customers: not_read(),
+        usage: not_read(),
+        audit_records: not_read(),
+        fraud_events: not_read(),
+        invoice_summary: not_read(),
+        invoices: not_read(),
+        details: Default::default(),
+        calls: Default::default(),
+        index: Default::default(),
+    }
+}

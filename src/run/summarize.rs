@@ -1,0 +1,225 @@
+//! Builds a run's [`RunSummary`] from what the run produced (the plan, the executor's report, the
+//! digest's outcome), and records the day's observations (spend, the audit watermark). The only
+//! place run counts are assembled.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use super::RunOptions;
+use super::digest::{DigestError, DigestOutcome};
+use crate::config::Config;
+use crate::execute::ExecutionReport;
+use crate::exit::Exit;
+use crate::ledger::Ledger;
+use crate::plan::{Plan, Severity};
+use crate::planning::{AUDIT_WATERMARK, Planned};
+use crate::policy::ReceivablesInput;
+use crate::snapshot::{Section, Snapshot};
+use crate::summary::{ActionNote, ActionNotes, PlanCounts, RunCounts, RunScope, RunSummary};
+
+/// The summary of a full cycle after execution, before the digest (which reads it).
+pub(super) fn cycle(
+    run_id: i64,
+    options: RunOptions,
+    planned: &Planned,
+    report: &ExecutionReport,
+    ledger: &Ledger,
+) -> RunSummary {
+    let mut s = RunSummary::new(run_id, options.mode, RunScope::Cycle, options.now);
+    let calls = &planned.snapshot.calls;
+    s.partner_center = calls.clone();
+    s.counts = counts(report);
+    s.counts.plan = Some(PlanCounts {
+        customers: planned.snapshot.customers.data().map_or(0, Vec::len),
+        findings: planned.plan.findings.len(),
+        planned_actions: planned.plan.actions.len(),
+        would: report.would.len(),
+        partner_center_calls: calls.totals.calls,
+        throttled: calls.totals.throttled,
+        detail_fetched: planned.detail_fetched,
+        digest: None,
+    });
+    s.notes = notes(report);
+    s.emails_sent = report.sent;
+    s.actions = action_statuses(&planned.plan, report, ledger);
+    s.findings = findings_by_severity(&planned.plan);
+    s
+}
+
+/// Add the digest's outcome, the errors and the exit code, and stamp the report fields.
+pub(super) fn finish_cycle(
+    s: &mut RunSummary,
+    planned: &Planned,
+    digest: Result<DigestOutcome, DigestError>,
+) {
+    s.errors = failure_lines(&s.notes);
+    if let ReceivablesInput::Failed { error } = &planned.receivables {
+        s.errors.push(format!("receivables import failed: {error}"));
+    }
+    match &digest {
+        Ok(outcome) => {
+            if let Some(p) = s.counts.plan.as_mut() {
+                p.digest = Some(outcome.to_string());
+            }
+            // The digest is sent outside the executor.
+            s.emails_sent += usize::from(outcome.emailed());
+        }
+        Err(e) => s
+            .errors
+            .push(format!("digest: {}", crate::exit::chain_text(e))),
+    }
+    let exit = match planned.exit() {
+        Exit::Ok if !s.notes.failed.is_empty() || digest.is_err() => Exit::Degraded,
+        other => other,
+    };
+    s.set_exit(exit);
+    stamp(s);
+}
+
+/// The summary of a `--only-approved` run.
+pub(super) fn only_approved(
+    run_id: i64,
+    options: RunOptions,
+    report: &ExecutionReport,
+) -> RunSummary {
+    let mut s = RunSummary::new(run_id, options.mode, RunScope::OnlyApproved, options.now);
+    s.counts = counts(report);
+    s.counts.only_approved = Some(true);
+    s.notes = notes(report);
+    s.emails_sent = report.sent;
+    s.errors = failure_lines(&s.notes);
+    s.set_exit(if s.errors.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Degraded
+    });
+    stamp(&mut s);
+    s
+}
+
+/// The correlation id and the wall-clock duration of the current run.
+fn stamp(s: &mut RunSummary) {
+    let duration = crate::observe::elapsed();
+    s.correlation_id = crate::observe::current_correlation_id();
+    s.duration_seconds = duration.as_secs_f64();
+    s.finished_at = s
+        .started_at
+        .checked_add(jiff::SignedDuration::try_from(duration).unwrap_or_default())
+        .unwrap_or(s.started_at);
+}
+
+fn counts(report: &ExecutionReport) -> RunCounts {
+    RunCounts {
+        recorded: report.recorded,
+        sent: report.sent,
+        failed: report.failed.len(),
+        cancelled: report.cancelled,
+        waiting: report.waiting.len(),
+        performed: report.performed.len(),
+        skipped: report.skipped.len(),
+        breaker: report.breaker.clone(),
+        ..RunCounts::default()
+    }
+}
+
+fn notes(report: &ExecutionReport) -> ActionNotes {
+    let list = |pairs: &[(String, String)]| -> Vec<ActionNote> {
+        pairs
+            .iter()
+            .map(|(key, note)| ActionNote {
+                key: key.clone(),
+                note: note.clone(),
+            })
+            .collect()
+    };
+    ActionNotes {
+        performed: list(&report.performed),
+        skipped: list(&report.skipped),
+        waiting: list(&report.waiting),
+        failed: list(&report.failed),
+    }
+}
+
+fn failure_lines(notes: &ActionNotes) -> Vec<String> {
+    notes
+        .failed
+        .iter()
+        .map(|n| format!("{}: {}", n.key, n.note))
+        .collect()
+}
+
+/// Planned actions by kind and status (the ledger's status, or `would` in dry-run).
+fn action_statuses(
+    plan: &Plan,
+    report: &ExecutionReport,
+    ledger: &Ledger,
+) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let status = |key: &str| -> String {
+        if report.would.iter().any(|k| k == key) {
+            return "would".to_owned();
+        }
+        match ledger.action_by_key(key) {
+            Ok(Some(row)) => row.status.as_str().to_owned(),
+            Ok(None) => "not_recorded".to_owned(),
+            Err(_) => "unknown".to_owned(),
+        }
+    };
+    let mut actions: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for a in &plan.actions {
+        *actions
+            .entry(a.kind.name().to_owned())
+            .or_default()
+            .entry(status(&a.key))
+            .or_default() += 1;
+    }
+    actions
+}
+
+/// Findings by severity, every severity present (0 when none).
+fn findings_by_severity(plan: &Plan) -> BTreeMap<String, u64> {
+    let mut findings: BTreeMap<String, u64> =
+        [Severity::Info, Severity::Warning, Severity::Critical]
+            .into_iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect();
+    for finding in &plan.findings {
+        *findings
+            .entry(finding.severity.as_str().to_owned())
+            .or_default() += 1;
+    }
+    findings
+}
+
+/// Record the day's month-to-date spend per customer (for anomaly detection) and advance the
+/// audit-record watermark. Observations, not actions: recorded in every mode.
+pub(super) fn record_observations(
+    ledger: &Ledger,
+    cfg: &Config,
+    snapshot: &Snapshot,
+    now: Timestamp,
+) {
+    let today = now.to_zoned(cfg.time_zone()).date();
+    if let Section::Ok { data } = &snapshot.usage {
+        let rows: Vec<(String, rust_decimal::Decimal, String)> = data
+            .iter()
+            .filter_map(|u| {
+                let currency = u
+                    .currency_code
+                    .clone()
+                    .or_else(|| u.currency_locale.clone())
+                    .unwrap_or_default();
+                Some((u.customer_id()?.to_owned(), u.total_cost?, currency))
+            })
+            .collect();
+        if let Err(e) = ledger.record_spends(today, &rows, now) {
+            tracing::warn!(error = %e, "cannot record today's spend");
+        }
+    }
+    if snapshot.audit_records.data().is_some() {
+        let utc_today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        if let Err(e) = ledger.set_watermark(AUDIT_WATERMARK, &utc_today.to_string(), now) {
+            tracing::warn!(error = %e, "cannot advance the audit-record watermark");
+        }
+    }
+}
