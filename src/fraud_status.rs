@@ -104,6 +104,38 @@ impl ResolveRequest {
     }
 }
 
+/// The ledger action recording who set which events to which status.
+fn manual_action(
+    sub: &str,
+    events: &[String],
+    (status, reason): (&str, Option<&str>),
+    which: &str,
+    who: &str,
+    now: Timestamp,
+) -> PlannedAction {
+    PlannedAction {
+        key: format!(
+            "fraud-status/{sub}/manual/{status}/{}",
+            now.as_millisecond()
+        ),
+        customer: None,
+        kind: ActionKind::FraudEventStatus {
+            azure_subscription_id: sub.to_owned(),
+            event_ids: events.to_vec(),
+            status: status.to_owned(),
+            resolved_reason: reason.map(str::to_owned),
+        },
+        requires_approval: true,
+        reason: format!(
+            "{who} set fraud events of Azure subscription {sub} ({which}) to {status}{} with \
+             `cspguard fraud resolve`",
+            reason.map(|r| format!(" ({r})")).unwrap_or_default()
+        ),
+        findings: Vec::new(),
+        after: Vec::new(),
+    }
+}
+
 /// Set the status: write the action, approve it as `who`, claim it, call Partner
 /// Center, record the outcome.
 pub async fn resolve(
@@ -129,27 +161,7 @@ pub async fn resolve(
     } else {
         events.join(", ")
     };
-    let action = PlannedAction {
-        key: format!(
-            "fraud-status/{sub}/manual/{status}/{}",
-            now.as_millisecond()
-        ),
-        customer: None,
-        kind: ActionKind::FraudEventStatus {
-            azure_subscription_id: sub.to_owned(),
-            event_ids: events.clone(),
-            status: status.to_owned(),
-            resolved_reason: reason.map(str::to_owned),
-        },
-        requires_approval: true,
-        reason: format!(
-            "{who} set fraud events of Azure subscription {sub} ({which}) to {status}{} with \
-             `cspguard fraud resolve`",
-            reason.map(|r| format!(" ({r})")).unwrap_or_default()
-        ),
-        findings: Vec::new(),
-        after: Vec::new(),
-    };
+    let action = manual_action(sub, &events, (status, reason), &which, who, now);
     let row = ledger.insert_action(
         &NewAction {
             key: action.key.clone(),
