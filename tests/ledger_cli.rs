@@ -242,7 +242,9 @@ fn reject_needs_a_reason_and_records_it() {
         .args(["--config", "/nonexistent/cspguard.toml", "reject", "1"])
         .output()
         .unwrap();
-    assert!(!parsed.status.success());
+    assert_eq!(parsed.status.code(), Some(2), "a usage error exits 2");
+    let stderr = String::from_utf8_lossy(&parsed.stderr);
+    assert!(stderr.contains("--reason"), "names the missing option: {stderr}");
     let v = json_of(&path, &["reject", "1", "--reason", "customer paid"]);
     assert_eq!(v[0]["status"], "cancelled");
     assert_eq!(v[0]["rejected_by"], "alice");
