@@ -16,6 +16,7 @@ pub mod execute;
 pub mod exit;
 pub mod ledger;
 pub mod logging;
+pub mod money;
 pub mod notices;
 pub mod observe;
 pub mod pc;
