@@ -39,27 +39,6 @@ impl<T> Section<T> {
         }
     }
 
-    /// The data, or `None` after recording in the plan why `policy` cannot use `what` this run
-    /// ("usage not checked: App+User credentials not configured", "… could not be read: …").
-    pub fn or_skip(
-        &self,
-        out: &mut crate::plan::PlanBuilder,
-        policy: &str,
-        what: &str,
-    ) -> Option<&T> {
-        match self {
-            Section::Ok { data } => Some(data),
-            Section::NotChecked { reason } => {
-                out.skip(None, policy, format!("{what} not checked: {reason}"));
-                None
-            }
-            Section::Failed { error } => {
-                out.skip(None, policy, format!("{what} could not be read: {error}"));
-                None
-            }
-        }
-    }
-
     /// True when reading failed (not when it was deliberately skipped).
     pub fn is_failed(&self) -> bool {
         matches!(self, Section::Failed { .. })
