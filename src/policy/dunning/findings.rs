@@ -13,11 +13,10 @@ use crate::receivables::{InvoiceStatus, Receivable};
 
 use super::{Inv, POLICY, Run, days_phrase, money, plural};
 
-/// A customer's overdue state, for its `dunning.overdue` finding.
+/// Who a `dunning.overdue` finding is about, and what the ledger said of it.
 pub(super) struct Overdue<'x> {
     pub customer: &'x str,
     pub name: &'x str,
-    pub invs: &'x [Inv<'x>],
     /// Local date of the last notice, when the ledger could be read.
     pub last_notice: Option<Date>,
     /// Why the ladder is stopped (a hold, an exemption), if it is.
@@ -108,8 +107,8 @@ impl Run<'_, '_> {
 
     /// The `dunning.overdue` finding: the overdue invoices, the totals per currency, the
     /// stage reached, the last notice, holds and why the ladder is stopped.
-    pub(super) fn overdue_finding(&self, o: &Overdue<'_>, out: &mut PlanBuilder) {
-        let mut overdue: Vec<&Inv<'_>> = o.invs.iter().filter(|i| i.dpd >= 1).collect();
+    pub(super) fn overdue_finding(&self, o: &Overdue<'_>, invs: &[Inv<'_>], out: &mut PlanBuilder) {
+        let mut overdue: Vec<&Inv<'_>> = invs.iter().filter(|i| i.dpd >= 1).collect();
         overdue.sort_by(|a, b| {
             b.dpd
                 .cmp(&a.dpd)
@@ -122,7 +121,7 @@ impl Run<'_, '_> {
         for i in &overdue {
             *per_currency.entry(i.r.currency.as_str()).or_default() += i.outstanding;
         }
-        let top = o.invs.iter().filter_map(|i| i.due).max();
+        let top = invs.iter().filter_map(|i| i.due).max();
         let stage = top.map_or_else(
             || "none reached".to_owned(),
             |s| self.stage_name(s).to_owned(),

@@ -261,20 +261,13 @@ impl<'a, 'b> Run<'a, 'b> {
         let mut overdue = Overdue {
             customer: c,
             name: &name,
-            invs: &[],
             last_notice: None,
             stopped: None,
         };
         let history = match self.history(c) {
             Ok(h) => h,
             Err(e) => {
-                self.overdue_finding(
-                    &Overdue {
-                        invs: &invs,
-                        ..overdue
-                    },
-                    out,
-                );
+                self.overdue_finding(&overdue, &invs, out);
                 out.skip(Some(c), POLICY, format!("{name}: {e}"));
                 return;
             }
@@ -283,13 +276,7 @@ impl<'a, 'b> Run<'a, 'b> {
         let customer_hold = match self.read_holds(c, &mut invs) {
             Ok(h) => h,
             Err(e) => {
-                self.overdue_finding(
-                    &Overdue {
-                        invs: &invs,
-                        ..overdue
-                    },
-                    out,
-                );
+                self.overdue_finding(&overdue, &invs, out);
                 out.skip(
                     Some(c),
                     POLICY,
@@ -301,13 +288,7 @@ impl<'a, 'b> Run<'a, 'b> {
         self.compute_due(&mut invs);
         let stopped = self.stop_reason(c, customer_hold.as_ref());
         overdue.stopped = stopped.as_deref();
-        self.overdue_finding(
-            &Overdue {
-                invs: &invs,
-                ..overdue
-            },
-            out,
-        );
+        self.overdue_finding(&overdue, &invs, out);
         self.disputed_skip(c, &name, rows, out);
 
         let actions = match self.dunning_actions(c, &history) {
