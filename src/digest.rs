@@ -30,10 +30,9 @@ use rust_decimal::Decimal;
 
 use crate::config::Mode;
 use crate::ledger::{ActionRow, ActionStatus, LedgerView};
-use crate::notices::format::format_money;
 use crate::notices::templates::{
     ActionLine, AgingRow, DebtorLine, DecisionItem, DigestContext, FindingLine, HealthLine,
-    HealthStatus, Money, OPS_LOCALE, RiskLine, one_line,
+    HealthStatus, Money, RiskLine, one_line,
 };
 use crate::plan::{ActionKind, Finding, Plan, PlannedAction, SuspendReason};
 use crate::policy::ReceivablesInput;
@@ -253,7 +252,7 @@ fn describe(kind: &ActionKind, customer: Option<&str>, snapshot: &Snapshot) -> S
         ActionKind::SetBudget { amount } => {
             let currency = customer.and_then(|c| usage_currency(snapshot, c));
             let amount = match currency {
-                Some(cur) => format_money(*amount, &cur, OPS_LOCALE),
+                Some(cur) => crate::money::format(*amount, &cur),
                 None => amount.normalize().to_string(),
             };
             format!("set the Azure spending budget to {amount}")

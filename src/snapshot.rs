@@ -12,6 +12,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::money;
 use crate::pc::CallStats;
 use crate::pc::models::{
     AuditRecord, Customer, CustomerBillingProfile, CustomerMonthlyUsageRecord, FraudEvent, Invoice,
@@ -36,27 +37,6 @@ impl<T> Section<T> {
         match self {
             Section::Ok { data } => Some(data),
             _ => None,
-        }
-    }
-
-    /// The data, or `None` after recording in the plan why `policy` cannot use `what` this run
-    /// ("usage not checked: App+User credentials not configured", "… could not be read: …").
-    pub fn or_skip(
-        &self,
-        out: &mut crate::plan::PlanBuilder,
-        policy: &str,
-        what: &str,
-    ) -> Option<&T> {
-        match self {
-            Section::Ok { data } => Some(data),
-            Section::NotChecked { reason } => {
-                out.skip(None, policy, format!("{what} not checked: {reason}"));
-                None
-            }
-            Section::Failed { error } => {
-                out.skip(None, policy, format!("{what} could not be read: {error}"));
-                None
-            }
         }
     }
 
@@ -170,105 +150,10 @@ impl Snapshot {
         let mut out = String::new();
         let _ = writeln!(out, "Snapshot collected at {}", self.collected_at);
         let _ = writeln!(out);
-
-        let _ = writeln!(
-            out,
-            "Customers: {}",
-            self.customers.status_line(|c| c.len().to_string())
-        );
-        if let Some(customers) = self.customers.data() {
-            let mut t = table(&["Customer id", "Company", "Domain", "Relationship"]);
-            for c in customers {
-                t.add_row(vec![
-                    c.id.clone(),
-                    c.company_name().unwrap_or_default().to_owned(),
-                    c.company_profile
-                        .as_ref()
-                        .and_then(|p| p.domain.clone())
-                        .unwrap_or_default(),
-                    c.relationship_to_partner.clone().unwrap_or_default(),
-                ]);
-            }
-            let _ = writeln!(out, "{t}");
-        }
-
-        let _ = writeln!(
-            out,
-            "\nUsage this month: {}",
-            self.usage.status_line(|u| format!("{} customers", u.len()))
-        );
-        if let Some(usage) = self.usage.data() {
-            let mut t = table(&["Customer", "Budget", "Spend (est.)", "% used", "Currency"]);
-            for u in usage {
-                t.add_row(vec![
-                    u.customer_name().unwrap_or_default().to_owned(),
-                    u.budget_amount()
-                        .map_or_else(|| "none".to_owned(), |b| b.to_string()),
-                    u.total_cost
-                        .map(|c| c.round_dp(2).to_string())
-                        .unwrap_or_default(),
-                    u.percent_used
-                        .map(|p| p.round_dp(1).to_string())
-                        .unwrap_or_default(),
-                    u.currency_code
-                        .clone()
-                        .or_else(|| u.currency_locale.clone())
-                        .unwrap_or_default(),
-                ]);
-            }
-            let _ = writeln!(out, "{t}");
-        }
-
-        let _ = writeln!(
-            out,
-            "\nAudit records: {}",
-            self.audit_records.status_line(|a| a.len().to_string())
-        );
-        if let Some(records) = self.audit_records.data() {
-            let mut t = table(&["When (UTC)", "Operation", "Status", "Customer", "By"]);
-            for r in records {
-                t.add_row(vec![
-                    r.operation_date.strftime("%Y-%m-%d %H:%M").to_string(),
-                    r.operation_type.to_string(),
-                    r.operation_status
-                        .as_ref()
-                        .map(|s| s.to_string())
-                        .unwrap_or_default(),
-                    r.customer_name
-                        .clone()
-                        .or_else(|| r.customer_id.clone())
-                        .unwrap_or_default(),
-                    r.user_principal_name.clone(),
-                ]);
-            }
-            let _ = writeln!(out, "{t}");
-        }
-
-        let _ = writeln!(
-            out,
-            "\nFraud events: {}",
-            self.fraud_events.status_line(|f| f.len().to_string())
-        );
-        if let Some(events) = self.fraud_events.data() {
-            let mut t = table(&["Status", "Customer", "Subscription", "Event", "Last seen"]);
-            for e in events {
-                t.add_row(vec![
-                    e.event_status
-                        .as_ref()
-                        .map(|s| s.to_string())
-                        .unwrap_or_default(),
-                    e.customer_friendly_name.clone().unwrap_or_default(),
-                    e.subscription_id.clone().unwrap_or_default(),
-                    e.event_type
-                        .clone()
-                        .or_else(|| e.service_name.clone())
-                        .unwrap_or_default(),
-                    e.last_occurrence.map(|t| t.to_string()).unwrap_or_default(),
-                ]);
-            }
-            let _ = writeln!(out, "{t}");
-        }
-
+        self.customers_table(&mut out);
+        self.usage_table(&mut out);
+        self.audit_table(&mut out);
+        self.fraud_table(&mut out);
         let _ = writeln!(
             out,
             "\nBalance owed to Microsoft: {}",
@@ -285,53 +170,173 @@ impl Snapshot {
             "Microsoft invoices: {}",
             self.invoices.status_line(|i| i.len().to_string())
         );
-
         for (id, d) in &self.details {
-            let name = self.company_name(id).unwrap_or("");
-            let _ = writeln!(out, "\nCustomer {id} {name}");
-            let _ = writeln!(
-                out,
-                "  billing contact: {}",
-                d.billing_profile.status_line(|p| format!(
-                    "{} (culture {}, language {})",
-                    p.email().unwrap_or("no email"),
-                    p.culture().unwrap_or("-"),
-                    p.language().unwrap_or("-")
-                ))
-            );
-            let _ = writeln!(
-                out,
-                "  spending budget: {}",
-                d.budget.status_line(|b| b
-                    .amount
-                    .map_or_else(|| "none".to_owned(), |a| a.to_string()))
-            );
-            let _ = writeln!(
-                out,
-                "  subscriptions: {}",
-                d.subscriptions.status_line(|s| s.len().to_string())
-            );
-            if let Some(subs) = d.subscriptions.data() {
-                let mut t = table(&["Subscription", "Offer", "Status", "Billing", "Qty"]);
-                for s in subs {
-                    t.add_row(vec![
-                        s.id.clone(),
-                        s.offer_name
-                            .clone()
-                            .or_else(|| s.offer_id.clone())
-                            .unwrap_or_default(),
-                        s.status.to_string(),
-                        s.billing_type
-                            .as_ref()
-                            .map(|b| b.to_string())
-                            .unwrap_or_default(),
-                        s.quantity.map(|q| q.to_string()).unwrap_or_default(),
-                    ]);
-                }
-                let _ = writeln!(out, "{t}");
-            }
+            self.detail_lines(id, d, &mut out);
         }
+        self.calls_table(&mut out);
+        out
+    }
 
+    fn customers_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "Customers: {}",
+            self.customers.status_line(|c| c.len().to_string())
+        );
+        let Some(customers) = self.customers.data() else {
+            return;
+        };
+        let mut t = table(&["Customer id", "Company", "Domain", "Relationship"]);
+        for c in customers {
+            t.add_row(vec![
+                c.id.clone(),
+                c.company_name().unwrap_or_default().to_owned(),
+                c.company_profile
+                    .as_ref()
+                    .and_then(|p| p.domain.clone())
+                    .unwrap_or_default(),
+                c.relationship_to_partner.clone().unwrap_or_default(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+
+    fn usage_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nUsage this month: {}",
+            self.usage.status_line(|u| format!("{} customers", u.len()))
+        );
+        let Some(usage) = self.usage.data() else {
+            return;
+        };
+        let mut t = table(&["Customer", "Budget", "Spend (est.)", "% used", "Currency"]);
+        for u in usage {
+            let currency = u
+                .currency_code
+                .clone()
+                .or_else(|| u.currency_locale.clone())
+                .unwrap_or_default();
+            t.add_row(vec![
+                u.customer_name().unwrap_or_default().to_owned(),
+                u.budget_amount()
+                    .map_or_else(|| "none".to_owned(), |b| b.to_string()),
+                u.total_cost
+                    .map(|c| money::round(c, &currency).to_string())
+                    .unwrap_or_default(),
+                u.percent_used
+                    .map(|p| p.round_dp(1).to_string())
+                    .unwrap_or_default(),
+                currency,
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+
+    fn audit_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nAudit records: {}",
+            self.audit_records.status_line(|a| a.len().to_string())
+        );
+        let Some(records) = self.audit_records.data() else {
+            return;
+        };
+        let mut t = table(&["When (UTC)", "Operation", "Status", "Customer", "By"]);
+        for r in records {
+            t.add_row(vec![
+                r.operation_date.strftime("%Y-%m-%d %H:%M").to_string(),
+                r.operation_type.to_string(),
+                r.operation_status
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                r.customer_name
+                    .clone()
+                    .or_else(|| r.customer_id.clone())
+                    .unwrap_or_default(),
+                r.user_principal_name.clone(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+
+    fn fraud_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nFraud events: {}",
+            self.fraud_events.status_line(|f| f.len().to_string())
+        );
+        let Some(events) = self.fraud_events.data() else {
+            return;
+        };
+        let mut t = table(&["Status", "Customer", "Subscription", "Event", "Last seen"]);
+        for e in events {
+            t.add_row(vec![
+                e.event_status
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                e.customer_friendly_name.clone().unwrap_or_default(),
+                e.subscription_id.clone().unwrap_or_default(),
+                e.event_type
+                    .clone()
+                    .or_else(|| e.service_name.clone())
+                    .unwrap_or_default(),
+                e.last_occurrence.map(|t| t.to_string()).unwrap_or_default(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+
+    fn detail_lines(&self, id: &str, d: &CustomerDetail, out: &mut String) {
+        let name = self.company_name(id).unwrap_or("");
+        let _ = writeln!(out, "\nCustomer {id} {name}");
+        let _ = writeln!(
+            out,
+            "  billing contact: {}",
+            d.billing_profile.status_line(|p| format!(
+                "{} (culture {}, language {})",
+                p.email().unwrap_or("no email"),
+                p.culture().unwrap_or("-"),
+                p.language().unwrap_or("-")
+            ))
+        );
+        let _ = writeln!(
+            out,
+            "  spending budget: {}",
+            d.budget.status_line(|b| b
+                .amount
+                .map_or_else(|| "none".to_owned(), |a| a.to_string()))
+        );
+        let _ = writeln!(
+            out,
+            "  subscriptions: {}",
+            d.subscriptions.status_line(|s| s.len().to_string())
+        );
+        let Some(subs) = d.subscriptions.data() else {
+            return;
+        };
+        let mut t = table(&["Subscription", "Offer", "Status", "Billing", "Qty"]);
+        for s in subs {
+            t.add_row(vec![
+                s.id.clone(),
+                s.offer_name
+                    .clone()
+                    .or_else(|| s.offer_id.clone())
+                    .unwrap_or_default(),
+                s.status.to_string(),
+                s.billing_type
+                    .as_ref()
+                    .map(|b| b.to_string())
+                    .unwrap_or_default(),
+                s.quantity.map(|q| q.to_string()).unwrap_or_default(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+
+    fn calls_table(&self, out: &mut String) {
         let _ = writeln!(out, "\nPartner Center calls: {}", self.calls.totals.calls);
         let mut t = table(&["Endpoint", "Calls", "Retries", "429s", "Errors"]);
         for (endpoint, s) in &self.calls.endpoints {
@@ -344,7 +349,6 @@ impl Snapshot {
             ]);
         }
         let _ = writeln!(out, "{t}");
-        out
     }
 }
 

@@ -11,8 +11,9 @@ use jiff::civil::Date;
 use rusqlite::params;
 
 use super::error::{At, LedgerError};
-use super::store::{Ledger, ts, utc_date};
+use super::store::{Ledger, ts};
 use super::types::{Hold, Suspension};
+use super::view::utc_date;
 
 const HOLD_COLS: &str =
     "id, customer, invoice, reason, until, placed_by, placed_at, released_by, released_at";

@@ -11,7 +11,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use rust_decimal::Decimal;
@@ -800,11 +799,6 @@ pub(crate) fn ts(t: Timestamp) -> String {
     Timestamp::from_second(t.as_second())
         .unwrap_or(t)
         .to_string()
-}
-
-/// The UTC calendar date of `now`.
-pub fn utc_date(now: Timestamp) -> Date {
-    now.to_zoned(TimeZone::UTC).date()
 }
 
 /// Create the state file owner-only if it does not exist yet (it holds the refresh token).

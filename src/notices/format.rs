@@ -1,11 +1,12 @@
 //! Locale-aware formatting of money and dates for notices, and the choice of a notice's locale.
 //!
-//! Owns: the minor units of each currency, symbol placement per locale, digit grouping, the
-//! written form of dates and months, and [`choose_locale`].
+//! Owns: symbol placement and separators per locale, the written form of dates and months, and
+//! [`choose_locale`]. The digits of an amount (minor units, rounding, grouping) come from
+//! [`crate::money`]; in English the result is exactly [`crate::money::format`].
 //!
 //! Invariants:
-//! - money is `rust_decimal::Decimal`, never a float; amounts are rounded half away from zero
-//!   to the currency's minor units (JPY and KRW have none, so `1234.50 JPY` is `¥1,235`);
+//! - money is `rust_decimal::Decimal`, never a float; amounts are rounded as
+//!   [`crate::money::round`] does (JPY and KRW have no minor units, so `1234.50 JPY` is `¥1,235`);
 //! - a currency symbol is used only when it is unambiguous for readers of that locale; otherwise
 //!   the ISO 4217 code is written (`SEK 12,400.00` in English, `US$1,234.50` in Japanese);
 //! - Swedish groups digits with a NO-BREAK SPACE (U+00A0) and puts a NO-BREAK SPACE before the
@@ -15,7 +16,9 @@
 //!   unknown currency is written with its (upper-cased) code.
 
 use jiff::civil::Date;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
+
+use crate::money::{self, Figures, Fraction};
 
 /// The locales cspguard ships templates for. `en` is the default.
 pub const SHIPPED_LOCALES: &[&str] = &["en", "ja", "ko", "zh-Hans", "sv"];
@@ -46,16 +49,6 @@ fn family(locale: &str) -> Family {
     }
 }
 
-/// Number of minor units (decimals) of an ISO 4217 currency.
-pub fn minor_units(currency: &str) -> u32 {
-    match currency.to_ascii_uppercase().as_str() {
-        "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "PYG" | "XAF" | "XOF" | "XPF" | "RWF"
-        | "KMF" | "GNF" | "DJF" | "VUV" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
-        _ => 2,
-    }
-}
-
 /// Where the currency goes and how it is written.
 enum Mark {
     /// Written before the number with no space: `$1,234.50`.
@@ -69,10 +62,7 @@ enum Mark {
 fn mark(currency: &str, fam: Family) -> Mark {
     use Family::*;
     match (fam, currency) {
-        (En, "USD") => Mark::Prefix("$"),
-        (En, "EUR") => Mark::Prefix("€"),
-        (En, "GBP") => Mark::Prefix("£"),
-        (En, "JPY") => Mark::Prefix("¥"),
+        (En, _) => money::english_symbol(currency).map_or(Mark::Code, Mark::Prefix),
         (Sv, "SEK") => Mark::Suffix("kr"),
         (Sv, "EUR") => Mark::Suffix("€"),
         (Sv, "USD") => Mark::Suffix("US$"),
@@ -98,19 +88,6 @@ fn mark(currency: &str, fam: Family) -> Mark {
     }
 }
 
-/// Groups the integer digits of `digits` (ASCII, no sign) with `sep` every three digits.
-fn group(digits: &str, sep: char) -> String {
-    let n = digits.len();
-    let mut out = String::with_capacity(n + n / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (n - i).is_multiple_of(3) {
-            out.push(sep);
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Formats `amount` in `currency` for readers of `locale`.
 ///
 /// Examples: `format_money(dec!(1234.5), "USD", "en")` is `$1,234.50`;
@@ -120,26 +97,12 @@ fn group(digits: &str, sep: char) -> String {
 pub fn format_money(amount: Decimal, currency: &str, locale: &str) -> String {
     let currency = currency.trim().to_ascii_uppercase();
     let fam = family(locale);
-    let dp = minor_units(&currency);
-    let rounded = amount.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
-    let negative = rounded.is_sign_negative() && !rounded.is_zero();
-    let abs = rounded.abs();
-    // `{:.N}` on Decimal pads with zeros to exactly N decimals.
-    let plain = format!("{abs:.prec$}", prec = dp as usize);
-    let (int_part, frac_part) = match plain.split_once('.') {
-        Some((i, f)) => (i.to_string(), Some(f.to_string())),
-        None => (plain.clone(), None),
+    let figures = Figures::new(amount, &currency, Fraction::Always);
+    let number = match fam {
+        Family::Sv => figures.number(NBSP, ','),
+        _ => figures.number(',', '.'),
     };
-    let (group_sep, dec_sep) = match fam {
-        Family::Sv => (NBSP, ','),
-        _ => (',', '.'),
-    };
-    let mut number = group(&int_part, group_sep);
-    if let Some(f) = frac_part {
-        number.push(dec_sep);
-        number.push_str(&f);
-    }
-    let minus = if !negative {
+    let minus = if !figures.negative {
         ""
     } else if fam == Family::Sv {
         "\u{2212}"
@@ -270,12 +233,30 @@ mod tests {
     use rust_decimal_macros::dec;
 
     #[test]
-    fn grouping_handles_every_length() {
-        assert_eq!(group("1", ','), "1");
-        assert_eq!(group("123", ','), "123");
-        assert_eq!(group("1234", ','), "1,234");
-        assert_eq!(group("1234567", ','), "1,234,567");
-        assert_eq!(group("123456", ','), "123,456");
+    fn english_is_the_operator_form_of_the_money_module() {
+        for (amount, currency) in [
+            (dec!(1234.5), "USD"),
+            (dec!(-5), "EUR"),
+            (dec!(12400), "sek"),
+            (dec!(1234.5), "JPY"),
+            (dec!(2450000), "KRW"),
+            (dec!(1.2345), "KWD"),
+        ] {
+            assert_eq!(
+                format_money(amount, currency, "en"),
+                money::format(amount, currency)
+            );
+        }
+    }
+
+    #[test]
+    fn minor_units_come_from_the_money_module() {
+        assert_eq!(format_money(dec!(1.2345), "KWD", "ja"), "KWD 1.235");
+        assert_eq!(format_money(dec!(1234.5), "KRW", "ko"), "₩1,235");
+        assert_eq!(
+            format_money(dec!(1234.5), "KWD", "sv"),
+            "1\u{a0}234,500\u{a0}KWD"
+        );
     }
 
     #[test]

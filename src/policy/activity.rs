@@ -36,7 +36,7 @@ use serde_json::Value;
 
 use crate::pc::models::{AuditRecord, OperationStatus};
 use crate::plan::{DetailNeed, Finding, PlanBuilder, Severity, short_time};
-use crate::policy::{PolicyInput, ReceivablesInput};
+use crate::policy::{OrSkip, PolicyInput, ReceivablesInput};
 use crate::receivables::InvoiceStatus;
 
 const POLICY: &str = "activity";
@@ -323,32 +323,10 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     else {
         return;
     };
-    // One copy of each record (pages may overlap), in time order.
-    let mut seen = BTreeSet::new();
-    let mut records: Vec<&AuditRecord> = records
-        .iter()
-        .filter(|r| seen.insert(record_key(r)))
-        .collect();
-    records.sort_by(|a, b| {
-        a.operation_date
-            .cmp(&b.operation_date)
-            .then_with(|| record_key(a).cmp(&record_key(b)))
-    });
-
-    let mut created = BTreeMap::new();
-    for r in records
-        .iter()
-        .filter(|r| op_is(r, "add_customer") && happened(r))
-    {
-        if let Some(c) = &r.customer_id {
-            created
-                .entry(c.to_ascii_lowercase())
-                .or_insert(r.operation_date);
-        }
-    }
+    let records = unique_in_time_order(records);
     let ctx = Ctx {
         snapshot: input.snapshot,
-        created,
+        created: created_times(&records),
         receivables: input.receivables,
     };
 
@@ -393,28 +371,64 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
             budget_raise(out, &ctx, r);
         }
         if cfg.fraud_detected.enabled && op_is(r, "azure_fraud_event_detected") {
-            let customer = r.customer_id.clone();
-            out.finding(Finding {
-                fingerprint: format!(
-                    "activity.fraud_detected:{}:{}",
-                    customer.as_deref().unwrap_or("partner"),
-                    record_key(r)
-                ),
-                rule: "activity.fraud_detected".into(),
-                severity: Severity::Critical,
-                customer,
-                summary: format!(
-                    "The activity log reports an Azure fraud event for {} at {}",
-                    ctx.name(r),
-                    short_time(r.operation_date)
-                ),
-                facts: base_facts(r),
-            });
+            fraud_detected(out, &ctx, r);
         }
     }
     if !cfg.high_risk_countries.is_empty() {
         high_risk(input, out, &ctx, &records, &cfg.high_risk_countries);
     }
+}
+
+/// One copy of each record (pages may overlap), in time order.
+fn unique_in_time_order(records: &[AuditRecord]) -> Vec<&AuditRecord> {
+    let mut seen = BTreeSet::new();
+    let mut records: Vec<&AuditRecord> = records
+        .iter()
+        .filter(|r| seen.insert(record_key(r)))
+        .collect();
+    records.sort_by(|a, b| {
+        a.operation_date
+            .cmp(&b.operation_date)
+            .then_with(|| record_key(a).cmp(&record_key(b)))
+    });
+    records
+}
+
+/// When each customer was added (the first successful `add_customer`), by lower-case id.
+fn created_times(records: &[&AuditRecord]) -> BTreeMap<String, Timestamp> {
+    let mut created = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| op_is(r, "add_customer") && happened(r))
+    {
+        if let Some(c) = &r.customer_id {
+            created
+                .entry(c.to_ascii_lowercase())
+                .or_insert(r.operation_date);
+        }
+    }
+    created
+}
+
+/// `activity.fraud_detected`: the activity log reports an Azure fraud event.
+fn fraud_detected(out: &mut PlanBuilder, ctx: &Ctx<'_>, r: &AuditRecord) {
+    let customer = r.customer_id.clone();
+    out.finding(Finding {
+        fingerprint: format!(
+            "activity.fraud_detected:{}:{}",
+            customer.as_deref().unwrap_or("partner"),
+            record_key(r)
+        ),
+        rule: "activity.fraud_detected".into(),
+        severity: Severity::Critical,
+        customer,
+        summary: format!(
+            "The activity log reports an Azure fraud event for {} at {}",
+            ctx.name(r),
+            short_time(r.operation_date)
+        ),
+        facts: base_facts(r),
+    });
 }
 
 /// Maximal runs of records where every `count` consecutive records span at most the window.

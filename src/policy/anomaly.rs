@@ -23,9 +23,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::ledger::SpendSnapshot;
+use crate::money;
 use crate::plan::{Finding, PlanBuilder, Severity};
-use crate::policy::PolicyInput;
-use crate::policy::budgets::{money, record_currency};
+use crate::policy::budgets::record_currency;
+use crate::policy::{OrSkip, PolicyInput};
 
 const POLICY: &str = "anomaly";
 
@@ -168,22 +169,43 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
             .map(str::to_owned)
             .or_else(|| input.snapshot.company_name(customer).map(str::to_owned))
             .unwrap_or_else(|| customer.to_owned());
-        check(input, out, customer, &name, mtd, &currency, today, history);
+        let spend = Spend {
+            customer,
+            name: &name,
+            mtd,
+            currency: &currency,
+            today,
+            history,
+        };
+        check(input, &spend, out);
     }
     out.evaluated("anomaly.spend");
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check(
-    input: &PolicyInput<'_>,
-    out: &mut PlanBuilder,
-    customer: &str,
-    name: &str,
+/// One customer's spend as the rule reads it.
+struct Spend<'x> {
+    customer: &'x str,
+    /// The customer as people know it.
+    name: &'x str,
+    /// Month-to-date spend today.
     mtd: Decimal,
-    currency: &str,
+    currency: &'x str,
+    /// Today in the partner's time zone.
     today: Date,
-    history: &[SpendSnapshot],
-) {
+    /// The customer's daily spend snapshots of the window.
+    history: &'x [SpendSnapshot],
+}
+
+/// An `anomaly.spend` finding when today's increase is far above the median daily increase.
+fn check(input: &PolicyInput<'_>, spend: &Spend<'_>, out: &mut PlanBuilder) {
+    let Spend {
+        customer,
+        name,
+        mtd,
+        currency,
+        today,
+        history,
+    } = *spend;
     let cfg = &input.config.anomaly;
     let mut points: BTreeMap<Date, Decimal> = history
         .iter()
@@ -247,9 +269,9 @@ fn check(
         summary: format!(
             "{name}'s Azure spend rose by {} since yesterday (to {} this month), {times} its \
              median daily increase of {} over the last {days} days",
-            money(currency, increase),
-            money(currency, mtd),
-            money(currency, med)
+            money::format_code(increase, currency),
+            money::format_code(mtd, currency),
+            money::format_code(med, currency)
         ),
         facts,
     });

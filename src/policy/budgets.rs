@@ -26,11 +26,12 @@ use jiff::civil::Date;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
+use crate::money;
 use crate::pc::models::CustomerMonthlyUsageRecord;
 use crate::plan::{
     ActionKind, DetailNeed, Finding, PlanBuilder, PlannedAction, Severity, month_key,
 };
-use crate::policy::PolicyInput;
+use crate::policy::{OrSkip, PolicyInput};
 use crate::snapshot::Section;
 
 const POLICY: &str = "budgets";
@@ -168,36 +169,6 @@ impl BudgetConfig {
     }
 }
 
-/// Money for people: `SEK 20,840` or `EUR 1,234.50` (grouped thousands, cents only when there
-/// are any).
-pub(crate) fn money(currency: &str, amount: Decimal) -> String {
-    let rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    let neg = rounded.is_sign_negative() && !rounded.is_zero();
-    let abs = rounded.abs();
-    let int = abs.trunc();
-    let frac = abs - int;
-    let digits = int.to_string();
-    let mut grouped = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    let frac_text = if frac.is_zero() {
-        String::new()
-    } else {
-        let cents = (frac * Decimal::from(100)).trunc();
-        format!(".{cents:0>2}")
-    };
-    let sign = if neg { "-" } else { "" };
-    if currency.is_empty() {
-        format!("{sign}{grouped}{frac_text}")
-    } else {
-        format!("{currency} {sign}{grouped}{frac_text}")
-    }
-}
-
 /// A percentage for people, truncated (79.99 shows as 79.9, never as a crossed 80.0).
 pub(crate) fn percent(p: Decimal) -> String {
     p.round_dp_with_strategy(1, RoundingStrategy::ToZero)
@@ -251,13 +222,37 @@ fn usage_month(input: &PolicyInput<'_>, r: &CustomerMonthlyUsageRecord, today: D
     month_key(modified.unwrap_or(today))
 }
 
+/// One customer's usage record as the budget rules read it.
+struct Usage<'r> {
+    customer: &'r str,
+    /// The customer as people know it.
+    name: String,
+    /// Month-to-date spend.
+    spend: Decimal,
+    currency: String,
+    /// The billing month of the record (`YYYY-MM`).
+    month: String,
+    /// Today in the partner's time zone.
+    today: Date,
+}
+
+/// A threshold the spend crossed.
+struct Crossing<'x> {
+    /// The finding's fingerprint.
+    fp: &'x str,
+    /// The threshold in percent, as written in keys and text (`80`).
+    threshold: &'x str,
+    /// How much of the budget is used (`125%`, or `all` of a zero budget).
+    used: &'x str,
+    budget: Decimal,
+}
+
 fn evaluate_record(
     input: &PolicyInput<'_>,
     out: &mut PlanBuilder,
     r: &CustomerMonthlyUsageRecord,
     today: Date,
 ) {
-    let cfg = &input.config.budgets;
     let Some(customer) = r.customer_id().map(str::trim).filter(|c| !c.is_empty()) else {
         out.skip(None, POLICY, "a usage record has no customer id; ignored");
         return;
@@ -275,13 +270,18 @@ fn evaluate_record(
         );
         return;
     };
-    let currency = record_currency(r);
-    let month = usage_month(input, r, today);
-    let budget = r.budget_amount();
-    match budget {
+    let u = Usage {
+        customer,
+        name,
+        spend,
+        currency: record_currency(r),
+        month: usage_month(input, r, today),
+        today,
+    };
+    match r.budget_amount() {
         None => {
             if spend > Decimal::ZERO {
-                missing_budget(input, out, customer, &name, spend, &currency, today);
+                missing_budget(input, &u, out);
             }
         }
         Some(b) if b < Decimal::ZERO => out.skip(
@@ -293,76 +293,81 @@ fn evaluate_record(
             if spend <= Decimal::ZERO {
                 return;
             }
-            let pct_used = if b.is_zero() {
-                None
-            } else {
-                Some(spend * Decimal::from(100) / b)
-            };
-            let used_text = match pct_used {
-                Some(p) => format!("{}%", percent(p)),
-                None => "all".to_owned(),
-            };
-            let mut thresholds = cfg.thresholds.clone();
-            thresholds.sort();
-            for t in thresholds {
-                if spend * Decimal::from(100) < t * b {
-                    continue;
-                }
-                let t_text = t.normalize().to_string();
-                let fp = format!("budget.threshold:{customer}:{month}:{t_text}");
-                let severity = if t >= cfg.critical_at {
-                    Severity::Critical
-                } else {
-                    Severity::Warning
-                };
-                let mut facts = BTreeMap::new();
-                facts.insert("budget".into(), b.to_string());
-                facts.insert("spend".into(), spend.to_string());
-                facts.insert("currency".into(), currency.clone());
-                facts.insert("threshold_pct".into(), t_text.clone());
-                if let Some(p) = pct_used {
-                    facts.insert("percent_used".into(), p.round_dp(2).to_string());
-                }
-                facts.insert("month".into(), month.clone());
-                out.finding(Finding {
-                    fingerprint: fp.clone(),
-                    rule: "budget.threshold".into(),
-                    severity,
-                    customer: Some(customer.to_owned()),
-                    summary: format!(
-                        "{name} has used {used_text} of its {} Azure budget this month ({}), \
-                         crossing the {t_text}% threshold",
-                        money(&currency, b),
-                        money(&currency, spend)
-                    ),
-                    facts,
-                });
-                if cfg.notice_at == Some(t) {
-                    budget_notice(
-                        input, out, customer, &name, &fp, &month, &t_text, &used_text, b, spend,
-                        &currency,
-                    );
-                }
-            }
-            if cfg.forecast && spend < b {
-                forecast(input, out, customer, &name, b, spend, &currency, today);
+            thresholds(input, &u, b, out);
+            if input.config.budgets.forecast && spend < b {
+                forecast(input, &u, b, out);
             }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn forecast(
-    input: &PolicyInput<'_>,
-    out: &mut PlanBuilder,
-    customer: &str,
-    name: &str,
-    budget: Decimal,
-    spend: Decimal,
-    currency: &str,
-    today: Date,
-) {
+/// A `budget.threshold` finding for every configured threshold the spend reached (and the
+/// customer notice at `notice_at`).
+fn thresholds(input: &PolicyInput<'_>, u: &Usage<'_>, b: Decimal, out: &mut PlanBuilder) {
     let cfg = &input.config.budgets;
+    let (customer, name, spend, currency, month) =
+        (u.customer, &u.name, u.spend, &u.currency, &u.month);
+    let pct_used = if b.is_zero() {
+        None
+    } else {
+        Some(spend * Decimal::from(100) / b)
+    };
+    let used_text = match pct_used {
+        Some(p) => format!("{}%", percent(p)),
+        None => "all".to_owned(),
+    };
+    let mut thresholds = cfg.thresholds.clone();
+    thresholds.sort();
+    for t in thresholds {
+        if spend * Decimal::from(100) < t * b {
+            continue;
+        }
+        let t_text = t.normalize().to_string();
+        let fp = format!("budget.threshold:{customer}:{month}:{t_text}");
+        let severity = if t >= cfg.critical_at {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let mut facts = BTreeMap::new();
+        facts.insert("budget".into(), b.to_string());
+        facts.insert("spend".into(), spend.to_string());
+        facts.insert("currency".into(), currency.clone());
+        facts.insert("threshold_pct".into(), t_text.clone());
+        if let Some(p) = pct_used {
+            facts.insert("percent_used".into(), p.round_dp(2).to_string());
+        }
+        facts.insert("month".into(), month.clone());
+        out.finding(Finding {
+            fingerprint: fp.clone(),
+            rule: "budget.threshold".into(),
+            severity,
+            customer: Some(customer.to_owned()),
+            summary: format!(
+                "{name} has used {used_text} of its {} Azure budget this month ({}), \
+                 crossing the {t_text}% threshold",
+                money::format_code(b, currency),
+                money::format_code(spend, currency)
+            ),
+            facts,
+        });
+        if cfg.notice_at == Some(t) {
+            let crossing = Crossing {
+                fp: &fp,
+                threshold: &t_text,
+                used: &used_text,
+                budget: b,
+            };
+            budget_notice(input, u, &crossing, out);
+        }
+    }
+}
+
+/// A `budget.forecast` finding when the month's pace so far overshoots the budget.
+fn forecast(input: &PolicyInput<'_>, u: &Usage<'_>, budget: Decimal, out: &mut PlanBuilder) {
+    let cfg = &input.config.budgets;
+    let (customer, name, spend, currency, today) =
+        (u.customer, &u.name, u.spend, u.currency.as_str(), u.today);
     let elapsed = i64::from(today.day()) - 1;
     if elapsed < i64::from(cfg.forecast_min_days) || elapsed <= 0 {
         return;
@@ -389,28 +394,21 @@ fn forecast(
         summary: format!(
             "{name} is on course to spend {} this month against its {} Azure budget \
              ({} in the first {elapsed} days of {dim})",
-            money(currency, projected),
-            money(currency, budget),
-            money(currency, spend)
+            money::format_code(projected, currency),
+            money::format_code(budget, currency),
+            money::format_code(spend, currency)
         ),
         facts,
     });
 }
 
-#[allow(clippy::too_many_arguments)]
-fn budget_notice(
+/// Where the budget notice goes: the override email, else the billing profile's; `None` after
+/// recording why it cannot be planned (detail missing, unreadable, or no address).
+fn notice_recipient(
     input: &PolicyInput<'_>,
-    out: &mut PlanBuilder,
     customer: &str,
-    name: &str,
-    fp: &str,
-    month: &str,
-    t_text: &str,
-    used_text: &str,
-    budget: Decimal,
-    spend: Decimal,
-    currency: &str,
-) {
+    out: &mut PlanBuilder,
+) -> Option<String> {
     let ov = input.config.customer(customer);
     let detail = input
         .snapshot
@@ -418,7 +416,6 @@ fn budget_notice(
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(customer))
         .map(|(_, d)| d);
-    let profile = detail.and_then(|d| d.billing_profile.data());
     let to = match ov.and_then(|o| o.email.clone()) {
         Some(e) => Some(e),
         None => match detail.map(|d| &d.billing_profile) {
@@ -435,7 +432,7 @@ fn budget_notice(
                     POLICY,
                     "budget notice waits for the billing profile (contact email)",
                 );
-                return;
+                return None;
             }
             Some(Section::Ok { data }) => data.email().map(str::to_owned),
             Some(Section::NotChecked { reason }) => {
@@ -444,7 +441,7 @@ fn budget_notice(
                     POLICY,
                     format!("budget notice not planned: billing profile not checked ({reason})"),
                 );
-                return;
+                return None;
             }
             Some(Section::Failed { error }) => {
                 out.skip(
@@ -454,23 +451,38 @@ fn budget_notice(
                         "budget notice not planned: billing profile could not be read ({error})"
                     ),
                 );
-                return;
+                return None;
             }
         },
     };
-    let Some(to) = to else {
+    if to.is_none() {
         out.skip(
             Some(customer),
             POLICY,
             "budget notice not planned: no billing email on the profile and no override",
         );
+    }
+    to
+}
+
+/// The customer notice for the threshold at `notice_at`.
+fn budget_notice(input: &PolicyInput<'_>, u: &Usage<'_>, c: &Crossing<'_>, out: &mut PlanBuilder) {
+    let (customer, month, currency) = (u.customer, &u.month, u.currency.as_str());
+    let Some(to) = notice_recipient(input, customer, out) else {
         return;
     };
+    let ov = input.config.customer(customer);
+    let profile = input
+        .snapshot
+        .details
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(customer))
+        .and_then(|(_, d)| d.billing_profile.data());
     let locale_hint = ov
         .and_then(|o| o.locale.clone())
         .or_else(|| profile.and_then(|p| p.culture().or(p.language()).map(str::to_owned)));
     out.action(PlannedAction {
-        key: format!("budget-notice/{customer}/{month}/{t_text}"),
+        key: format!("budget-notice/{customer}/{month}/{}", c.threshold),
         customer: Some(customer.to_owned()),
         kind: ActionKind::CustomerNotice {
             template: "budget-threshold".into(),
@@ -483,25 +495,22 @@ fn budget_notice(
         },
         requires_approval: false,
         reason: format!(
-            "{name} crossed the {t_text}% budget threshold: {used_text} of {} used ({})",
-            money(currency, budget),
-            money(currency, spend)
+            "{} crossed the {}% budget threshold: {} of {} used ({})",
+            u.name,
+            c.threshold,
+            c.used,
+            money::format_code(c.budget, currency),
+            money::format_code(u.spend, currency)
         ),
-        findings: vec![fp.to_owned()],
+        findings: vec![c.fp.to_owned()],
         after: vec![],
     });
 }
 
-fn missing_budget(
-    input: &PolicyInput<'_>,
-    out: &mut PlanBuilder,
-    customer: &str,
-    name: &str,
-    spend: Decimal,
-    currency: &str,
-    today: Date,
-) {
+/// The `budget.missing` finding, and the default budget when one is configured.
+fn missing_budget(input: &PolicyInput<'_>, u: &Usage<'_>, out: &mut PlanBuilder) {
     let cfg = &input.config.budgets;
+    let (customer, name, spend, currency) = (u.customer, &u.name, u.spend, u.currency.as_str());
     let fp = format!("budget.missing:{customer}");
     let severity = if spend > cfg.missing_warn_spend {
         Severity::Warning
@@ -518,7 +527,7 @@ fn missing_budget(
         customer: Some(customer.to_owned()),
         summary: format!(
             "{name} has no Azure spending budget and has used {} this month",
-            money(currency, spend)
+            money::format_code(spend, currency)
         ),
         facts,
     });
@@ -526,59 +535,7 @@ fn missing_budget(
     if !d.enabled {
         return;
     }
-    let (amount, how) = if let Some(a) = d.amount {
-        (
-            a,
-            format!("the configured default of {}", money(currency, a)),
-        )
-    } else if let Some(m) = d.trailing_multiplier {
-        let since = today
-            .checked_sub(jiff::Span::new().days(90))
-            .unwrap_or(today);
-        let history = match input.ledger.spend_history(customer, since) {
-            Ok(h) => h,
-            Err(e) => {
-                out.skip(
-                    Some(customer),
-                    POLICY,
-                    format!("default budget not planned: cannot read spend history ({e})"),
-                );
-                return;
-            }
-        };
-        match highest_month_end(&history, currency, today) {
-            None => {
-                out.skip(
-                    Some(customer),
-                    POLICY,
-                    format!(
-                        "default budget not planned: no completed month of {currency} spend history \
-                         in the last 90 days to derive it from"
-                    ),
-                );
-                return;
-            }
-            Some(peak) => {
-                let base = peak.max(spend);
-                let raw = base * m;
-                let amount = (raw / d.round_to).ceil() * d.round_to;
-                (
-                    amount,
-                    format!(
-                        "{m} x {} (the highest month-end spend of the last 90 days, or this month's \
-                         if higher), rounded up to a multiple of {}",
-                        money(currency, base),
-                        d.round_to.normalize()
-                    ),
-                )
-            }
-        }
-    } else {
-        out.skip(
-            Some(customer),
-            POLICY,
-            "default budget not planned: neither an amount nor a trailing multiplier is configured",
-        );
+    let Some((amount, how)) = default_amount(input, u, out) else {
         return;
     };
     if amount <= Decimal::ZERO {
@@ -596,12 +553,77 @@ fn missing_budget(
         requires_approval: d.requires_approval,
         reason: format!(
             "{name} has Azure spend ({}) but no spending budget; set a budget of {} from {how}",
-            money(currency, spend),
-            money(currency, amount)
+            money::format_code(spend, currency),
+            money::format_code(amount, currency)
         ),
         findings: vec![fp],
         after: vec![],
     });
+}
+
+/// The default budget and how it was derived (the configured amount, or a multiple of the
+/// highest recent month-end spend); `None` after recording why there is none.
+fn default_amount(
+    input: &PolicyInput<'_>,
+    u: &Usage<'_>,
+    out: &mut PlanBuilder,
+) -> Option<(Decimal, String)> {
+    let d = &input.config.budgets.default_budget;
+    let (customer, currency, today) = (u.customer, u.currency.as_str(), u.today);
+    if let Some(a) = d.amount {
+        return Some((
+            a,
+            format!(
+                "the configured default of {}",
+                money::format_code(a, currency)
+            ),
+        ));
+    }
+    let Some(m) = d.trailing_multiplier else {
+        out.skip(
+            Some(customer),
+            POLICY,
+            "default budget not planned: neither an amount nor a trailing multiplier is configured",
+        );
+        return None;
+    };
+    let since = today
+        .checked_sub(jiff::Span::new().days(90))
+        .unwrap_or(today);
+    let history = match input.ledger.spend_history(customer, since) {
+        Ok(h) => h,
+        Err(e) => {
+            out.skip(
+                Some(customer),
+                POLICY,
+                format!("default budget not planned: cannot read spend history ({e})"),
+            );
+            return None;
+        }
+    };
+    let Some(peak) = highest_month_end(&history, currency, today) else {
+        out.skip(
+            Some(customer),
+            POLICY,
+            format!(
+                "default budget not planned: no completed month of {currency} spend history \
+                 in the last 90 days to derive it from"
+            ),
+        );
+        return None;
+    };
+    let base = peak.max(u.spend);
+    let raw = base * m;
+    let amount = (raw / d.round_to).ceil() * d.round_to;
+    Some((
+        amount,
+        format!(
+            "{m} x {} (the highest month-end spend of the last 90 days, or this month's \
+             if higher), rounded up to a multiple of {}",
+            money::format_code(base, currency),
+            d.round_to.normalize()
+        ),
+    ))
 }
 
 /// The highest month-end month-to-date spend among completed months (months before `today`'s),
@@ -1118,12 +1140,19 @@ mod tests {
 
     #[test]
     fn money_formatting() {
-        assert_eq!(money("SEK", dec("20000")), "SEK 20,000");
-        assert_eq!(money("EUR", dec("1234.5")), "EUR 1,234.50");
-        assert_eq!(money("EUR", dec("999.999")), "EUR 1,000");
-        assert_eq!(money("EUR", dec("-1234567.05")), "EUR -1,234,567.05");
-        assert_eq!(money("", dec("12")), "12");
+        assert_eq!(money::format_code(dec("20000"), "SEK"), "SEK 20,000");
+        assert_eq!(money::format_code(dec("1234.5"), "EUR"), "EUR 1,234.50");
+        assert_eq!(money::format_code(dec("999.999"), "EUR"), "EUR 1,000");
+        assert_eq!(
+            money::format_code(dec("-1234567.05"), "EUR"),
+            "EUR -1,234,567.05"
+        );
+        assert_eq!(money::format_code(dec("12"), ""), "12");
         assert_eq!(percent(dec("79.999")), "79.9");
         assert_eq!(percent(dec("104.2")), "104.2");
+        // Minor units follow the currency: no decimals for JPY and KRW, three for KWD.
+        assert_eq!(money::format_code(dec("1234.5"), "JPY"), "JPY 1,235");
+        assert_eq!(money::format_code(dec("2450000.4"), "KRW"), "KRW 2,450,000");
+        assert_eq!(money::format_code(dec("1.2345"), "KWD"), "KWD 1.235");
     }
 }

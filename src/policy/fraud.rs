@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use crate::pc::models::{FraudEvent, FraudEventStatus};
+use crate::pc::models::{FraudEvent, FraudEventStatus, Subscription};
 use crate::plan::{
     ActionKind, DetailNeed, Finding, PlanBuilder, PlannedAction, Severity, SuspendReason,
     short_time,
@@ -70,10 +70,111 @@ fn status_text(e: &FraudEvent) -> &str {
         .unwrap_or("unknown")
 }
 
+/// An open fraud event with what every rule derives from it.
+struct Event<'e> {
+    e: &'e FraudEvent,
+    /// The customer's tenant id, if the event names one.
+    customer: Option<&'e str>,
+    /// The finding's fingerprint.
+    fp: String,
+    /// The customer as people know it.
+    name: String,
+    /// What happened, e.g. "Crypto mining".
+    kind: String,
+    azure_sub: Option<&'e str>,
+    /// Flagged `isTest`: information only, no response.
+    is_test: bool,
+}
+
+impl<'e> Event<'e> {
+    fn new(e: &'e FraudEvent) -> Event<'e> {
+        let customer = e
+            .customer_tenant_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let cust_key = customer.unwrap_or("partner");
+        Event {
+            e,
+            customer,
+            fp: format!("fraud.event:{cust_key}:{}", e.event_id),
+            name: e
+                .customer_friendly_name
+                .clone()
+                .or_else(|| customer.map(str::to_owned))
+                .unwrap_or_else(|| "an unknown customer".to_owned()),
+            kind: e
+                .display_name
+                .clone()
+                .or_else(|| e.event_type.clone())
+                .or_else(|| e.service_name.clone().map(|s| format!("{s} event")))
+                .unwrap_or_else(|| "fraud event".to_owned()),
+            azure_sub: e
+                .subscription_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+            is_test: e.is_test == Some(true),
+        }
+    }
+}
+
 /// Add this policy's findings and actions.
 pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
-    let events = match &input.snapshot.fraud_events {
-        Section::Ok { data } => data,
+    let Some(events) = read_events(input, out) else {
+        return;
+    };
+    out.evaluated("fraud.event");
+    out.evaluated("fraud.not_checked");
+    out.evaluated("fraud.read_failed");
+    let cfg = &input.config.fraud;
+
+    // Sort so that the plan (and which event's key a shared action gets) never depends on the
+    // order of the API response.
+    let mut open: Vec<&FraudEvent> = events.iter().filter(|e| e.is_open()).collect();
+    open.sort_by(|a, b| {
+        (&a.customer_tenant_id, &a.event_id).cmp(&(&b.customer_tenant_id, &b.event_id))
+    });
+    let mut cancel_groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+
+    for e in open {
+        let ev = Event::new(e);
+        event_finding(&ev, out);
+        if ev.is_test {
+            continue;
+        }
+        let is_new = matches!(e.event_status, None | Some(FraudEventStatus::Active));
+        if cfg.mark_investigating && is_new {
+            mark_investigating(&ev, out);
+        }
+        if let Some(customer) = responder(input, &ev, out) {
+            match cfg.response {
+                FraudResponse::Alert => {}
+                FraudResponse::Suspend => plan_suspend(input, &ev, customer, out),
+                FraudResponse::Cancel => match ev.azure_sub {
+                    Some(sub) => cancel_groups
+                        .entry((customer.to_owned(), sub.to_owned()))
+                        .or_default()
+                        .push(ev.fp.clone()),
+                    None => out.skip(
+                        Some(customer),
+                        POLICY,
+                        format!(
+                            "fraud event {} has no Azure subscription id; nothing to cancel",
+                            e.event_id
+                        ),
+                    ),
+                },
+            }
+        }
+    }
+    plan_cancels(cancel_groups, out);
+}
+
+/// The fraud events, or `None` after the finding and skip saying why they cannot be used.
+fn read_events<'i>(input: &'i PolicyInput<'_>, out: &mut PlanBuilder) -> Option<&'i [FraudEvent]> {
+    match &input.snapshot.fraud_events {
+        Section::Ok { data } => Some(data),
         Section::NotChecked { reason } => {
             let mut facts = BTreeMap::new();
             facts.insert("reason".into(), reason.clone());
@@ -86,7 +187,7 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
                 facts,
             });
             out.skip(None, POLICY, format!("fraud events not checked: {reason}"));
-            return;
+            None
         }
         Section::Failed { error } => {
             out.evaluated("fraud.not_checked");
@@ -105,194 +206,160 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
                 POLICY,
                 format!("fraud events could not be read: {error}"),
             );
-            return;
-        }
-    };
-    out.evaluated("fraud.event");
-    out.evaluated("fraud.not_checked");
-    out.evaluated("fraud.read_failed");
-    let cfg = &input.config.fraud;
-
-    // Sort so that the plan (and which event's key a shared action gets) never depends on the
-    // order of the API response.
-    let mut open: Vec<&FraudEvent> = events.iter().filter(|e| e.is_open()).collect();
-    open.sort_by(|a, b| {
-        (&a.customer_tenant_id, &a.event_id).cmp(&(&b.customer_tenant_id, &b.event_id))
-    });
-    let mut cancel_groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-
-    for e in open {
-        let customer = e
-            .customer_tenant_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty());
-        let cust_key = customer.unwrap_or("partner");
-        let fp = format!("fraud.event:{cust_key}:{}", e.event_id);
-        let is_test = e.is_test == Some(true);
-        let name = e
-            .customer_friendly_name
-            .clone()
-            .or_else(|| customer.map(str::to_owned))
-            .unwrap_or_else(|| "an unknown customer".to_owned());
-        let kind = e
-            .display_name
-            .clone()
-            .or_else(|| e.event_type.clone())
-            .or_else(|| e.service_name.clone().map(|s| format!("{s} event")))
-            .unwrap_or_else(|| "fraud event".to_owned());
-        let azure_sub = e
-            .subscription_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        let mut facts = BTreeMap::new();
-        facts.insert("event_id".into(), e.event_id.clone());
-        facts.insert("status".into(), status_text(e).to_owned());
-        let mut put = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                facts.insert(k.to_owned(), v);
-            }
-        };
-        put("event_type", e.event_type.clone());
-        put(
-            "severity",
-            e.severity.as_ref().map(|s| s.as_str().to_owned()),
-        );
-        put("azure_subscription", azure_sub.map(str::to_owned));
-        put("service", e.service_name.clone());
-        put(
-            "resource",
-            e.resource_name.clone().or(e.entity_name.clone()),
-        );
-        put("hit_count", e.hit_count.map(|h| h.to_string()));
-        put(
-            "first_occurrence",
-            e.first_occurrence.map(|t| t.to_string()),
-        );
-        put("last_occurrence", e.last_occurrence.map(|t| t.to_string()));
-        put("description", e.description.clone());
-        put("country", e.country.clone());
-        if is_test {
-            facts.insert("is_test".into(), "true".into());
-        }
-        let mut summary = format!(
-            "{}Azure fraud event on {name}: {kind}",
-            if is_test { "TEST " } else { "" }
-        );
-        if let Some(s) = &e.severity {
-            summary.push_str(&format!(" (severity {s})"));
-        }
-        if let Some(sub) = azure_sub {
-            summary.push_str(&format!(" on Azure subscription {sub}"));
-        }
-        summary.push_str(&format!(", status {}", status_text(e)));
-        if let Some(h) = e.hit_count {
-            summary.push_str(&format!(", {h} hits"));
-        }
-        if let Some(t) = e.first_occurrence {
-            summary.push_str(&format!(" since {}", short_time(t)));
-        }
-        out.finding(Finding {
-            fingerprint: fp.clone(),
-            rule: "fraud.event".into(),
-            severity: if is_test {
-                Severity::Info
-            } else {
-                Severity::Critical
-            },
-            customer: customer.map(str::to_owned),
-            summary,
-            facts,
-        });
-        if is_test {
-            continue;
-        }
-
-        let is_new = matches!(e.event_status, None | Some(FraudEventStatus::Active));
-        if cfg.mark_investigating && is_new {
-            match azure_sub {
-                Some(sub) => {
-                    out.action(PlannedAction {
-                        key: format!("fraud-status/{sub}/{}/Investigating", e.event_id),
-                        customer: customer.map(str::to_owned),
-                        kind: ActionKind::FraudEventStatus {
-                            azure_subscription_id: sub.to_owned(),
-                            event_ids: vec![e.event_id.clone()],
-                            status: "Investigating".into(),
-                            resolved_reason: None,
-                        },
-                        requires_approval: false,
-                        reason: format!(
-                            "Mark fraud event {} ({kind}) on {name} as Investigating in Partner \
-                             Center (this only records the status; it does not stop the activity)",
-                            e.event_id
-                        ),
-                        findings: vec![fp.clone()],
-                        after: vec![],
-                    });
-                }
-                None => out.skip(
-                    customer,
-                    POLICY,
-                    format!(
-                        "fraud event {} has no Azure subscription id; status not updated",
-                        e.event_id
-                    ),
-                ),
-            }
-        }
-
-        if cfg.response == FraudResponse::Alert {
-            continue;
-        }
-        let Some(customer) = customer else {
-            out.skip(
-                None,
-                POLICY,
-                format!(
-                    "fraud event {} names no customer; no suspension or cancellation planned",
-                    e.event_id
-                ),
-            );
-            continue;
-        };
-        if input.config.customer(customer).is_some_and(|o| o.exempt) {
-            out.skip(
-                Some(customer),
-                POLICY,
-                format!(
-                    "customer is exempt: no {} planned for fraud event {} (the alert still goes out)",
-                    if cfg.response == FraudResponse::Suspend {
-                        "suspension"
-                    } else {
-                        "cancellation"
-                    },
-                    e.event_id
-                ),
-            );
-            continue;
-        }
-        match cfg.response {
-            FraudResponse::Alert => {}
-            FraudResponse::Suspend => plan_suspend(input, out, customer, &name, e, &fp, &kind),
-            FraudResponse::Cancel => match azure_sub {
-                Some(sub) => cancel_groups
-                    .entry((customer.to_owned(), sub.to_owned()))
-                    .or_default()
-                    .push(fp.clone()),
-                None => out.skip(
-                    Some(customer),
-                    POLICY,
-                    format!(
-                        "fraud event {} has no Azure subscription id; nothing to cancel",
-                        e.event_id
-                    ),
-                ),
-            },
+            None
         }
     }
+}
 
+/// The `fraud.event` finding: critical, or info for a test event.
+fn event_finding(ev: &Event<'_>, out: &mut PlanBuilder) {
+    let e = ev.e;
+    let mut facts = BTreeMap::new();
+    facts.insert("event_id".into(), e.event_id.clone());
+    facts.insert("status".into(), status_text(e).to_owned());
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            facts.insert(k.to_owned(), v);
+        }
+    };
+    put("event_type", e.event_type.clone());
+    put(
+        "severity",
+        e.severity.as_ref().map(|s| s.as_str().to_owned()),
+    );
+    put("azure_subscription", ev.azure_sub.map(str::to_owned));
+    put("service", e.service_name.clone());
+    put(
+        "resource",
+        e.resource_name.clone().or(e.entity_name.clone()),
+    );
+    put("hit_count", e.hit_count.map(|h| h.to_string()));
+    put(
+        "first_occurrence",
+        e.first_occurrence.map(|t| t.to_string()),
+    );
+    put("last_occurrence", e.last_occurrence.map(|t| t.to_string()));
+    put("description", e.description.clone());
+    put("country", e.country.clone());
+    if ev.is_test {
+        facts.insert("is_test".into(), "true".into());
+    }
+    out.finding(Finding {
+        fingerprint: ev.fp.clone(),
+        rule: "fraud.event".into(),
+        severity: if ev.is_test {
+            Severity::Info
+        } else {
+            Severity::Critical
+        },
+        customer: ev.customer.map(str::to_owned),
+        summary: event_summary(ev),
+        facts,
+    });
+}
+
+fn event_summary(ev: &Event<'_>) -> String {
+    let e = ev.e;
+    let mut summary = format!(
+        "{}Azure fraud event on {}: {}",
+        if ev.is_test { "TEST " } else { "" },
+        ev.name,
+        ev.kind
+    );
+    if let Some(s) = &e.severity {
+        summary.push_str(&format!(" (severity {s})"));
+    }
+    if let Some(sub) = ev.azure_sub {
+        summary.push_str(&format!(" on Azure subscription {sub}"));
+    }
+    summary.push_str(&format!(", status {}", status_text(e)));
+    if let Some(h) = e.hit_count {
+        summary.push_str(&format!(", {h} hits"));
+    }
+    if let Some(t) = e.first_occurrence {
+        summary.push_str(&format!(" since {}", short_time(t)));
+    }
+    summary
+}
+
+/// Set a new event to `Investigating` in Partner Center (needs its Azure subscription id).
+fn mark_investigating(ev: &Event<'_>, out: &mut PlanBuilder) {
+    let e = ev.e;
+    match ev.azure_sub {
+        Some(sub) => {
+            out.action(PlannedAction {
+                key: format!("fraud-status/{sub}/{}/Investigating", e.event_id),
+                customer: ev.customer.map(str::to_owned),
+                kind: ActionKind::FraudEventStatus {
+                    azure_subscription_id: sub.to_owned(),
+                    event_ids: vec![e.event_id.clone()],
+                    status: "Investigating".into(),
+                    resolved_reason: None,
+                },
+                requires_approval: false,
+                reason: format!(
+                    "Mark fraud event {} ({}) on {} as Investigating in Partner Center (this only \
+                     records the status; it does not stop the activity)",
+                    e.event_id, ev.kind, ev.name
+                ),
+                findings: vec![ev.fp.clone()],
+                after: vec![],
+            });
+        }
+        None => out.skip(
+            ev.customer,
+            POLICY,
+            format!(
+                "fraud event {} has no Azure subscription id; status not updated",
+                e.event_id
+            ),
+        ),
+    }
+}
+
+/// The customer a suspension or cancellation may be planned for, or `None` (with a skip when
+/// the configured response is not `alert`): the event names no customer, or it is exempt.
+fn responder<'e>(
+    input: &PolicyInput<'_>,
+    ev: &Event<'e>,
+    out: &mut PlanBuilder,
+) -> Option<&'e str> {
+    let response = input.config.fraud.response;
+    if response == FraudResponse::Alert {
+        return None;
+    }
+    let Some(customer) = ev.customer else {
+        out.skip(
+            None,
+            POLICY,
+            format!(
+                "fraud event {} names no customer; no suspension or cancellation planned",
+                ev.e.event_id
+            ),
+        );
+        return None;
+    };
+    if input.config.customer(customer).is_some_and(|o| o.exempt) {
+        out.skip(
+            Some(customer),
+            POLICY,
+            format!(
+                "customer is exempt: no {} planned for fraud event {} (the alert still goes out)",
+                if response == FraudResponse::Suspend {
+                    "suspension"
+                } else {
+                    "cancellation"
+                },
+                ev.e.event_id
+            ),
+        );
+        return None;
+    }
+    Some(customer)
+}
+
+/// One cancellation per (customer, Azure subscription), naming every event behind it.
+fn plan_cancels(cancel_groups: BTreeMap<(String, String), Vec<String>>, out: &mut PlanBuilder) {
     for ((customer, sub), fps) in cancel_groups {
         let events: BTreeSet<&str> = fps.iter().filter_map(|f| f.rsplit(':').next()).collect();
         out.action(PlannedAction {
@@ -314,22 +381,20 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     }
 }
 
-fn plan_suspend(
-    input: &PolicyInput<'_>,
-    out: &mut PlanBuilder,
+/// The customer's subscriptions, or `None` after asking for them or saying they failed.
+fn subscriptions<'i>(
+    input: &'i PolicyInput<'_>,
+    ev: &Event<'_>,
     customer: &str,
-    name: &str,
-    e: &FraudEvent,
-    fp: &str,
-    kind: &str,
-) {
+    out: &mut PlanBuilder,
+) -> Option<&'i [Subscription]> {
     let detail = input
         .snapshot
         .details
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(customer))
         .map(|(_, d)| d);
-    let subs = match detail.map(|d| &d.subscriptions) {
+    match detail.map(|d| &d.subscriptions) {
         None | Some(Section::NotChecked { .. }) => {
             out.need_detail(
                 customer,
@@ -343,10 +408,10 @@ fn plan_suspend(
                 POLICY,
                 format!(
                     "fraud event {}: suspension waits for the customer's subscriptions",
-                    e.event_id
+                    ev.e.event_id
                 ),
             );
-            return;
+            None
         }
         Some(Section::Failed { error }) => {
             out.skip(
@@ -354,13 +419,21 @@ fn plan_suspend(
                 POLICY,
                 format!(
                     "fraud event {}: subscriptions could not be read ({error}); no suspension planned",
-                    e.event_id
+                    ev.e.event_id
                 ),
             );
-            return;
+            None
         }
-        Some(Section::Ok { data }) => data,
+        Some(Section::Ok { data }) => Some(data),
+    }
+}
+
+/// Suspend every active Azure plan of the customer, with approval.
+fn plan_suspend(input: &PolicyInput<'_>, ev: &Event<'_>, customer: &str, out: &mut PlanBuilder) {
+    let Some(subs) = subscriptions(input, ev, customer, out) else {
+        return;
     };
+    let e = ev.e;
     let mut targets: Vec<&str> = subs
         .iter()
         .filter(|s| s.is_azure_plan() && s.status.as_str().eq_ignore_ascii_case("active"))
@@ -389,13 +462,13 @@ fn plan_suspend(
             },
             requires_approval: true,
             reason: format!(
-                "Suspend Azure plan {sub} of {name} because of fraud event {} ({kind}). Partner \
+                "Suspend Azure plan {sub} of {} because of fraud event {} ({}). Partner \
                  Center refuses to suspend an Azure plan that still has active Azure \
                  subscriptions or reservations; cancelling the compromised subscription may be \
                  needed instead.",
-                e.event_id
+                ev.name, e.event_id, ev.kind
             ),
-            findings: vec![fp.to_owned()],
+            findings: vec![ev.fp.clone()],
             after: vec![],
         });
     }

@@ -34,7 +34,7 @@ use serde::Deserialize;
 use crate::ledger::LedgerView;
 use crate::plan::{Plan, PlanBuilder};
 use crate::receivables::matching::MatchOutcome;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Section, Snapshot};
 
 /// The receivables as the policies see them.
 #[derive(Debug, Clone)]
@@ -101,6 +101,29 @@ impl PolicyInput<'_> {
     /// Today's date in the partner's time zone.
     pub fn today(&self) -> Date {
         self.now.to_zoned(self.tz.clone()).date()
+    }
+}
+
+/// A snapshot section as a policy reads it: the data, or `None` after recording in the plan why
+/// `policy` cannot use `what` this run ("usage not checked: App+User credentials not configured",
+/// "… could not be read: …").
+pub trait OrSkip<T> {
+    fn or_skip(&self, out: &mut PlanBuilder, policy: &str, what: &str) -> Option<&T>;
+}
+
+impl<T> OrSkip<T> for Section<T> {
+    fn or_skip(&self, out: &mut PlanBuilder, policy: &str, what: &str) -> Option<&T> {
+        match self {
+            Section::Ok { data } => Some(data),
+            Section::NotChecked { reason } => {
+                out.skip(None, policy, format!("{what} not checked: {reason}"));
+                None
+            }
+            Section::Failed { error } => {
+                out.skip(None, policy, format!("{what} could not be read: {error}"));
+                None
+            }
+        }
     }
 }
 
