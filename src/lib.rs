@@ -16,6 +16,7 @@ pub mod execute;
 pub mod exit;
 pub mod ledger;
 pub mod logging;
+pub mod net;
 pub mod notices;
 pub mod observe;
 pub mod pc;
