@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use cspguard::cli::RunArgs;
 use cspguard::config::{Config, Mode};
 use cspguard::context;
-use cspguard::execute::{ExecutionReport, Executor};
+use cspguard::execute::{ExecutionReport, Executor, Selection};
 use cspguard::exit::Exit;
 use cspguard::ledger::{Ledger, RunLock};
 use cspguard::notices::mail::Mailer;
@@ -109,7 +109,7 @@ pub async fn cycle(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Result<E
         mode,
         now,
         pc: Some(&pc),
-        only_approved: false,
+        selection: Selection::All,
     };
     let mut report = ExecutionReport::default();
     exec.record(&planned.plan, &mut report)?;
@@ -246,7 +246,7 @@ async fn only_approved(cfg: &Config, mode: Mode, now: Timestamp) -> anyhow::Resu
         mode,
         now,
         pc: Some(&pc),
-        only_approved: true,
+        selection: Selection::OnlyApproved,
     };
     let mut report = ExecutionReport::default();
     exec.execute(&Plan::default(), &snapshot, &mut report)

@@ -29,6 +29,7 @@ pub mod schema;
 mod store;
 mod types;
 
+pub use actions::{ActionError, FailureKind};
 pub use error::LedgerError;
 pub use lock::RunLock;
 pub use msgid::message_id_for;
