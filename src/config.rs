@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
+use crate::net::check_url;
+pub use crate::secrets::SecretRef;
+
 /// Where the state database lives when the config does not say.
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/cspguard/state.db";
 
@@ -122,19 +125,6 @@ pub enum TokenStyle {
     V1,
     /// `POST {authority}/{tenant}/oauth2/v2.0/token` with `scope={resource}/.default`.
     V2,
-}
-
-/// A reference to a secret: never the secret itself, unless given inline (discouraged).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretRef {
-    /// Logical name, also the systemd credential name looked up in `$CREDENTIALS_DIRECTORY`.
-    pub name: &'static str,
-    /// `<name>_file = PATH`
-    pub file: Option<PathBuf>,
-    /// `<name>_env = VAR`
-    pub env: Option<String>,
-    /// `<name> = "..."` inline in the config file (warned about when the file is readable by others).
-    pub inline: bool,
 }
 
 /// `[partner_center]`
@@ -570,31 +560,6 @@ impl Config {
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(self.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC)
     }
-}
-
-/// Why a URL is unacceptable, if it is.
-pub fn check_url(url: &str) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL ({e})"))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback_host(parsed.host_str().unwrap_or("")) => Ok(()),
-        "http" => Err(format!(
-            "{url:?} uses plain http; only https is allowed (http only for loopback test servers)"
-        )),
-        other => Err(format!(
-            "{url:?} has unsupported scheme {other:?}; use https"
-        )),
-    }
-}
-
-/// True for `localhost`, `127.0.0.0/8` and `::1`.
-pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn at(path: &Path, text: &str, span: Range<usize>, message: String) -> ConfigError {

@@ -4,7 +4,8 @@
 //!
 //! It owns [`EnforcementConfig`], the pure decisions ([`BusinessWindow::check`], [`breaker`],
 //! [`suspend_step`], [`reactivate_step`], [`is_azure_plan_refusal`]) and [`Enforcer`], which
-//! performs one claimed action against Partner Center and says what happened ([`Outcome`]). The
+//! performs one claimed action against Partner Center and says what happened: [`Performed`], or
+//! an [`EnforceError`] whose [`ActionError`] kind says how the ledger records the failure. The
 //! executor (`crate::execute`) decides *whether* an action may run (approval, caps, the circuit
 //! breaker, business hours, holds and exempt lists, prerequisites) and records the outcome.
 //!
@@ -17,8 +18,8 @@
 //! - cspguard reactivates only subscriptions that the ledger says it suspended *and* that are still
 //!   suspended in Partner Center.
 //! - A refusal that retrying cannot fix (403 / 900115: an Azure plan with active Azure
-//!   subscriptions) is an [`Outcome::Refused`]: failed at once, with what ops must do, never
-//!   retried blindly.
+//!   subscriptions) is a permanent [`ActionError`] with a [`RefusalFinding`]: failed at once,
+//!   with what ops must do, never retried blindly.
 //! - Nothing here panics on API data; every failure is a value with what/where/what to do.
 
 use std::collections::BTreeSet;
@@ -30,7 +31,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::ledger::{Ledger, LedgerError, Suspension};
+use crate::ledger::{ActionError, Ledger, LedgerError, Suspension};
 use crate::pc::PartnerCenter;
 use crate::pc::error::PcError;
 use crate::pc::models::{FraudEventStatus, FraudResolvedReason, Subscription, SubscriptionStatus};
@@ -263,16 +264,27 @@ pub enum SuspendStep {
     Unclear(String),
 }
 
+/// Whether an earlier suspension PATCH of this action may have been applied without cspguard
+/// seeing the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnseenPatch {
+    /// This is the first PATCH of the action: nothing can have been applied unseen.
+    RuledOut,
+    /// An earlier attempt (a timeout, a 5xx, or a 412 after the transport's retry) may have
+    /// sent a PATCH that was applied.
+    Possible,
+}
+
 /// Decide a suspension from the current subscription, cspguard's own record of it, and whether
-/// a PATCH of this action may already have been applied unseen (`patch_may_have_applied`).
+/// a PATCH of this action may already have been applied unseen.
 pub fn suspend_step(
     current: &Subscription,
     by_us: Option<&Suspension>,
-    patch_may_have_applied: bool,
+    unseen: UnseenPatch,
 ) -> SuspendStep {
     match &current.status {
         SubscriptionStatus::Active => SuspendStep::Patch,
-        SubscriptionStatus::Suspended if by_us.is_none() && patch_may_have_applied => {
+        SubscriptionStatus::Suspended if by_us.is_none() && unseen == UnseenPatch::Possible => {
             SuspendStep::Unclear(format!(
                 "subscription {} is suspended now, but an earlier suspension PATCH of this action \
                  may have been applied without cspguard seeing the answer, so cspguard cannot \
@@ -359,20 +371,47 @@ pub struct RefusalFinding {
     pub summary: String,
 }
 
-/// What performing one action did.
+/// What performing one action achieved.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum Performed {
     /// Performed (or its purpose is already achieved); the result to record.
     Done(serde_json::Value),
     /// Not performed because a check at execution time made it unnecessary or not allowed.
     Skipped(String),
-    /// Failed; worth retrying later (with backoff).
-    Failed(String),
-    /// Refused for a reason retrying cannot fix; failed at once, ops alerted.
-    Refused {
-        error: String,
-        finding: RefusalFinding,
+}
+
+/// Why performing one action did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    /// The ledger failed: execution stops; nothing is recorded on the action.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The action failed. `error.kind` says how the ledger records it (transient: retried with
+    /// backoff; permanent: failed at once). `alert` is set for a refusal a person must resolve:
+    /// the finding ops are alerted with at once.
+    #[error("{error}")]
+    Action {
+        error: ActionError,
+        alert: Option<RefusalFinding>,
     },
+}
+
+impl EnforceError {
+    /// A failure worth retrying later with the ledger's backoff.
+    fn transient(message: String) -> Self {
+        EnforceError::Action {
+            error: ActionError::transient(message),
+            alert: None,
+        }
+    }
+
+    /// A refusal retrying cannot fix: failed at once, ops alerted with `finding`.
+    fn refused(message: String, finding: RefusalFinding) -> Self {
+        EnforceError::Action {
+            error: ActionError::permanent(message),
+            alert: Some(finding),
+        }
+    }
 }
 
 /// Performs claimed actions against Partner Center and records suspensions and reactivations.
@@ -384,49 +423,44 @@ pub struct Enforcer<'a> {
 
 impl Enforcer<'_> {
     /// Suspend `sid` of `customer` (see the module invariants). `key` is the action's
-    /// idempotency key, recorded with the suspension.
-    /// `earlier_attempts`: attempts of this action before this one (a failed attempt may have
-    /// sent a PATCH that was applied unseen).
+    /// idempotency key, recorded with the suspension. `unseen`: whether an earlier attempt of
+    /// this action may have sent a PATCH that was applied unseen.
     pub async fn suspend(
         &self,
         key: &str,
         customer: &str,
         sid: &str,
         reason: SuspendReason,
-        earlier_attempts: u32,
-    ) -> Result<Outcome, LedgerError> {
+        unseen: UnseenPatch,
+    ) -> Result<Performed, EnforceError> {
         let reason_text = match reason {
             SuspendReason::Nonpayment => "nonpayment",
             SuspendReason::Fraud => "fraud",
         };
         let mut conflicts = 0;
         loop {
-            let current = match self.pc.subscription(customer, sid).await {
-                Ok(s) => s,
-                Err(e) => {
-                    return Ok(Outcome::Failed(format!(
-                        "cannot re-read subscription {sid} before suspending it: {e}"
-                    )));
-                }
-            };
+            let current = self.pc.subscription(customer, sid).await.map_err(|e| {
+                EnforceError::transient(format!(
+                    "cannot re-read subscription {sid} before suspending it: {e}"
+                ))
+            })?;
             let by_us = self.ledger.suspended_by_us(customer, sid)?;
-            match suspend_step(
-                &current,
-                by_us.as_ref(),
-                conflicts > 0 || earlier_attempts > 0,
-            ) {
+            let unseen = if conflicts > 0 {
+                UnseenPatch::Possible
+            } else {
+                unseen
+            };
+            match suspend_step(&current, by_us.as_ref(), unseen) {
                 SuspendStep::Patch => {}
-                SuspendStep::Skip(why) => return Ok(Outcome::Skipped(why)),
+                SuspendStep::Skip(why) => return Ok(Performed::Skipped(why)),
                 SuspendStep::Unclear(why) => {
-                    return Ok(Outcome::Refused {
-                        error: why.clone(),
-                        finding: RefusalFinding {
-                            fingerprint: format!("enforce.suspension_unclear:{customer}:{sid}"),
-                            rule: "enforce.suspension_unclear".to_owned(),
-                            customer: customer.to_owned(),
-                            summary: why,
-                        },
-                    });
+                    let finding = RefusalFinding {
+                        fingerprint: format!("enforce.suspension_unclear:{customer}:{sid}"),
+                        rule: "enforce.suspension_unclear".to_owned(),
+                        customer: customer.to_owned(),
+                        summary: why.clone(),
+                    };
+                    return Err(EnforceError::refused(why, finding));
                 }
             }
             match self
@@ -436,7 +470,7 @@ impl Enforcer<'_> {
             {
                 Ok(after) => {
                     if after.status != SubscriptionStatus::Suspended {
-                        return Ok(Outcome::Failed(format!(
+                        return Err(EnforceError::transient(format!(
                             "Partner Center accepted the suspension of {sid} but reports it as \
                              {}; check it in Partner Center",
                             after.status.as_str()
@@ -444,7 +478,7 @@ impl Enforcer<'_> {
                     }
                     self.ledger
                         .record_suspension(customer, sid, key, reason_text, self.now)?;
-                    return Ok(Outcome::Done(json!({
+                    return Ok(Performed::Done(json!({
                         "outcome": "suspended",
                         "subscription": sid,
                         "reason": reason_text,
@@ -461,35 +495,10 @@ impl Enforcer<'_> {
                     );
                 }
                 Err(e) if is_azure_plan_refusal(&e) => {
-                    let alternative = match reason {
-                        SuspendReason::Nonpayment => {
-                            "exclude Azure plans from suspension ([dunning] suspend_azure_plans \
-                             = false)"
-                        }
-                        SuspendReason::Fraud => {
-                            "respond to fraud by cancelling the compromised Azure subscription \
-                             ([fraud] response = \"cancel\")"
-                        }
-                    };
-                    let summary = format!(
-                        "Partner Center refused to suspend Azure plan {sid} of customer \
-                         {customer} (403, code {AZURE_PLAN_ACTIVE_CODE}): it still has active \
-                         Azure subscriptions. To do: cancel or move the customer's Azure \
-                         subscriptions under this plan, then `cspguard retry` the action; or \
-                         {alternative} and reject the action"
-                    );
-                    return Ok(Outcome::Refused {
-                        error: format!("{summary}. Partner Center said: {e}"),
-                        finding: RefusalFinding {
-                            fingerprint: format!("enforce.azure_plan_refused:{customer}:{sid}"),
-                            rule: "enforce.azure_plan_refused".to_owned(),
-                            customer: customer.to_owned(),
-                            summary,
-                        },
-                    });
+                    return Err(azure_plan_refusal(customer, sid, reason, &e));
                 }
                 Err(e) => {
-                    return Ok(Outcome::Failed(format!(
+                    return Err(EnforceError::transient(format!(
                         "suspending subscription {sid} failed: {e}"
                     )));
                 }
@@ -503,24 +512,21 @@ impl Enforcer<'_> {
         key: &str,
         customer: &str,
         sid: &str,
-    ) -> Result<Outcome, LedgerError> {
+    ) -> Result<Performed, EnforceError> {
         let mut conflicts = 0;
         loop {
-            let current = match self.pc.subscription(customer, sid).await {
-                Ok(s) => s,
-                Err(e) => {
-                    return Ok(Outcome::Failed(format!(
-                        "cannot re-read subscription {sid} before reactivating it: {e}"
-                    )));
-                }
-            };
+            let current = self.pc.subscription(customer, sid).await.map_err(|e| {
+                EnforceError::transient(format!(
+                    "cannot re-read subscription {sid} before reactivating it: {e}"
+                ))
+            })?;
             let by_us = self.ledger.suspended_by_us(customer, sid)?;
             match reactivate_step(&current, by_us.as_ref()) {
-                ReactivateStep::Skip(why) => return Ok(Outcome::Skipped(why)),
+                ReactivateStep::Skip(why) => return Ok(Performed::Skipped(why)),
                 ReactivateStep::AlreadyActive => {
                     self.ledger
                         .record_reactivation(customer, sid, key, self.now)?;
-                    return Ok(Outcome::Done(json!({
+                    return Ok(Performed::Done(json!({
                         "outcome": "already_active",
                         "subscription": sid,
                         "note": "active again already (reactivated outside cspguard); \
@@ -536,7 +542,7 @@ impl Enforcer<'_> {
             {
                 Ok(after) => {
                     if after.status != SubscriptionStatus::Active {
-                        return Ok(Outcome::Failed(format!(
+                        return Err(EnforceError::transient(format!(
                             "Partner Center accepted the reactivation of {sid} but reports it as \
                              {}; check it in Partner Center",
                             after.status.as_str()
@@ -544,7 +550,7 @@ impl Enforcer<'_> {
                     }
                     self.ledger
                         .record_reactivation(customer, sid, key, self.now)?;
-                    return Ok(Outcome::Done(json!({
+                    return Ok(Performed::Done(json!({
                         "outcome": "reactivated",
                         "subscription": sid,
                         "etag_conflicts": conflicts,
@@ -559,7 +565,7 @@ impl Enforcer<'_> {
                     );
                 }
                 Err(e) => {
-                    return Ok(Outcome::Failed(format!(
+                    return Err(EnforceError::transient(format!(
                         "reactivating subscription {sid} failed: {e}"
                     )));
                 }
@@ -568,84 +574,91 @@ impl Enforcer<'_> {
     }
 
     /// Set the customer's Azure spending budget, unless one was set since planning.
-    pub async fn set_budget(&self, customer: &str, amount: Decimal) -> Outcome {
-        match self.pc.usage_budget(customer).await {
-            Ok(b) => {
-                if let Some(existing) = b.amount.filter(|a| *a > Decimal::ZERO) {
-                    return Outcome::Skipped(format!(
-                        "customer {customer} has a spending budget of {existing} now (set since \
-                         planning); not changed"
-                    ));
-                }
-            }
-            Err(e) => {
-                return Outcome::Failed(format!(
-                    "cannot re-read the spending budget of {customer} before setting it: {e}"
-                ));
-            }
+    pub async fn set_budget(
+        &self,
+        customer: &str,
+        amount: Decimal,
+    ) -> Result<Performed, EnforceError> {
+        let current = self.pc.usage_budget(customer).await.map_err(|e| {
+            EnforceError::transient(format!(
+                "cannot re-read the spending budget of {customer} before setting it: {e}"
+            ))
+        })?;
+        if let Some(existing) = current.amount.filter(|a| *a > Decimal::ZERO) {
+            return Ok(Performed::Skipped(format!(
+                "customer {customer} has a spending budget of {existing} now (set since \
+                 planning); not changed"
+            )));
         }
-        match self.pc.set_usage_budget(customer, amount).await {
-            Ok(b) => Outcome::Done(json!({
-                "outcome": "budget_set",
-                "amount": amount.to_string(),
-                "reported_amount": b.amount.map(|a| a.to_string()),
-            })),
-            Err(e) => Outcome::Failed(format!(
-                "setting the spending budget of {customer} to {amount} failed: {e}"
-            )),
-        }
+        let b = self
+            .pc
+            .set_usage_budget(customer, amount)
+            .await
+            .map_err(|e| {
+                EnforceError::transient(format!(
+                    "setting the spending budget of {customer} to {amount} failed: {e}"
+                ))
+            })?;
+        Ok(Performed::Done(json!({
+            "outcome": "budget_set",
+            "amount": amount.to_string(),
+            "reported_amount": b.amount.map(|a| a.to_string()),
+        })))
     }
 
     /// Set the status of fraud events of one Azure subscription (empty `event_ids`: all).
-    pub async fn fraud_status(
+    pub async fn set_fraud_status(
         &self,
         azure_sub: &str,
         event_ids: &[String],
         status: &str,
         reason: Option<&str>,
-    ) -> Outcome {
+    ) -> Result<Performed, EnforceError> {
         let st = FraudEventStatus::parse(status);
         let rr = reason.map(FraudResolvedReason::parse);
-        match self
+        let events = self
             .pc
             .update_fraud_event_status(azure_sub, event_ids, st, rr)
             .await
-        {
-            Ok(events) => Outcome::Done(json!({
-                "outcome": "fraud_status_set",
-                "azure_subscription": azure_sub,
-                "status": status,
-                "resolved_reason": reason,
-                "events_updated": events.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>(),
-            })),
-            Err(e) => Outcome::Failed(format!(
-                "setting fraud events of Azure subscription {azure_sub} to {status} failed: {e}"
-            )),
-        }
+            .map_err(|e| {
+                EnforceError::transient(format!(
+                    "setting fraud events of Azure subscription {azure_sub} to {status} failed: \
+                     {e}"
+                ))
+            })?;
+        Ok(Performed::Done(json!({
+            "outcome": "fraud_status_set",
+            "azure_subscription": azure_sub,
+            "status": status,
+            "resolved_reason": reason,
+            "events_updated": events.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>(),
+        })))
     }
 
     /// Cancel a compromised Azure subscription (irreversible): find the Azure plan that holds it,
     /// check it is still active, cancel it with reason `compromise`.
-    pub async fn cancel_azure(&self, customer: &str, azure_sub: &str) -> Outcome {
-        let subs = match self.pc.subscriptions(customer).await {
-            Ok(s) => s,
-            Err(e) => {
-                return Outcome::Failed(format!(
-                    "cannot read the subscriptions of {customer} to find Azure subscription \
-                     {azure_sub}: {e}"
-                ));
-            }
-        };
+    pub async fn cancel_azure(
+        &self,
+        customer: &str,
+        azure_sub: &str,
+    ) -> Result<Performed, EnforceError> {
+        let subs = self.pc.subscriptions(customer).await.map_err(|e| {
+            EnforceError::transient(format!(
+                "cannot read the subscriptions of {customer} to find Azure subscription \
+                 {azure_sub}: {e}"
+            ))
+        })?;
         for plan in subs.iter().filter(|s| s.is_azure_plan()) {
-            let ents = match self.pc.azure_entitlements(customer, &plan.id).await {
-                Ok(e) => e,
-                Err(e) => {
-                    return Outcome::Failed(format!(
+            let ents = self
+                .pc
+                .azure_entitlements(customer, &plan.id)
+                .await
+                .map_err(|e| {
+                    EnforceError::transient(format!(
                         "cannot read the Azure subscriptions of plan {}: {e}",
                         plan.id
-                    ));
-                }
-            };
+                    ))
+                })?;
             let Some(ent) = ents.iter().find(|e| e.id.eq_ignore_ascii_case(azure_sub)) else {
                 continue;
             };
@@ -654,33 +667,65 @@ impl Enforcer<'_> {
                 .as_ref()
                 .filter(|s| **s != SubscriptionStatus::Active)
             {
-                return Outcome::Skipped(format!(
+                return Ok(Performed::Skipped(format!(
                     "Azure subscription {azure_sub} is {} already; not cancelled again",
                     st.as_str()
-                ));
+                )));
             }
-            return match self
+            let after = self
                 .pc
                 .cancel_azure_entitlement(customer, &plan.id, &ent.id)
                 .await
-            {
-                Ok(after) => Outcome::Done(json!({
-                    "outcome": "cancelled",
-                    "azure_subscription": azure_sub,
-                    "azure_plan": plan.id,
-                    "reported_status": after.status.as_ref().map(|s| s.as_str().to_owned()),
-                    "note": "irreversible; Microsoft needs about 10 minutes to show the status",
-                })),
-                Err(e) => Outcome::Failed(format!(
-                    "cancelling Azure subscription {azure_sub} failed: {e}"
-                )),
-            };
+                .map_err(|e| {
+                    EnforceError::transient(format!(
+                        "cancelling Azure subscription {azure_sub} failed: {e}"
+                    ))
+                })?;
+            return Ok(Performed::Done(json!({
+                "outcome": "cancelled",
+                "azure_subscription": azure_sub,
+                "azure_plan": plan.id,
+                "reported_status": after.status.as_ref().map(|s| s.as_str().to_owned()),
+                "note": "irreversible; Microsoft needs about 10 minutes to show the status",
+            })));
         }
-        Outcome::Skipped(format!(
+        Ok(Performed::Skipped(format!(
             "Azure subscription {azure_sub} is not under any Azure plan of customer {customer} \
              (moved or already gone); nothing cancelled"
-        ))
+        )))
     }
+}
+
+/// The refusal for Partner Center's 403 / 900115 on suspending an Azure plan: what ops must do,
+/// and the finding they are alerted with.
+fn azure_plan_refusal(
+    customer: &str,
+    sid: &str,
+    reason: SuspendReason,
+    e: &PcError,
+) -> EnforceError {
+    let alternative = match reason {
+        SuspendReason::Nonpayment => {
+            "exclude Azure plans from suspension ([dunning] suspend_azure_plans = false)"
+        }
+        SuspendReason::Fraud => {
+            "respond to fraud by cancelling the compromised Azure subscription ([fraud] response \
+             = \"cancel\")"
+        }
+    };
+    let summary = format!(
+        "Partner Center refused to suspend Azure plan {sid} of customer {customer} (403, code \
+         {AZURE_PLAN_ACTIVE_CODE}): it still has active Azure subscriptions. To do: cancel or \
+         move the customer's Azure subscriptions under this plan, then `cspguard retry` the \
+         action; or {alternative} and reject the action"
+    );
+    let finding = RefusalFinding {
+        fingerprint: format!("enforce.azure_plan_refused:{customer}:{sid}"),
+        rule: "enforce.azure_plan_refused".to_owned(),
+        customer: customer.to_owned(),
+        summary: summary.clone(),
+    };
+    EnforceError::refused(format!("{summary}. Partner Center said: {e}"), finding)
 }
 
 #[cfg(test)]
@@ -713,11 +758,15 @@ mod tests {
     #[test]
     fn suspend_only_active_subscriptions_and_never_claim_someone_elses_suspension() {
         assert_eq!(
-            suspend_step(&sub("active"), None, false),
+            suspend_step(&sub("active"), None, UnseenPatch::RuledOut),
             SuspendStep::Patch
         );
-        assert_eq!(suspend_step(&sub("active"), None, true), SuspendStep::Patch);
-        let SuspendStep::Skip(why) = suspend_step(&sub("suspended"), None, false) else {
+        assert_eq!(
+            suspend_step(&sub("active"), None, UnseenPatch::Possible),
+            SuspendStep::Patch
+        );
+        let SuspendStep::Skip(why) = suspend_step(&sub("suspended"), None, UnseenPatch::RuledOut)
+        else {
             panic!("suspended by someone else must be skipped");
         };
         assert!(
@@ -725,15 +774,17 @@ mod tests {
             "{why}"
         );
         assert!(matches!(
-            suspend_step(&sub("suspended"), None, true),
+            suspend_step(&sub("suspended"), None, UnseenPatch::Possible),
             SuspendStep::Unclear(w) if w.contains("activity log")
         ));
-        let SuspendStep::Skip(why) = suspend_step(&sub("suspended"), Some(&ours()), true) else {
+        let SuspendStep::Skip(why) =
+            suspend_step(&sub("suspended"), Some(&ours()), UnseenPatch::Possible)
+        else {
             panic!("already ours");
         };
         assert!(why.contains("already suspended by cspguard"), "{why}");
         assert!(matches!(
-            suspend_step(&sub("deleted"), None, false),
+            suspend_step(&sub("deleted"), None, UnseenPatch::RuledOut),
             SuspendStep::Skip(w) if w.contains("deleted")
         ));
     }

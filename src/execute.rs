@@ -28,12 +28,13 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::config::{Config, Mode};
-use crate::enforce::{self, Enforcer, Outcome};
+use crate::enforce::{self, EnforceError, Enforcer, Performed, UnseenPatch};
 use crate::ledger::{
-    ActionRow, ActionStatus, Ledger, LedgerError, LedgerView, NewAction, NewNotice,
+    ActionError, ActionRow, ActionStatus, FailureKind, Ledger, LedgerError, LedgerView, NewAction,
+    NewNotice,
 };
 use crate::notices::format::choose_locale;
-use crate::notices::mail::{Mailer, OutgoingEmail};
+use crate::notices::mail::{MailError, Mailer, OutgoingEmail};
 use crate::notices::templates::{
     CustomerInfo, NoticeContext, OpsAlertContext, PartnerInfo, Renderer,
 };
@@ -94,9 +95,19 @@ pub struct Executor<'a> {
     /// The Partner Center client for suspensions and the other Partner Center actions
     /// (`None`: they wait).
     pub pc: Option<&'a PartnerCenter>,
-    /// `cspguard run --only-approved`: execute only approved actions and the actions that wait
-    /// only for them (their notices).
-    pub only_approved: bool,
+    /// Which executable actions this run performs.
+    pub selection: Selection,
+}
+
+/// Which executable actions a run performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Selection {
+    /// Every executable action (a normal run).
+    #[default]
+    All,
+    /// `cspguard run --only-approved`: only approved actions and the actions that wait only for
+    /// them (their notices).
+    OnlyApproved,
 }
 
 impl Executor<'_> {
@@ -188,7 +199,7 @@ impl Executor<'_> {
                 )),
             }
         }
-        if self.only_approved {
+        if self.selection == Selection::OnlyApproved {
             let approved: BTreeSet<String> = work
                 .iter()
                 .filter(|(r, _)| r.status == ActionStatus::Approved)
@@ -263,12 +274,28 @@ impl Executor<'_> {
                 }
                 report.sent += 1;
             }
-            Err(error) => {
+            Err(error) => self.record_failure(claimed, error, report)?,
+        }
+        Ok(())
+    }
+
+    /// Record a failed attempt on the action as its kind says, and in the report.
+    fn record_failure(
+        &self,
+        claimed: &ActionRow,
+        error: ActionError,
+        report: &mut ExecutionReport,
+    ) -> Result<(), ExecuteError> {
+        match error.kind {
+            FailureKind::Transient => {
                 tracing::warn!(key = %claimed.key, %error, "action failed; it will be retried");
-                self.ledger.mark_failed(claimed.id, &error, self.now)?;
-                report.failed.push((claimed.key.clone(), error));
+            }
+            FailureKind::Permanent | FailureKind::Uncertain => {
+                tracing::error!(key = %claimed.key, %error, "refused; not retried automatically");
             }
         }
+        self.ledger.mark_failure(claimed.id, &error, self.now)?;
+        report.failed.push((claimed.key.clone(), error.message));
         Ok(())
     }
 
@@ -467,32 +494,9 @@ impl Executor<'_> {
             ));
             return Ok(());
         };
-        let is_suspend = matches!(action.kind, ActionKind::Suspend { .. });
-        if action.kind.is_destructive()
-            && let Err(why) = &guard.window
-        {
-            report.waiting.push((row.key.clone(), why.clone()));
+        if let Some(why) = self.enforcement_wait(action, guard) {
+            report.waiting.push((row.key.clone(), why));
             return Ok(());
-        }
-        if is_suspend {
-            if let Some(why) = &guard.breaker {
-                report.waiting.push((
-                    row.key.clone(),
-                    format!("not run: {}", why.split(". ").next().unwrap_or(why)),
-                ));
-                return Ok(());
-            }
-            if guard.suspensions_left == 0 {
-                report.waiting.push((
-                    row.key.clone(),
-                    format!(
-                        "the cap of {} suspensions per run ([enforcement] \
-                         max_suspensions_per_run) is reached; it runs in a later run",
-                        self.config.enforcement.max_suspensions_per_run
-                    ),
-                ));
-                return Ok(());
-            }
         }
         if let Some(why) = self.execution_time_block(row, action)? {
             self.ledger.cancel(row.id, RUN_ACTOR, &why, self.now)?;
@@ -503,86 +507,82 @@ impl Executor<'_> {
         let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
             return Ok(());
         };
-        if is_suspend {
+        if matches!(action.kind, ActionKind::Suspend { .. }) {
             guard.suspensions_left = guard.suspensions_left.saturating_sub(1);
         }
-        let customer = action.customer.clone().unwrap_or_default();
-        let e = Enforcer {
+        let enforcer = Enforcer {
             pc,
             ledger: self.ledger,
             now: self.now,
         };
-        let outcome = match &action.kind {
-            ActionKind::Suspend {
-                subscription_id,
-                reason,
-            } => {
-                let earlier = claimed.attempts.saturating_sub(1);
-                e.suspend(&claimed.key, &customer, subscription_id, *reason, earlier)
-                    .await?
-            }
-            ActionKind::Reactivate {
-                subscription_id, ..
-            } => {
-                e.reactivate(&claimed.key, &customer, subscription_id)
-                    .await?
-            }
-            ActionKind::SetBudget { amount } => e.set_budget(&customer, *amount).await,
-            ActionKind::FraudEventStatus {
-                azure_subscription_id,
-                event_ids,
-                status,
-                resolved_reason,
-            } => {
-                e.fraud_status(
-                    azure_subscription_id,
-                    event_ids,
-                    status,
-                    resolved_reason.as_deref(),
-                )
-                .await
-            }
-            ActionKind::CancelAzureSubscription {
-                azure_subscription_id,
-            } => e.cancel_azure(&customer, azure_subscription_id).await,
-            ActionKind::CustomerNotice { .. } | ActionKind::OpsAlert { .. } => {
-                Outcome::Failed(format!("{} is not a Partner Center action", claimed.kind))
-            }
-        };
-        match outcome {
-            Outcome::Done(result) => {
+        let result = perform_pc(&enforcer, &claimed, action).await;
+        self.record_enforcement(&claimed, result, snapshot, report)
+            .await
+    }
+
+    /// Why a Partner Center action must wait this run (business hours, the circuit breaker, the
+    /// suspension cap), if it must.
+    fn enforcement_wait(&self, action: &PlannedAction, guard: &Guard) -> Option<String> {
+        if action.kind.is_destructive()
+            && let Err(why) = &guard.window
+        {
+            return Some(why.clone());
+        }
+        if !matches!(action.kind, ActionKind::Suspend { .. }) {
+            return None;
+        }
+        if let Some(why) = &guard.breaker {
+            return Some(format!(
+                "not run: {}",
+                why.split(". ").next().unwrap_or(why)
+            ));
+        }
+        (guard.suspensions_left == 0).then(|| {
+            format!(
+                "the cap of {} suspensions per run ([enforcement] max_suspensions_per_run) is \
+                 reached; it runs in a later run",
+                self.config.enforcement.max_suspensions_per_run
+            )
+        })
+    }
+
+    /// Record what performing a claimed Partner Center action did; a refusal alerts ops at once.
+    async fn record_enforcement(
+        &self,
+        claimed: &ActionRow,
+        result: Result<Performed, EnforceError>,
+        snapshot: &Snapshot,
+        report: &mut ExecutionReport,
+    ) -> Result<(), ExecuteError> {
+        match result {
+            Ok(Performed::Done(result)) => {
                 tracing::info!(key = %claimed.key, %result, "performed");
                 self.ledger.mark_done(claimed.id, &result, self.now)?;
                 report
                     .performed
                     .push((claimed.key.clone(), result.to_string()));
             }
-            Outcome::Skipped(why) => {
+            Ok(Performed::Skipped(why)) => {
                 tracing::info!(key = %claimed.key, %why, "not performed");
                 self.ledger
                     .mark_skipped(claimed.id, RUN_ACTOR, &why, self.now)?;
                 report.cancelled += 1;
                 report.skipped.push((claimed.key.clone(), why));
             }
-            Outcome::Failed(error) => {
-                tracing::warn!(key = %claimed.key, %error, "action failed; it will be retried");
-                self.ledger.mark_failed(claimed.id, &error, self.now)?;
-                report.failed.push((claimed.key.clone(), error));
-            }
-            Outcome::Refused { error, finding } => {
-                tracing::error!(key = %claimed.key, %error, "refused; not retried automatically");
-                self.ledger
-                    .mark_failed_final(claimed.id, &error, self.now)?;
-                report.failed.push((claimed.key.clone(), error));
-                let f = Finding {
-                    fingerprint: finding.fingerprint,
-                    rule: finding.rule,
-                    severity: Severity::Critical,
-                    customer: Some(finding.customer),
-                    summary: finding.summary,
-                    facts: BTreeMap::from([("action".to_owned(), claimed.key.clone())]),
-                };
-                self.alert_now(&f, snapshot, report).await?;
+            Err(EnforceError::Ledger(e)) => return Err(e.into()),
+            Err(EnforceError::Action { error, alert }) => {
+                self.record_failure(claimed, error, report)?;
+                if let Some(finding) = alert {
+                    let f = Finding {
+                        fingerprint: finding.fingerprint,
+                        rule: finding.rule,
+                        severity: Severity::Critical,
+                        customer: Some(finding.customer),
+                        summary: finding.summary,
+                        facts: BTreeMap::from([("action".to_owned(), claimed.key.clone())]),
+                    };
+                    self.alert_now(&f, snapshot, report).await?;
+                }
             }
         }
         Ok(())
@@ -628,6 +628,7 @@ impl Executor<'_> {
         Ok(Gate::Go)
     }
 
+    /// Render and send a claimed email action; what the ledger records when it went out.
     async fn perform(
         &self,
         mailer: &Mailer,
@@ -635,109 +636,21 @@ impl Executor<'_> {
         action: &PlannedAction,
         findings: &BTreeMap<&str, &Finding>,
         snapshot: &Snapshot,
-    ) -> Result<Done, String> {
-        let (email, template, locale, recipients) = match &action.kind {
-            ActionKind::CustomerNotice {
-                template, to, cc, ..
-            } => {
-                let Some(to) = to.clone() else {
-                    return Err("the notice has no recipient address".to_owned());
-                };
-                let customer = action.customer.clone().unwrap_or_default();
-                let locale = self.notice_locale(&customer, &action.kind, snapshot);
-                let ctx = NoticeContext::from_action(
-                    &action.kind,
-                    &locale,
-                    self.partner(),
-                    CustomerInfo {
-                        id: customer.clone(),
-                        company_name: company_name(snapshot, &customer),
-                        contact_name: None,
-                    },
-                    Vec::new(),
-                )
-                .map_err(|e| e.to_string())?;
-                let rendered = self
-                    .renderer
-                    .render(template, &locale, &ctx)
-                    .map_err(|e| e.to_string())?;
-                let mut recipients = vec![to.clone()];
-                recipients.extend(cc.iter().cloned());
-                (
-                    OutgoingEmail {
-                        key: row.key.clone(),
-                        to: vec![to],
-                        cc: cc.clone(),
-                        subject: rendered.subject,
-                        text: rendered.text,
-                        html: rendered.html,
-                        date: self.now,
-                    },
-                    template.clone(),
-                    locale,
-                    recipients,
-                )
-            }
-            ActionKind::OpsAlert {
-                fingerprint,
-                severity,
-                summary,
-            } => {
-                let ops = self.ops_to();
-                if ops.is_empty() {
-                    return Err("mail.ops_to is empty: nobody to alert".to_owned());
-                }
-                let fallback = Finding {
-                    fingerprint: fingerprint.clone(),
-                    rule: fingerprint.split(':').next().unwrap_or("").to_owned(),
-                    severity: *severity,
-                    customer: action.customer.clone(),
-                    summary: summary.clone(),
-                    facts: BTreeMap::new(),
-                };
-                let finding = findings
-                    .get(fingerprint.as_str())
-                    .copied()
-                    .unwrap_or(&fallback);
-                let customer_name = action
-                    .customer
-                    .as_deref()
-                    .map(|c| company_name(snapshot, c));
-                let ctx = OpsAlertContext::from_finding(
-                    finding,
-                    &self.config.partner.name,
-                    customer_name.as_deref(),
-                    self.now,
-                );
-                let rendered = self
-                    .renderer
-                    .render_ops_alert(&ctx)
-                    .map_err(|e| e.to_string())?;
-                (
-                    OutgoingEmail {
-                        key: row.key.clone(),
-                        to: ops.clone(),
-                        cc: Vec::new(),
-                        subject: rendered.subject,
-                        text: rendered.text,
-                        html: rendered.html,
-                        date: self.now,
-                    },
-                    "ops-alert".to_owned(),
-                    "en".to_owned(),
-                    ops,
-                )
-            }
-            _ => return Err(format!("{} is not an email action", row.kind)),
+    ) -> Result<Done, ActionError> {
+        let composed = match &action.kind {
+            ActionKind::CustomerNotice { .. } => self.compose_notice(row, action, snapshot)?,
+            ActionKind::OpsAlert { .. } => self.compose_alert(row, action, findings, snapshot)?,
+            _ => return Err(not_an_email(row)),
         };
-        let receipt = mailer.send(&email).await.map_err(|e| e.to_string())?;
-        let notices = recipients
+        let receipt = mailer.send(&composed.email).await.map_err(mail_failure)?;
+        let notices = composed
+            .recipients
             .into_iter()
             .map(|recipient| NewNotice {
                 customer: action.customer.clone(),
                 recipient,
-                template: template.clone(),
-                locale: locale.clone(),
+                template: composed.template.clone(),
+                locale: composed.locale.clone(),
                 message_id: receipt.message_id.clone(),
                 action_key: Some(row.key.clone()),
             })
@@ -748,6 +661,124 @@ impl Executor<'_> {
                 "transport_response": receipt.transport_response,
             }),
             notices,
+        })
+    }
+
+    /// The email of a customer notice, rendered in the customer's locale.
+    fn compose_notice(
+        &self,
+        row: &ActionRow,
+        action: &PlannedAction,
+        snapshot: &Snapshot,
+    ) -> Result<Composed, ActionError> {
+        let ActionKind::CustomerNotice {
+            template, to, cc, ..
+        } = &action.kind
+        else {
+            return Err(not_an_email(row));
+        };
+        let Some(to) = to.clone() else {
+            return Err(ActionError::transient(
+                "the notice has no recipient address",
+            ));
+        };
+        let customer = action.customer.clone().unwrap_or_default();
+        let locale = self.notice_locale(&customer, &action.kind, snapshot);
+        let ctx = NoticeContext::from_action(
+            &action.kind,
+            &locale,
+            self.partner(),
+            CustomerInfo {
+                id: customer.clone(),
+                company_name: company_name(snapshot, &customer),
+                contact_name: None,
+            },
+            Vec::new(),
+        )
+        .map_err(|e| ActionError::transient(e.to_string()))?;
+        let rendered = self
+            .renderer
+            .render(template, &locale, &ctx)
+            .map_err(|e| ActionError::transient(e.to_string()))?;
+        let mut recipients = vec![to.clone()];
+        recipients.extend(cc.iter().cloned());
+        Ok(Composed {
+            email: OutgoingEmail {
+                key: row.key.clone(),
+                to: vec![to],
+                cc: cc.clone(),
+                subject: rendered.subject,
+                text: rendered.text,
+                html: rendered.html,
+                date: self.now,
+            },
+            template: template.clone(),
+            locale,
+            recipients,
+        })
+    }
+
+    /// The email of an ops alert, from the run's finding (or the action's copy of it).
+    fn compose_alert(
+        &self,
+        row: &ActionRow,
+        action: &PlannedAction,
+        findings: &BTreeMap<&str, &Finding>,
+        snapshot: &Snapshot,
+    ) -> Result<Composed, ActionError> {
+        let ActionKind::OpsAlert {
+            fingerprint,
+            severity,
+            summary,
+        } = &action.kind
+        else {
+            return Err(not_an_email(row));
+        };
+        let ops = self.ops_to();
+        if ops.is_empty() {
+            return Err(ActionError::transient(
+                "mail.ops_to is empty: nobody to alert",
+            ));
+        }
+        let fallback = Finding {
+            fingerprint: fingerprint.clone(),
+            rule: fingerprint.split(':').next().unwrap_or("").to_owned(),
+            severity: *severity,
+            customer: action.customer.clone(),
+            summary: summary.clone(),
+            facts: BTreeMap::new(),
+        };
+        let finding = findings
+            .get(fingerprint.as_str())
+            .copied()
+            .unwrap_or(&fallback);
+        let customer_name = action
+            .customer
+            .as_deref()
+            .map(|c| company_name(snapshot, c));
+        let ctx = OpsAlertContext::from_finding(
+            finding,
+            &self.config.partner.name,
+            customer_name.as_deref(),
+            self.now,
+        );
+        let rendered = self
+            .renderer
+            .render_ops_alert(&ctx)
+            .map_err(|e| ActionError::transient(e.to_string()))?;
+        Ok(Composed {
+            email: OutgoingEmail {
+                key: row.key.clone(),
+                to: ops.clone(),
+                cc: Vec::new(),
+                subject: rendered.subject,
+                text: rendered.text,
+                html: rendered.html,
+                date: self.now,
+            },
+            template: "ops-alert".to_owned(),
+            locale: "en".to_owned(),
+            recipients: ops,
         })
     }
 
@@ -833,9 +864,82 @@ struct Done {
     notices: Vec<NewNotice>,
 }
 
+/// A rendered email and what the ledger's notice records need.
+struct Composed {
+    email: OutgoingEmail,
+    template: String,
+    locale: String,
+    recipients: Vec<String>,
+}
+
+/// The failure of a non-email action handed to the mailer (recorded as before: transient).
+fn not_an_email(row: &ActionRow) -> ActionError {
+    ActionError::transient(format!("{} is not an email action", row.kind))
+}
+
 /// The company name of a customer as Partner Center knows it, or its id.
 pub fn company_name(snapshot: &Snapshot, customer: &str) -> String {
     snapshot
         .company_name(customer)
         .map_or_else(|| customer.to_owned(), str::to_owned)
+}
+
+/// Perform a claimed Partner Center action through the enforcer.
+async fn perform_pc(
+    e: &Enforcer<'_>,
+    claimed: &ActionRow,
+    action: &PlannedAction,
+) -> Result<Performed, EnforceError> {
+    let customer = action.customer.clone().unwrap_or_default();
+    match &action.kind {
+        ActionKind::Suspend {
+            subscription_id,
+            reason,
+        } => {
+            let unseen = if claimed.attempts > 1 {
+                UnseenPatch::Possible
+            } else {
+                UnseenPatch::RuledOut
+            };
+            e.suspend(&claimed.key, &customer, subscription_id, *reason, unseen)
+                .await
+        }
+        ActionKind::Reactivate {
+            subscription_id, ..
+        } => e.reactivate(&claimed.key, &customer, subscription_id).await,
+        ActionKind::SetBudget { amount } => e.set_budget(&customer, *amount).await,
+        ActionKind::FraudEventStatus {
+            azure_subscription_id,
+            event_ids,
+            status,
+            resolved_reason,
+        } => {
+            e.set_fraud_status(
+                azure_subscription_id,
+                event_ids,
+                status,
+                resolved_reason.as_deref(),
+            )
+            .await
+        }
+        ActionKind::CancelAzureSubscription {
+            azure_subscription_id,
+        } => e.cancel_azure(&customer, azure_subscription_id).await,
+        ActionKind::CustomerNotice { .. } | ActionKind::OpsAlert { .. } => {
+            Err(EnforceError::Action {
+                error: ActionError::transient(format!(
+                    "{} is not a Partner Center action",
+                    claimed.kind
+                )),
+                alert: None,
+            })
+        }
+    }
+}
+
+/// How a failed send is recorded: every mail failure is transient (retried with the ledger's
+/// backoff until its attempts are used up), as the executor has always recorded it;
+/// [`MailError::is_transient`] is not consulted here.
+fn mail_failure(e: MailError) -> ActionError {
+    ActionError::transient(e.to_string())
 }

@@ -13,7 +13,7 @@ use std::io::Write;
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::enforce::{Enforcer, Outcome};
+use crate::enforce::{Enforcer, Performed};
 use crate::ledger::{Ledger, LedgerError, NewAction};
 use crate::pc::PartnerCenter;
 use crate::plan::{ActionKind, PlannedAction};
@@ -181,8 +181,8 @@ pub async fn resolve(
         )));
     };
     let e = Enforcer { pc, ledger, now };
-    match e.fraud_status(sub, &events, status, reason).await {
-        Outcome::Done(mut result) => {
+    match e.set_fraud_status(sub, &events, status, reason).await {
+        Ok(Performed::Done(mut result)) => {
             if let Some(m) = result.as_object_mut() {
                 m.insert("by".to_owned(), json!(who));
             }
@@ -201,7 +201,12 @@ pub async fn resolve(
             )?;
             Ok(())
         }
-        Outcome::Failed(error) | Outcome::Skipped(error) | Outcome::Refused { error, .. } => {
+        Ok(Performed::Skipped(error)) => {
+            ledger.mark_failed_final(claimed.id, &error, now)?;
+            Err(FraudStatusError::Partner(error))
+        }
+        Err(e) => {
+            let error = e.to_string();
             ledger.mark_failed_final(claimed.id, &error, now)?;
             Err(FraudStatusError::Partner(error))
         }

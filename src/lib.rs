@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod logging;
 pub mod mode;
 pub mod money;
+pub mod net;
 pub mod notices;
 pub mod observe;
 pub mod output;

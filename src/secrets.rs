@@ -1,4 +1,5 @@
-//! Secret resolution: turns a [`SecretRef`] from the config into a [`SecretString`].
+//! Secret resolution: turns a [`SecretRef`] (built by the config) into a [`SecretString`].
+//! A leaf of the config: it owns [`SecretRef`] and imports nothing from `crate::config`.
 //!
 //! Sources, in order: `<name>_file = PATH`, `<name>_env = VAR`, the inline value, and finally the
 //! systemd credential `$CREDENTIALS_DIRECTORY/<name>` (from `LoadCredential=`).
@@ -10,7 +11,19 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::SecretRef;
+/// A reference to a secret: never the secret itself, unless given inline (discouraged). The
+/// config builds these from its `<name>_file`, `<name>_env` and `<name>` keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Logical name, also the systemd credential name looked up in `$CREDENTIALS_DIRECTORY`.
+    pub name: &'static str,
+    /// `<name>_file = PATH`
+    pub file: Option<PathBuf>,
+    /// `<name>_env = VAR`
+    pub env: Option<String>,
+    /// `<name> = "..."` inline in the config file (warned about when the file is readable by others).
+    pub inline: bool,
+}
 
 /// Errors while resolving a secret.
 #[derive(Debug, thiserror::Error)]

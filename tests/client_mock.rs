@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::{Mock, SECRET, customer_json, ok};
-use cspguard::pc::auth::{MemoryRefreshTokenStore, RefreshTokenStore};
 use cspguard::pc::models::{FraudEventStatus, Subscription, SubscriptionStatus};
+use cspguard::pc::store::{MemoryRefreshTokenStore, RefreshTokenStore};
 use cspguard::pc::{ClientOptions, PartnerCenter, PcError, TokenStyle};
 use secrecy::{ExposeSecret, SecretString};
 

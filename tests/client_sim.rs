@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cspguard::pc::auth::{FileRefreshTokenStore, RefreshTokenStore};
 use cspguard::pc::models::SubscriptionStatus;
+use cspguard::pc::store::{FileRefreshTokenStore, RefreshTokenStore};
 use cspguard::pc::{ClientOptions, PartnerCenter, PcError, RetryPolicy, TokenStyle};
 use cspguard::sim::{SimConfig, SimHandle, Simulator};
 use secrecy::{ExposeSecret, SecretString};

@@ -1,7 +1,7 @@
 //! Behaviour of the ledger's action outbox and the smaller tables, through the public API.
 
 use cspguard::ledger::{
-    ActionStatus, Ledger, LedgerError, LedgerView, NewAction, NewNotice, RetryPolicy,
+    ActionError, ActionStatus, Ledger, LedgerError, LedgerView, NewAction, NewNotice, RetryPolicy,
     message_id_for,
 };
 use jiff::{SignedDuration, Timestamp};
@@ -204,6 +204,40 @@ fn backoff_is_capped() {
     assert_eq!(p.backoff(1), SignedDuration::from_mins(15));
     assert_eq!(p.backoff(3), SignedDuration::from_hours(1));
     assert_eq!(p.backoff(40), SignedDuration::from_hours(24));
+}
+
+#[test]
+fn a_failure_is_recorded_by_its_kind() {
+    let l = Ledger::open_in_memory().unwrap();
+    let now = t("2025-01-01T08:00:00Z");
+    let cases = [
+        (ActionError::transient("smtp 451"), ActionStatus::Planned),
+        (ActionError::permanent("403 900115"), ActionStatus::Failed),
+        (
+            ActionError::uncertain("who suspended it?"),
+            ActionStatus::Uncertain,
+        ),
+    ];
+    for (i, (error, status)) in cases.into_iter().enumerate() {
+        let a = l.insert_action(&email(&format!("k{i}")), now).unwrap();
+        l.claim(a.id, now).unwrap().unwrap();
+        l.mark_failure(a.id, &error, now).unwrap();
+        let row = l.action(a.id).unwrap().unwrap();
+        assert_eq!(row.status, status, "{error}");
+        assert_eq!(row.last_error.as_deref(), Some(error.message.as_str()));
+        assert_eq!(
+            row.next_attempt_at.is_some(),
+            status == ActionStatus::Planned
+        );
+        // Only an executing action can be marked.
+        assert!(l.mark_failure(a.id, &error, now).is_err());
+    }
+    let later = t("2030-01-01T00:00:00Z");
+    assert_eq!(
+        l.executable(later).unwrap().len(),
+        1,
+        "only the transient one"
+    );
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //!   two claimers can never both win.
 //! - Only `executing` rows can be marked done/failed. `recover_interrupted` turns leftover
 //!   `executing` rows into `uncertain`; nothing but `retry` (a person) makes those eligible again.
+//! - A failed attempt is recorded by its [`FailureKind`] ([`Ledger::mark_failure`]): transient
+//!   failures retry with backoff, permanent ones fail at once, uncertain ones become `uncertain`.
 //! - Every state change a person makes records who and when.
 
 use std::str::FromStr;
@@ -76,6 +78,54 @@ fn read_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAction> {
         retried_by: r.get(21)?,
         retried_at: r.get(22)?,
     })
+}
+
+/// What a failed attempt of an action means for trying it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// It may pass: the action goes back to `planned`/`approved` with the ledger's backoff,
+    /// until the attempts are used up.
+    Transient,
+    /// Trying again cannot fix it: `failed` at once; a person may `retry` after fixing the cause.
+    Permanent,
+    /// It may or may not have happened: `uncertain`, never repeated automatically.
+    Uncertain,
+}
+
+/// Why a claimed action failed: how the ledger records it, and the message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    /// Whether (and how) it is tried again.
+    pub kind: FailureKind,
+    /// What went wrong and what to do, for the ledger, the report and the digest.
+    pub message: String,
+}
+
+impl ActionError {
+    /// A failure worth retrying with backoff.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Transient,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that retrying cannot fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Permanent,
+            message: message.into(),
+        }
+    }
+
+    /// A failure after which nobody can tell whether the action happened.
+    pub fn uncertain(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Uncertain,
+            message: message.into(),
+        }
+    }
 }
 
 /// Statuses a person may cancel.
@@ -306,6 +356,36 @@ impl Ledger {
         self.transition(id, &[ActionStatus::Executing], "mark failed", |tx| {
             tx.execute(
                 "UPDATE actions SET status = 'failed', last_error = ?2, finished_at = ?3, \
+                 updated_at = ?3, next_attempt_at = NULL WHERE id = ?1",
+                params![id, error, ts(now)],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Record a failed attempt of a claimed action as its kind says: transient ->
+    /// [`Ledger::mark_failed`] (backoff), permanent -> [`Ledger::mark_failed_final`], uncertain ->
+    /// [`Ledger::mark_uncertain`].
+    pub fn mark_failure(
+        &self,
+        id: i64,
+        error: &ActionError,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        match error.kind {
+            FailureKind::Transient => self.mark_failed(id, &error.message, now),
+            FailureKind::Permanent => self.mark_failed_final(id, &error.message, now),
+            FailureKind::Uncertain => self.mark_uncertain(id, &error.message, now),
+        }
+    }
+
+    /// Record that nobody can tell whether a claimed action happened: `executing` ->
+    /// `uncertain` with the error, like an interrupted run. Only a person's `retry` makes it
+    /// eligible again.
+    pub fn mark_uncertain(&self, id: i64, error: &str, now: Timestamp) -> Result<(), LedgerError> {
+        self.transition(id, &[ActionStatus::Executing], "mark uncertain", |tx| {
+            tx.execute(
+                "UPDATE actions SET status = 'uncertain', last_error = ?2, finished_at = ?3, \
                  updated_at = ?3, next_attempt_at = NULL WHERE id = ?1",
                 params![id, error, ts(now)],
             )

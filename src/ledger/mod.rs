@@ -32,6 +32,7 @@ mod store;
 mod types;
 mod view;
 
+pub use actions::{ActionError, FailureKind};
 pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
 pub use msgid::message_id_for;

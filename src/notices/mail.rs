@@ -39,8 +39,8 @@ use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use crate::config::{SecretRef, is_loopback_host};
-use crate::secrets::SecretError;
+use crate::net::is_loopback_host;
+use crate::secrets::{SecretError, SecretRef};
 
 /// Default SMTP timeout (connect and each command), seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;

@@ -3,7 +3,9 @@
 //!
 //! Owns: the token response type ([`PcTokenResponse`], accepts `expires_in` as string or number),
 //! the app-only (client credentials) and App+User (refresh-token) grants in both the v1
-//! (`resource=`) and v2 (`scope=`) forms, the token cache, and refresh-token persistence.
+//! (`resource=`) and v2 (`scope=`) forms, the token cache, and refresh-token persistence through
+//! a [`RefreshTokenStore`] (`pc/store.rs`). The [`Authenticator`] is the transport's
+//! [`TokenSource`] (`pc/token.rs`); it never imports the transport.
 //!
 //! Invariants:
 //! * Tokens and secrets live in `secrecy`/`oauth2` secret types; `Debug`/`Serialize` redact them
@@ -14,9 +16,6 @@
 //!   [`RefreshTokenStore`] *before* the new access token is used. Refreshes are serialised, so the
 //!   one-time-use refresh token is never spent twice concurrently.
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -33,7 +32,10 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::pc::error::{PcError, quote};
+use crate::pc::error::{PcError, describe_reqwest, quote};
+use crate::pc::store::RefreshTokenStore;
+use crate::pc::token::{Bearer, BoxFuture, TokenKind, TokenSource};
+use crate::pc::url::check_url_security;
 
 /// Which token endpoint form to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -44,156 +46,6 @@ pub enum TokenStyle {
     V1Resource,
     /// `POST {authority}/{tenant}/oauth2/v2.0/token` with `scope={resource}/.default`.
     V2Scope,
-}
-
-/// Which credentials a call needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenKind {
-    /// Client credentials (app-only).
-    AppOnly,
-    /// Refresh-token grant on behalf of the consenting user (App+User).
-    AppUser,
-}
-
-/// Failure of a [`RefreshTokenStore`].
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(
-        "could not {op} refresh-token file {path}: {source}; check the path and its permissions"
-    )]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Other(String),
-}
-
-/// Where the App+User refresh token lives between runs. Implementations must make `save` durable
-/// before returning: the previous token may already be invalid.
-pub trait RefreshTokenStore: Send + Sync {
-    fn load(&self) -> Result<Option<SecretString>, StoreError>;
-    fn save(&self, token: &SecretString) -> Result<(), StoreError>;
-}
-
-/// A refresh token kept in one file, replaced atomically (temp file in the same directory with
-/// mode 0600, fsync, rename, fsync of the directory).
-#[derive(Debug, Clone)]
-pub struct FileRefreshTokenStore {
-    path: PathBuf,
-}
-
-impl FileRefreshTokenStore {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn io(&self, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-        move |source| StoreError::Io {
-            op,
-            path: self.path.clone(),
-            source,
-        }
-    }
-}
-
-impl RefreshTokenStore for FileRefreshTokenStore {
-    fn load(&self) -> Result<Option<SecretString>, StoreError> {
-        match fs::read_to_string(&self.path) {
-            Ok(s) => {
-                let t = s.trim();
-                if t.is_empty() {
-                    Ok(None)
-                } else {
-                    Ok(Some(SecretString::from(t.to_owned())))
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err((self.io("read"))(e)),
-        }
-    }
-
-    fn save(&self, token: &SecretString) -> Result<(), StoreError> {
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "refresh-token".to_owned());
-        let tmp = dir.join(format!(
-            ".{file_name}.tmp-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let write = || -> std::io::Result<()> {
-            let mut opts = fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(&tmp)?;
-            f.write_all(token.expose_secret().as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&tmp, &self.path)?;
-            #[cfg(unix)]
-            fs::File::open(&dir)?.sync_all()?;
-            Ok(())
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            (self.io("write"))(e)
-        })
-    }
-}
-
-/// An in-memory store (tests, or callers that persist elsewhere).
-#[derive(Default)]
-pub struct MemoryRefreshTokenStore {
-    token: std::sync::Mutex<Option<SecretString>>,
-}
-
-impl MemoryRefreshTokenStore {
-    pub fn new(token: Option<SecretString>) -> Self {
-        Self {
-            token: std::sync::Mutex::new(token),
-        }
-    }
-}
-
-impl std::fmt::Debug for MemoryRefreshTokenStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MemoryRefreshTokenStore([redacted])")
-    }
-}
-
-impl RefreshTokenStore for MemoryRefreshTokenStore {
-    fn load(&self) -> Result<Option<SecretString>, StoreError> {
-        self.token
-            .lock()
-            .map(|g| g.clone())
-            .map_err(|_| StoreError::Other("in-memory token store lock poisoned".into()))
-    }
-    fn save(&self, token: &SecretString) -> Result<(), StoreError> {
-        let mut g = self
-            .token
-            .lock()
-            .map_err(|_| StoreError::Other("in-memory token store lock poisoned".into()))?;
-        *g = Some(token.clone());
-        Ok(())
-    }
 }
 
 /// A token endpoint response, v1 or v2. `expires_in` may be a string (`"3600"`, v1) or a number
@@ -349,18 +201,6 @@ struct Cached {
     generation: u64,
 }
 
-/// A bearer token handed to the transport, with the cache generation it came from.
-pub struct Bearer {
-    pub(crate) token: SecretString,
-    pub(crate) generation: u64,
-}
-
-impl std::fmt::Debug for Bearer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Bearer([redacted], generation {})", self.generation)
-    }
-}
-
 /// What an [`Authenticator`] needs to know.
 pub struct AuthSettings<'a> {
     pub authority: &'a str,
@@ -422,7 +262,7 @@ impl Authenticator {
             url: url.clone(),
             reason: format!("token endpoint URL: {e}"),
         })?;
-        crate::pc::transport::check_url_security(&parsed)?;
+        check_url_security(&parsed)?;
         let token = TokenUrl::from_url(parsed);
         let oauth = Client::new(ClientId::new(client_id.to_owned()))
             .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
@@ -507,7 +347,9 @@ impl Authenticator {
         }
         let status = Arc::new(AtomicU16::new(0));
         let result = req.request_async(&self.http_fn(&status)).await;
-        result.map_err(|e| self.map_token_error(e, status.load(Ordering::Relaxed), false))
+        result.map_err(|e| {
+            self.map_token_error(e, status.load(Ordering::Relaxed), TokenKind::AppOnly)
+        })
     }
 
     async fn fetch_app_user(&self) -> Result<PcTokenResponse, PcError> {
@@ -539,8 +381,9 @@ impl Authenticator {
         }
         let status = Arc::new(AtomicU16::new(0));
         let result = req.request_async(&self.http_fn(&status)).await;
-        let resp =
-            result.map_err(|e| self.map_token_error(e, status.load(Ordering::Relaxed), true))?;
+        let resp = result.map_err(|e| {
+            self.map_token_error(e, status.load(Ordering::Relaxed), TokenKind::AppUser)
+        })?;
         match resp.refresh_token() {
             Some(new) => {
                 // Persist the rotated refresh token BEFORE the access token is used.
@@ -576,7 +419,7 @@ impl Authenticator {
         &self,
         e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>,
         status: u16,
-        app_user: bool,
+        kind: TokenKind,
     ) -> PcError {
         let token_url = self.token_url.clone();
         let server_fault = status >= 500 || status == 429 || status == 408;
@@ -592,7 +435,7 @@ impl Authenticator {
                     message,
                     hint: if server_fault {
                         "the identity service is unavailable, try again later"
-                    } else if app_user
+                    } else if kind == TokenKind::AppUser
                         && *err.error() == oauth2::basic::BasicErrorResponseType::InvalidGrant
                     {
                         // Only invalid_grant is about the refresh token; invalid_client on the
@@ -634,9 +477,19 @@ impl Authenticator {
     }
 }
 
+impl TokenSource for Authenticator {
+    fn bearer(&self, kind: TokenKind) -> BoxFuture<'_, Result<Bearer, PcError>> {
+        Box::pin(Authenticator::bearer(self, kind))
+    }
+
+    fn invalidate(&self, kind: TokenKind, generation: u64) -> BoxFuture<'_, ()> {
+        Box::pin(Authenticator::invalidate(self, kind, generation))
+    }
+}
+
 fn describe_http_client_error(e: &HttpClientError<reqwest::Error>) -> String {
     match e {
-        HttpClientError::Reqwest(inner) => crate::pc::transport::describe_reqwest(inner),
+        HttpClientError::Reqwest(inner) => describe_reqwest(inner),
         other => other.to_string(),
     }
 }
@@ -730,44 +583,5 @@ mod tests {
             ),
             "https://login.microsoftonline.com/t1/oauth2/v2.0/token"
         );
-    }
-
-    #[test]
-    fn file_store_round_trips_atomically_with_private_mode() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("rt");
-        let store = FileRefreshTokenStore::new(&path);
-        assert!(store.load().expect("load").is_none());
-        store
-            .save(&SecretString::from("first".to_owned()))
-            .expect("save");
-        store
-            .save(&SecretString::from("second".to_owned()))
-            .expect("save");
-        let got = store.load().expect("load").expect("present");
-        assert_eq!(got.expose_secret(), "second");
-        // Only the final file remains: no temp files left behind.
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .expect("readdir")
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        assert_eq!(names.len(), 1, "{names:?}");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600);
-        }
-    }
-
-    #[test]
-    fn file_store_save_error_names_path_not_token() {
-        let store = FileRefreshTokenStore::new("/nonexistent-dir-cspguard/rt");
-        let err = store
-            .save(&SecretString::from("TOPSECRET-RT".to_owned()))
-            .expect_err("must fail");
-        let msg = err.to_string();
-        assert!(msg.contains("/nonexistent-dir-cspguard/rt"), "{msg}");
-        assert!(!msg.contains("TOPSECRET-RT"), "{msg}");
     }
 }

@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use crate::pc::auth::{AuthSettings, Authenticator, RefreshTokenStore, TokenKind, TokenStyle};
+use crate::pc::auth::{AuthSettings, Authenticator, TokenStyle};
 use crate::pc::error::PcError;
 use crate::pc::lenient;
 use crate::pc::models::{
@@ -31,9 +31,11 @@ use crate::pc::models::{
 };
 use crate::pc::paging::Pages;
 use crate::pc::ratelimit::{DEFAULT_CONCURRENCY, DEFAULT_PER_MINUTE, RateLimiter};
-use crate::pc::transport::{
-    ApiRequest, CallStats, RetryPolicy, Transport, api_url, build_http, parse_base_url,
-};
+use crate::pc::retry::RetryPolicy;
+use crate::pc::store::RefreshTokenStore;
+use crate::pc::token::TokenKind;
+use crate::pc::transport::{ApiRequest, CallStats, Transport, build_http};
+use crate::pc::url::{api_url, parse_base_url};
 
 /// Default Entra authority.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -127,6 +129,8 @@ impl std::fmt::Debug for ClientOptions {
 
 struct Inner {
     transport: Arc<Transport>,
+    /// Whether App+User credentials (a refresh-token store) are configured.
+    app_user: bool,
     page_size: u32,
     fraud_new_model: bool,
 }
@@ -190,7 +194,7 @@ impl PartnerCenter {
         let limiter = RateLimiter::new(opts.rate_limit_per_minute, opts.max_concurrency);
         let transport = Transport::new(
             http,
-            auth,
+            Arc::new(auth),
             limiter,
             opts.retry.clone(),
             opts.correlation_id,
@@ -199,6 +203,7 @@ impl PartnerCenter {
         Ok(Self {
             inner: Arc::new(Inner {
                 transport: Arc::new(transport),
+                app_user: opts.app_user.is_some(),
                 page_size: opts.page_size.max(1),
                 fraud_new_model: opts.fraud_events_new_model,
             }),
@@ -207,7 +212,7 @@ impl PartnerCenter {
 
     /// Whether App+User credentials are configured.
     pub fn has_app_user(&self) -> bool {
-        self.inner.transport.auth().has_app_user()
+        self.inner.app_user
     }
 
     /// A snapshot of the call statistics so far.
@@ -612,7 +617,7 @@ mod tests {
             "c",
             SecretString::from("SUPER-SECRET-VALUE-123".to_owned()),
         );
-        o.app_user = Some(Arc::new(crate::pc::auth::MemoryRefreshTokenStore::new(
+        o.app_user = Some(Arc::new(crate::pc::store::MemoryRefreshTokenStore::new(
             Some(SecretString::from("REFRESH-SECRET-456".to_owned())),
         )));
         let dbg = format!("{o:?}");

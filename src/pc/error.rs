@@ -1,12 +1,15 @@
 //! The one error type of the Partner Center client, [`PcError`].
 //!
+//! Depends on nothing else in `pc/` but the refresh-token store's [`StoreError`], so every other
+//! part of the client (authentication, retries, transport) can use it without import circles.
+//!
 //! Invariants: every variant names the endpoint (or URL) involved and says what to do next; no
 //! variant ever carries an access token, refresh token or client secret (bodies quoted from the
 //! server are the server's own error descriptions, truncated).
 
 use std::time::Duration;
 
-use crate::pc::auth::StoreError;
+use crate::pc::store::StoreError;
 
 /// Longest server message quoted in an error, so a hostile body cannot flood logs.
 pub(crate) const MAX_QUOTED: usize = 300;
@@ -156,4 +159,36 @@ pub(crate) fn quote(text: &str) -> String {
         s.push('…');
         s
     }
+}
+
+/// Short description of a reqwest error without URLs that could carry query secrets.
+pub fn describe_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "connection closed while reading the body"
+    } else if e.is_request() {
+        "request failed (connection reset or closed)"
+    } else if e.is_redirect() {
+        "redirect refused"
+    } else if e.is_builder() {
+        "invalid request"
+    } else {
+        "transport error"
+    };
+    let mut msg = kind.to_owned();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut depth = 0;
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+        depth += 1;
+        if depth > 3 {
+            break;
+        }
+    }
+    msg
 }

@@ -9,13 +9,17 @@ pub mod lenient;
 pub mod models;
 pub mod paging;
 pub mod ratelimit;
+pub mod retry;
+pub mod store;
+pub mod token;
 pub mod transport;
+pub mod url;
 
-pub use auth::{
-    FileRefreshTokenStore, MemoryRefreshTokenStore, RefreshTokenStore, StoreError, TokenStyle,
-};
+pub use auth::TokenStyle;
 pub use client::{ClientOptions, PartnerCenter};
 pub use error::PcError;
 pub use paging::{Collection, Pages};
 pub use ratelimit::{RateLimiter, WindowLimiter};
-pub use transport::{CallStats, EndpointStats, RetryPolicy};
+pub use retry::RetryPolicy;
+pub use store::{FileRefreshTokenStore, MemoryRefreshTokenStore, RefreshTokenStore, StoreError};
+pub use transport::{CallStats, EndpointStats};

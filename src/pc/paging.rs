@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::pc::error::PcError;
 use crate::pc::lenient;
-use crate::pc::transport::{ApiRequest, Transport, normalize_link};
+use crate::pc::transport::{ApiRequest, Transport};
+use crate::pc::url::normalize_link;
 
 /// One `{key, value}` header of a link.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,9 +1,10 @@
 //! The one HTTP transport to Partner Center, and the only module that retries.
 //!
-//! Owns: required headers on every call, the retry policy (429 honouring `Retry-After`, 5xx,
-//! 408, timeouts and connection failures with full-jitter exponential backoff, bounded by
-//! attempts and total time), re-authentication once on 401, mapping of error answers to
-//! [`PcError`], URL security (plain `http://` only for loopback), call statistics and tracing.
+//! Owns: required headers on every call, the retry loop (it carries out what
+//! [`RetryPolicy::decide`] in `pc/retry.rs` decides: 429 honouring `Retry-After`, 5xx, 408,
+//! timeouts and connection failures with full-jitter exponential backoff, bounded by attempts and
+//! total time, re-authentication once on 401), mapping of error answers to [`PcError`], call
+//! statistics and tracing. Tokens come from a [`TokenSource`]; URLs are checked by `pc/url.rs`.
 //!
 //! Invariants:
 //! * `MS-RequestId` is a new UUID per logical call and the same on every retry of that call;
@@ -15,8 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -24,205 +24,14 @@ use reqwest::{Method, StatusCode, Url};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::pc::auth::{Authenticator, TokenKind};
-use crate::pc::error::{PcError, quote};
+use crate::pc::error::{PcError, describe_reqwest, quote};
 use crate::pc::ratelimit::RateLimiter;
-
-/// How calls are retried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Maximum HTTP attempts per logical call (first try included), at least 1.
-    pub max_attempts: u32,
-    /// Total time budget per logical call, waits included.
-    pub max_total: Duration,
-    /// First backoff ceiling; doubles per retry.
-    pub base_delay: Duration,
-    /// Upper bound of any backoff ceiling.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 6,
-            max_total: Duration::from_secs(180),
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Full-jitter exponential backoff: a delay uniformly drawn (via `unit` in `[0, 1)`) from
-/// `[0, min(max_delay, base_delay * 2^(retry-1))]`. `retry` is 1 for the first retry.
-pub fn backoff_delay(policy: &RetryPolicy, retry: u32, unit: f64) -> Duration {
-    let exp = retry.saturating_sub(1).min(30);
-    let ceiling = policy
-        .base_delay
-        .checked_mul(1u32 << exp)
-        .unwrap_or(policy.max_delay)
-        .min(policy.max_delay);
-    let unit = if unit.is_finite() {
-        unit.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    ceiling.mul_f64(unit)
-}
-
-/// Parse a `Retry-After` value: delay seconds (`"57"`) or an HTTP date, relative to `now`.
-/// A date in the past means "now" (zero). Unparseable values give `None`.
-pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
-    let v = value.trim();
-    if v.is_empty() {
-        return None;
-    }
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = jiff::fmt::rfc2822::DateTimeParser::new()
-        .parse_timestamp(v)
-        .ok()?;
-    let span = at.duration_since(now);
-    Some(Duration::try_from(span).unwrap_or(Duration::ZERO))
-}
-
-/// Refuse plain `http://` except for loopback hosts (127.0.0.0/8, ::1, localhost), and any
-/// scheme other than http/https.
-pub fn check_url_security(url: &Url) -> Result<(), PcError> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let loopback = match url.host() {
-                Some(oauth2::url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-                Some(oauth2::url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-                Some(oauth2::url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                None => false,
-            };
-            if loopback {
-                Ok(())
-            } else {
-                Err(PcError::InsecureUrl {
-                    url: url.to_string(),
-                })
-            }
-        }
-        other => Err(PcError::InvalidUrl {
-            url: url.to_string(),
-            reason: format!("scheme {other:?} is not supported, use https://"),
-        }),
-    }
-}
-
-/// Parse and security-check a configured base URL.
-pub fn parse_base_url(raw: &str) -> Result<Url, PcError> {
-    let url = Url::parse(raw.trim()).map_err(|e| PcError::InvalidUrl {
-        url: raw.to_owned(),
-        reason: e.to_string(),
-    })?;
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(PcError::InvalidUrl {
-            url: raw.to_owned(),
-            reason: "not an absolute http(s) URL with a host".to_owned(),
-        });
-    }
-    check_url_security(&url)?;
-    Ok(url)
-}
-
-/// Build `{base}/{segments...}?{query}`, percent-encoding every segment.
-pub fn api_url(base: &Url, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, PcError> {
-    let mut url = base.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    {
-        let mut segs = url.path_segments_mut().map_err(|_| PcError::InvalidUrl {
-            url: base.to_string(),
-            reason: "base URL cannot have paths".to_owned(),
-        })?;
-        segs.pop_if_empty();
-        for s in segments {
-            segs.push(s);
-        }
-    }
-    if !query.is_empty() {
-        url.query_pairs_mut().extend_pairs(query.iter());
-    }
-    Ok(url)
-}
-
-/// Resolve a `links.*.uri` against the base URL: a missing `/v1` prefix is added
-/// (`/auditrecords?x` -> `/v1/auditrecords?x`), `/v1/...` is kept, and absolute URLs must stay on
-/// the base URL's origin (the bearer token never goes to another host).
-pub fn normalize_link(base: &Url, uri: &str) -> Result<Url, PcError> {
-    let uri = uri.trim();
-    if uri.is_empty() {
-        return Err(PcError::InvalidUrl {
-            url: String::new(),
-            reason: "empty next-page link".to_owned(),
-        });
-    }
-    if let Ok(abs) = Url::parse(uri) {
-        if abs.origin() != base.origin() {
-            return Err(PcError::InvalidUrl {
-                url: uri.to_owned(),
-                reason: format!(
-                    "next-page link leaves the Partner Center origin {}; refusing to send credentials there",
-                    base.origin().ascii_serialization()
-                ),
-            });
-        }
-        check_url_security(&abs)?;
-        return Ok(abs);
-    }
-    let (path, query) = match uri.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (uri, None),
-    };
-    let path = path.trim_start_matches('/');
-    let versioned = if path == "v1" || path.starts_with("v1/") {
-        format!("/{path}")
-    } else {
-        format!("/v1/{path}")
-    };
-    let prefix = base.path().trim_end_matches('/');
-    let mut url = base.clone();
-    url.set_fragment(None);
-    url.set_path(&format!("{prefix}{versioned}"));
-    url.set_query(query.filter(|q| !q.is_empty()));
-    Ok(url)
-}
-
-/// Short description of a reqwest error without URLs that could carry query secrets.
-pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "connection closed while reading the body"
-    } else if e.is_request() {
-        "request failed (connection reset or closed)"
-    } else if e.is_redirect() {
-        "redirect refused"
-    } else if e.is_builder() {
-        "invalid request"
-    } else {
-        "transport error"
-    };
-    let mut msg = kind.to_owned();
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut depth = 0;
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-        depth += 1;
-        if depth > 3 {
-            break;
-        }
-    }
-    msg
-}
+use crate::pc::retry::{
+    Decision, GiveUp, Progress, RetryPolicy, RetryReason, StatusClass, classify_status,
+    parse_retry_after,
+};
+use crate::pc::token::{TokenKind, TokenSource};
+use crate::pc::url::check_url_security;
 
 /// Per-endpoint call counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -314,7 +123,7 @@ pub(crate) struct Decoded<T> {
 /// The shared transport of one client.
 pub(crate) struct Transport {
     http: reqwest::Client,
-    auth: Authenticator,
+    auth: Arc<dyn TokenSource>,
     limiter: RateLimiter,
     retry: RetryPolicy,
     correlation_id: uuid::Uuid,
@@ -356,20 +165,36 @@ pub fn user_agent() -> String {
     format!("cspguard/{}", env!("CARGO_PKG_VERSION"))
 }
 
-enum Failure {
-    /// Retry after the delay (if the policy allows); the string describes the failure.
-    Retry {
-        why: String,
-        delay: Option<Duration>,
-    },
-    /// Stop with this error.
+/// An HTTP answer as read off the wire.
+struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// One logical call in flight: the request, its extra headers and its `MS-RequestId`.
+struct Call<'a> {
+    req: &'a ApiRequest,
+    extra: HeaderMap,
+    request_id: uuid::Uuid,
+}
+
+/// How one attempt ended.
+enum Attempt<T> {
+    /// Success, decoded.
+    Done(Decoded<T>),
+    /// Stop with this error (not retryable).
     Fatal(PcError),
+    /// Failed; `retry::RetryPolicy::decide` says whether and when to send again.
+    Failed(RetryReason),
+    /// 401 with the token of `generation`; `response` is reported if it stands.
+    Unauthorized { generation: u64, response: Response },
 }
 
 impl Transport {
     pub fn new(
         http: reqwest::Client,
-        auth: Authenticator,
+        auth: Arc<dyn TokenSource>,
         limiter: RateLimiter,
         retry: RetryPolicy,
         correlation_id: uuid::Uuid,
@@ -388,10 +213,6 @@ impl Transport {
 
     pub fn base(&self) -> &Url {
         &self.base
-    }
-
-    pub fn auth(&self) -> &Authenticator {
-        &self.auth
     }
 
     pub fn stats(&self) -> CallStats {
@@ -422,6 +243,8 @@ impl Transport {
         result
     }
 
+    /// The retry loop: every decision comes from [`RetryPolicy::decide`]; this only carries it
+    /// out (re-authenticate, wait, or turn the give-up into a [`PcError`]).
     async fn execute_inner<T>(
         &self,
         req: &ApiRequest,
@@ -429,137 +252,141 @@ impl Transport {
     ) -> Result<Decoded<T>, PcError> {
         check_url_security(&req.url)?;
         let started = Instant::now();
-        let request_id = uuid::Uuid::new_v4();
-        let max_attempts = self.retry.max_attempts.max(1);
-        let extra = build_extra_headers(&req.headers, &req.label)?;
-        let mut attempt: u32 = 0;
-        let mut retries: u32 = 0;
-        let mut reauthed = false;
-        let mut decode_retried = false;
+        let call = Call {
+            req,
+            extra: build_extra_headers(&req.headers, &req.label)?,
+            request_id: uuid::Uuid::new_v4(),
+        };
+        let mut progress = Progress::default();
         loop {
-            attempt += 1;
-            let failure = match self.auth.bearer(req.kind).await {
-                Err(PcError::Auth {
-                    transient: true,
-                    message,
-                    ..
-                }) => Failure::Retry {
-                    why: format!("token request failed: {message}"),
-                    delay: None,
-                },
-                Err(e) => return Err(e),
-                Ok(bearer) => {
-                    let outcome = self
-                        .send_once(req, &extra, request_id, &bearer.token, retries > 0)
-                        .await;
-                    match outcome {
-                        Err(e) => {
-                            let why = describe_reqwest(&e);
-                            if e.is_builder() {
-                                Failure::Fatal(PcError::Transport {
-                                    endpoint: req.label.clone(),
-                                    message: why,
-                                })
-                            } else {
-                                Failure::Retry { why, delay: None }
-                            }
-                        }
-                        Ok((status, headers, body)) => {
-                            tracing::debug!(
-                                endpoint = %req.label,
-                                status = status.as_u16(),
-                                attempt,
-                                request_id = %request_id,
-                                bytes = body.len(),
-                                "Partner Center call"
-                            );
-                            if status.is_success() {
-                                match decode(&body) {
-                                    Ok(value) => {
-                                        return Ok(Decoded {
-                                            value,
-                                            body_hash: hash_bytes(&body),
-                                        });
-                                    }
-                                    Err(e) if !decode_retried => {
-                                        decode_retried = true;
-                                        Failure::Retry {
-                                            why: format!("undecodable body: {e}"),
-                                            delay: None,
-                                        }
-                                    }
-                                    Err(e) => {
-                                        return Err(PcError::Decode {
-                                            endpoint: req.label.clone(),
-                                            message: format!(
-                                                "{e} ({} bytes received, on both tries)",
-                                                body.len()
-                                            ),
-                                        });
-                                    }
-                                }
-                            } else if status == StatusCode::UNAUTHORIZED && !reauthed {
-                                reauthed = true;
-                                self.auth.invalidate(req.kind, bearer.generation).await;
-                                tracing::warn!(endpoint = %req.label, request_id = %request_id,
-                                    "401 from Partner Center; dropping cached token and retrying once");
-                                // A re-authentication retry does not consume the retry budget.
-                                attempt -= 1;
-                                retries += 1;
-                                continue;
-                            } else {
-                                self.classify(req, status, &headers, &body, started)
-                            }
-                        }
-                    }
-                }
+            progress.begin_attempt();
+            let (reason, unauthorized) = match self.attempt(&call, &progress, &decode).await {
+                Attempt::Done(decoded) => return Ok(decoded),
+                Attempt::Fatal(e) => return Err(e),
+                Attempt::Failed(reason) => (reason, None),
+                Attempt::Unauthorized {
+                    generation,
+                    response,
+                } => (RetryReason::Unauthorized, Some((generation, response))),
             };
-            match failure {
-                Failure::Fatal(e) => return Err(e),
-                Failure::Retry { why, delay } => {
-                    let elapsed = started.elapsed();
-                    let delay = delay.unwrap_or_else(|| {
-                        backoff_delay(&self.retry, retries + 1, fastrand::f64())
-                    });
-                    if attempt >= max_attempts || elapsed + delay > self.retry.max_total {
-                        if decode_retried && why.starts_with("undecodable body") {
-                            return Err(PcError::Decode {
-                                endpoint: req.label.clone(),
-                                message: why,
-                            });
-                        }
-                        return Err(PcError::RetriesExhausted {
-                            endpoint: req.label.clone(),
-                            attempts: attempt,
-                            elapsed,
-                            last: why,
-                        });
+            progress.elapsed = started.elapsed();
+            let decision = self.retry.decide(&progress, reason, fastrand::f64());
+            progress.record(&decision);
+            match decision {
+                Decision::Reauthenticate => {
+                    if let Some((generation, _)) = unauthorized {
+                        self.auth.invalidate(req.kind, generation).await;
                     }
-                    retries += 1;
+                    tracing::warn!(endpoint = %req.label, request_id = %call.request_id,
+                        "401 from Partner Center; dropping cached token and retrying once");
+                }
+                Decision::Retry { reason, delay } => {
                     tracing::warn!(
                         endpoint = %req.label,
-                        request_id = %request_id,
-                        attempt,
+                        request_id = %call.request_id,
+                        attempt = progress.attempts(),
                         delay_ms = delay.as_millis() as u64,
-                        reason = %why,
+                        reason = %reason,
                         "retrying Partner Center call"
                     );
                     tokio::time::sleep(delay).await;
+                }
+                Decision::GiveUp(give_up) => {
+                    return Err(match (give_up, unauthorized) {
+                        (GiveUp::Rejected, Some((_, response))) => status_error(req, &response),
+                        (give_up, _) => give_up_error(&req.label, give_up),
+                    });
                 }
             }
         }
     }
 
+    /// Send one attempt and say how it ended.
+    async fn attempt<T>(
+        &self,
+        call: &Call<'_>,
+        progress: &Progress,
+        decode: &impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Attempt<T> {
+        let req = call.req;
+        let bearer = match self.auth.bearer(req.kind).await {
+            Ok(b) => b,
+            Err(PcError::Auth {
+                transient: true,
+                message,
+                ..
+            }) => return Attempt::Failed(RetryReason::TokenUnavailable(message)),
+            Err(e) => return Attempt::Fatal(e),
+        };
+        let response = match self.send_once(call, &bearer.token, progress).await {
+            Ok(r) => r,
+            Err(e) => {
+                return match RetryReason::from_transport_error(&e) {
+                    Some(reason) => Attempt::Failed(reason),
+                    None => Attempt::Fatal(PcError::Transport {
+                        endpoint: req.label.clone(),
+                        message: describe_reqwest(&e),
+                    }),
+                };
+            }
+        };
+        tracing::debug!(
+            endpoint = %req.label,
+            status = response.status.as_u16(),
+            attempt = progress.attempts(),
+            request_id = %call.request_id,
+            bytes = response.body.len(),
+            "Partner Center call"
+        );
+        match classify_status(response.status) {
+            StatusClass::Success => match decode(&response.body) {
+                Ok(value) => Attempt::Done(Decoded {
+                    value,
+                    body_hash: hash_bytes(&response.body),
+                }),
+                Err(e) => Attempt::Failed(RetryReason::UndecodableBody {
+                    error: e.to_string(),
+                    bytes: response.body.len(),
+                }),
+            },
+            StatusClass::Unauthorized => Attempt::Unauthorized {
+                generation: bearer.generation,
+                response,
+            },
+            StatusClass::Throttled => {
+                self.bump(&req.label, |s| s.throttled += 1);
+                let retry_after = response
+                    .headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
+                let (_, message) = error_info(&response.body, response.status);
+                Attempt::Failed(RetryReason::Throttled {
+                    retry_after,
+                    message,
+                })
+            }
+            StatusClass::Transient => {
+                let (_, message) = error_info(&response.body, response.status);
+                Attempt::Failed(RetryReason::ServerError {
+                    status: response.status.as_u16(),
+                    message,
+                })
+            }
+            StatusClass::Final => Attempt::Fatal(status_error(req, &response)),
+        }
+    }
+
     async fn send_once(
         &self,
-        req: &ApiRequest,
-        extra: &HeaderMap,
-        request_id: uuid::Uuid,
+        call: &Call<'_>,
         token: &secrecy::SecretString,
-        is_retry: bool,
-    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error> {
+        progress: &Progress,
+    ) -> Result<Response, reqwest::Error> {
+        let req = call.req;
         let _permit = self.limiter.permit().await;
         self.limiter.acquire_start().await;
+        let is_retry = progress.retries() > 0;
         self.bump(&req.label, |s| {
             s.calls += 1;
             if is_retry {
@@ -572,10 +399,10 @@ impl Transport {
         let mut builder = self
             .http
             .request(req.method.clone(), req.url.clone())
-            .headers(extra.clone())
+            .headers(call.extra.clone())
             .header(reqwest::header::AUTHORIZATION, auth)
             .header(reqwest::header::ACCEPT, "application/json")
-            .header("MS-RequestId", request_id.to_string())
+            .header("MS-RequestId", call.request_id.to_string())
             .header("MS-CorrelationId", self.correlation_id.to_string())
             .header("MS-Contract-Version", "v1");
         if let Some(body) = &req.body {
@@ -585,80 +412,101 @@ impl Transport {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.bytes().await?.to_vec();
-        Ok((status, headers, body))
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
+}
 
-    fn classify(
-        &self,
-        req: &ApiRequest,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-        started: Instant,
-    ) -> Failure {
-        let endpoint = req.label.clone();
-        let (code, message) = error_info(body, status);
-        let code_u16 = status.as_u16();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            self.bump(&req.label, |s| s.throttled += 1);
-            let retry_after = headers
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
-            if let Some(wait) = retry_after {
-                let remaining = self.retry.max_total.saturating_sub(started.elapsed());
-                if wait > remaining {
-                    return Failure::Fatal(PcError::Throttled {
-                        endpoint,
-                        retry_after: wait,
-                        remaining,
-                    });
-                }
-            }
-            return Failure::Retry {
-                why: format!("429 throttled: {message}"),
-                delay: retry_after,
-            };
-        }
-        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-            return Failure::Retry {
-                why: format!("{code_u16}: {message}"),
-                delay: None,
-            };
-        }
-        if status == StatusCode::PRECONDITION_FAILED {
-            return Failure::Fatal(PcError::PreconditionFailed { endpoint, message });
-        }
-        if status == StatusCode::FORBIDDEN && mentions_app_user(code.as_deref(), &message) {
-            return Failure::Fatal(PcError::AppUserRequired {
-                endpoint,
-                status: code_u16,
-                code,
-                message,
-            });
-        }
-        let hint = match code_u16 {
-            300..=399 => {
-                "redirects are never followed (credentials must not leave the configured host); check base_url"
-            }
-            400 => "the request was rejected as invalid; not retried",
-            401 => {
-                "the token was rejected even after re-authentication; check the app registration and its Partner Center access"
-            }
-            403 => {
-                "the partner lacks permission for this operation (check the Admin Agent role and app consent)"
-            }
-            404 => "the resource does not exist or is not visible to this partner",
-            409 => "conflict with the resource's current state; re-read it before acting",
-            _ => "not retried",
-        };
-        Failure::Fatal(PcError::Api {
+/// The error for a retry decision that gave up.
+fn give_up_error(endpoint: &str, give_up: GiveUp) -> PcError {
+    let endpoint = endpoint.to_owned();
+    match give_up {
+        GiveUp::Throttled {
+            retry_after,
+            remaining,
+        } => PcError::Throttled {
+            endpoint,
+            retry_after,
+            remaining,
+        },
+        GiveUp::Undecodable { error, bytes } => PcError::Decode {
+            endpoint,
+            message: format!("{error} ({bytes} bytes received, on both tries)"),
+        },
+        GiveUp::Exhausted {
+            last: last @ RetryReason::UndecodableBody { .. },
+            ..
+        } => PcError::Decode {
+            endpoint,
+            message: last.to_string(),
+        },
+        GiveUp::Exhausted {
+            last,
+            attempts,
+            elapsed,
+        } => PcError::RetriesExhausted {
+            endpoint,
+            attempts,
+            elapsed,
+            last: last.to_string(),
+        },
+        GiveUp::Rejected => PcError::Api {
+            endpoint,
+            status: 401,
+            code: None,
+            message: "the token was rejected".to_owned(),
+            hint: hint_for(401),
+        },
+    }
+}
+
+/// The error for an answer that is not retried (or a 401 that stands): 412, a 403 that needs
+/// App+User, or any other status with what to do about it.
+fn status_error(req: &ApiRequest, response: &Response) -> PcError {
+    let endpoint = req.label.clone();
+    let status = response.status;
+    let (code, message) = error_info(&response.body, status);
+    let code_u16 = status.as_u16();
+    if status == StatusCode::PRECONDITION_FAILED {
+        return PcError::PreconditionFailed { endpoint, message };
+    }
+    if status == StatusCode::FORBIDDEN && mentions_app_user(code.as_deref(), &message) {
+        return PcError::AppUserRequired {
             endpoint,
             status: code_u16,
             code,
             message,
-            hint,
-        })
+        };
+    }
+    let hint = hint_for(code_u16);
+    PcError::Api {
+        endpoint,
+        status: code_u16,
+        code,
+        message,
+        hint,
+    }
+}
+
+/// What to do about an error answer that is not retried.
+fn hint_for(status: u16) -> &'static str {
+    match status {
+        300..=399 => {
+            "redirects are never followed (credentials must not leave the configured host); check base_url"
+        }
+        400 => "the request was rejected as invalid; not retried",
+        401 => {
+            "the token was rejected even after re-authentication; check the app registration and its Partner Center access"
+        }
+        403 => {
+            "the partner lacks permission for this operation (check the Admin Agent role and app consent)"
+        }
+        404 => "the resource does not exist or is not visible to this partner",
+        409 => "conflict with the resource's current state; re-read it before acting",
+        _ => "not retried",
     }
 }
 
@@ -745,147 +593,6 @@ fn mentions_app_user(code: Option<&str>, message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn base() -> Url {
-        Url::parse("https://api.partnercenter.microsoft.com").expect("url")
-    }
-
-    #[test]
-    fn backoff_is_bounded_full_jitter() {
-        let p = RetryPolicy {
-            max_attempts: 5,
-            max_total: Duration::from_secs(60),
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
-        assert_eq!(backoff_delay(&p, 1, 0.0), Duration::ZERO);
-        assert_eq!(backoff_delay(&p, 1, 1.0), Duration::from_millis(100));
-        assert_eq!(backoff_delay(&p, 2, 1.0), Duration::from_millis(200));
-        assert_eq!(backoff_delay(&p, 3, 0.5), Duration::from_millis(200));
-        assert_eq!(backoff_delay(&p, 4, 1.0), Duration::from_millis(800));
-        assert_eq!(backoff_delay(&p, 5, 1.0), Duration::from_secs(1));
-        assert_eq!(backoff_delay(&p, 60, 1.0), Duration::from_secs(1));
-        assert_eq!(backoff_delay(&p, 3, f64::NAN), Duration::ZERO);
-        for r in 1..40 {
-            assert!(backoff_delay(&p, r, fastrand::f64()) <= p.max_delay);
-        }
-    }
-
-    #[test]
-    fn retry_after_seconds_and_http_date() {
-        let now: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().expect("ts");
-        assert_eq!(parse_retry_after("57", now), Some(Duration::from_secs(57)));
-        assert_eq!(parse_retry_after(" 1 ", now), Some(Duration::from_secs(1)));
-        assert_eq!(
-            parse_retry_after("Mon, 01 Jan 2024 00:00:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 31 Dec 2023 23:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("", now), None);
-        assert_eq!(parse_retry_after("-5", now), None);
-    }
-
-    #[test]
-    fn link_normalisation() {
-        let b = base();
-        assert_eq!(
-            normalize_link(&b, "/auditrecords?size=50&seekOperation=Next")
-                .expect("ok")
-                .as_str(),
-            "https://api.partnercenter.microsoft.com/v1/auditrecords?size=50&seekOperation=Next"
-        );
-        assert_eq!(
-            normalize_link(&b, "/v1/customers?size=40&seekOperation=Next")
-                .expect("ok")
-                .as_str(),
-            "https://api.partnercenter.microsoft.com/v1/customers?size=40&seekOperation=Next"
-        );
-        assert_eq!(
-            normalize_link(&b, "invoices?size=2&offset=2")
-                .expect("ok")
-                .as_str(),
-            "https://api.partnercenter.microsoft.com/v1/invoices?size=2&offset=2"
-        );
-        let prefixed = Url::parse("http://127.0.0.1:8080/pc/").expect("url");
-        assert_eq!(
-            normalize_link(&prefixed, "/customers?size=1")
-                .expect("ok")
-                .as_str(),
-            "http://127.0.0.1:8080/pc/v1/customers?size=1"
-        );
-        assert_eq!(
-            normalize_link(
-                &b,
-                "https://api.partnercenter.microsoft.com/v1/customers?x=1"
-            )
-            .expect("same origin ok")
-            .as_str(),
-            "https://api.partnercenter.microsoft.com/v1/customers?x=1"
-        );
-        assert!(matches!(
-            normalize_link(&b, "https://evil.example/v1/customers"),
-            Err(PcError::InvalidUrl { .. })
-        ));
-        assert!(normalize_link(&b, "  ").is_err());
-    }
-
-    #[test]
-    fn url_security() {
-        for ok in [
-            "https://api.partnercenter.microsoft.com",
-            "http://127.0.0.1:1234",
-            "http://127.8.9.10/",
-            "http://[::1]:80/",
-            "http://localhost:99",
-            "http://LOCALHOST",
-        ] {
-            assert!(parse_base_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://example.com",
-            "http://10.0.0.1",
-            "http://[::2]/",
-            "http://localhost.evil.com",
-        ] {
-            assert!(
-                matches!(parse_base_url(bad), Err(PcError::InsecureUrl { .. })),
-                "{bad}"
-            );
-        }
-        assert!(matches!(
-            parse_base_url("ftp://127.0.0.1"),
-            Err(PcError::InvalidUrl { .. })
-        ));
-        assert!(matches!(
-            parse_base_url("not a url"),
-            Err(PcError::InvalidUrl { .. })
-        ));
-    }
-
-    #[test]
-    fn api_url_percent_encodes_segments() {
-        let u = api_url(
-            &base(),
-            &["v1", "customers", "a/b c?d", "subscriptions"],
-            &[("size", "5")],
-        )
-        .expect("url");
-        assert_eq!(
-            u.as_str(),
-            "https://api.partnercenter.microsoft.com/v1/customers/a%2Fb%20c%3Fd/subscriptions?size=5"
-        );
-        let prefixed = Url::parse("http://127.0.0.1:1/pc/").expect("url");
-        assert_eq!(
-            api_url(&prefixed, &["v1", "invoices"], &[])
-                .expect("url")
-                .as_str(),
-            "http://127.0.0.1:1/pc/v1/invoices"
-        );
-    }
 
     #[test]
     fn app_user_403_detection() {

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use crate::config::{Config, Mode};
 use crate::context::{self, ContextError};
 use crate::credentials::{self, CredentialsError};
-use crate::execute::{ExecuteError, ExecutionReport, Executor};
+use crate::execute::{ExecuteError, ExecutionReport, Executor, Selection};
 use crate::exit::{Exit, ExitStatus};
 use crate::ledger::{Ledger, LedgerError, RunLock};
 use crate::notices::mail::{MailError, Mailer};
@@ -145,7 +145,10 @@ impl<'c> Session<'c> {
             mode: options.mode,
             now: options.now,
             pc: Some(&self.pc),
-            only_approved: scope == RunScope::OnlyApproved,
+            selection: match scope {
+                RunScope::Cycle => Selection::All,
+                RunScope::OnlyApproved => Selection::OnlyApproved,
+            },
         }
     }
 
