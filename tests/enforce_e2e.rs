@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
 use rust_decimal::Decimal;
 
-use cspguard::ledger::ActionStatus;
+use cspguard::ledger::{ActionStatus, FindingRow};
 use cspguard::sim::dataset::{Dataset, SimCustomer, SimSubscription};
 use cspguard::sim::scenario;
 use support::config::{OPS, SuspendApproval, TZ, quote};
@@ -130,16 +130,44 @@ fn one_late_payer(mode: &'static str) -> WorldBuilder {
     builder(ds, &receivables(&[LATE], &[]), mode)
 }
 
+/// "Late Payer AB" and "Slow Payer AB", one licence and one open invoice each, among `quiet`
+/// quiet customers, in `notify` (suspensions wait for approval).
+async fn two_late_payers(quiet: usize) -> World {
+    let ds = dataset(
+        &[
+            late_customer(LATE, "Late Payer AB", 1),
+            late_customer(LATE2, "Slow Payer AB", 1),
+        ],
+        quiet,
+    );
+    world(ds, &receivables(&[LATE, LATE2], &[]), "notify").await
+}
+
 /// What these tests read from a world.
 trait Enforcement {
     fn status_of(&self, customer: &str, sid: &str) -> String;
     fn action(&self, key: &str) -> cspguard::ledger::ActionRow;
     /// Templates of the notices the ledger recorded for a customer, in order.
     fn templates(&self, customer: &str) -> Vec<String>;
+    /// The template of the last notice recorded for a customer.
+    fn last_template(&self, customer: &str) -> Option<String> {
+        self.templates(customer).pop()
+    }
     fn patches(&self) -> Vec<cspguard::sim::RecordedRequest>;
+    /// The open finding `matching` picks; panics naming `what` when there is none.
+    fn open_finding(&self, what: &str, matching: impl Fn(&FindingRow) -> bool) -> FindingRow;
 }
 
 impl Enforcement for World {
+    fn open_finding(&self, what: &str, matching: impl Fn(&FindingRow) -> bool) -> FindingRow {
+        self.ledger()
+            .open_findings()
+            .expect("findings")
+            .into_iter()
+            .find(|f| matching(f))
+            .unwrap_or_else(|| panic!("no open {what} finding"))
+    }
+
     fn status_of(&self, customer: &str, sid: &str) -> String {
         self.sim().with_dataset(|d| {
             d.customer(customer)
@@ -176,6 +204,11 @@ impl Enforcement for World {
 
 fn subject(m: &Received) -> String {
     m.subject()
+}
+
+/// The ops alerts after the first `before`.
+fn alerts_since(w: &World, before: usize) -> Vec<Received> {
+    mails_to(w, OPS).into_iter().skip(before).collect()
 }
 
 fn mails_to(w: &World, who: &str) -> Vec<Received> {
@@ -269,10 +302,7 @@ async fn enforce_walks_a_late_payer_through_the_ladder_suspends_then_reactivates
             .expect("read")
             .is_none()
     );
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("reactivation")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("reactivation"));
     assert_eq!(mails_to(&w, "latepayerab").len(), 5);
     w.run(at(22, 13), &[], 0).await;
     assert_eq!(mails_to(&w, "latepayerab").len(), 5, "nothing twice");
@@ -304,10 +334,7 @@ async fn notify_suspends_only_after_approval_and_only_approved_runs_it_at_once()
     let out = w.run(at(21, 11), &["--only-approved"], 0).await;
     assert!(out.stdout.contains("only approved"), "{}", out.stdout);
     assert_eq!(w.status_of(LATE, &sid), "suspended");
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("suspension-notice")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("suspension-notice"));
     // No bulk collection, no new plan: only the subscription read and the PATCH.
     let paths: Vec<String> = w
         .sim()
@@ -354,7 +381,7 @@ async fn circuit_breaker_stops_every_suspension_and_alerts_then_the_cap_limits_e
     for c in late {
         assert_eq!(w.status_of(c, &sub_id(c, 1)), "active");
     }
-    let alerts: Vec<Received> = mails_to(&w, OPS).into_iter().skip(ops_before).collect();
+    let alerts = alerts_since(&w, ops_before);
     let breaker = alerts
         .iter()
         .find(|m| m.text().contains("Circuit breaker"))
@@ -367,13 +394,7 @@ async fn circuit_breaker_stops_every_suspension_and_alerts_then_the_cap_limits_e
     let text = breaker.text();
     assert!(text.contains("4 of 4 customers"), "{text}");
     assert!(text.contains("receivables export complete"), "{text}");
-    let f = w
-        .ledger()
-        .open_findings()
-        .expect("findings")
-        .into_iter()
-        .find(|f| f.fingerprint == "enforce.breaker:partner")
-        .expect("breaker finding");
+    let f = w.open_finding("breaker", |f| f.fingerprint == "enforce.breaker:partner");
     assert_eq!(f.severity, "critical");
 
     // The suspensions are real: raise the breaker; the cap allows one per run.
@@ -412,14 +433,7 @@ async fn circuit_breaker_stops_every_suspension_and_alerts_then_the_cap_limits_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_rejected_approvals_never_suspend_and_release_no_notice() {
-    let ds = dataset(
-        &[
-            late_customer(LATE, "Late Payer AB", 1),
-            late_customer(LATE2, "Slow Payer AB", 1),
-        ],
-        5,
-    );
-    let w = world(ds, &receivables(&[LATE, LATE2], &[]), "notify").await;
+    let w = two_late_payers(5).await;
     w.run(at(14, 12), &[], 0).await;
     w.run(at(21, 12), &[], 0).await;
     let k1 = suspend_key(LATE, 1, "INV-100");
@@ -456,14 +470,7 @@ async fn expired_and_rejected_approvals_never_suspend_and_release_no_notice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etag_conflicts_are_reread_and_retried_once_and_a_changed_etag_is_used() {
-    let ds = dataset(
-        &[
-            late_customer(LATE, "Late Payer AB", 1),
-            late_customer(LATE2, "Slow Payer AB", 1),
-        ],
-        30,
-    );
-    let w = world(ds, &receivables(&[LATE, LATE2], &[]), "notify").await;
+    let w = two_late_payers(30).await;
     w.run(at(14, 12), &[], 0).await;
     w.run(at(21, 9), &[], 0).await;
     let (s1, s2) = (sub_id(LATE, 1), sub_id(LATE2, 1));
@@ -554,10 +561,7 @@ async fn two_etag_conflicts_fail_the_attempt_and_hold_back_the_notice_until_it_s
     // Later, the conflict is gone.
     w.run(at(21, 15), &[], 0).await;
     assert_eq!(w.status_of(LATE, &sid), "suspended");
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("suspension-notice")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("suspension-notice"));
     w.shutdown().await;
 }
 
@@ -591,30 +595,21 @@ async fn an_azure_plan_with_active_azure_subscriptions_is_refused_and_ops_are_to
     assert_eq!(row.status, ActionStatus::Failed, "not retried blindly");
     let err = row.last_error.unwrap_or_default();
     assert!(err.contains("cancel or move"), "{err}");
-    let f = w
-        .ledger()
-        .open_findings()
-        .expect("findings")
-        .into_iter()
-        .find(|f| f.rule == "enforce.azure_plan_refused")
-        .expect("finding");
+    let f = w.open_finding("Azure plan", |f| f.rule == "enforce.azure_plan_refused");
     assert_eq!(f.severity, "critical");
     assert!(
         f.summary.contains("suspend_azure_plans = false"),
         "{}",
         f.summary
     );
-    let alerts: Vec<Received> = mails_to(&w, OPS).into_iter().skip(ops_before).collect();
+    let alerts = alerts_since(&w, ops_before);
     assert!(
         alerts.iter().any(|m| m.text().contains("900115")),
         "ops alerted: {:?}",
         alerts.iter().map(subject).collect::<Vec<_>>()
     );
     // The licence was suspended, so the customer hears about it.
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("suspension-notice")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("suspension-notice"));
     // The next run does not try the Azure plan again.
     let before = w.patches().len();
     w.run(at(21, 16), &[], 0).await;
@@ -663,20 +658,14 @@ async fn a_subscription_suspended_by_someone_else_is_never_recorded_nor_reactiva
         "no PATCH for the one already suspended"
     );
     // One of two was suspended by cspguard: the notice goes out.
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("suspension-notice")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("suspension-notice"));
 
     // The customer pays: only cspguard's own suspension is undone.
     w.set_receivables(&receivables(&[LATE], &[LATE]));
     w.run(at(22, 12), &[], 0).await;
     assert_eq!(w.status_of(LATE, &s1), "active");
     assert_eq!(w.status_of(LATE, &s2), "suspended", "never reactivated");
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("reactivation")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("reactivation"));
     w.shutdown().await;
 }
 
@@ -925,7 +914,7 @@ async fn a_patch_that_may_have_applied_unseen_is_never_claimed_as_someone_elses_
         ActionStatus::Cancelled,
         "no notice for a suspension cspguard cannot vouch for"
     );
-    let alerts: Vec<Received> = mails_to(&w, OPS).into_iter().skip(ops_before).collect();
+    let alerts = alerts_since(&w, ops_before);
     assert!(alerts.iter().any(|m| m.text().contains("activity log")));
     w.shutdown().await;
 }
