@@ -2,74 +2,35 @@
 //! (against the built-in Partner Center simulator where a tenant is needed) and asserts its exit
 //! code and the key output. Secrets are passed to the child through its environment only.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-use cspguard::sim::{SimConfig, SimHandle, Simulator};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use cspguard::sim::SimHandle;
 use serde_json::Value;
+use support::cli::{self, args};
+use support::config::{ConfigBuilder, Secret, quote};
+use support::world::{UNREACHABLE, World};
 
 const SECRET_ENV: &str = "SIM_SECRET";
 const REFRESH_ENV: &str = "SIM_REFRESH";
 const SIM_SECRET: &str = "sim-client-secret";
 const SIM_REFRESH: &str = "sim-refresh-token-0";
+/// The child never inherits the test's own secret variables.
+const CLEARED: &[&str] = &[SECRET_ENV, REFRESH_ENV];
 
 /// The finished child: exit code and captured text.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+type Run = cli::Output;
 
-impl Run {
-    fn both(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-
-    /// Output for assertion messages; only used where no secret can be in it.
-    fn show(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn from_output(o: Output) -> Run {
-    Run {
-        code: o.status.code(),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-/// Run the binary synchronously. The child gets a clean logging environment unless `envs` sets
-/// one, and never inherits CSPGUARD_CONFIG.
+/// Run the binary synchronously with a clean environment plus `envs`.
 fn run_bin(args: &[String], envs: &[(String, String)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cspguard"));
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("CSPGUARD_CONFIG")
-        .env_remove(SECRET_ENV)
-        .env_remove(REFRESH_ENV);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run cspguard {args:?}: {e}"));
-    from_output(out)
+    cli::run(args, envs, CLEARED)
 }
 
 /// Run the binary off the async runtime (a simulator is serving on it).
 async fn run_async(args: Vec<String>, envs: Vec<(String, String)>) -> Run {
-    tokio::task::spawn_blocking(move || run_bin(&args, &envs))
-        .await
-        .expect("the child-process task does not panic")
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
+    cli::run_async(args, envs, CLEARED).await
 }
 
 fn with_config(config: &Path, rest: &[&str]) -> Vec<String> {
@@ -86,50 +47,33 @@ fn sim_env(secret: &str, app_user: bool) -> Vec<(String, String)> {
     v
 }
 
-async fn start_sim(customers: usize) -> SimHandle {
-    Simulator::start(SimConfig {
-        customers,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts on 127.0.0.1")
-}
-
-/// A config for a Partner Center at `url` (base and authority), secrets from the environment.
-/// `extra_pc` is appended to `[partner_center]`; `tail` after everything.
-fn config_text(url: &str, state: &Path, app_user: bool, extra_pc: &str, tail: &str) -> String {
-    let mut t = format!(
-        "[partner_center]\n\
-         tenant_id = \"sim-partner-tenant\"\n\
-         client_id = \"sim-client-id\"\n\
-         client_secret_env = \"{SECRET_ENV}\"\n\
-         authority = \"{url}\"\n\
-         base_url = \"{url}\"\n\
-         {extra_pc}\n"
-    );
+/// The CLI tests' config: secrets from the environment, App+User only when `app_user`, and no
+/// time zone (the default).
+fn cli_config(c: &mut ConfigBuilder, app_user: bool) {
+    c.remove("", "timezone")
+        .client_secret(&Secret::env(SECRET_ENV));
     if app_user {
-        t.push_str(&format!(
-            "[partner_center.app_user]\nrefresh_token_env = \"{REFRESH_ENV}\"\n\n"
-        ));
+        c.app_user(&Secret::env(REFRESH_ENV));
+    } else {
+        c.remove_section("partner_center.app_user");
     }
-    t.push_str(&format!(
-        "[state]\npath = {:?}\n{tail}",
-        state.display().to_string()
-    ));
-    t
 }
 
-fn write_file(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+/// A simulator with a generated tenant of `customers`, and the CLI tests' config for it.
+async fn world(customers: usize, app_user: bool) -> World {
+    World::builder()
+        .customers(customers)
+        .minimal()
+        .configure(move |c, _| cli_config(c, app_user))
+        .start()
+        .await
 }
 
-/// Temp dir with `cspguard.toml` for `url`; returns (dir, config path, state path).
-fn setup(url: &str, app_user: bool, extra_pc: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path().join("state").join("state.db");
-    let config = dir.path().join("cspguard.toml");
-    write_file(&config, &config_text(url, &state, app_user, extra_pc, ""));
-    (dir, config, state)
+/// The CLI tests' config for a Partner Center at `url` (none by default), without a simulator.
+fn offline(url: &str, app_user: bool) -> World {
+    let mut w = World::offline(url, &Secret::env(SECRET_ENV), None);
+    w.configure(|c| cli_config(c, app_user));
+    w
 }
 
 fn json_of(run: &Run) -> Value {
@@ -147,10 +91,11 @@ fn endpoints(h: &SimHandle) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_json_collects_everything_in_bulk_only() {
-    let h = start_sim(120).await;
+    let w = world(120, true).await;
+    let h = w.sim();
     let expected = h.with_dataset(|d| d.customers.len());
     assert_eq!(expected, 120);
-    let (_dir, config, _state) = setup(&h.base_url(), true, "");
+    let config = w.config_path();
     let run = run_async(
         with_config(&config, &["snapshot", "--format", "json"]),
         sim_env(SIM_SECRET, true),
@@ -188,7 +133,7 @@ async fn snapshot_json_collects_everything_in_bulk_only() {
         v["details"]
     );
 
-    let eps = endpoints(&h);
+    let eps = endpoints(h);
     assert!(eps.iter().any(|e| e == "GET /v1/customers"), "{eps:?}");
     assert!(
         eps.iter().any(|e| e == "GET /v1/customers/usagerecords"),
@@ -213,13 +158,14 @@ async fn snapshot_json_collects_everything_in_bulk_only() {
         h.requests().iter().all(|r| r.status == 200),
         "every simulator answer was 200"
     );
-    h.shutdown().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_without_app_user_reports_not_checked_and_never_calls_those_endpoints() {
-    let h = start_sim(30).await;
-    let (_dir, config, state) = setup(&h.base_url(), false, "");
+    let w = world(30, false).await;
+    let h = w.sim();
+    let (config, state) = (w.config_path(), w.state_path());
     let run = run_async(
         with_config(&config, &["snapshot", "--format", "json"]),
         sim_env(SIM_SECRET, false),
@@ -261,19 +207,20 @@ async fn snapshot_without_app_user_reports_not_checked_and_never_calls_those_end
         !state.exists(),
         "snapshot without App+User created {state:?}"
     );
-    h.shutdown().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_for_one_customer_fetches_exactly_its_detail_and_shows_its_billing_contact() {
-    let h = start_sim(40).await;
+    let w = world(40, true).await;
+    let h = w.sim();
     let (id, email) = h.with_dataset(|d| {
         d.customers
             .iter()
             .find_map(|c| c.email.clone().map(|e| (c.id.clone(), e)))
             .expect("a customer with a billing email")
     });
-    let (_dir, config, _state) = setup(&h.base_url(), true, "");
+    let config = w.config_path();
     let run = run_async(
         with_config(&config, &["snapshot", "--customer", &id]),
         sim_env(SIM_SECRET, true),
@@ -318,12 +265,18 @@ async fn snapshot_for_one_customer_fetches_exactly_its_detail_and_shows_its_bill
             "detail call for another customer: {path}"
         );
     }
-    h.shutdown().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_500_on_invoice_summary_degrades_only_that_section() {
-    let h = start_sim(20).await;
+    let mut w = world(20, true).await;
+    w.configure(|c| {
+        c.retry_attempts(2)
+            .set("partner_center.retry", "max_total_secs", "30");
+    });
+    let config = w.config_path();
+    let h = w.sim();
     h.override_response(
         "GET",
         "/v1/invoices/summary",
@@ -331,11 +284,6 @@ async fn persistent_500_on_invoice_summary_degrades_only_that_section() {
         vec![("content-type".into(), "application/json".into())],
         r#"{"code":500,"description":"Internal server error","errorName":"ServerError"}"#.into(),
         None,
-    );
-    let (_dir, config, _state) = setup(
-        &h.base_url(),
-        true,
-        "\n[partner_center.retry]\nmax_attempts = 2\nmax_total_secs = 30\n",
     );
     let run = run_async(
         with_config(&config, &["snapshot", "--format", "json"]),
@@ -369,7 +317,7 @@ async fn persistent_500_on_invoice_summary_degrades_only_that_section() {
         .filter(|r| r.path == "/v1/invoices/summary")
         .count();
     assert_eq!(attempts, 2, "max_attempts = 2 is honoured");
-    h.shutdown().await;
+    w.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,36 +353,47 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 #[test]
 fn config_errors_exit_2_with_file_line_column() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path().join("state.db");
-    let url = "http://127.0.0.1:9";
+    let w = offline(UNREACHABLE, false);
+    let dir = w.dir();
+    let state = w.state_path();
+    let variant = |f: &dyn Fn(&mut ConfigBuilder)| {
+        let mut c = ConfigBuilder::partner_center(UNREACHABLE, &Secret::env(SECRET_ENV), None);
+        cli_config(&mut c, false);
+        c.state(&state);
+        f(&mut c);
+        c.text()
+    };
 
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "unknown-key.toml",
-            config_text(url, &state, false, "rate_limit_per_minut = 100", ""),
+            variant(&|c| {
+                c.set("partner_center", "rate_limit_per_minut", "100");
+            }),
             "rate_limit_per_minut",
         ),
         (
             "bad-timezone.toml",
-            format!(
-                "timezone = \"Mars/Olympus\"\n{}",
-                config_text(url, &state, false, "", "")
-            ),
+            variant(&|c| {
+                c.set("", "timezone", &quote("Mars/Olympus"));
+            }),
             "Mars/Olympus",
         ),
         (
             "plain-http.toml",
-            config_text(url, &state, false, "", "").replace(
-                &format!("base_url = \"{url}\""),
-                "base_url = \"http://pc.example.com\"",
-            ),
+            variant(&|c| {
+                c.set(
+                    "partner_center",
+                    "base_url",
+                    &quote("http://pc.example.com"),
+                );
+            }),
             "base_url = \"http://pc.example.com\"",
         ),
     ];
     for (name, text, needle) in cases {
-        let config = dir.path().join(name);
-        write_file(&config, &text);
+        let config = dir.join(name);
+        std::fs::write(&config, &text).expect("config");
         let run = run_bin(
             &with_config(&config, &["snapshot"]),
             &sim_env(SIM_SECRET, false),
@@ -444,7 +403,7 @@ fn config_errors_exit_2_with_file_line_column() {
         assert!(!state.exists(), "{name}: state created");
     }
     // The error mentions what is wrong, not just where.
-    let config = dir.path().join("bad-timezone.toml");
+    let config = dir.join("bad-timezone.toml");
     let run = run_bin(
         &with_config(&config, &["status"]),
         &sim_env(SIM_SECRET, false),
@@ -452,7 +411,7 @@ fn config_errors_exit_2_with_file_line_column() {
     assert_config_error_at(&run, &config, 1);
     assert!(run.stderr.contains("Mars/Olympus"), "{}", run.show());
 
-    let missing = dir.path().join("does-not-exist.toml");
+    let missing = dir.join("does-not-exist.toml");
     let run = run_bin(
         &with_config(&missing, &["snapshot"]),
         &sim_env(SIM_SECRET, false),
@@ -467,8 +426,9 @@ fn config_errors_exit_2_with_file_line_column() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_output_even_at_trace_level() {
-    let h = start_sim(15).await;
-    let (_dir, config, _state) = setup(&h.base_url(), true, "");
+    let w = world(15, true).await;
+    let h = w.sim();
+    let config = w.config_path();
     let mut env = sim_env(SIM_SECRET, true);
     env.push(("RUST_LOG".into(), "trace".into()));
     let run = run_async(with_config(&config, &["-vv", "snapshot"]), env.clone()).await;
@@ -495,7 +455,8 @@ async fn secrets_never_appear_in_output_even_at_trace_level() {
 
     // A wrong client secret: authentication fails, and the wrong value is not echoed either.
     let wrong = "wrong-client-secret-5f1c9e";
-    let (_dir2, config2, _state2) = setup(&h.base_url(), true, "");
+    let w2 = offline(&h.base_url(), true);
+    let config2 = w2.config_path();
     let mut env = sim_env(wrong, true);
     env.push(("RUST_LOG".into(), "trace".into()));
     let run = run_async(with_config(&config2, &["-vv", "snapshot"]), env).await;
@@ -527,7 +488,8 @@ async fn secrets_never_appear_in_output_even_at_trace_level() {
     // A wrong refresh token: app-only data is fine, App+User sections fail with advice to redo
     // the consent, and the wrong token is not echoed.
     let wrong_refresh = "wrong-refresh-token-a83d2c";
-    let (_dir3, config3, _state3) = setup(&h.base_url(), true, "");
+    let w3 = offline(&h.base_url(), true);
+    let config3 = w3.config_path();
     let env = vec![
         (SECRET_ENV.to_owned(), SIM_SECRET.to_owned()),
         (REFRESH_ENV.to_owned(), wrong_refresh.to_owned()),
@@ -556,29 +518,25 @@ async fn secrets_never_appear_in_output_even_at_trace_level() {
             "{section}: {err}"
         );
     }
-    h.shutdown().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_secret_in_a_group_readable_config_warns_with_chmod_600() {
     use std::os::unix::fs::PermissionsExt;
     let secret = "inline-0640-secret-Q7xv";
-    let h = Simulator::start(SimConfig {
-        customers: 5,
-        client_secret: secret.into(),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path().join("state.db");
-    let config = dir.path().join("cspguard.toml");
-    let text = config_text(&h.base_url(), &state, false, "", "").replace(
-        &format!("client_secret_env = \"{SECRET_ENV}\""),
-        &format!("client_secret = \"{secret}\""),
-    );
-    assert!(text.contains("client_secret = "));
-    write_file(&config, &text);
+    let w = World::builder()
+        .customers(5)
+        .sim(|c| c.client_secret = secret.into())
+        .minimal()
+        .configure(move |c, _| {
+            cli_config(c, false);
+            c.client_secret(&Secret::inline(secret));
+        })
+        .start()
+        .await;
+    let config = w.config_path();
+    assert!(w.config_text().contains("client_secret = "));
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).expect("chmod");
 
     let run = run_async(with_config(&config, &["snapshot"]), Vec::new()).await;
@@ -605,7 +563,7 @@ async fn inline_secret_in_a_group_readable_config_warns_with_chmod_600() {
         !run.stderr.contains("chmod 600"),
         "warned about a 0600 file"
     );
-    h.shutdown().await;
+    w.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -615,7 +573,8 @@ async fn inline_secret_in_a_group_readable_config_warns_with_chmod_600() {
 #[test]
 fn snapshot_exits_75_naming_the_pid_while_another_run_holds_the_lock() {
     // Nothing listens on 127.0.0.1:9; the lock must stop the run before any network access.
-    let (_dir, config, state) = setup("http://127.0.0.1:9", true, "");
+    let w = offline(UNREACHABLE, true);
+    let (config, state) = (w.config_path(), w.state_path());
     std::fs::create_dir_all(state.parent().expect("state dir")).expect("mkdir");
     let lock = cspguard::ledger::RunLock::acquire(&state).expect("lock");
     let run = run_bin(
@@ -633,7 +592,8 @@ fn snapshot_exits_75_naming_the_pid_while_another_run_holds_the_lock() {
 
 #[test]
 fn corrupt_state_fails_status_and_history_with_the_path_and_leaves_the_file_alone() {
-    let (_dir, config, state) = setup("http://127.0.0.1:9", false, "");
+    let w = offline(UNREACHABLE, false);
+    let (config, state) = (w.config_path(), w.state_path());
     std::fs::create_dir_all(state.parent().expect("state dir")).expect("mkdir");
     let mut rng = fastrand::Rng::with_seed(7);
     let garbage: Vec<u8> = (0..8192).map(|_| rng.u8(..)).collect();
@@ -654,7 +614,8 @@ fn corrupt_state_fails_status_and_history_with_the_path_and_leaves_the_file_alon
 
 #[test]
 fn pause_status_approve_resume_through_the_binary() {
-    let (_dir, config, state) = setup("http://127.0.0.1:9", false, "");
+    let w = offline(UNREACHABLE, false);
+    let (config, state) = (w.config_path(), w.state_path());
     std::fs::create_dir_all(state.parent().expect("state dir")).expect("mkdir");
     let env = sim_env(SIM_SECRET, false);
     let until = jiff::Zoned::now()
@@ -720,7 +681,8 @@ fn pause_status_approve_resume_through_the_binary() {
 
 #[test]
 fn receivables_check_accepts_a_good_export_and_pinpoints_a_bad_date() {
-    let (_dir, config, _state) = setup("http://127.0.0.1:9", false, "");
+    let w = offline(UNREACHABLE, false);
+    let config = w.config_path();
     let env = sim_env(SIM_SECRET, false);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/receivables");
 
@@ -808,6 +770,15 @@ fn demo_runs_twice_in_the_same_directory() {
             .filter_map(Result::ok)
             .count();
         assert!(outbox >= 20, "round {round}: {outbox} emails");
+        // Every outbox file is a whole message with a subject and a Message-ID.
+        let mails = support::mail::outbox(&demo_dir.join("outbox"));
+        assert!(mails.len() >= 20, "round {round}: {} messages", mails.len());
+        assert!(
+            mails
+                .iter()
+                .all(|m| !m.subject().is_empty() && m.message_id().starts_with('<')),
+            "round {round}: a message without subject or Message-ID"
+        );
         let digests = std::fs::read_dir(demo_dir.join("state/reports"))
             .expect("digests")
             .count();
@@ -819,14 +790,13 @@ fn demo_runs_twice_in_the_same_directory() {
 /// never with a panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_output_pipe_ends_quietly() {
-    let h = start_sim(300).await;
-    let (_dir, config, _state) = setup(&h.base_url(), true, "");
+    let w = world(300, true).await;
+    let config = w.config_path();
     let args = with_config(&config, &["snapshot"]);
     let envs = sim_env(SIM_SECRET, true);
     let (code, stderr) = tokio::task::spawn_blocking(move || {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cspguard"))
+        let mut child = cli::command(&envs, CLEARED)
             .args(&args)
-            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -843,5 +813,5 @@ async fn a_closed_output_pipe_ends_quietly() {
     .expect("join");
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    h.shutdown().await;
+    w.shutdown().await;
 }

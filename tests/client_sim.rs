@@ -2,39 +2,25 @@
 //! throttling and 5xx storms, large seek-paged listings, App+User gating and refresh-token
 //! rotation persisted to a file, truncated bodies, ETag conflicts, and both token forms.
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cspguard::pc::models::SubscriptionStatus;
 use cspguard::pc::store::{FileRefreshTokenStore, RefreshTokenStore};
-use cspguard::pc::{ClientOptions, PartnerCenter, PcError, RetryPolicy, TokenStyle};
-use cspguard::sim::{SimConfig, SimHandle, Simulator};
+use cspguard::pc::{ClientOptions, PartnerCenter, PcError, TokenStyle};
+use cspguard::sim::SimHandle;
 use secrecy::{ExposeSecret, SecretString};
+use support::world::{client_options, simulator};
 
 async fn sim(customers: usize) -> SimHandle {
-    Simulator::start(SimConfig {
-        customers,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts")
+    simulator(customers).await
 }
 
+/// App-only options with quick retries (6 attempts) and pages of 50.
 fn options(h: &SimHandle) -> ClientOptions {
-    let mut o = ClientOptions::new(
-        h.tenant_id(),
-        h.client_id(),
-        SecretString::from(h.client_secret()),
-    );
-    o.authority = h.authority_url();
-    o.base_url = h.base_url();
-    o.retry = RetryPolicy {
-        max_attempts: 6,
-        max_total: Duration::from_secs(30),
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(20),
-    };
+    let mut o = client_options(h, 6);
     o.page_size = 50;
     o
 }

@@ -5,17 +5,17 @@
 //!
 //! Every file in the folder must be covered: a file without a case here fails the test.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cspguard::pc::models::{FraudEventStatus, OperationType, SubscriptionStatus};
-use cspguard::pc::{
-    ClientOptions, MemoryRefreshTokenStore, PartnerCenter, PcError, RetryPolicy, TokenStyle,
-};
-use cspguard::sim::{SimConfig, SimHandle, Simulator};
+use cspguard::pc::{MemoryRefreshTokenStore, PartnerCenter, PcError, TokenStyle};
+use cspguard::sim::SimHandle;
 use rust_decimal_macros::dec;
 use secrecy::SecretString;
+use support::world::{client_options, simulator};
 
 const CUSTOMER: &str = "0c39d6d5-c70d-4c55-bc02-f620844f3fd1";
 
@@ -24,34 +24,17 @@ fn json_headers() -> Vec<(String, String)> {
 }
 
 async fn sim() -> SimHandle {
-    Simulator::start(SimConfig {
-        customers: 5,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts on 127.0.0.1")
+    simulator(5).await
 }
 
 /// A client for `h` with App+User, the classic fraud model and quick retries.
 fn client(h: &SimHandle, style: TokenStyle) -> PartnerCenter {
-    let mut o = ClientOptions::new(
-        h.tenant_id(),
-        h.client_id(),
-        SecretString::from(h.client_secret()),
-    );
-    o.authority = h.authority_url();
-    o.base_url = h.base_url();
+    let mut o = client_options(h, 4);
     o.token_style = style;
     o.app_user = Some(Arc::new(MemoryRefreshTokenStore::new(Some(
         SecretString::from("sim-refresh-token-0".to_owned()),
     ))));
     o.fraud_events_new_model = false;
-    o.retry = RetryPolicy {
-        max_attempts: 4,
-        max_total: Duration::from_secs(30),
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(20),
-    };
     PartnerCenter::new(o).expect("client options are valid")
 }
 

@@ -2,6 +2,8 @@
 //! zones, daylight-saving changes and weekday fields, the loop driven by a fake clock (no real
 //! waiting anywhere), and the binary's clean exit on SIGTERM.
 
+mod support;
+
 use std::cell::RefCell;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -10,6 +12,8 @@ use std::rc::Rc;
 use jiff::{SignedDuration, Timestamp};
 
 use cspguard::schedule::{Clock, Decision, LoopEnd, Schedule, Tick, decide, run_loop};
+use support::config::Secret;
+use support::world::{UNREACHABLE, World};
 
 fn ts(s: &str) -> Timestamp {
     s.parse()
@@ -395,26 +399,11 @@ async fn a_shutdown_before_any_tick_runs_nothing() {
 #[test]
 fn daemon_exits_0_on_sigterm_and_sigint_while_waiting() {
     for signal in ["-TERM", "-INT"] {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("cspguard.toml");
-        let state = dir.path().join("state").join("state.db");
-        std::fs::write(
-            &config,
-            format!(
-                "timezone = \"Europe/Stockholm\"\n\
-                 [partner_center]\n\
-                 tenant_id = \"t\"\n\
-                 client_id = \"c\"\n\
-                 client_secret_env = \"UNUSED_SECRET\"\n\
-                 authority = \"http://127.0.0.1:9\"\n\
-                 base_url = \"http://127.0.0.1:9\"\n\
-                 [state]\n\
-                 path = {state:?}\n\
-                 [daemon]\n\
-                 schedule = \"0 3 1 1 *\"\n"
-            ),
-        )
-        .expect("config");
+        let mut w = World::offline(UNREACHABLE, &Secret::env("UNUSED_SECRET"), None);
+        w.configure(|c| {
+            c.daemon_schedule("0 3 1 1 *");
+        });
+        let config = w.config_path();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cspguard"))
             .args(["--log-format", "text", "--config"])
             .arg(&config)
@@ -461,14 +450,11 @@ fn daemon_exits_0_on_sigterm_and_sigint_while_waiting() {
 
 #[test]
 fn daemon_refuses_an_invalid_schedule_with_exit_2() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("cspguard.toml");
-    std::fs::write(
-        &config,
-        "[partner_center]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"X\"\n\
-         [daemon]\nschedule = \"0 0 * * * *\"\n",
-    )
-    .expect("config");
+    let mut w = World::offline(UNREACHABLE, &Secret::env("X"), None);
+    w.configure(|c| {
+        c.daemon_schedule("0 0 * * * *");
+    });
+    let config = w.config_path();
     let out = Command::new(env!("CARGO_BIN_EXE_cspguard"))
         .arg("--config")
         .arg(&config)

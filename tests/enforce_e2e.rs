@@ -7,25 +7,17 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
 use rust_decimal::Decimal;
 
-use cspguard::ledger::{ActionStatus, Ledger};
+use cspguard::ledger::{ActionStatus, FindingRow};
 use cspguard::sim::dataset::{Dataset, SimCustomer, SimSubscription};
 use cspguard::sim::scenario;
-use cspguard::sim::{SimConfig, SimHandle, Simulator};
-use support::smtp::{Mode, Options, Received, SmtpServer};
-use support::{decode_rfc2047, header_values, split_message};
-
-const SMTP_USER: &str = "cspguard";
-const SMTP_PASSWORD: &str = "smtp-test-password-9f2c";
-const TZ: &str = "Europe/Stockholm";
-const OPS: &str = "ops@contoso-cloud.example";
+use support::config::{OPS, SuspendApproval, TZ, quote};
+use support::smtp::Received;
+use support::world::{World, WorldBuilder};
 
 const LATE: &str = "11111111-0000-4000-8000-000000000001";
 const LATE2: &str = "11111111-0000-4000-8000-000000000002";
@@ -104,170 +96,80 @@ fn receivables(customers: &[&str], paid: &[&str]) -> String {
     rows.join("\n")
 }
 
-struct World {
-    sim: SimHandle,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    smtp_port: u16,
-}
-
-/// Settings a test varies.
-#[derive(Clone)]
-struct Settings {
-    mode: &'static str,
-    /// The dunning suspension stage waits for approval.
-    suspend_approval: bool,
-    /// Extra TOML appended to the config (sections of its own).
-    extra: String,
-    /// `[enforcement]` body.
-    enforcement: String,
-}
-
-impl Settings {
-    fn new(mode: &'static str) -> Self {
-        Settings {
-            mode,
-            suspend_approval: mode != "enforce",
-            extra: String::new(),
-            enforcement: "business_hours = \"08:00-17:00\"\n\
-                          business_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n"
-                .to_owned(),
-        }
-    }
-}
-
-impl World {
-    async fn start(ds: Dataset, receivables_csv: &str, smtp_port: u16, s: &Settings) -> World {
-        let sim = Simulator::start(SimConfig {
-            dataset: Some(ds),
-            clock: Some(at(23, 12)),
-            ..SimConfig::default()
+/// The enforcement tests' world: this tenant and export, the simulator's clock on day 23, mail
+/// through the embedded server, no digest, business hours every day, and the ladder spelled
+/// out with the suspension waiting for approval except in `enforce`. Approvals are by "alice".
+fn builder(ds: Dataset, receivables_csv: &str, mode: &'static str) -> WorldBuilder {
+    let approval = if mode == "enforce" {
+        SuspendApproval::Automatic
+    } else {
+        SuspendApproval::Required
+    };
+    World::builder()
+        .dataset(ds)
+        .clock(at(23, 12))
+        .receivables(receivables_csv)
+        .smtp()
+        .mode(mode)
+        .env("USER", "alice")
+        .configure(move |c, _| {
+            c.digest_off()
+                .business_hours_every_day()
+                .dunning_ladder(approval);
         })
-        .await
-        .expect("simulator");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("cspguard.toml");
-        let w = World {
-            sim,
-            dir,
-            config,
-            smtp_port,
-        };
-        w.set_receivables(receivables_csv);
-        w.configure(s);
-        w
-    }
+}
 
-    fn set_receivables(&self, csv: &str) {
-        std::fs::write(self.dir.path().join("receivables.csv"), csv).expect("receivables");
-    }
+async fn world(ds: Dataset, receivables_csv: &str, mode: &'static str) -> World {
+    builder(ds, receivables_csv, mode).start().await
+}
 
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state").join("state.db")
-    }
+/// The most common world: "Late Payer AB" with one licence and one open invoice, among 30 quiet
+/// customers.
+fn one_late_payer(mode: &'static str) -> WorldBuilder {
+    let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 30);
+    builder(ds, &receivables(&[LATE], &[]), mode)
+}
 
-    fn configure(&self, s: &Settings) {
-        let text = format!(
-            "mode = \"{mode}\"\n\
-             timezone = \"{TZ}\"\n\
-             [partner]\n\
-             name = \"Contoso Cloud Services\"\n\
-             contact_email = \"ar@contoso-cloud.example\"\n\
-             payment_instructions = \"IBAN SE00 0000 0000 0000 0000 0000\"\n\
-             [partner_center]\n\
-             tenant_id = \"sim-partner-tenant\"\n\
-             client_id = \"sim-client-id\"\n\
-             client_secret = \"sim-client-secret\"\n\
-             authority = \"{base}\"\n\
-             base_url = \"{base}\"\n\
-             [partner_center.app_user]\n\
-             refresh_token = \"sim-refresh-token-0\"\n\
-             [state]\n\
-             path = {state:?}\n\
-             [receivables]\n\
-             path = {receivables:?}\n\
-             [digest]\n\
-             enabled = false\n\
-             [mail]\n\
-             transport = \"smtp\"\n\
-             from = \"Contoso Billing <billing@contoso-cloud.example>\"\n\
-             ops_to = [\"{OPS}\"]\n\
-             host = \"localhost\"\n\
-             port = {port}\n\
-             tls = \"starttls\"\n\
-             username = \"{SMTP_USER}\"\n\
-             smtp_password = \"{SMTP_PASSWORD}\"\n\
-             ca_file = {ca:?}\n\
-             timeout_secs = 5\n\
-             [enforcement]\n{enforcement}\n\
-             [dunning]\n\
-             [[dunning.stages]]\n\
-             name = \"reminder-1\"\ndays = 1\ntemplate = \"reminder-1\"\n\
-             [[dunning.stages]]\n\
-             name = \"reminder-2\"\ndays = 7\ntemplate = \"reminder-2\"\n\
-             [[dunning.stages]]\n\
-             name = \"final-notice\"\ndays = 14\ntemplate = \"final-notice\"\nkind = \"final_notice\"\n\
-             [[dunning.stages]]\n\
-             name = \"suspension\"\ndays = 21\ntemplate = \"suspension-notice\"\nkind = \"suspend\"\n\
-             requires_approval = {approval}\n\
-             {extra}\n",
-            mode = s.mode,
-            base = self.sim.base_url(),
-            state = self.state(),
-            receivables = self.dir.path().join("receivables.csv"),
-            port = self.smtp_port,
-            ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem"),
-            enforcement = s.enforcement,
-            approval = s.suspend_approval,
-            extra = s.extra,
-        );
-        std::fs::write(&self.config, text).expect("config");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&self.config, std::fs::Permissions::from_mode(0o600))
-                .expect("chmod");
-        }
-    }
+/// "Late Payer AB" and "Slow Payer AB", one licence and one open invoice each, among `quiet`
+/// quiet customers, in `notify` (suspensions wait for approval).
+async fn two_late_payers(quiet: usize) -> World {
+    let ds = dataset(
+        &[
+            late_customer(LATE, "Late Payer AB", 1),
+            late_customer(LATE2, "Slow Payer AB", 1),
+        ],
+        quiet,
+    );
+    world(ds, &receivables(&[LATE, LATE2], &[]), "notify").await
+}
 
-    /// Run the binary with `args` at `now`.
-    async fn cli(&self, now: Timestamp, args: &[&str]) -> Output {
-        let mut all = vec!["--config".to_owned(), self.config.display().to_string()];
-        all.extend(args.iter().map(|s| (*s).to_owned()));
-        let now = now.to_string();
-        tokio::task::spawn_blocking(move || {
-            let out = Command::new(env!("CARGO_BIN_EXE_cspguard"))
-                .args(&all)
-                .env("CSPGUARD_TEST_NOW", now)
-                .env("USER", "alice")
-                .env_remove("RUST_LOG")
-                .output()
-                .expect("run the binary");
-            Output {
-                code: out.status.code(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
-        .await
-        .expect("join")
+/// What these tests read from a world.
+trait Enforcement {
+    fn status_of(&self, customer: &str, sid: &str) -> String;
+    fn action(&self, key: &str) -> cspguard::ledger::ActionRow;
+    /// Templates of the notices the ledger recorded for a customer, in order.
+    fn templates(&self, customer: &str) -> Vec<String>;
+    /// The template of the last notice recorded for a customer.
+    fn last_template(&self, customer: &str) -> Option<String> {
+        self.templates(customer).pop()
     }
+    fn patches(&self) -> Vec<cspguard::sim::RecordedRequest>;
+    /// The open finding `matching` picks; panics naming `what` when there is none.
+    fn open_finding(&self, what: &str, matching: impl Fn(&FindingRow) -> bool) -> FindingRow;
+}
 
-    /// `cspguard run` at `now`, asserting the exit code.
-    async fn run(&self, now: Timestamp, extra: &[&str], code: i32) -> Output {
-        let mut args = vec!["run"];
-        args.extend_from_slice(extra);
-        let out = self.cli(now, &args).await;
-        assert_eq!(out.code, Some(code), "{}\n{}", out.stdout, out.stderr);
-        out
-    }
-
-    fn ledger(&self) -> Ledger {
-        Ledger::open_existing(&self.state()).expect("ledger")
+impl Enforcement for World {
+    fn open_finding(&self, what: &str, matching: impl Fn(&FindingRow) -> bool) -> FindingRow {
+        self.ledger()
+            .open_findings()
+            .expect("findings")
+            .into_iter()
+            .find(|f| matching(f))
+            .unwrap_or_else(|| panic!("no open {what} finding"))
     }
 
     fn status_of(&self, customer: &str, sid: &str) -> String {
-        self.sim.with_dataset(|d| {
+        self.sim().with_dataset(|d| {
             d.customer(customer)
                 .and_then(|c| c.subscriptions.iter().find(|s| s.id == sid))
                 .map(|s| s.status.clone())
@@ -282,7 +184,6 @@ impl World {
             .unwrap_or_else(|| panic!("no action {key}"))
     }
 
-    /// Templates of the notices the ledger recorded for a customer, in order.
     fn templates(&self, customer: &str) -> Vec<String> {
         self.ledger()
             .notices(Some(customer), None)
@@ -293,7 +194,7 @@ impl World {
     }
 
     fn patches(&self) -> Vec<cspguard::sim::RecordedRequest> {
-        self.sim
+        self.sim()
             .requests()
             .into_iter()
             .filter(|r| r.method == "PATCH" && r.path.contains("/subscriptions/"))
@@ -301,26 +202,18 @@ impl World {
     }
 }
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn smtp_options() -> Options {
-    Options::new(Mode::StartTls).with_credentials(SMTP_USER, SMTP_PASSWORD)
-}
-
 fn subject(m: &Received) -> String {
-    let (headers, _) = split_message(&m.text());
-    header_values(&headers, "Subject")
-        .first()
-        .map(|s| decode_rfc2047(s))
-        .unwrap_or_default()
+    m.subject()
 }
 
-fn mails_to(smtp: &SmtpServer, who: &str) -> Vec<Received> {
-    smtp.received()
+/// The ops alerts after the first `before`.
+fn alerts_since(w: &World, before: usize) -> Vec<Received> {
+    mails_to(w, OPS).into_iter().skip(before).collect()
+}
+
+fn mails_to(w: &World, who: &str) -> Vec<Received> {
+    w.smtp()
+        .received()
         .into_iter()
         .filter(|m| m.rcpt_to.iter().any(|r| r.contains(who)))
         .collect()
@@ -353,15 +246,7 @@ async fn walk_to_final_notice(w: &World, customer: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enforce_walks_a_late_payer_through_the_ladder_suspends_then_reactivates_after_payment() {
-    let smtp = SmtpServer::start(smtp_options()).await;
-    let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 30);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("enforce"),
-    )
-    .await;
+    let w = one_late_payer("enforce").start().await;
     walk_to_final_notice(&w, LATE).await;
     let sid = sub_id(LATE, 1);
     assert_eq!(w.status_of(LATE, &sid), "active");
@@ -395,12 +280,12 @@ async fn enforce_walks_a_late_payer_through_the_ladder_suspends_then_reactivates
         .expect("read")
         .expect("notice");
     assert!(suspend_done.is_some_and(|t| t <= notice_sent.sent_at));
-    assert_eq!(mails_to(&smtp, "latepayerab").len(), 4);
+    assert_eq!(mails_to(&w, "latepayerab").len(), 4);
 
     // A rerun the same day does nothing more.
     w.run(at(21, 13), &[], 0).await;
     assert_eq!(w.patches().len(), 1);
-    assert_eq!(mails_to(&smtp, "latepayerab").len(), 4);
+    assert_eq!(mails_to(&w, "latepayerab").len(), 4);
 
     // The customer pays: reactivation and a confirmation.
     w.set_receivables(&receivables(&[LATE], &[LATE]));
@@ -417,28 +302,17 @@ async fn enforce_walks_a_late_payer_through_the_ladder_suspends_then_reactivates
             .expect("read")
             .is_none()
     );
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("reactivation")
-    );
-    assert_eq!(mails_to(&smtp, "latepayerab").len(), 5);
+    assert_eq!(w.last_template(LATE).as_deref(), Some("reactivation"));
+    assert_eq!(mails_to(&w, "latepayerab").len(), 5);
     w.run(at(22, 13), &[], 0).await;
-    assert_eq!(mails_to(&smtp, "latepayerab").len(), 5, "nothing twice");
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    assert_eq!(mails_to(&w, "latepayerab").len(), 5, "nothing twice");
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_suspends_only_after_approval_and_only_approved_runs_it_at_once() {
-    let smtp = SmtpServer::start(smtp_options()).await;
     let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 5);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("notify"),
-    )
-    .await;
+    let w = world(ds, &receivables(&[LATE], &[]), "notify").await;
     walk_to_final_notice(&w, LATE).await;
     let sid = sub_id(LATE, 1);
     let key = suspend_key(LATE, 1, "INV-100");
@@ -456,17 +330,14 @@ async fn notify_suspends_only_after_approval_and_only_approved_runs_it_at_once()
     let approve = w.cli(at(21, 10), &["approve", &key]).await;
     assert_eq!(approve.code, Some(0), "{}", approve.stderr);
     assert!(!approve.stdout.contains("IRREVERSIBLE"));
-    w.sim.clear_requests();
+    w.sim().clear_requests();
     let out = w.run(at(21, 11), &["--only-approved"], 0).await;
     assert!(out.stdout.contains("only approved"), "{}", out.stdout);
     assert_eq!(w.status_of(LATE, &sid), "suspended");
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("suspension-notice")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("suspension-notice"));
     // No bulk collection, no new plan: only the subscription read and the PATCH.
     let paths: Vec<String> = w
-        .sim
+        .sim()
         .requests()
         .into_iter()
         .filter(|r| r.path.starts_with("/v1/"))
@@ -477,13 +348,11 @@ async fn notify_suspends_only_after_approval_and_only_approved_runs_it_at_once()
     let row = w.action(&key);
     assert_eq!(row.status, ActionStatus::Done);
     assert_eq!(row.approved_by.as_deref(), Some("alice"));
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn circuit_breaker_stops_every_suspension_and_alerts_then_the_cap_limits_each_run() {
-    let smtp = SmtpServer::start(smtp_options()).await;
     let late = [LATE, LATE2, LATE3, LATE4];
     let ds = dataset(
         &late
@@ -493,12 +362,18 @@ async fn circuit_breaker_stops_every_suspension_and_alerts_then_the_cap_limits_e
             .collect::<Vec<_>>(),
         0,
     );
-    let mut s = Settings::new("enforce");
-    s.enforcement
-        .push_str("breaker_count = 3\nmax_suspensions_per_run = 1\n");
-    let w = World::start(ds, &receivables(&late, &[]), smtp.port(), &s).await;
+    let mut w = builder(ds, &receivables(&late, &[]), "enforce")
+        .configure(|c, _| {
+            c.set("enforcement", "breaker_count", "3").set(
+                "enforcement",
+                "max_suspensions_per_run",
+                "1",
+            );
+        })
+        .start()
+        .await;
     w.run(at(14, 12), &[], 0).await;
-    let ops_before = mails_to(&smtp, OPS).len();
+    let ops_before = mails_to(&w, OPS).len();
 
     let out = w.run(at(21, 12), &[], 0).await;
     assert!(out.stderr.contains("CIRCUIT BREAKER"), "{}", out.stderr);
@@ -506,7 +381,7 @@ async fn circuit_breaker_stops_every_suspension_and_alerts_then_the_cap_limits_e
     for c in late {
         assert_eq!(w.status_of(c, &sub_id(c, 1)), "active");
     }
-    let alerts: Vec<Received> = mails_to(&smtp, OPS).into_iter().skip(ops_before).collect();
+    let alerts = alerts_since(&w, ops_before);
     let breaker = alerts
         .iter()
         .find(|m| m.text().contains("Circuit breaker"))
@@ -519,21 +394,14 @@ async fn circuit_breaker_stops_every_suspension_and_alerts_then_the_cap_limits_e
     let text = breaker.text();
     assert!(text.contains("4 of 4 customers"), "{text}");
     assert!(text.contains("receivables export complete"), "{text}");
-    let f = w
-        .ledger()
-        .open_findings()
-        .expect("findings")
-        .into_iter()
-        .find(|f| f.fingerprint == "enforce.breaker:partner")
-        .expect("breaker finding");
+    let f = w.open_finding("breaker", |f| f.fingerprint == "enforce.breaker:partner");
     assert_eq!(f.severity, "critical");
 
     // The suspensions are real: raise the breaker; the cap allows one per run.
-    let mut s2 = s.clone();
-    s2.enforcement = s
-        .enforcement
-        .replace("breaker_count = 3", "breaker_count = 10\nbreaker_share = 1");
-    w.configure(&s2);
+    w.configure(|c| {
+        c.set("enforcement", "breaker_count", "10")
+            .set("enforcement", "breaker_share", "1");
+    });
     let out = w.run(at(21, 13), &[], 0).await;
     assert_eq!(w.patches().len(), 1, "{}", out.stdout);
     let suspended = |w: &World| {
@@ -560,27 +428,12 @@ async fn circuit_breaker_stops_every_suspension_and_alerts_then_the_cap_limits_e
             .all(|f| f.fingerprint != "enforce.breaker:partner"),
         "a run within the limits resolves the breaker finding"
     );
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_rejected_approvals_never_suspend_and_release_no_notice() {
-    let smtp = SmtpServer::start(smtp_options()).await;
-    let ds = dataset(
-        &[
-            late_customer(LATE, "Late Payer AB", 1),
-            late_customer(LATE2, "Slow Payer AB", 1),
-        ],
-        5,
-    );
-    let w = World::start(
-        ds,
-        &receivables(&[LATE, LATE2], &[]),
-        smtp.port(),
-        &Settings::new("notify"),
-    )
-    .await;
+    let w = two_late_payers(5).await;
     w.run(at(14, 12), &[], 0).await;
     w.run(at(21, 12), &[], 0).await;
     let k1 = suspend_key(LATE, 1, "INV-100");
@@ -612,27 +465,12 @@ async fn expired_and_rejected_approvals_never_suspend_and_release_no_notice() {
     // An expired approval cannot be approved any more.
     let late_approve = w.cli(at(29, 12), &["approve", &k1]).await;
     assert_ne!(late_approve.code, Some(0));
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etag_conflicts_are_reread_and_retried_once_and_a_changed_etag_is_used() {
-    let smtp = SmtpServer::start(smtp_options()).await;
-    let ds = dataset(
-        &[
-            late_customer(LATE, "Late Payer AB", 1),
-            late_customer(LATE2, "Slow Payer AB", 1),
-        ],
-        30,
-    );
-    let w = World::start(
-        ds,
-        &receivables(&[LATE, LATE2], &[]),
-        smtp.port(),
-        &Settings::new("notify"),
-    )
-    .await;
+    let w = two_late_payers(30).await;
     w.run(at(14, 12), &[], 0).await;
     w.run(at(21, 9), &[], 0).await;
     let (s1, s2) = (sub_id(LATE, 1), sub_id(LATE2, 1));
@@ -642,7 +480,7 @@ async fn etag_conflicts_are_reread_and_retried_once_and_a_changed_etag_is_used()
     );
 
     // Between planning and execution someone changes the subscription: its ETag moves on.
-    let planned_etag = w.sim.with_dataset(|d| {
+    let planned_etag = w.sim().with_dataset(|d| {
         let s = d
             .customer_mut(LATE)
             .and_then(|c| c.subscriptions.iter_mut().find(|s| s.id == s1))
@@ -653,7 +491,7 @@ async fn etag_conflicts_are_reread_and_retried_once_and_a_changed_etag_is_used()
     });
     // And the first PATCH of the other one meets a 412 (changed between re-read and PATCH).
     let p2 = format!("/v1/customers/{LATE2}/subscriptions/{s2}");
-    w.sim.override_response(
+    w.sim().override_response(
         "PATCH",
         &p2,
         412,
@@ -665,7 +503,7 @@ async fn etag_conflicts_are_reread_and_retried_once_and_a_changed_etag_is_used()
         let a = w.cli(at(21, 9), &["approve", k]).await;
         assert_eq!(a.code, Some(0), "{}", a.stderr);
     }
-    w.sim.clear_requests();
+    w.sim().clear_requests();
     w.run(at(21, 10), &["--only-approved"], 0).await;
     assert_eq!(w.status_of(LATE, &s1), "suspended");
     assert_eq!(w.status_of(LATE2, &s2), "suspended");
@@ -690,25 +528,16 @@ async fn etag_conflicts_are_reread_and_retried_once_and_a_changed_etag_is_used()
             .and_then(|r| r["etag_conflicts"].as_i64()),
         Some(1)
     );
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_etag_conflicts_fail_the_attempt_and_hold_back_the_notice_until_it_succeeds() {
-    let smtp = SmtpServer::start(smtp_options()).await;
-    let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 30);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("enforce"),
-    )
-    .await;
+    let w = one_late_payer("enforce").start().await;
     w.run(at(14, 12), &[], 0).await;
     let sid = sub_id(LATE, 1);
     let path = format!("/v1/customers/{LATE}/subscriptions/{sid}");
-    w.sim.override_response(
+    w.sim().override_response(
         "PATCH",
         &path,
         412,
@@ -732,42 +561,30 @@ async fn two_etag_conflicts_fail_the_attempt_and_hold_back_the_notice_until_it_s
     // Later, the conflict is gone.
     w.run(at(21, 15), &[], 0).await;
     assert_eq!(w.status_of(LATE, &sid), "suspended");
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("suspension-notice")
-    );
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    assert_eq!(w.last_template(LATE).as_deref(), Some("suspension-notice"));
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_azure_plan_with_active_azure_subscriptions_is_refused_and_ops_are_told_what_to_do() {
-    let smtp = SmtpServer::start(smtp_options()).await;
     let plan = format!("{LATE}-azure");
     let customer = late_customer(LATE, "Late Payer AB", 1).with_subscription(
         SimSubscription::azure_plan(plan.clone())
             .with_entitlement("7a1b0000-0000-4000-8000-0000000000aa"),
     );
     let ds = dataset(&[customer], 30);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("enforce"),
-    )
-    .await;
-    // The [dunning] keys must come before its [[dunning.stages]].
-    let cfg = std::fs::read_to_string(&w.config).expect("config");
-    std::fs::write(
-        &w.config,
-        cfg.replace(
-            "[dunning]\n",
-            "[dunning]\nsuspend_azure_plans = true\nsuspend_billing_types = [\"license\", \"usage\"]\n",
-        ),
-    )
-    .expect("config");
+    let w = builder(ds, &receivables(&[LATE], &[]), "enforce")
+        .configure(|c, _| {
+            c.set("dunning", "suspend_azure_plans", "true").set(
+                "dunning",
+                "suspend_billing_types",
+                r#"["license", "usage"]"#,
+            );
+        })
+        .start()
+        .await;
     w.run(at(14, 12), &[], 0).await;
-    let ops_before = mails_to(&smtp, OPS).len();
+    let ops_before = mails_to(&w, OPS).len();
 
     let out = w.run(at(21, 12), &[], 3).await;
     assert!(out.stderr.contains("900115"), "{}", out.stderr);
@@ -778,54 +595,37 @@ async fn an_azure_plan_with_active_azure_subscriptions_is_refused_and_ops_are_to
     assert_eq!(row.status, ActionStatus::Failed, "not retried blindly");
     let err = row.last_error.unwrap_or_default();
     assert!(err.contains("cancel or move"), "{err}");
-    let f = w
-        .ledger()
-        .open_findings()
-        .expect("findings")
-        .into_iter()
-        .find(|f| f.rule == "enforce.azure_plan_refused")
-        .expect("finding");
+    let f = w.open_finding("Azure plan", |f| f.rule == "enforce.azure_plan_refused");
     assert_eq!(f.severity, "critical");
     assert!(
         f.summary.contains("suspend_azure_plans = false"),
         "{}",
         f.summary
     );
-    let alerts: Vec<Received> = mails_to(&smtp, OPS).into_iter().skip(ops_before).collect();
+    let alerts = alerts_since(&w, ops_before);
     assert!(
         alerts.iter().any(|m| m.text().contains("900115")),
         "ops alerted: {:?}",
         alerts.iter().map(subject).collect::<Vec<_>>()
     );
     // The licence was suspended, so the customer hears about it.
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("suspension-notice")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("suspension-notice"));
     // The next run does not try the Azure plan again.
     let before = w.patches().len();
     w.run(at(21, 16), &[], 0).await;
     assert_eq!(w.patches().len(), before);
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_suspended_by_someone_else_is_never_recorded_nor_reactivated() {
-    let smtp = SmtpServer::start(smtp_options()).await;
     let ds = dataset(&[late_customer(LATE, "Late Payer AB", 2)], 30);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("notify"),
-    )
-    .await;
+    let w = world(ds, &receivables(&[LATE], &[]), "notify").await;
     w.run(at(14, 12), &[], 0).await;
     w.run(at(21, 9), &[], 0).await;
     let (s1, s2) = (sub_id(LATE, 1), sub_id(LATE, 2));
     // Between planning and execution Microsoft (or a person) suspends the second one.
-    w.sim.with_dataset(|d| {
+    w.sim().with_dataset(|d| {
         let s = d
             .customer_mut(LATE)
             .and_then(|c| c.subscriptions.iter_mut().find(|s| s.id == s2))
@@ -858,35 +658,20 @@ async fn a_subscription_suspended_by_someone_else_is_never_recorded_nor_reactiva
         "no PATCH for the one already suspended"
     );
     // One of two was suspended by cspguard: the notice goes out.
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("suspension-notice")
-    );
+    assert_eq!(w.last_template(LATE).as_deref(), Some("suspension-notice"));
 
     // The customer pays: only cspguard's own suspension is undone.
     w.set_receivables(&receivables(&[LATE], &[LATE]));
     w.run(at(22, 12), &[], 0).await;
     assert_eq!(w.status_of(LATE, &s1), "active");
     assert_eq!(w.status_of(LATE, &s2), "suspended", "never reactivated");
-    assert_eq!(
-        w.templates(LATE).last().map(String::as_str),
-        Some("reactivation")
-    );
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    assert_eq!(w.last_template(LATE).as_deref(), Some("reactivation"));
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_added_between_planning_and_execution_cancels_the_suspension_with_the_reason() {
-    let smtp = SmtpServer::start(smtp_options()).await;
-    let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 30);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("notify"),
-    )
-    .await;
+    let w = one_late_payer("notify").start().await;
     w.run(at(14, 12), &[], 0).await;
     w.run(at(21, 9), &[], 0).await;
     let key = suspend_key(LATE, 1, "INV-100");
@@ -927,21 +712,12 @@ async fn a_hold_added_between_planning_and_execution_cancels_the_suspension_with
         ActionStatus::Cancelled
     );
     assert!(!w.templates(LATE).contains(&"suspension-notice".to_owned()));
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_business_hours_suspensions_wait_unclaimed_and_run_in_the_next_window() {
-    let smtp = SmtpServer::start(smtp_options()).await;
-    let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 30);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("enforce"),
-    )
-    .await;
+    let w = one_late_payer("enforce").start().await;
     w.run(at(14, 12), &[], 0).await;
     w.run(at(21, 19), &[], 0).await;
     let key = suspend_key(LATE, 1, "INV-100");
@@ -951,13 +727,11 @@ async fn outside_business_hours_suspensions_wait_unclaimed_and_run_in_the_next_w
     assert!(w.patches().is_empty());
     w.run(at(22, 8), &[], 0).await;
     assert_eq!(w.status_of(LATE, &sub_id(LATE, 1)), "suspended");
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fraud_cancel_needs_approval_warns_irreversible_and_fraud_resolve_is_recorded() {
-    let smtp = SmtpServer::start(smtp_options()).await;
     let demo = scenario::demo_tenant(at(21, 12), &tz(), 0);
     let mut ds = Dataset::empty();
     let fraud = demo
@@ -968,9 +742,12 @@ async fn fraud_cancel_needs_approval_warns_irreversible_and_fraud_resolve_is_rec
     ds.customers.push(fraud);
     ds.fraud_events = demo.dataset.fraud_events.clone();
     let azure_sub = ds.fraud_events[0].subscription_id.clone();
-    let mut s = Settings::new("enforce");
-    s.extra = "[fraud]\nresponse = \"cancel\"\n".to_owned();
-    let w = World::start(ds, &receivables(&[], &[]), smtp.port(), &s).await;
+    let w = builder(ds, &receivables(&[], &[]), "enforce")
+        .configure(|c, _| {
+            c.set("fraud", "response", &quote("cancel"));
+        })
+        .start()
+        .await;
     w.run(at(21, 12), &[], 0).await;
     let key = format!("fraud-cancel/{}/{azure_sub}", scenario::ids::FRAUD);
     assert_eq!(
@@ -979,7 +756,7 @@ async fn fraud_cancel_needs_approval_warns_irreversible_and_fraud_resolve_is_rec
         "always approval-gated, even in enforce"
     );
     let entitlement = |w: &World| {
-        w.sim.with_dataset(|d| {
+        w.sim().with_dataset(|d| {
             d.customer(scenario::ids::FRAUD)
                 .into_iter()
                 .flat_map(|c| c.subscriptions.iter())
@@ -1019,7 +796,7 @@ async fn fraud_cancel_needs_approval_warns_irreversible_and_fraud_resolve_is_rec
         .await;
     assert_eq!(ok.code, Some(0), "{}\n{}", ok.stdout, ok.stderr);
     assert!(ok.stdout.contains("1 event(s) updated"), "{}", ok.stdout);
-    let status = w.sim.with_dataset(|d| {
+    let status = w.sim().with_dataset(|d| {
         (
             d.fraud_events[0].event_status.clone(),
             d.fraud_events[0].resolved_reason.clone(),
@@ -1039,29 +816,25 @@ async fn fraud_cancel_needs_approval_warns_irreversible_and_fraud_resolve_is_rec
     assert_eq!(done.status, ActionStatus::Done);
     assert_eq!(done.approved_by.as_deref(), Some("alice"));
     assert_eq!(done.approved_at, Some(at(21, 13)));
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enforce_sets_the_default_budget_with_patch() {
-    let smtp = SmtpServer::start(smtp_options()).await;
     let customer = SimCustomer::new(LATE, "Spender Inc")
         .with_subscription(
             SimSubscription::azure_plan(format!("{LATE}-azure"))
                 .with_entitlement("7a1b0000-0000-4000-8000-0000000000bb"),
         )
         .with_budget_usage(None, Decimal::from(640));
-    let mut s = Settings::new("enforce");
-    s.extra = "[budgets.default_budget]\nenabled = true\namount = 800\nrequires_approval = false\n"
-        .to_owned();
-    let w = World::start(
-        dataset(&[customer], 3),
-        &receivables(&[], &[]),
-        smtp.port(),
-        &s,
-    )
-    .await;
+    let w = builder(dataset(&[customer], 3), &receivables(&[], &[]), "enforce")
+        .configure(|c, _| {
+            c.set("budgets.default_budget", "enabled", "true")
+                .set("budgets.default_budget", "amount", "800")
+                .set("budgets.default_budget", "requires_approval", "false");
+        })
+        .start()
+        .await;
     let out = w.run(at(21, 12), &[], 0).await;
     assert!(
         out.stdout.contains("performed: set-budget/"),
@@ -1069,61 +842,39 @@ async fn enforce_sets_the_default_budget_with_patch() {
         out.stdout
     );
     let budget = w
-        .sim
+        .sim()
         .with_dataset(|d| d.customer(LATE).and_then(|c| c.budget));
     assert_eq!(budget, Some(Decimal::from(800)));
     assert!(
-        w.sim
+        w.sim()
             .requests()
             .iter()
             .any(|r| r.method == "PATCH" && r.path.ends_with("/usagebudget"))
     );
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_overrides_enforce_and_touches_nothing() {
-    let smtp = SmtpServer::start(smtp_options()).await;
-    let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 30);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("enforce"),
-    )
-    .await;
+    let w = one_late_payer("enforce").start().await;
     w.run(at(14, 12), &[], 0).await;
     w.run(at(21, 12), &["--dry-run"], 0).await;
     assert!(w.patches().is_empty());
     assert_eq!(w.status_of(LATE, &sub_id(LATE, 1)), "active");
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patch_that_may_have_applied_unseen_is_never_claimed_as_someone_elses_nor_as_ours() {
-    let smtp = SmtpServer::start(smtp_options()).await;
-    let ds = dataset(&[late_customer(LATE, "Late Payer AB", 1)], 30);
-    let w = World::start(
-        ds,
-        &receivables(&[LATE], &[]),
-        smtp.port(),
-        &Settings::new("enforce"),
-    )
-    .await;
-    let cfg = std::fs::read_to_string(&w.config).expect("config");
-    std::fs::write(
-        &w.config,
-        cfg.replace(
-            "[partner_center.app_user]\n",
-            "[partner_center.retry]\nmax_attempts = 1\n[partner_center.app_user]\n",
-        ),
-    )
-    .expect("config");
+    let w = one_late_payer("enforce")
+        .configure(|c, _| {
+            c.retry_attempts(1);
+        })
+        .start()
+        .await;
     w.run(at(14, 12), &[], 0).await;
     let sid = sub_id(LATE, 1);
-    w.sim.override_response(
+    w.sim().override_response(
         "PATCH",
         &format!("/v1/customers/{LATE}/subscriptions/{sid}"),
         503,
@@ -1139,7 +890,7 @@ async fn a_patch_that_may_have_applied_unseen_is_never_claimed_as_someone_elses_
         "retried later"
     );
     // The PATCH was applied after all, but the answer was lost.
-    w.sim.with_dataset(|d| {
+    w.sim().with_dataset(|d| {
         let s = d
             .customer_mut(LATE)
             .and_then(|c| c.subscriptions.iter_mut().find(|s| s.id == sid))
@@ -1147,7 +898,7 @@ async fn a_patch_that_may_have_applied_unseen_is_never_claimed_as_someone_elses_
         s.status = "suspended".into();
         s.etag_version += 1;
     });
-    let ops_before = mails_to(&smtp, OPS).len();
+    let ops_before = mails_to(&w, OPS).len();
     w.run(at(21, 15), &[], 3).await;
     let row = w.action(&key);
     assert_eq!(row.status, ActionStatus::Failed, "for a person: {row:?}");
@@ -1163,8 +914,7 @@ async fn a_patch_that_may_have_applied_unseen_is_never_claimed_as_someone_elses_
         ActionStatus::Cancelled,
         "no notice for a suspension cspguard cannot vouch for"
     );
-    let alerts: Vec<Received> = mails_to(&smtp, OPS).into_iter().skip(ops_before).collect();
+    let alerts = alerts_since(&w, ops_before);
     assert!(alerts.iter().any(|m| m.text().contains("activity log")));
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }

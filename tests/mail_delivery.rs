@@ -3,22 +3,14 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use cspguard::notices::mail::{MailConfig, MailError, Mailer, OutgoingEmail, SmtpTls};
 use secrecy::SecretString;
+use support::ca_pem;
+use support::mail::Mail;
 use support::smtp::{Mode, Options, SmtpServer};
-use support::{boundary_of, decode_rfc2047, header_values, multipart_parts, split_message};
 
 const USER: &str = "cspguard";
 const PASSWORD: &str = "pa55-w0rd-not-for-logs";
-
-fn ca_pem() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/tls/ca.pem"
-    ))
-}
 
 fn smtp_config(port: u16, tls: SmtpTls, with_ca: bool) -> MailConfig {
     let toml = format!(
@@ -74,10 +66,7 @@ fn count_with_message_id(server: &SmtpServer, id: &str) -> usize {
     server
         .received()
         .iter()
-        .filter(|r| {
-            let (h, _) = split_message(&r.text());
-            header_values(&h, "Message-ID") == [id]
-        })
+        .filter(|r| r.mail().header("Message-ID") == [id])
         .count()
 }
 
@@ -108,45 +97,33 @@ async fn starttls_with_auth_delivers_headers_and_multipart_alternative() {
         raw.split("\r\n").all(|l| l.len() <= 998),
         "RFC 5322 line limit"
     );
-    let (h, body) = split_message(&raw);
+    let h = r.mail();
     assert_eq!(
-        header_values(&h, "From"),
+        h.header("From"),
         ["\"Contoso Billing\" <billing@contoso.example>"]
     );
-    assert_eq!(header_values(&h, "Reply-To"), ["ar@contoso.example"]);
-    assert_eq!(header_values(&h, "To"), ["\"Kund AB\" <ap@kund.example>"]);
-    assert_eq!(header_values(&h, "Cc"), ["am@contoso.example"]);
-    assert_eq!(
-        header_values(&h, "Date"),
-        ["Wed, 04 Mar 2026 05:06:07 +0000"]
-    );
-    assert_eq!(
-        header_values(&h, "Message-ID"),
-        [receipt.message_id.as_str()]
-    );
+    assert_eq!(h.header("Reply-To"), ["ar@contoso.example"]);
+    assert_eq!(h.header("To"), ["\"Kund AB\" <ap@kund.example>"]);
+    assert_eq!(h.header("Cc"), ["am@contoso.example"]);
+    assert_eq!(h.header("Date"), ["Wed, 04 Mar 2026 05:06:07 +0000"]);
+    assert_eq!(h.header("Message-ID"), [receipt.message_id.as_str()]);
     assert!(
         receipt.message_id.starts_with("<cspguard.")
             && receipt.message_id.ends_with("@contoso.example>")
     );
-    assert!(header_values(&h, "Bcc").is_empty(), "no Bcc on the wire");
-    assert_eq!(header_values(&h, "MIME-Version"), ["1.0"]);
-    let subject = header_values(&h, "Subject");
+    assert!(h.header("Bcc").is_empty(), "no Bcc on the wire");
+    assert_eq!(h.header("MIME-Version"), ["1.0"]);
+    let subject = h.header("Subject");
     assert_eq!(subject.len(), 1);
-    assert_eq!(decode_rfc2047(subject[0]), email.subject);
+    assert_eq!(h.subject(), email.subject);
 
-    let ct = header_values(&h, "Content-Type");
+    let ct = h.header("Content-Type");
     assert_eq!(ct.len(), 1);
     assert!(ct[0].starts_with("multipart/alternative;"), "{ct:?}");
-    let parts = multipart_parts(&body, &boundary_of(ct[0]));
+    let parts = &h.parts;
     assert_eq!(parts.len(), 2, "exactly text and HTML");
-    assert_eq!(
-        header_values(&parts[0].headers, "Content-Type"),
-        ["text/plain; charset=utf-8"]
-    );
-    assert_eq!(
-        header_values(&parts[1].headers, "Content-Type"),
-        ["text/html; charset=utf-8"]
-    );
+    assert_eq!(parts[0].content_type, "text/plain; charset=utf-8");
+    assert_eq!(parts[1].content_type, "text/html; charset=utf-8");
     assert_eq!(parts[0].body.replace("\r\n", "\n"), email.text);
     assert_eq!(parts[1].body.replace("\r\n", "\n"), email.html);
 
@@ -196,12 +173,9 @@ async fn non_ascii_subjects_are_rfc2047_encoded() {
             subject_lines[0].contains("=?utf-8?"),
             "{lang}: {subject_lines:?}"
         );
-        let (h, _) = split_message(&raw);
-        assert_eq!(
-            decode_rfc2047(header_values(&h, "Subject")[0]),
-            *subject,
-            "{lang}"
-        );
+        let h = r.mail();
+        assert_eq!(h.header("Subject").len(), 1, "{lang}");
+        assert_eq!(h.subject(), *subject, "{lang}");
     }
     server.stop().await;
 }
@@ -218,13 +192,13 @@ async fn company_name_with_crlf_cannot_add_a_header() {
     let got = server.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].rcpt_to, ["ap@kund.example", "am@contoso.example"]);
-    let (h, _) = split_message(&got[0].text());
-    assert!(header_values(&h, "Bcc").is_empty());
-    assert!(header_values(&h, "X-Injected").is_empty());
-    let subject = header_values(&h, "Subject");
+    let h = got[0].mail();
+    assert!(h.header("Bcc").is_empty());
+    assert!(h.header("X-Injected").is_empty());
+    let subject = h.header("Subject");
     assert_eq!(subject.len(), 1);
     assert_eq!(
-        decode_rfc2047(subject[0]),
+        h.subject(),
         "Reminder for Evil Corp Bcc: victim@evil.example X-Injected: yes <h1>pwned</h1>"
     );
 
@@ -401,11 +375,8 @@ async fn sendmail_transport_pipes_the_message_to_the_command() {
         "{args}"
     );
     let raw = std::fs::read_to_string(format!("{}.eml", out.display())).unwrap();
-    let (h, _) = split_message(&raw.replace("\r\n", "\n").replace('\n', "\r\n"));
-    assert_eq!(
-        header_values(&h, "Message-ID"),
-        [receipt.message_id.as_str()]
-    );
+    let h = Mail::parse(raw.as_bytes());
+    assert_eq!(h.header("Message-ID"), [receipt.message_id.as_str()]);
 
     // A failing command is a (transient) sendmail error, not a panic.
     std::fs::write(

@@ -6,8 +6,8 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use jiff::Timestamp;
@@ -15,147 +15,57 @@ use jiff::tz::TimeZone;
 use serde_json::Value;
 
 use cspguard::sim::scenario;
-use cspguard::sim::{SimConfig, SimHandle, Simulator};
-use support::smtp::{Mode, Options, SmtpServer};
+use support::cli::Output;
+use support::config::{SMTP_PASSWORD, Secret, TZ, set_mode};
+use support::noon_today;
+use support::world::World;
 
 const CLIENT_SECRET: &str = "obs-client-secret-7d1e";
 const REFRESH_TOKEN: &str = "obs-refresh-token-0-c4a9";
-const SMTP_USER: &str = "cspguard";
-const SMTP_PASSWORD: &str = "obs-smtp-password-91fb";
 
-struct World {
-    sim: SimHandle,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    metrics: PathBuf,
-}
-
-fn ca_pem() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem")
-}
-
-fn noon_today() -> Timestamp {
-    let tz = TimeZone::get("Europe/Stockholm").expect("tz");
-    let today = Timestamp::now().to_zoned(tz.clone()).date();
-    today
-        .at(12, 0, 0, 0)
-        .to_zoned(tz)
-        .expect("noon")
-        .timestamp()
-}
-
-/// Simulator with the demo tenant, a config whose secrets come from the environment.
-async fn world(now: Timestamp, smtp_port: u16, smtp_password: &str) -> World {
-    let tz = TimeZone::get("Europe/Stockholm").expect("tz");
+/// Simulator with the demo tenant, a config whose secrets come from the environment (the SMTP
+/// password from the file `secrets/smtp_password`), metrics and reports on; mail through a new
+/// embedded server, or through the one at `smtp` when given.
+async fn world(now: Timestamp, smtp: Option<SocketAddr>, smtp_password: &str) -> World {
+    let tz = TimeZone::get(TZ).expect("tz");
     let s = scenario::demo_tenant(now, &tz, 3);
-    let sim = Simulator::start(SimConfig {
-        dataset: Some(s.dataset),
-        clock: Some(now),
-        client_secret: CLIENT_SECRET.into(),
-        refresh_token: REFRESH_TOKEN.into(),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let receivables = dir.path().join("receivables.csv");
-    std::fs::write(&receivables, &s.receivables_csv).expect("receivables");
-    let secrets = dir.path().join("secrets");
-    std::fs::create_dir(&secrets).expect("secrets dir");
-    let smtp_file = secrets.join("smtp_password");
-    std::fs::write(&smtp_file, smtp_password).expect("smtp password");
-    set_mode(&smtp_file, 0o600);
-    let metrics = dir.path().join("textfile").join("cspguard.prom");
-    let config = dir.path().join("cspguard.toml");
-    let text = format!(
-        "mode = \"notify\"\n\
-         timezone = \"Europe/Stockholm\"\n\
-         [partner]\n\
-         name = \"Contoso Cloud Services\"\n\
-         contact_email = \"ar@contoso-cloud.example\"\n\
-         payment_instructions = \"IBAN SE00 0000 0000 0000 0000 0000\"\n\
-         [partner_center]\n\
-         tenant_id = \"sim-partner-tenant\"\n\
-         client_id = \"sim-client-id\"\n\
-         client_secret_env = \"OBS_CLIENT_SECRET\"\n\
-         authority = \"{base}\"\n\
-         base_url = \"{base}\"\n\
-         [partner_center.app_user]\n\
-         refresh_token_env = \"OBS_REFRESH_TOKEN\"\n\
-         [state]\n\
-         path = {state:?}\n\
-         [receivables]\n\
-         path = {receivables:?}\n\
-         [digest]\n\
-         hour = 0\n\
-         [metrics]\n\
-         textfile = {metrics:?}\n\
-         [reports]\n\
-         keep_days = 30\n\
-         [mail]\n\
-         transport = \"smtp\"\n\
-         from = \"Contoso Billing <billing@contoso-cloud.example>\"\n\
-         ops_to = [\"ops@contoso-cloud.example\"]\n\
-         host = \"localhost\"\n\
-         port = {smtp_port}\n\
-         tls = \"starttls\"\n\
-         username = \"{SMTP_USER}\"\n\
-         smtp_password_file = {smtp_file:?}\n\
-         ca_file = {ca:?}\n\
-         timeout_secs = 5\n",
-        base = sim.base_url(),
-        state = dir.path().join("state").join("state.db"),
-        ca = ca_pem(),
-    );
-    std::fs::write(&config, text).expect("config");
-    set_mode(&config, 0o600);
-    World {
-        sim,
-        dir,
-        config,
-        metrics,
+    let password = smtp_password.to_owned();
+    let b = World::builder()
+        .dataset(s.dataset)
+        .clock(now)
+        .sim(|c| {
+            c.client_secret = CLIENT_SECRET.into();
+            c.refresh_token = REFRESH_TOKEN.into();
+        })
+        .receivables(&s.receivables_csv)
+        .env("OBS_CLIENT_SECRET", CLIENT_SECRET)
+        .env("OBS_REFRESH_TOKEN", REFRESH_TOKEN);
+    match smtp {
+        None => b.smtp(),
+        Some(addr) => b.smtp_at(addr),
     }
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-async fn cspguard(w: &World, now: Timestamp, args: &[&str]) -> Out {
-    let mut all = vec!["--config".to_owned(), w.config.display().to_string()];
-    all.extend(args.iter().map(|s| (*s).to_owned()));
-    let now = now.to_string();
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_cspguard"))
-            .args(&all)
-            .env("CSPGUARD_TEST_NOW", now)
-            .env("OBS_CLIENT_SECRET", CLIENT_SECRET)
-            .env("OBS_REFRESH_TOKEN", REFRESH_TOKEN)
-            .env_remove("RUST_LOG")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("CSPGUARD_LOG_FORMAT")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .output()
-            .expect("run the binary");
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+    .configure(move |c, dir| {
+        let secrets = dir.join("secrets");
+        std::fs::create_dir(&secrets).expect("secrets dir");
+        let smtp_file = secrets.join("smtp_password");
+        std::fs::write(&smtp_file, password).expect("smtp password");
+        set_mode(&smtp_file, 0o600);
+        c.client_secret(&Secret::env("OBS_CLIENT_SECRET"))
+            .app_user(&Secret::env("OBS_REFRESH_TOKEN"))
+            .smtp_password(&Secret::File(smtp_file))
+            .metrics_textfile(&metrics_path(dir))
+            .reports_keep_days(30);
     })
+    .start()
     .await
-    .expect("join")
 }
 
-fn smtp_options() -> Options {
-    Options::new(Mode::StartTls).with_credentials(SMTP_USER, SMTP_PASSWORD)
+fn metrics_path(dir: &Path) -> PathBuf {
+    dir.join("textfile").join("cspguard.prom")
+}
+
+async fn cspguard(w: &World, now: Timestamp, args: &[&str]) -> Output {
+    w.cli(now, args).await
 }
 
 /// Write an old-looking run report.
@@ -181,17 +91,16 @@ fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_traced_json_run_leaks_no_secret_and_writes_metrics_and_its_report() {
-    let smtp = SmtpServer::start(smtp_options()).await;
     let now = noon_today();
-    let w = world(now, smtp.port(), SMTP_PASSWORD).await;
-    let runs = w.dir.path().join("state").join("runs");
+    let w = world(now, None, SMTP_PASSWORD).await;
+    let runs = w.dir().join("state").join("runs");
     let old = aged_report(&runs, "run-old.json", 40);
     let recent = aged_report(&runs, "run-recent.json", 5);
 
     let out = cspguard(&w, now, &["-vv", "--log-format", "json", "run"]).await;
 
     // No secret anywhere in the output (checked before anything prints the output).
-    let rotated = w.sim.current_refresh_token();
+    let rotated = w.sim().current_refresh_token();
     assert_ne!(rotated, REFRESH_TOKEN, "the refresh token was rotated");
     let all = format!("{}\n{}", out.stdout, out.stderr);
     for (what, secret) in [
@@ -204,7 +113,7 @@ async fn a_traced_json_run_leaks_no_secret_and_writes_metrics_and_its_report() {
     }
     assert_eq!(out.code, Some(0), "exit {:?}\n{}", out.code, out.stdout);
     assert!(
-        !smtp.received().is_empty(),
+        !w.smtp().received().is_empty(),
         "the run sent mail through the authenticated relay"
     );
 
@@ -242,7 +151,7 @@ async fn a_traced_json_run_leaks_no_secret_and_writes_metrics_and_its_report() {
             .all(|l| l["spans"][0]["correlation_id"] == id.as_str()),
         "the run span carries the same id"
     );
-    let reqs = w.sim.requests();
+    let reqs = w.sim().requests();
     assert!(!reqs.is_empty());
     for r in &reqs {
         if r.path.contains("oauth2") {
@@ -282,7 +191,7 @@ async fn a_traced_json_run_leaks_no_secret_and_writes_metrics_and_its_report() {
     assert_eq!(report["mode"], "notify");
     assert_eq!(report["started_at"], now.to_string().as_str());
     let sent = report["emails_sent"].as_u64().expect("emails_sent");
-    assert_eq!(sent as usize, smtp.received().len());
+    assert_eq!(sent as usize, w.smtp().received().len());
     let calls = report["partner_center"]["totals"]["calls"]
         .as_u64()
         .expect("calls");
@@ -296,8 +205,9 @@ async fn a_traced_json_run_leaks_no_secret_and_writes_metrics_and_its_report() {
     assert!(!report_text.contains(CLIENT_SECRET) && !report_text.contains(SMTP_PASSWORD));
 
     // The metrics file.
-    let text = std::fs::read_to_string(&w.metrics).expect("metrics file");
-    let metrics_dir = w.metrics.parent().expect("dir");
+    let metrics = metrics_path(w.dir());
+    let text = std::fs::read_to_string(&metrics).expect("metrics file");
+    let metrics_dir = metrics.parent().expect("dir");
     let leftovers: Vec<_> = std::fs::read_dir(metrics_dir)
         .expect("textfile dir")
         .map(|e| e.expect("entry").file_name())
@@ -341,15 +251,13 @@ async fn a_traced_json_run_leaks_no_secret_and_writes_metrics_and_its_report() {
         );
     }
     assert!(metric(&text, "cspguard_last_success_timestamp_seconds").is_some());
-    w.sim.shutdown().await;
-    smtp.stop().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_passes_against_the_simulator_and_fails_on_a_wrong_smtp_password() {
-    let smtp = SmtpServer::start(smtp_options()).await;
     let now = noon_today();
-    let w = world(now, smtp.port(), SMTP_PASSWORD).await;
+    let w = world(now, None, SMTP_PASSWORD).await;
 
     let out = cspguard(&w, now, &["doctor"]).await;
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
@@ -375,9 +283,9 @@ async fn doctor_passes_against_the_simulator_and_fails_on_a_wrong_smtp_password(
         );
     }
     assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
-    assert!(smtp.received().is_empty(), "doctor sends no mail");
+    assert!(w.smtp().received().is_empty(), "doctor sends no mail");
     assert!(
-        w.sim
+        w.sim()
             .requests()
             .iter()
             .any(|r| r.endpoint == "GET /v1/fraudEvents"),
@@ -392,9 +300,9 @@ async fn doctor_passes_against_the_simulator_and_fails_on_a_wrong_smtp_password(
 
     // A wrong SMTP password, a group-readable secret file and a held lock: each its own FAIL.
     let wrong = "wrong-smtp-password-0a7e";
-    let w2 = world(now, smtp.port(), wrong).await;
-    set_mode(&w2.dir.path().join("secrets").join("smtp_password"), 0o640);
-    let state = w2.dir.path().join("state").join("state.db");
+    let w2 = world(now, Some(w.smtp_addr()), wrong).await;
+    set_mode(&w2.dir().join("secrets").join("smtp_password"), 0o640);
+    let state = w2.state_path();
     std::fs::create_dir_all(state.parent().expect("dir")).expect("state dir");
     let lock = cspguard::ledger::RunLock::acquire(&state).expect("lock");
     let out = cspguard(&w2, now, &["doctor"]).await;
@@ -428,13 +336,12 @@ async fn doctor_passes_against_the_simulator_and_fails_on_a_wrong_smtp_password(
     assert!(!all.contains(wrong), "the wrong SMTP password is echoed");
 
     // A broken config: one FAIL and the rest skipped.
-    std::fs::write(&w2.config, "mode = \"sometimes\"\n").expect("config");
+    std::fs::write(w2.config_path(), "mode = \"sometimes\"\n").expect("config");
     let out = cspguard(&w2, now, &["doctor"]).await;
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(out.stdout.starts_with("FAIL  config"), "{}", out.stdout);
     assert!(out.stdout.contains("SKIP"), "{}", out.stdout);
 
-    w.sim.shutdown().await;
-    w2.sim.shutdown().await;
-    smtp.stop().await;
+    w2.shutdown().await;
+    w.shutdown().await;
 }

@@ -1,6 +1,8 @@
 //! `plan` end to end against the simulator: the explained plan for the scripted tenant (an insta
 //! snapshot at a fixed clock), and the demand-driven call budget on a large tenant.
 
+mod support;
+
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -12,51 +14,24 @@ use cspguard::ledger::Ledger;
 use cspguard::pc::{MemoryRefreshTokenStore, PartnerCenter, RefreshTokenStore};
 use cspguard::planning::{self, Planned};
 use cspguard::sim::scenario::{self, ids};
-use cspguard::sim::{SimConfig, SimHandle, Simulator};
+use support::world::World;
 
 const NOW: &str = "2026-11-21T08:00:00Z";
 
-struct World {
-    sim: SimHandle,
-    config: Config,
-    _dir: tempfile::TempDir,
-}
-
+/// The simulator serving `dataset` at `now`, and a minimal config (no mode, partner, digest or
+/// mail) reading `receivables_csv`.
 async fn world(
     dataset: cspguard::sim::dataset::Dataset,
     receivables_csv: &str,
     now: Timestamp,
 ) -> World {
-    let sim = Simulator::start(SimConfig {
-        dataset: Some(dataset),
-        clock: Some(now),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let receivables = dir.path().join("receivables.csv");
-    std::fs::write(&receivables, receivables_csv).expect("write receivables");
-    let text = format!(
-        "timezone = \"Europe/Stockholm\"\n\
-         [partner_center]\n\
-         tenant_id = \"sim-partner-tenant\"\n\
-         client_id = \"sim-client-id\"\n\
-         client_secret = \"sim-client-secret\"\n\
-         authority = \"{base}\"\n\
-         base_url = \"{base}\"\n\
-         [partner_center.app_user]\n\
-         refresh_token = \"sim-refresh-token-0\"\n\
-         [receivables]\n\
-         path = {receivables:?}\n",
-        base = sim.base_url()
-    );
-    let config = Config::parse(&text, &dir.path().join("cspguard.toml")).expect("config");
-    World {
-        sim,
-        config,
-        _dir: dir,
-    }
+    World::builder()
+        .dataset(dataset)
+        .clock(now)
+        .receivables(receivables_csv)
+        .minimal()
+        .start()
+        .await
 }
 
 fn client(config: &Config) -> PartnerCenter {
@@ -68,7 +43,8 @@ fn client(config: &Config) -> PartnerCenter {
 
 async fn plan(w: &World, now: Timestamp) -> Planned {
     let ledger = Ledger::open_in_memory().expect("ledger");
-    planning::plan(&client(&w.config), &w.config, &ledger, now).await
+    let config = w.config();
+    planning::plan(&client(&config), &config, &ledger, now).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,13 +64,13 @@ async fn scripted_tenant_plan_is_explained_and_stable() {
 
     // Quiet customers never cost a per-customer call.
     let per_customer_filler = w
-        .sim
+        .sim()
         .requests()
         .iter()
         .filter(|r| r.path.contains(ids::FILLER_PREFIX))
         .count();
     assert_eq!(per_customer_filler, 0);
-    w.sim.shutdown().await;
+    w.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +90,7 @@ async fn large_tenant_costs_calls_for_customers_needing_attention_not_for_all() 
     }
     let w = world(s.dataset, &csv, now).await;
     let planned = plan(&w, now).await;
-    let requests = w.sim.requests();
+    let requests = w.sim().requests();
     let api_calls = requests
         .iter()
         .filter(|r| r.path.starts_with("/v1/"))
@@ -138,5 +114,5 @@ async fn large_tenant_costs_calls_for_customers_needing_attention_not_for_all() 
         "the client's own count agrees with the simulator's"
     );
     assert_eq!(planned.snapshot.calls.totals.throttled, 0);
-    w.sim.shutdown().await;
+    w.shutdown().await;
 }

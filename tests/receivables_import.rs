@@ -383,6 +383,32 @@ fn every_problem_is_collected_up_to_the_limit() -> TestResult {
     Ok(())
 }
 
+/// Positions come from the `csv` reader alone: quoted fields with delimiters, doubled quotes and
+/// line breaks before a bad field, and CRLF line ends, still point at the bad field.
+#[test]
+fn positions_after_quoted_fields_with_commas_quotes_and_newlines() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("quoted.csv");
+    let text = concat!(
+        "customer,invoice,issue_date,due_date,amount,amount_paid,currency\n",
+        "\"Contoso, \"\"the\"\" one\",INV-1,2025-01-01,2025-02-30,10.00,0,EUR\n",
+        "\"Fabrikam\nAB, \"\"Nord\"\"\",INV-2,2025-01-01,2025-02-31,10.00,0,EUR\r\n",
+        "c,INV-3,2025-01-01,2025-01-31,ten,0,EUR\r\n",
+    );
+    std::fs::write(&path, text)?;
+    let err = match import_file(&path, &defaults()) {
+        Ok(rows) => panic!("expected a rejection, got {} rows", rows.len()),
+        Err(e) => e,
+    };
+    let at: Vec<(u64, u64)> = err.problems().iter().map(|p| (p.line, p.column)).collect();
+    assert_eq!(at, [(2, 41), (4, 32), (5, 31)], "{err}");
+    let messages: Vec<&str> = err.problems().iter().map(|p| p.message.as_str()).collect();
+    assert!(messages[0].starts_with("due_date \"2025-02-30\""), "{err}");
+    assert!(messages[1].starts_with("due_date \"2025-02-31\""), "{err}");
+    assert!(messages[2].starts_with("amount \"ten\""), "{err}");
+    Ok(())
+}
+
 #[test]
 fn one_bad_row_rejects_the_whole_multi_file_import() -> TestResult {
     let files = [fixture("ar-default.csv"), fixture("bad-date.csv")];

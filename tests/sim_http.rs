@@ -37,17 +37,15 @@ async fn form(url: &str, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
     (status, resp.json().await.expect("token json"))
 }
 
-async fn app_token(h: &SimHandle) -> String {
-    let (status, v) = form(
-        &h.token_url_v1(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "sim-client-id"),
-            ("client_secret", "sim-client-secret"),
-            ("resource", "https://api.partnercenter.microsoft.com"),
-        ],
-    )
-    .await;
+/// An access token from the v1 endpoint for `grant` (plus the simulator's client and resource).
+async fn token(h: &SimHandle, grant: &[(&str, &str)]) -> String {
+    let mut params = grant.to_vec();
+    params.extend([
+        ("client_id", "sim-client-id"),
+        ("client_secret", "sim-client-secret"),
+        ("resource", "https://api.partnercenter.microsoft.com"),
+    ]);
+    let (status, v) = form(&h.token_url_v1(), &params).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     v["access_token"]
         .as_str()
@@ -55,24 +53,17 @@ async fn app_token(h: &SimHandle) -> String {
         .to_string()
 }
 
+async fn app_token(h: &SimHandle) -> String {
+    token(h, &[("grant_type", "client_credentials")]).await
+}
+
 async fn user_token(h: &SimHandle) -> String {
     let refresh = h.current_refresh_token();
-    let (status, v) = form(
-        &h.token_url_v1(),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", "sim-client-id"),
-            ("client_secret", "sim-client-secret"),
-            ("resource", "https://api.partnercenter.microsoft.com"),
-        ],
+    token(
+        h,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
     )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    v["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
+    .await
 }
 
 async fn get(h: &SimHandle, token: &str, path: &str) -> reqwest::Response {

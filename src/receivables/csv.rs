@@ -75,35 +75,41 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (u64, u64) {
     LineIndex::new(text).pos(offset)
 }
 
-/// Byte offsets of the starts of the fields of the record starting at `start`, following CSV
-/// quoting (`"` quotes, `""` escapes, quoted fields may span lines).
-fn field_starts(text: &str, start: usize, delimiter: u8) -> Vec<usize> {
-    let b = text.as_bytes();
-    let mut starts = vec![start];
-    let mut i = start;
-    let mut in_quotes = false;
-    let mut at_field_start = true;
-    while let Some(&c) = b.get(i) {
-        if in_quotes {
-            if c == b'"' {
-                if b.get(i + 1) == Some(&b'"') {
-                    i += 1;
-                } else {
-                    in_quotes = false;
-                }
-            }
-        } else if at_field_start && c == b'"' {
-            in_quotes = true;
-        } else if c == delimiter {
-            starts.push(i + 1);
-            at_field_start = true;
-            i += 1;
-            continue;
-        } else if c == b'\n' || c == b'\r' {
-            break;
-        }
-        at_field_start = false;
-        i += 1;
+/// Byte offset of the first field of `record`. The reader's position can point at the `\n` that
+/// ends the previous CRLF line, so line-end bytes there are skipped (a record never starts with
+/// one: blank lines are not records).
+fn record_start(text: &str, record: &csv::StringRecord) -> usize {
+    let at = record
+        .position()
+        .and_then(|p| usize::try_from(p.byte()).ok())
+        .unwrap_or(0);
+    let skipped = text
+        .as_bytes()
+        .get(at..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count();
+    at + skipped
+}
+
+/// Byte offsets of the starts of the fields of `record`, which the `csv` reader parsed from the
+/// text starting at `start`. Derived from the reader's own output, so there is one parser: an
+/// unquoted field is as long in the text as in the record; a quoted one (its first byte is `"`)
+/// adds its two quotes and one more byte per `"` inside (written `""`); one delimiter byte follows
+/// each field. Quoted fields may span lines; the offsets still point into the right line.
+fn field_starts(text: &str, start: usize, record: &csv::StringRecord) -> Vec<usize> {
+    let raw = text.as_bytes();
+    let mut starts = Vec::with_capacity(record.len());
+    let mut at = start;
+    for field in record {
+        starts.push(at);
+        let raw_len = if raw.get(at) == Some(&b'"') {
+            field.len() + 2 + field.matches('"').count()
+        } else {
+            field.len()
+        };
+        at += raw_len + 1;
     }
     starts
 }
@@ -154,12 +160,9 @@ pub(crate) fn read_rows(
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        let offset = record
-            .position()
-            .and_then(|p| usize::try_from(p.byte()).ok())
-            .unwrap_or(0);
+        let offset = record_start(text, &record);
         let (line, _) = line_col(text, offset);
-        let starts = field_starts(text, offset, delimiter);
+        let starts = field_starts(text, offset, &record);
         let pos_of =
             |i: usize| -> (u64, u64) { starts.get(i).map_or((line, 1), |s| line_col(text, *s)) };
 
@@ -310,9 +313,33 @@ mod tests {
         assert_eq!(line_col(t, 9), (2, 4));
     }
 
+    /// The starts of the fields of every record the `csv` reader finds in `t`.
+    fn starts_of(t: &str, delimiter: u8) -> Vec<Vec<usize>> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(t.as_bytes());
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap_or_default();
+                field_starts(t, record_start(t, &r), &r)
+            })
+            .collect()
+    }
+
     #[test]
     fn field_starts_follow_quotes_across_lines() {
         let t = "a,\"b,\n\"\"c\",d\ne";
-        assert_eq!(field_starts(t, 0, b','), vec![0, 2, 11]);
+        assert_eq!(starts_of(t, b','), vec![vec![0, 2, 11], vec![13]]);
+    }
+
+    #[test]
+    fn field_starts_after_empty_quoted_and_crlf_records() {
+        // "" is an empty quoted field (two bytes); """" is one quote (four bytes).
+        let t = "\"\",\"\"\"\",x\r\n;\"a;b\";\"\"\r\n";
+        assert_eq!(starts_of(t, b','), vec![vec![0, 3, 8], vec![11]]);
+        assert_eq!(starts_of(t, b';')[1], vec![11, 12, 18]);
     }
 }

@@ -21,7 +21,15 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::base64_decode;
+use base64::Engine as _;
+
+use super::mail::Mail;
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()
+}
 
 /// How the server is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +89,21 @@ pub struct Received {
 impl Received {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.data).into_owned()
+    }
+
+    /// The message parsed by `mail-parser`.
+    pub fn mail(&self) -> Mail {
+        Mail::parse(&self.data)
+    }
+
+    /// The decoded subject.
+    pub fn subject(&self) -> String {
+        self.mail().subject()
+    }
+
+    /// The envelope recipients, comma-separated.
+    pub fn to(&self) -> String {
+        self.rcpt_to.join(",")
     }
 }
 
