@@ -3,9 +3,10 @@
 //! embedded SMTP server (STARTTLS + AUTH with the test CA), a temporary directory holding the
 //! ledger and the receivables export, and the config file built by [`ConfigBuilder`].
 //!
-//! Tests still spawn the binary ([`World::cli`], [`World::run`]); [`World::config_path`] and
-//! [`World::config`] (the loaded `cspguard::config::Config`) let pipeline tests move to the
-//! in-process library without changing their setup.
+//! Pipeline tests run cycles in this process through the library ([`World::run`]: the same
+//! `run::Session` and `run::cycle` the binary calls, with the output it prints); operator
+//! commands and tests of the process itself spawn the binary ([`World::cli`],
+//! [`World::run_binary`]).
 //!
 //! Invariants: everything listens on 127.0.0.1 only; the config file is rewritten (mode 0600)
 //! whenever the test changes it through [`World::configure`]; [`World::shutdown`] stops the
@@ -16,14 +17,70 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use cspguard::config::Config;
+use cspguard::config::{Config, Mode as RunMode};
+use cspguard::exit::{Coded, chain_text};
 use cspguard::ledger::Ledger;
+use cspguard::run::{self, RunOptions, RunSummary, Session};
 use cspguard::sim::dataset::Dataset;
 use cspguard::sim::{SimConfig, SimHandle, Simulator};
 
 use super::cli::{self, Output};
 use super::config::{ConfigBuilder, SMTP_PASSWORD, SMTP_USER, Secret};
 use super::smtp::{Mode, Options, SmtpServer};
+
+/// The flags of `cspguard run` a test passes to [`World::run`].
+struct RunFlags {
+    dry_run: bool,
+    only_approved: bool,
+}
+
+impl RunFlags {
+    fn parse(extra: &[&str]) -> RunFlags {
+        let mut flags = RunFlags {
+            dry_run: false,
+            only_approved: false,
+        };
+        for arg in extra {
+            match *arg {
+                "--dry-run" => flags.dry_run = true,
+                "--only-approved" => flags.only_approved = true,
+                other => panic!("World::run does not know the flag {other:?}; use run_binary"),
+            }
+        }
+        flags
+    }
+}
+
+/// One `run` (the library calls the binary makes) and the output the binary would print.
+async fn one_run(config: &Config, flags: RunFlags, now: Timestamp) -> Output {
+    let mode = if flags.dry_run {
+        RunMode::DryRun
+    } else {
+        config.mode
+    };
+    let options = RunOptions { mode, now };
+    let result: Result<RunSummary, Coded> = async {
+        let session = Session::open(config, uuid::Uuid::new_v4())?;
+        if flags.only_approved {
+            Ok(run::only_approved(&session, options).await?)
+        } else {
+            Ok(run::cycle(&session, options).await?)
+        }
+    }
+    .await;
+    match result {
+        Ok(summary) => Output {
+            code: Some(i32::from(summary.exit.code())),
+            stdout: format!("{summary}\n"),
+            stderr: summary.alerts().to_string(),
+        },
+        Err(e) => Output {
+            code: Some(i32::from(e.exit().code())),
+            stdout: String::new(),
+            stderr: format!("error: {}", chain_text(&e)),
+        },
+    }
+}
 
 /// An address where nothing listens: for tests that never reach Partner Center.
 pub const UNREACHABLE: &str = "http://127.0.0.1:9";
@@ -352,13 +409,53 @@ impl World {
         cli::run_async(all, env, &[]).await
     }
 
-    /// `cspguard run extra...` at `now`, asserting the exit code.
+    /// `cspguard run extra...` at `now`, asserting the exit code. Runs in this process through
+    /// the library (`run::Session` + `run::cycle` / `run::only_approved`), with the output the
+    /// binary prints; a world whose config reads a secret from one of its environment variables
+    /// runs the binary instead (the test process's environment is shared by all tests).
     pub async fn run(&self, now: Timestamp, extra: &[&str], code: i32) -> Output {
-        let mut args = vec!["run"];
-        args.extend_from_slice(extra);
-        let out = self.cli(now, &args).await;
+        let text = self.config_text();
+        let secret_from_env = self
+            .env
+            .iter()
+            .any(|(key, _)| text.contains(&format!("\"{key}\"")));
+        let out = if secret_from_env {
+            self.run_binary(now, extra).await
+        } else {
+            self.run_in_process(now, extra).await
+        };
         assert_eq!(out.code, Some(code), "{}\n{}", out.stdout, out.stderr);
         out
+    }
+
+    /// `cspguard run extra...` through the binary (for tests of the process itself).
+    pub async fn run_binary(&self, now: Timestamp, extra: &[&str]) -> Output {
+        let mut args = vec!["run"];
+        args.extend_from_slice(extra);
+        self.cli(now, &args).await
+    }
+
+    /// One `run` through the library, whatever its exit code. `extra` takes the flags of
+    /// `cspguard run`. Like the binary, the run gets a runtime of its own on a thread with the
+    /// main thread's stack size (a debug build's run needs more than a test worker's 2 MiB).
+    pub async fn run_in_process(&self, now: Timestamp, extra: &[&str]) -> Output {
+        let flags = RunFlags::parse(extra);
+        let config = self.config();
+        let thread = std::thread::Builder::new()
+            .name("cspguard-run".to_owned())
+            .stack_size(8 << 20)
+            .spawn(move || {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the run")
+                    .block_on(one_run(&config, flags, now))
+            })
+            .expect("a thread for the run");
+        tokio::task::spawn_blocking(move || thread.join().expect("the run's thread"))
+            .await
+            .expect("joined")
     }
 
     /// Stops the simulator and the SMTP server.
