@@ -85,6 +85,26 @@ pub enum Command {
     /// Measure calls, wall time, memory and evaluation CPU against the simulator at scale, next
     /// to a naive full scan (writes JSON and Markdown; see bench/README.md).
     Bench(BenchArgs),
+    /// Write the man pages (one per command) into a directory, or print cspguard(1) to stdout.
+    Man(ManArgs),
+    /// Print the shell completion script for SHELL to stdout.
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `cspguard man`.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write every page as DIR/cspguard[-SUBCOMMAND].1 instead of printing cspguard(1).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `cspguard completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: crate::docs::Shell,
 }
 
 /// Arguments of `cspguard daemon`.

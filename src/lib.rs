@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod credentials;
 pub mod digest;
+pub mod docs;
 pub mod enforce;
 pub mod execute;
 pub mod exit;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use cspguard::cli::{Cli, Command};
 use cspguard::exit::Exit;
 
@@ -43,7 +43,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Ledger(cmd) => app::ledger::run(&cli.config, cmd),
         Command::Bench(args) => app::bench::run(&cli.config, args),
         Command::Fraud { cmd } => runtime()?.block_on(app::fraud::run(&cli.config, cmd)),
+        Command::Man(args) => man(args),
+        Command::Completions(args) => {
+            cspguard::docs::completions(args.shell, Cli::command(), &mut std::io::stdout().lock());
+            Ok(Exit::Ok)
+        }
     }
+}
+
+/// `cspguard man`: every page into `--out DIR`, or cspguard(1) to stdout.
+fn man(args: cspguard::cli::ManArgs) -> anyhow::Result<Exit> {
+    match args.out {
+        Some(dir) => {
+            for page in cspguard::docs::write_man_pages(Cli::command(), &dir)? {
+                println!("{}", page.display());
+            }
+        }
+        None => cspguard::docs::render_page(&Cli::command(), &mut std::io::stdout().lock())?,
+    }
+    Ok(Exit::Ok)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
