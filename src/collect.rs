@@ -180,7 +180,7 @@ pub async fn fetch_details(
             }
             Some(Err(join_error)) => {
                 // A panicking task is a bug; record it instead of losing the whole snapshot.
-                tracing::error!(error = %join_error, "customer detail task failed");
+                tracing::error!("customer detail task failed: {join_error}");
             }
             None => break,
         }
@@ -201,7 +201,7 @@ async fn section<T>(fut: impl std::future::Future<Output = Result<T, PcError>>) 
             reason: "App+User credentials not configured".to_owned(),
         },
         Err(e) => {
-            tracing::warn!(error = %e, "collection step failed");
+            tracing::warn!("collection step failed: {e}");
             Section::Failed {
                 error: e.to_string(),
             }

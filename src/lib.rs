@@ -10,6 +10,7 @@ pub mod context;
 pub mod credentials;
 pub mod demo;
 pub mod digest;
+pub mod docs;
 pub mod doctor;
 pub mod enforce;
 pub mod execute;

@@ -4,8 +4,11 @@
 //! - `text`: human-readable lines on stderr (colours only on a terminal);
 //! - `json`: one JSON object per line on stderr, with the current span and the span list, so every
 //!   line of a run carries the run's `correlation_id` (see `crate::observe::in_run`);
-//! - `journald`: native journald entries with structured fields (span fields included); when the
-//!   journald socket is unavailable, text lines without timestamps (the journal adds them);
+//! - `journald`: native journald entries with structured fields (span fields included), except
+//!   warnings and errors: those are text lines on stderr with every field in the message and a
+//!   `<N>` priority prefix (sd-daemon(3)), so the journal's message text carries their reason;
+//!   when the journald socket is unavailable, text lines without timestamps (the journal adds
+//!   them);
 //! - `auto` (default): `journald` when `JOURNAL_STREAM` is set (started by systemd), else `text`.
 //!
 //! Architecture invariant: nothing logs secret values; secrets live in `secrecy` types whose
@@ -14,7 +17,11 @@
 use std::io::IsTerminal as _;
 use std::sync::Mutex;
 
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -77,9 +84,22 @@ pub fn init_with(verbose: u8, quiet: bool, format: LogFormat) {
         }
         LogFormat::Journald => match tracing_journald::layer() {
             Ok(layer) => {
+                // Warnings and errors go to stderr as text with every field in the message and a
+                // sd-daemon priority prefix, so `journalctl -u` alone shows their reason at the
+                // right priority; everything else is native journald entries.
+                let native = layer
+                    .with_syslog_identifier("cspguard".to_owned())
+                    .with_filter(filter_fn(|m| m.is_span() || *m.level() > Level::WARN));
+                let loud = tracing_subscriber::fmt::layer()
+                    .without_time()
+                    .with_ansi(false)
+                    .with_target(false)
+                    .with_writer(PriorityStderr)
+                    .with_filter(filter_fn(|m| m.is_span() || *m.level() <= Level::WARN));
                 let _ = tracing_subscriber::registry()
                     .with(filter)
-                    .with(layer.with_syslog_identifier("cspguard".to_owned()))
+                    .with(native)
+                    .with(loud)
                     .try_init();
             }
             Err(_) => {
@@ -152,6 +172,62 @@ impl std::io::Write for CorrelatedStderr {
     }
 }
 
+/// stderr with an sd-daemon(3) `<N>` syslog priority prefix on every line, chosen by the event's
+/// level (systemd's stream logging turns it into the entry's priority).
+struct PriorityStderr;
+
+/// One event's writer: stderr, each line prefixed with `prefix`.
+struct Prefixed {
+    prefix: &'static str,
+}
+
+/// The sd-daemon priority prefix of a tracing level.
+fn syslog_prefix(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "<3>",
+        Level::WARN => "<4>",
+        Level::INFO => "<6>",
+        _ => "<7>",
+    }
+}
+
+/// `buf` with `prefix` before each of its lines.
+fn prefix_lines(prefix: &str, buf: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(buf.len() + prefix.len());
+    for line in buf.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+impl<'a> MakeWriter<'a> for PriorityStderr {
+    type Writer = Prefixed;
+
+    fn make_writer(&'a self) -> Prefixed {
+        Prefixed { prefix: "<4>" }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Prefixed {
+        Prefixed {
+            prefix: syslog_prefix(*meta.level()),
+        }
+    }
+}
+
+impl std::io::Write for Prefixed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr()
+            .lock()
+            .write_all(&prefix_lines(self.prefix, buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +242,16 @@ mod tests {
         );
         assert_eq!(add_correlation(line, None), line.to_vec());
         assert_eq!(add_correlation(b"plain", Some("abc")), b"plain".to_vec());
+    }
+
+    #[test]
+    fn journal_lines_carry_their_priority_on_every_line() {
+        assert_eq!(syslog_prefix(Level::ERROR), "<3>");
+        assert_eq!(syslog_prefix(Level::WARN), "<4>");
+        assert_eq!(
+            String::from_utf8_lossy(&prefix_lines("<4>", b"a: why\nmore\n")),
+            "<4>a: why\n<4>more\n"
+        );
     }
 
     #[test]

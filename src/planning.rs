@@ -219,10 +219,10 @@ impl ProfileCache for LedgerProfileCache<'_> {
         match serde_json::to_value(profile) {
             Ok(v) => {
                 if let Err(e) = ledger.put_cached_profile(customer, &v, self.now) {
-                    tracing::warn!(customer, error = %e, "cannot cache the billing profile");
+                    tracing::warn!("cannot cache the billing profile of {customer}: {e}");
                 }
             }
-            Err(e) => tracing::warn!(customer, error = %e, "cannot encode the billing profile"),
+            Err(e) => tracing::warn!("cannot encode the billing profile of {customer}: {e}"),
         }
     }
 }
@@ -288,7 +288,7 @@ pub async fn plan_naive_full_scan(
                 );
             }
             Some(Err(join_error)) => {
-                tracing::error!(error = %join_error, "naive scan task failed");
+                tracing::error!("naive scan task failed: {join_error}");
             }
             None => break,
         }

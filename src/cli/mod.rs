@@ -4,11 +4,13 @@
 //! work itself is in the library (`cspguard::run`, `cspguard::ledger::admin`, ...).
 
 pub mod bench;
+pub mod completions;
 pub mod daemon;
 pub mod demo;
 pub mod doctor;
 pub mod fraud;
 pub mod ledger;
+pub mod man;
 pub mod plan;
 pub mod receivables;
 pub mod run;
@@ -94,6 +96,10 @@ pub enum Command {
     /// Measure calls, wall time, memory and evaluation CPU against the simulator at scale, next
     /// to a naive full scan (writes JSON and Markdown; see bench/README.md).
     Bench(bench::BenchArgs),
+    /// Write the man pages (one per command) into a directory, or print cspguard(1) to stdout.
+    Man(man::ManArgs),
+    /// Print the shell completion script for SHELL to stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Run the command; `Ok` carries the exit code of a command that finished.
@@ -114,6 +120,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Ledger(cmd) => ledger::run(config, cmd),
         Command::Bench(args) => bench::run(config, args),
         Command::Fraud { cmd } => runtime()?.block_on(fraud::run(config, cmd)),
+        Command::Man(args) => man::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 
