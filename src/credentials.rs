@@ -52,34 +52,58 @@ pub fn refresh_store(cfg: &Config) -> Result<Option<Arc<dyn RefreshTokenStore>>,
     Ok(Some(Arc::new(LedgerRefreshStore::new(ledger, seed))))
 }
 
-/// The state opened for a command outside a run that may refresh App+User tokens: with the run
-/// lock held when App+User credentials are configured; nothing otherwise.
+/// The state opened for a command outside a run that may refresh App+User tokens (`plan`,
+/// `snapshot`): with the run lock held when App+User credentials are configured; nothing
+/// otherwise. Such a command creates no file: without a state database (and its lock file) to
+/// keep the rotated refresh token in, App+User is not used and [`AppUserState::not_used`] says
+/// why.
 pub struct AppUserState {
     _lock: Option<RunLock>,
     store: Option<Arc<dyn RefreshTokenStore>>,
+    not_used: Option<String>,
 }
 
 impl AppUserState {
-    /// Open the state for App+User use, or nothing when App+User is not configured. Takes the
-    /// run lock, because refreshing rotates the token and it must be stored exactly once.
+    /// Open the state for App+User use, or nothing when App+User is not configured or the state
+    /// database does not exist yet. Takes the run lock, because refreshing rotates the token and
+    /// it must be stored exactly once.
     pub fn open(cfg: &Config) -> Result<Self, CredentialsError> {
+        let none = |not_used| Self {
+            _lock: None,
+            store: None,
+            not_used,
+        };
         if cfg.partner_center.app_user.is_none() {
-            return Ok(Self {
-                _lock: None,
-                store: None,
-            });
+            return Ok(none(None));
         }
-        crate::ledger::ensure_state_dir(&cfg.state.path)?;
-        let lock = RunLock::acquire(&cfg.state.path)?;
+        let state = &cfg.state.path;
+        let lock_path = RunLock::lock_path(state);
+        let missing = [state, &lock_path].into_iter().find(|p| !p.exists());
+        if let Some(missing) = missing {
+            return Ok(none(Some(format!(
+                "App+User credentials are configured but not used: {} does not exist yet, and a \
+                 refresh rotates the refresh token, which must be kept there. Usage and fraud \
+                 events are not checked; the first `cspguard run` (or `cspguard run --dry-run`) \
+                 creates the state database",
+                missing.display()
+            ))));
+        }
+        let lock = RunLock::acquire_existing(state)?;
         Ok(Self {
             _lock: Some(lock),
             store: refresh_store(cfg)?,
+            not_used: None,
         })
     }
 
     /// The refresh-token store to give the client, if App+User is configured.
     pub fn refresh_store(&self) -> Option<Arc<dyn RefreshTokenStore>> {
         self.store.clone()
+    }
+
+    /// Why configured App+User credentials are not used (no state database yet), if so.
+    pub fn not_used(&self) -> Option<&str> {
+        self.not_used.as_deref()
     }
 }
 

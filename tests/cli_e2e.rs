@@ -61,19 +61,35 @@ fn cli_config(c: &mut ConfigBuilder, app_user: bool) {
 
 /// A simulator with a generated tenant of `customers`, and the CLI tests' config for it.
 async fn world(customers: usize, app_user: bool) -> World {
-    World::builder()
+    let w = World::builder()
         .customers(customers)
         .minimal()
         .configure(move |c, _| cli_config(c, app_user))
         .start()
-        .await
+        .await;
+    if app_user {
+        first_run_state(&w);
+    }
+    w
 }
 
 /// The CLI tests' config for a Partner Center at `url` (none by default), without a simulator.
 fn offline(url: &str, app_user: bool) -> World {
     let mut w = World::offline(url, &Secret::env(SECRET_ENV), None);
     w.configure(|c| cli_config(c, app_user));
+    if app_user {
+        first_run_state(&w);
+    }
     w
+}
+
+/// The empty state database and run lock file a first `cspguard run` leaves: `snapshot` and
+/// `plan` use App+User only when there is a state database to keep the rotated token in.
+fn first_run_state(w: &World) {
+    let state = w.state_path();
+    cspguard::ledger::ensure_state_dir(&state).expect("state dir");
+    drop(cspguard::ledger::RunLock::acquire(&state).expect("lock file"));
+    drop(cspguard::ledger::Ledger::open(&state).expect("state database"));
 }
 
 fn json_of(run: &Run) -> Value {

@@ -186,3 +186,47 @@ fn damaged_rows_give_data_errors_not_panics() {
     assert!(matches!(err, LedgerError::Data { .. }), "{err:?}");
     assert!(err.to_string().contains("state.db"), "{err}");
 }
+
+#[test]
+fn open_read_only_never_creates_migrates_or_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    assert!(matches!(
+        Ledger::open_read_only(&path),
+        Err(LedgerError::Missing { .. })
+    ));
+    assert!(!path.exists());
+
+    // An older schema is left for the next run to migrate.
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        migrate_to(&c, &path, SCHEMA_VERSION - 1).unwrap();
+    }
+    match Ledger::open_read_only(&path) {
+        Err(e @ LedgerError::SchemaOld { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("next `cspguard run` migrates it"), "{msg}");
+        }
+        other => panic!("expected SchemaOld, got {other:?}"),
+    }
+    assert_eq!(user_version(&path), SCHEMA_VERSION - 1);
+
+    // A current database reads, refuses writes, and leaves no -wal/-shm behind.
+    drop(Ledger::open(&path).unwrap());
+    let before = std::fs::read(&path).unwrap();
+    let l = Ledger::open_read_only(&path).unwrap();
+    assert_eq!(l.schema_version().unwrap(), SCHEMA_VERSION);
+    assert!(l.recent_runs(5).unwrap().is_empty());
+    assert!(
+        l.begin_run("dry-run", now()).is_err(),
+        "a write went through"
+    );
+    drop(l);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["state.db"]);
+    assert!(std::fs::read(&path).unwrap() == before, "the file changed");
+}

@@ -84,7 +84,8 @@ pub enum Command {
     },
     /// Run cycles on the `[daemon] schedule` (for hosts without systemd timers).
     Daemon(daemon::DaemonArgs),
-    /// Check the installation: config, secrets, Partner Center, mail, templates, state, lock.
+    /// Check the installation as the user it runs as: config, secrets, state, receivables,
+    /// metrics directory, Partner Center, mail, templates (creates no file).
     Doctor,
     /// Fraud events: record Investigating / Resolved in Partner Center.
     Fraud {

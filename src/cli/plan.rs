@@ -1,6 +1,7 @@
 //! `cspguard plan`: collect, evaluate and print every finding and action with its reason.
 //! Changes nothing in Partner Center and sends nothing; it may refresh the billing-profile cache
-//! and, with App+User credentials, store the rotated refresh token.
+//! and, with App+User credentials, store the rotated refresh token, both in an existing state
+//! database only: without one it creates nothing, plans from an empty ledger and says so.
 
 use std::path::Path;
 
@@ -73,9 +74,21 @@ fn receivables_status(r: &ReceivablesInput) -> ReceivablesStatus {
 pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
     let loaded = super::load_config_checked(config_path)?;
     let cfg = &loaded.config;
-    cspguard::ledger::ensure_state_dir(&cfg.state.path).or_exit()?;
     let state = AppUserState::open(cfg).or_exit()?;
-    let ledger = Ledger::open(&cfg.state.path).or_exit()?;
+    if let Some(why) = state.not_used() {
+        eprintln!("note: {why}");
+    }
+    let ledger = if cfg.state.path.exists() {
+        Ledger::open(&cfg.state.path).or_exit()?
+    } else {
+        eprintln!(
+            "note: no state database at {} yet: it is created by the first `cspguard run`. The \
+             plan starts from an empty ledger (no holds, no earlier notices) and keeps no \
+             billing-profile cache",
+            cfg.state.path.display()
+        );
+        Ledger::open_in_memory().or_exit()?
+    };
     let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4()).or_exit()?;
     let now = Timestamp::now();
     let planned = planning::plan(&pc, cfg, &ledger, now).await;

@@ -1,5 +1,6 @@
 //! `cspguard snapshot`: collect what cspguard sees and print it. Changes nothing in Partner
-//! Center; the only write is persisting a rotated App+User refresh token to the state database.
+//! Center; the only write is persisting a rotated App+User refresh token to an existing state
+//! database (without one, App+User is not used and nothing is created).
 
 use std::path::Path;
 
@@ -32,6 +33,9 @@ pub async fn run(config_path: &Path, args: SnapshotArgs) -> anyhow::Result<Exit>
     let loaded = super::load_config_checked(config_path)?;
     let cfg = &loaded.config;
     let state = AppUserState::open(cfg).or_exit()?;
+    if let Some(why) = state.not_used() {
+        eprintln!("note: {why}");
+    }
     let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4()).or_exit()?;
 
     let details = if args.all_details {

@@ -2,8 +2,9 @@
 //! `retry` do: the requests and their output (comfy-table tables or JSON); all state changes go
 //! through [`Ledger`], which records who (the OS user) and when. Invariants: the clock and
 //! the user are passed in (`now`, `who`) so handlers are testable; read-only commands never
-//! create a state file; multi-id commands check every id before changing any, so a typo changes
-//! nothing; nothing here executes an action (that is a later run's job).
+//! create, migrate or change a state file (`Ledger::open_read_only`); multi-id commands check
+//! every id before changing any, so a typo changes nothing; nothing here executes an action
+//! (that is a later run's job).
 
 use std::io::Write;
 use std::path::Path;
@@ -144,8 +145,8 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
     match cmd {
-        AdminRequest::Status(a) => status(&Ledger::open_existing(state_path)?, &a, now, out),
-        AdminRequest::History(a) => history(&Ledger::open_existing(state_path)?, &a, out),
+        AdminRequest::Status(a) => status(&Ledger::open_read_only(state_path)?, &a, now, out),
+        AdminRequest::History(a) => history(&Ledger::open_read_only(state_path)?, &a, out),
         AdminRequest::Pause(a) => {
             let ledger = Ledger::open(state_path)?;
             let hold = ledger.place_hold(

@@ -55,10 +55,20 @@ pub enum LedgerError {
     },
     /// A read-only command was pointed at a state file that does not exist.
     #[error(
-        "no state database at {path}: cspguard has not run with this state.path yet (check \
+        "no state database at {path} yet: it is created by the first `cspguard run` (or check \
          `state.path` in the config)"
     )]
     Missing { path: PathBuf },
+    /// A read-only command found a state file that the next run will migrate.
+    #[error(
+        "state database {path} has schema version {found}; this cspguard uses version {current}. \
+         The next `cspguard run` migrates it; read-only commands do not change it"
+    )]
+    SchemaOld {
+        found: i64,
+        current: i64,
+        path: PathBuf,
+    },
     /// Any other SQLite failure.
     #[error(
         "state database {path}: {source}; check free disk space and permissions, and that no \
@@ -122,6 +132,7 @@ impl LedgerError {
             | LedgerError::InvalidState { .. }
             | LedgerError::InvalidInput { .. } => Exit::Config,
             LedgerError::SchemaTooNew { .. }
+            | LedgerError::SchemaOld { .. }
             | LedgerError::Corrupt { .. }
             | LedgerError::Data { .. }
             | LedgerError::Missing { .. }

@@ -11,6 +11,13 @@ use std::path::{Path, PathBuf};
 
 use super::error::LedgerError;
 
+/// Whether taking the lock may create the lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LockFile {
+    Create,
+    MustExist,
+}
+
 /// Held for the duration of a run; released on drop.
 #[derive(Debug)]
 pub struct RunLock {
@@ -28,6 +35,16 @@ impl RunLock {
 
     /// Take the run lock for `state_path`, or `LedgerError::Locked` naming the holder's PID.
     pub fn acquire(state_path: &Path) -> Result<RunLock, LedgerError> {
+        Self::take(state_path, LockFile::Create)
+    }
+
+    /// Take the run lock only when its file exists already (commands that create no file);
+    /// `LedgerError::LockIo` with `NotFound` when it does not.
+    pub fn acquire_existing(state_path: &Path) -> Result<RunLock, LedgerError> {
+        Self::take(state_path, LockFile::MustExist)
+    }
+
+    fn take(state_path: &Path, file: LockFile) -> Result<RunLock, LedgerError> {
         let path = Self::lock_path(state_path);
         let io = |source| LedgerError::LockIo {
             path: path.clone(),
@@ -36,7 +53,7 @@ impl RunLock {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
+            .create(file == LockFile::Create)
             .truncate(false)
             .open(&path)
             .map_err(io)?;

@@ -104,6 +104,55 @@ impl Ledger {
         Ledger::open(path)
     }
 
+    /// Open an existing state file for reading only (`status`, `history`, `doctor`): never
+    /// creates it (`LedgerError::Missing`), never migrates it (`LedgerError::SchemaOld` for an
+    /// older schema) and refuses every write (`PRAGMA query_only`).
+    ///
+    /// The file is opened read-write when this user may write it, so that closing the last
+    /// connection of a WAL database removes the `-wal` and `-shm` files SQLite needs while
+    /// reading, and the state directory is left as it was found. A user who may only read the
+    /// file gets a read-only connection; SQLite then leaves `-wal` and `-shm` beside the file
+    /// (when the directory is writable; otherwise opening fails unless a run holds them open).
+    pub fn open_read_only(path: &Path) -> Result<Ledger, LedgerError> {
+        if !path.exists() {
+            return Err(LedgerError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = path.to_path_buf();
+        conn.busy_timeout(BUSY_TIMEOUT).at(&path)?;
+        conn.pragma_update(None, "query_only", "ON").at(&path)?;
+        let found = schema::user_version(&conn, &path)?;
+        if found != schema::SCHEMA_VERSION {
+            return Err(if found > schema::SCHEMA_VERSION {
+                LedgerError::SchemaTooNew {
+                    found,
+                    supported: schema::SCHEMA_VERSION,
+                    path,
+                }
+            } else {
+                LedgerError::SchemaOld {
+                    found,
+                    current: schema::SCHEMA_VERSION,
+                    path,
+                }
+            });
+        }
+        Ok(Ledger {
+            conn,
+            path,
+            retry: RetryPolicy::default(),
+        })
+    }
+
     /// A private in-memory ledger (tests, dry runs).
     pub fn open_in_memory() -> Result<Ledger, LedgerError> {
         let path = PathBuf::from(":memory:");

@@ -210,6 +210,13 @@ impl PartnerCenter {
         })
     }
 
+    /// Acquire an app-only token once, without retries (what `cspguard doctor` checks): an
+    /// identity service that cannot be reached, answers 5xx or refuses the credentials is a
+    /// [`PcError::Auth`]. No Partner Center API call is made.
+    pub async fn acquire_app_only_token(&self) -> Result<(), PcError> {
+        self.transport().token_once(TokenKind::AppOnly).await
+    }
+
     /// Whether App+User credentials are configured.
     pub fn has_app_user(&self) -> bool {
         self.inner.app_user

@@ -215,6 +215,12 @@ impl Transport {
         &self.base
     }
 
+    /// Ask the token source for a token of `kind` once, without retries (an installation
+    /// check: a token endpoint that is down or answers 5xx is reported, not waited out).
+    pub(crate) async fn token_once(&self, kind: TokenKind) -> Result<(), PcError> {
+        self.auth.bearer(kind).await.map(|_| ())
+    }
+
     pub fn stats(&self) -> CallStats {
         match self.stats.lock() {
             Ok(g) => g.clone(),

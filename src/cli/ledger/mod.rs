@@ -51,11 +51,20 @@ impl From<LedgerCommand> for AdminRequest {
     }
 }
 
+impl LedgerCommand {
+    /// `status` and `history` only read: they create no directory or file.
+    fn is_read_only(&self) -> bool {
+        matches!(self, LedgerCommand::Status(_) | LedgerCommand::History(_))
+    }
+}
+
 /// Run a ledger command against the configured state file, as the OS user, now.
 pub fn run(config_path: &Path, cmd: LedgerCommand) -> anyhow::Result<Exit> {
     let loaded = super::load_config(config_path)?;
     let state = &loaded.config.state.path;
-    cspguard::ledger::ensure_state_dir(state).or_exit()?;
+    if !cmd.is_read_only() {
+        cspguard::ledger::ensure_state_dir(state).or_exit()?;
+    }
     let mut stdout = std::io::stdout().lock();
     let who = admin::current_os_user();
     admin::run(cmd.into(), state, Timestamp::now(), &who, &mut stdout).or_exit()?;
