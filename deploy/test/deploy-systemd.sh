@@ -8,8 +8,8 @@
 # Needs root with CAP_SYS_ADMIN, systemd-nspawn (systemd-container) and mmdebstrap. The root
 # filesystem is cached as CACHE_DIR/bookworm-systemd.tar. Everything started here is stopped and
 # removed on exit (container, its cgroup directories, the temporary directory).
-# CSPGUARD_DEPLOY_DOCTOR=1 also checks that `doctor`, run as README "cspguard doctor" says,
-# catches a config the service user cannot read.
+# It also checks that `doctor`, run as README "cspguard doctor" says, catches a config the
+# service user cannot read.
 set -euo pipefail
 
 deb=$(realpath "$1")
@@ -318,9 +318,5 @@ check_plan_as_service
 check_timer
 check_broken_credential
 check_instances
-if [ "${CSPGUARD_DEPLOY_DOCTOR:-}" = 1 ]; then
-    check_doctor_recipe
-else
-    log "doctor recipe check not run (set CSPGUARD_DEPLOY_DOCTOR=1 once doctor runs as the service user)"
-fi
+check_doctor_recipe
 log "all deployment checks passed"
