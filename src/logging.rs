@@ -84,6 +84,7 @@ pub fn init_with(verbose: u8, quiet: bool, format: LogFormat) {
         }
         LogFormat::Journald => match tracing_journald::layer() {
             Ok(layer) => {
+                STDERR_PRIORITIES.store(true, std::sync::atomic::Ordering::Relaxed);
                 // Warnings and errors go to stderr as text with every field in the message and a
                 // sd-daemon priority prefix, so `journalctl -u` alone shows their reason at the
                 // right priority; everything else is native journald entries.
@@ -120,6 +121,20 @@ pub fn init_with(verbose: u8, quiet: bool, format: LogFormat) {
                 .with_target(false)
                 .try_init();
         }
+    }
+}
+
+/// Set when the journald format is active: lines a command writes to stderr itself (the final
+/// error, a run's failures) then carry an sd-daemon priority prefix too.
+static STDERR_PRIORITIES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `text` as the command writes it to stderr at `level`: with the sd-daemon priority prefix on
+/// every line under journald (so `journalctl -p warning` shows it), unchanged otherwise.
+pub fn stderr_text(level: Level, text: &str) -> String {
+    if STDERR_PRIORITIES.load(std::sync::atomic::Ordering::Relaxed) {
+        String::from_utf8_lossy(&prefix_lines(syslog_prefix(level), text.as_bytes())).into_owned()
+    } else {
+        text.to_owned()
     }
 }
 

@@ -26,6 +26,8 @@ use jiff::Timestamp;
 
 use cspguard::config::{Config, Loaded};
 use cspguard::exit::{Coded, Exit, ExitStatus};
+use cspguard::logging::stderr_text;
+use tracing::Level;
 
 pub use cspguard::output::OutputFormat;
 
@@ -133,7 +135,8 @@ pub fn exit_code(result: anyhow::Result<Exit>) -> Exit {
         Ok(exit) => exit,
         Err(e) if is_broken_pipe(e.as_ref()) => Exit::Ok,
         Err(e) => {
-            eprintln!("error: {}", describe(&e));
+            let text = format!("error: {}", describe(&e));
+            eprintln!("{}", stderr_text(Level::ERROR, &text));
             classify(&e)
         }
     }

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use cspguard::config::Mode;
 use cspguard::exit::Exit;
+use cspguard::logging::stderr_text;
 use cspguard::run::{self, RunError, RunOptions, RunSummary, Session};
+use tracing::Level;
 
 use super::OrExit as _;
 
@@ -50,6 +52,6 @@ pub fn print(summary: &RunSummary) {
     println!("{summary}");
     let alerts = summary.alerts();
     if !alerts.is_empty() {
-        eprintln!("{alerts}");
+        eprintln!("{}", stderr_text(Level::WARN, &alerts.to_string()));
     }
 }
