@@ -244,7 +244,10 @@ fn reject_needs_a_reason_and_records_it() {
         .unwrap();
     assert_eq!(parsed.status.code(), Some(2), "a usage error exits 2");
     let stderr = String::from_utf8_lossy(&parsed.stderr);
-    assert!(stderr.contains("--reason"), "names the missing option: {stderr}");
+    assert!(
+        stderr.contains("--reason"),
+        "names the missing option: {stderr}"
+    );
     let v = json_of(&path, &["reject", "1", "--reason", "customer paid"]);
     assert_eq!(v[0]["status"], "cancelled");
     assert_eq!(v[0]["rejected_by"], "alice");

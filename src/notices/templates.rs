@@ -584,6 +584,14 @@ impl AgingRow {
     }
 }
 
+/// The top debtors of one currency, largest overdue amount first (amounts in different
+/// currencies are never ranked against each other).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DebtorGroup {
+    pub currency: String,
+    pub debtors: Vec<DebtorLine>,
+}
+
 /// A top debtor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DebtorLine {
@@ -633,7 +641,8 @@ pub struct DigestContext {
     pub fraud_findings: Vec<FindingLine>,
     pub budget_findings: Vec<FindingLine>,
     pub aging: Vec<AgingRow>,
-    pub top_debtors: Vec<DebtorLine>,
+    /// Per currency, currencies in alphabetical order.
+    pub top_debtors: Vec<DebtorGroup>,
     pub recent_actions: Vec<ActionLine>,
     pub riskiest: Vec<RiskLine>,
     /// Data sources and features (receivables import, audit records, usage, fraud events).
@@ -1326,18 +1335,21 @@ pub mod samples {
                     [dec("9800.00"), dec("0"), dec("2450.00"), dec("0"), dec("0")],
                 ),
             ],
-            top_debtors: vec![
-                DebtorLine {
-                    customer: "Fabrikam & Co".into(),
-                    overdue: usd("5323.50"),
-                    oldest_days_past_due: 51,
-                },
-                DebtorLine {
-                    customer: "Tailspin Toys Ltd".into(),
-                    overdue: usd("2890.00"),
-                    oldest_days_past_due: 34,
-                },
-            ],
+            top_debtors: vec![DebtorGroup {
+                currency: "USD".into(),
+                debtors: vec![
+                    DebtorLine {
+                        customer: "Fabrikam & Co".into(),
+                        overdue: usd("5323.50"),
+                        oldest_days_past_due: 51,
+                    },
+                    DebtorLine {
+                        customer: "Tailspin Toys Ltd".into(),
+                        overdue: usd("2890.00"),
+                        oldest_days_past_due: 34,
+                    },
+                ],
+            }],
             recent_actions: vec![
                 ActionLine {
                     what: "final notice".into(),
