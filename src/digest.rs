@@ -126,7 +126,43 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         recent_actions,
         riskiest,
         health: all_health,
+        missing: missing_data(input.snapshot, input.receivables),
     }
+}
+
+/// What a run could not read: the Partner Center parts that failed and a failed receivables
+/// import, one line each. Empty when the run had complete data (parts deliberately not read,
+/// such as usage without App+User credentials, are not missing: no later run would read them).
+pub fn missing_data(snapshot: &Snapshot, receivables: &ReceivablesInput) -> Vec<String> {
+    let mut missing: Vec<String> = [
+        ("the customer list", snapshot.customers.is_failed()),
+        ("usage", snapshot.usage.is_failed()),
+        ("audit records", snapshot.audit_records.is_failed()),
+        ("fraud events", snapshot.fraud_events.is_failed()),
+        ("the invoice summary", snapshot.invoice_summary.is_failed()),
+        ("invoices", snapshot.invoices.is_failed()),
+    ]
+    .into_iter()
+    .filter(|(_, failed)| *failed)
+    .map(|(what, _)| format!("{what} (Partner Center read failed)"))
+    .collect();
+    let details = snapshot
+        .details
+        .values()
+        .filter(|d| {
+            d.billing_profile.is_failed() || d.subscriptions.is_failed() || d.budget.is_failed()
+        })
+        .count();
+    if details > 0 {
+        missing.push(format!(
+            "detail of {details} customer{} (Partner Center read failed)",
+            plural(details)
+        ));
+    }
+    if matches!(receivables, ReceivablesInput::Failed { .. }) {
+        missing.push("the receivables import (it failed)".to_owned());
+    }
+    missing
 }
 
 /// Company names by tenant id, from the snapshot's customer list.

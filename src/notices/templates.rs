@@ -647,13 +647,18 @@ pub struct DigestContext {
     pub riskiest: Vec<RiskLine>,
     /// Data sources and features (receivables import, audit records, usage, fraud events).
     pub health: Vec<HealthLine>,
+    /// What the run could not read; empty when this digest is from a run with complete data.
+    /// A digest with something missing says so at the top, and a complete digest follows the
+    /// same day when the data is back.
+    pub missing: Vec<String>,
 }
 
 impl DigestContext {
     /// Nothing needs a decision, nothing is uncertain or failed, there are no fraud, misuse or
     /// budget findings, no receivable is past due, and no health line is a warning.
     pub fn all_clear(&self) -> bool {
-        self.needs_decision.is_empty()
+        self.missing.is_empty()
+            && self.needs_decision.is_empty()
             && self.uncertain_or_failed.is_empty()
             && self.fraud_findings.is_empty()
             && self.budget_findings.is_empty()
@@ -1381,6 +1386,7 @@ pub mod samples {
                     text: "Usage and fraud events: not checked, App+User credentials are not configured (run `cspguard auth consent`).".into(),
                 },
             ],
+            missing: Vec::new(),
         }
     }
 
@@ -1408,6 +1414,7 @@ pub mod samples {
                 ok("Receivables import: 3,479 rows from billing-export-2026-11-21.csv."),
                 ok("Audit records, usage and fraud events: read."),
             ],
+            missing: Vec::new(),
         }
     }
 }
