@@ -18,6 +18,7 @@ pub mod fraud_status;
 pub mod ledger;
 pub mod logging;
 pub mod mode;
+pub mod notice_facts;
 pub mod notices;
 pub mod observe;
 pub mod output;

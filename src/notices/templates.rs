@@ -220,6 +220,19 @@ pub struct PartnerInfo {
     pub payment_instructions: String,
 }
 
+impl PartnerInfo {
+    /// The partner as `[partner]` describes it, with the payment instructions for `locale`
+    /// (see [`crate::config::PartnerConfig::payment_instructions_for`]).
+    pub fn from_config(p: &crate::config::PartnerConfig, locale: &str) -> PartnerInfo {
+        PartnerInfo {
+            name: p.name.clone(),
+            contact_email: p.contact_email.clone(),
+            contact_phone: p.contact_phone.clone(),
+            payment_instructions: p.payment_instructions_for(locale).to_owned(),
+        }
+    }
+}
+
 /// The customer a notice is addressed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CustomerInfo {
@@ -295,6 +308,9 @@ pub struct NoticeContext {
     pub affected_subscriptions: Vec<String>,
     /// Budget facts (budget-threshold notices only).
     pub budget: Option<BudgetLine>,
+    /// Reminders about these invoices that were really sent before this notice; a final notice
+    /// mentions "earlier reminders" only when this is not 0.
+    pub earlier_reminders: usize,
 }
 
 /// Makes a customer-controlled value safe for a single line: control characters (CR, LF, tab,
@@ -383,7 +399,14 @@ impl NoticeContext {
             suspension_date: suspension_date.map(|d| format_date(d, locale)),
             affected_subscriptions: affected_subscriptions.iter().map(|s| one_line(s)).collect(),
             budget: None,
+            earlier_reminders: 0,
         })
+    }
+
+    /// Sets how many reminders about these invoices were sent before this notice.
+    pub fn with_earlier_reminders(mut self, count: usize) -> NoticeContext {
+        self.earlier_reminders = count;
+        self
     }
 
     /// Adds the budget facts of a `budget-threshold` notice.
@@ -1228,7 +1251,9 @@ pub mod samples {
             customer(locale),
             subs,
         )
-        .unwrap_or_else(|_| unreachable_notice());
+        .unwrap_or_else(|_| unreachable_notice())
+        // A final notice follows the two reminders of the default ladder.
+        .with_earlier_reminders(if name == "final-notice" { 2 } else { 0 });
         if name == "budget-threshold" {
             ctx.with_budget(&budget(locale))
         } else {
@@ -1250,6 +1275,7 @@ pub mod samples {
             suspension_date: None,
             affected_subscriptions: Vec::new(),
             budget: None,
+            earlier_reminders: 0,
         }
     }
 

@@ -121,6 +121,26 @@ pub struct DunningConfig {
     pub stages: Vec<StageConfig>,
 }
 
+impl DunningConfig {
+    /// True when a dunning suspension would suspend `s`: active, of a billing type in
+    /// `suspend_billing_types`, and not an Azure plan unless `suspend_azure_plans`. The one
+    /// definition the policy and the notices (which name what will be suspended) share.
+    pub fn suspends(&self, s: &Subscription) -> bool {
+        if s.status != SubscriptionStatus::Active {
+            return false;
+        }
+        if s.is_azure_plan() && !self.suspend_azure_plans {
+            return false;
+        }
+        let Some(bt) = &s.billing_type else {
+            return false;
+        };
+        self.suspend_billing_types
+            .iter()
+            .any(|t| t.trim().eq_ignore_ascii_case(bt.as_str()))
+    }
+}
+
 impl Default for DunningConfig {
     fn default() -> Self {
         DunningConfig {
@@ -1505,19 +1525,7 @@ impl<'a, 'b> Run<'a, 'b> {
     }
 
     fn in_scope(&self, s: &Subscription) -> bool {
-        if s.status != SubscriptionStatus::Active {
-            return false;
-        }
-        if s.is_azure_plan() && !self.cfg.suspend_azure_plans {
-            return false;
-        }
-        let Some(bt) = &s.billing_type else {
-            return false;
-        };
-        self.cfg
-            .suspend_billing_types
-            .iter()
-            .any(|t| t.trim().eq_ignore_ascii_case(bt.as_str()))
+        self.cfg.suspends(s)
     }
 
     /// The key to plan under: `base`, or `base` with `~N` after its third segment (the stage or
