@@ -26,6 +26,7 @@ mod error;
 mod holds;
 mod lock;
 mod msgid;
+mod names;
 pub mod schema;
 mod store;
 mod types;
