@@ -339,8 +339,13 @@ fn preview(
     if locale != args.locale {
         writeln!(out, "# locale {} uses the {locale} templates", args.locale)?;
     }
-    if let Some(c) = &data.customer {
-        writeln!(out, "# customer {} ({})", c.company_name, c.id)?;
+    match (&data.customer, &args.customer) {
+        (Some(c), _) => writeln!(out, "# customer {} ({})", c.company_name, c.id)?,
+        (None, Some(c)) => writeln!(
+            out,
+            "# --customer {c}: no data for this customer was given; showing sample data"
+        )?,
+        (None, None) => {}
     }
     writeln!(out, "Subject: {}", email.subject)?;
     writeln!(out)?;
