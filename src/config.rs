@@ -250,10 +250,36 @@ pub struct PartnerConfig {
     /// Where customers write with questions about invoices.
     pub contact_email: String,
     pub contact_phone: Option<String>,
-    /// How to pay (bank details, payment portal), plain text; may have several lines.
+    /// How to pay (bank details, payment portal), plain text; may have several lines. Used for
+    /// every locale without its own entry in `payment_instructions_by_locale`.
     pub payment_instructions: String,
+    /// Payment instructions per locale (`ja = "..."`, `sv = "..."`), used for notices in that
+    /// locale: `[partner.payment_instructions_by_locale]`.
+    pub payment_instructions_by_locale: std::collections::BTreeMap<String, String>,
     /// Default locale of customer notices when nothing better is known.
     pub default_locale: String,
+}
+
+impl PartnerConfig {
+    /// The payment instructions for a notice in `locale`: its own entry (case-insensitive), else
+    /// the entry of its language (`ja-JP` uses `ja`, `zh-Hans-CN` uses `zh-Hans`, then `zh`),
+    /// else `payment_instructions`.
+    pub fn payment_instructions_for(&self, locale: &str) -> &str {
+        let mut tag = locale.trim();
+        loop {
+            if let Some((_, v)) = self
+                .payment_instructions_by_locale
+                .iter()
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case(tag))
+            {
+                return v;
+            }
+            match tag.rfind(['-', '_']) {
+                Some(i) => tag = &tag[..i],
+                None => return &self.payment_instructions,
+            }
+        }
+    }
 }
 
 impl Default for PartnerConfig {
@@ -263,6 +289,7 @@ impl Default for PartnerConfig {
             contact_email: String::new(),
             contact_phone: None,
             payment_instructions: String::new(),
+            payment_instructions_by_locale: Default::default(),
             default_locale: "en".to_owned(),
         }
     }

@@ -31,8 +31,8 @@ use rust_decimal::Decimal;
 use crate::config::Mode;
 use crate::ledger::{ActionRow, ActionStatus, LedgerView};
 use crate::notices::templates::{
-    ActionLine, AgingRow, DebtorLine, DecisionItem, DigestContext, FindingLine, HealthLine,
-    HealthStatus, Money, RiskLine, one_line,
+    ActionLine, AgingRow, DebtorGroup, DebtorLine, DecisionItem, DigestContext, FindingLine,
+    HealthLine, HealthStatus, Money, RiskLine, one_line,
 };
 use crate::plan::{ActionKind, Finding, Plan, PlannedAction, SuspendReason};
 use crate::policy::ReceivablesInput;
@@ -125,7 +125,43 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         recent_actions,
         riskiest,
         health: all_health,
+        missing: missing_data(input.snapshot, input.receivables),
     }
+}
+
+/// What a run could not read: the Partner Center parts that failed and a failed receivables
+/// import, one line each. Empty when the run had complete data (parts deliberately not read,
+/// such as usage without App+User credentials, are not missing: no later run would read them).
+pub fn missing_data(snapshot: &Snapshot, receivables: &ReceivablesInput) -> Vec<String> {
+    let mut missing: Vec<String> = [
+        ("the customer list", snapshot.customers.is_failed()),
+        ("usage", snapshot.usage.is_failed()),
+        ("audit records", snapshot.audit_records.is_failed()),
+        ("fraud events", snapshot.fraud_events.is_failed()),
+        ("the invoice summary", snapshot.invoice_summary.is_failed()),
+        ("invoices", snapshot.invoices.is_failed()),
+    ]
+    .into_iter()
+    .filter(|(_, failed)| *failed)
+    .map(|(what, _)| format!("{what} (Partner Center read failed)"))
+    .collect();
+    let details = snapshot
+        .details
+        .values()
+        .filter(|d| {
+            d.billing_profile.is_failed() || d.subscriptions.is_failed() || d.budget.is_failed()
+        })
+        .count();
+    if details > 0 {
+        missing.push(format!(
+            "detail of {details} customer{} (Partner Center read failed)",
+            plural(details)
+        ));
+    }
+    if matches!(receivables, ReceivablesInput::Failed { .. }) {
+        missing.push("the receivables import (it failed)".to_owned());
+    }
+    missing
 }
 
 /// Company names by tenant id, from the snapshot's customer list.
@@ -423,7 +459,7 @@ fn receivables(
     input: &DigestInput<'_>,
     names: &Names,
     health: &mut Vec<HealthLine>,
-) -> (Vec<AgingRow>, Vec<DebtorLine>) {
+) -> (Vec<AgingRow>, Vec<DebtorGroup>) {
     let outcome = match input.receivables {
         ReceivablesInput::NotConfigured => {
             health.push(HealthLine {
@@ -498,26 +534,40 @@ fn receivables(
             }
         }
     }
-    let mut debtors: Vec<(String, String, Decimal, i64)> = overdue
+    (rows, top_debtors(overdue, names))
+}
+
+/// Ranks overdue customers within each currency (amounts in different currencies are never
+/// compared), at most [`MAX_DEBTORS`] per currency, currencies in alphabetical order.
+fn top_debtors(
+    overdue: BTreeMap<(String, String), (Decimal, i64)>,
+    names: &Names,
+) -> Vec<DebtorGroup> {
+    let mut by_currency: BTreeMap<String, Vec<DebtorLine>> = BTreeMap::new();
+    for ((customer, currency), (amount, oldest)) in overdue {
+        by_currency
+            .entry(currency.clone())
+            .or_default()
+            .push(DebtorLine {
+                customer: names.name(&customer),
+                overdue: Money { amount, currency },
+                oldest_days_past_due: oldest,
+            });
+    }
+    by_currency
         .into_iter()
-        .map(|((c, cur), (amount, oldest))| (names.name(&c), cur, amount, oldest))
-        .collect();
-    debtors.sort_by(|a, b| {
-        b.2.cmp(&a.2)
-            .then_with(|| b.3.cmp(&a.3))
-            .then_with(|| a.0.cmp(&b.0))
-            .then_with(|| a.1.cmp(&b.1))
-    });
-    let top = debtors
-        .into_iter()
-        .take(MAX_DEBTORS)
-        .map(|(customer, currency, amount, oldest)| DebtorLine {
-            customer,
-            overdue: Money { amount, currency },
-            oldest_days_past_due: oldest,
+        .map(|(currency, mut debtors)| {
+            debtors.sort_by(|a, b| {
+                b.overdue
+                    .amount
+                    .cmp(&a.overdue.amount)
+                    .then_with(|| b.oldest_days_past_due.cmp(&a.oldest_days_past_due))
+                    .then_with(|| a.customer.cmp(&b.customer))
+            });
+            debtors.truncate(MAX_DEBTORS);
+            DebtorGroup { currency, debtors }
         })
-        .collect();
-    (rows, top)
+        .collect()
 }
 
 fn plural(n: usize) -> &'static str {
@@ -1275,10 +1325,12 @@ mod tests {
         assert_eq!(usd_row.buckets[1].amount, dec("1000"));
         assert_eq!(usd_row.total, dec("1000"));
 
-        // Top debtors: largest overdue first, per currency, with the oldest days past due.
+        // Top debtors: ranked within each currency (never across), largest overdue first, with
+        // the oldest days past due; currencies in alphabetical order.
         let debtors: Vec<(&str, &str, Decimal, i64)> = ctx
             .top_debtors
             .iter()
+            .flat_map(|g| g.debtors.iter())
             .map(|d| {
                 (
                     d.customer.as_str(),
@@ -1291,10 +1343,10 @@ mod tests {
         assert_eq!(
             debtors,
             vec![
-                ("Fabrikam & Co", "USD", dec("1000"), 20),
                 ("Tailspin Toys", "EUR", dec("375"), 72),
                 ("Fabrikam & Co", "EUR", dec("150"), 10),
                 ("Adventure Works", "EUR", dec("50"), 143),
+                ("Fabrikam & Co", "USD", dec("1000"), 20),
             ]
         );
 
@@ -1725,12 +1777,70 @@ mod tests {
             &run(Mode::Notify),
             true,
         );
-        assert_eq!(ctx.top_debtors.len(), MAX_DEBTORS);
-        assert_eq!(ctx.top_debtors[0].customer, "tenant-12");
-        assert_eq!(ctx.top_debtors[0].overdue.amount, dec("120"));
-        assert_eq!(ctx.top_debtors[9].customer, "tenant-03");
-        assert!(ctx.top_debtors.iter().all(|d| d.oldest_days_past_due == 20));
+        assert_eq!(ctx.top_debtors.len(), 1);
+        let eur = &ctx.top_debtors[0].debtors;
+        assert_eq!(eur.len(), MAX_DEBTORS);
+        assert_eq!(eur[0].customer, "tenant-12");
+        assert_eq!(eur[0].overdue.amount, dec("120"));
+        assert_eq!(eur[9].customer, "tenant-03");
+        assert!(eur.iter().all(|d| d.oldest_days_past_due == 20));
         assert_eq!(ctx.aging[0].buckets[1].amount, dec("780"));
+    }
+
+    #[test]
+    fn digest_top_debtors_never_rank_amounts_across_currencies() {
+        // KRW 2,450,000 is a far larger number than CNY 10,000, but it is not "more money":
+        // each currency gets its own ranking, and a large-number currency never pushes the
+        // others out of the list.
+        let mut rows: Vec<Receivable> = (1..=12)
+            .map(|i| {
+                let mut r = eur(
+                    &format!("krw-{i:02}"),
+                    &format!("K-{i}"),
+                    "2026-11-01",
+                    &format!("{}", 2_000_000 + i * 10_000),
+                    "0",
+                );
+                r.currency = "KRW".into();
+                r
+            })
+            .collect();
+        let mut cny = eur("cny-01", "C-1", "2026-10-01", "10000", "0");
+        cny.currency = "cny".into();
+        rows.push(cny);
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &matched(rows),
+            &testkit::ledger(),
+            &run(Mode::Notify),
+            true,
+        );
+        let groups: Vec<(&str, usize, &str)> = ctx
+            .top_debtors
+            .iter()
+            .map(|g| {
+                (
+                    g.currency.as_str(),
+                    g.debtors.len(),
+                    g.debtors[0].customer.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            groups,
+            vec![("CNY", 1, "cny-01"), ("KRW", MAX_DEBTORS, "krw-12")]
+        );
+        let rendered = Renderer::new(None)
+            .and_then(|r| r.render_digest(&ctx))
+            .expect("renders");
+        let text = &rendered.text;
+        let (cny_at, krw_at) = (
+            text.find("  CNY\n").expect("CNY"),
+            text.find("  KRW\n").expect("KRW"),
+        );
+        assert!(cny_at < krw_at, "{text}");
+        assert!(text.contains("1. cny-01"), "{text}");
     }
 
     #[test]

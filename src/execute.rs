@@ -33,6 +33,7 @@ use crate::ledger::{
     ActionError, ActionRow, ActionStatus, FailureKind, Ledger, LedgerError, LedgerView, NewAction,
     NewNotice,
 };
+use crate::notice_facts;
 use crate::notices::format::choose_locale;
 use crate::notices::mail::{MailError, Mailer, OutgoingEmail};
 use crate::notices::templates::{
@@ -638,7 +639,7 @@ impl Executor<'_> {
         snapshot: &Snapshot,
     ) -> Result<Done, ActionError> {
         let composed = match &action.kind {
-            ActionKind::CustomerNotice { .. } => self.compose_notice(row, action, snapshot)?,
+            ActionKind::CustomerNotice { .. } => self.compose_notice(row, action, snapshot).await?,
             ActionKind::OpsAlert { .. } => self.compose_alert(row, action, findings, snapshot)?,
             _ => return Err(not_an_email(row)),
         };
@@ -665,7 +666,7 @@ impl Executor<'_> {
     }
 
     /// The email of a customer notice, rendered in the customer's locale.
-    fn compose_notice(
+    async fn compose_notice(
         &self,
         row: &ActionRow,
         action: &PlannedAction,
@@ -684,18 +685,10 @@ impl Executor<'_> {
         };
         let customer = action.customer.clone().unwrap_or_default();
         let locale = self.notice_locale(&customer, &action.kind, snapshot);
-        let ctx = NoticeContext::from_action(
-            &action.kind,
-            &locale,
-            self.partner(),
-            CustomerInfo {
-                id: customer.clone(),
-                company_name: company_name(snapshot, &customer),
-                contact_name: None,
-            },
-            Vec::new(),
-        )
-        .map_err(|e| ActionError::transient(e.to_string()))?;
+        let ctx = self
+            .notice_context(action, &locale, snapshot)
+            .await
+            .map_err(ActionError::transient)?;
         let rendered = self
             .renderer
             .render(template, &locale, &ctx)
@@ -808,14 +801,54 @@ impl Executor<'_> {
         )
     }
 
-    fn partner(&self) -> PartnerInfo {
-        let p = &self.config.partner;
-        PartnerInfo {
-            name: p.name.clone(),
-            contact_email: p.contact_email.clone(),
-            contact_phone: p.contact_phone.clone(),
-            payment_instructions: p.payment_instructions.clone(),
-        }
+    /// The context of a customer notice, with only what is true for that customer: reminders
+    /// mentioned only when some were sent, the exact subscriptions a suspension touches.
+    async fn notice_context(
+        &self,
+        action: &PlannedAction,
+        locale: &str,
+        snapshot: &Snapshot,
+    ) -> Result<NoticeContext, String> {
+        let customer = action.customer.clone().unwrap_or_default();
+        let earlier =
+            notice_facts::earlier_reminders(self.ledger, action).map_err(|e| e.to_string())?;
+        let known = match notice_facts::subscriptions(snapshot, &customer) {
+            Some(subs) => subs.to_vec(),
+            // A final notice names what the suspension will touch: read the subscriptions when
+            // this run did not (one call per final notice); no notice rather than a vague one.
+            None => match self
+                .pc
+                .filter(|_| notice_facts::announces_suspension(action))
+            {
+                Some(pc) => pc.subscriptions(&customer).await.map_err(|e| {
+                    format!(
+                        "cannot read the subscriptions of {customer} to name what the \
+                         suspension will touch: {e}"
+                    )
+                })?,
+                None => Vec::new(),
+            },
+        };
+        let affected =
+            notice_facts::affected_subscriptions(self.ledger, action, &known, &self.config.dunning)
+                .map_err(|e| e.to_string())?;
+        NoticeContext::from_action(
+            &action.kind,
+            locale,
+            self.partner(locale),
+            CustomerInfo {
+                id: customer.clone(),
+                company_name: company_name(snapshot, &customer),
+                contact_name: None,
+            },
+            affected,
+        )
+        .map(|ctx| ctx.with_earlier_reminders(earlier))
+        .map_err(|e| e.to_string())
+    }
+
+    fn partner(&self, locale: &str) -> PartnerInfo {
+        PartnerInfo::from_config(&self.config.partner, locale)
     }
 
     fn ops_to(&self) -> Vec<String> {

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod mode;
 pub mod money;
 pub mod net;
+pub mod notice_facts;
 pub mod notices;
 pub mod observe;
 pub mod output;

@@ -22,6 +22,16 @@ fn shipped_example_config_parses_with_safe_defaults() {
     assert_eq!(c.dunning.stages.len(), 4);
     assert!(c.dunning.stages.last().is_some_and(|s| s.requires_approval));
     assert_eq!(c.partner.name, "Contoso Cloud Services");
+    assert!(
+        c.partner
+            .payment_instructions_for("sv-SE")
+            .starts_with("Bankgiro 555-0100 eller")
+    );
+    assert!(
+        c.partner
+            .payment_instructions_for("ja-JP")
+            .starts_with("Bankgiro 555-0100 or")
+    );
     let policy = c.policy();
     assert!(
         policy

@@ -56,6 +56,9 @@ pub struct Cli {
         default_value = "auto"
     )]
     pub log_format: cspguard::logging::LogFormat,
+    /// Print tables with every column (keys, tenant ids, seconds), not fitted to 100 columns.
+    #[arg(long, global = true)]
+    pub wide: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -105,6 +108,15 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
 }
 
+/// The table width `--wide` asks for.
+pub fn width(wide: bool) -> cspguard::ledger::admin::Width {
+    if wide {
+        cspguard::ledger::admin::Width::Wide
+    } else {
+        cspguard::ledger::admin::Width::Narrow
+    }
+}
+
 /// Run the command; `Ok` carries the exit code of a command that finished.
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let config = cli.config.as_path();
@@ -120,7 +132,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args)),
         Command::Receivables { cmd } => receivables::run(config, cmd),
-        Command::Ledger(cmd) => ledger::run(config, cmd),
+        Command::Ledger(cmd) => ledger::run(config, cmd, width(cli.wide)),
         Command::Bench(args) => bench::run(config, args),
         Command::Fraud { cmd } => runtime()?.block_on(fraud::run(config, cmd)),
         Command::Man(args) => man::run(args),

@@ -10,9 +10,10 @@ use cspguard::notices::preview::{self, PreviewRequest, TemplatesRequest};
 #[derive(Debug, clap::Subcommand)]
 pub enum TemplatesCommand {
     /// Compile every template in every locale and render each email with sample data; exits 2
-    /// naming the file and line of every problem.
+    /// naming the file and line of every problem (changes nothing).
     Check(CheckArgs),
-    /// Render one email with sample data: subject and plain text to stdout, HTML to a file.
+    /// Render one email: subject and plain text to stdout, HTML to a file; sample data, with the
+    /// config's `[partner]` and a real `--customer` when given (changes nothing).
     Preview(PreviewArgs),
 }
 
@@ -26,10 +27,12 @@ pub struct PreviewArgs {
     /// Template name: reminder-pre-due, reminder-1, reminder-2, final-notice,
     /// suspension-notice, reactivation, budget-threshold, ops-alert, digest.
     pub name: String,
-    /// Locale to render in (en, ja, ko, zh-Hans, sv, or one added in the templates directory).
+    /// Locale to render in (en, ja, ko, zh-Hans, sv, or one added in the templates directory);
+    /// regional tags map to their language (`ja-JP` -> ja, `zh-CN` -> zh-Hans).
     #[arg(long, default_value = "en")]
     pub locale: String,
-    /// Customer tenant id. Not yet wired to customer data: the preview always uses sample data.
+    /// Customer tenant id: the preview is addressed to this customer, named as the last run saw
+    /// it (from the ledger); exits 2 when the ledger does not know the customer.
     #[arg(long)]
     pub customer: Option<String>,
     /// Write the HTML body to this file.
@@ -55,15 +58,18 @@ impl From<TemplatesCommand> for TemplatesRequest {
     }
 }
 
-/// Run a templates command. Without a config file, only the shipped templates are used.
+/// Run a templates command. Without a config file, only the shipped templates and sample data
+/// are used.
 pub fn run(config_path: &Path, cmd: TemplatesCommand) -> anyhow::Result<Exit> {
-    let dir = if config_path.exists() {
-        super::load_config(config_path)?.config.templates.dir
+    let config = if config_path.exists() {
+        Some(super::load_config(config_path)?.config)
     } else {
         None
     };
+    let data = preview_data(config.as_ref(), &cmd)?;
+    let dir = config.and_then(|c| c.templates.dir);
     let mut stdout = std::io::stdout().lock();
-    let outcome = match preview::run(cmd.into(), dir.as_deref(), &mut stdout) {
+    let outcome = match preview::run_with(cmd.into(), dir.as_deref(), &data, &mut stdout) {
         Ok(o) => o,
         Err(e) => {
             use std::io::Write as _;
@@ -74,4 +80,58 @@ pub fn run(config_path: &Path, cmd: TemplatesCommand) -> anyhow::Result<Exit> {
     };
     super::flush(stdout)?;
     Ok(outcome.exit())
+}
+
+/// The partner from the config, and the `--customer` as the ledger knows it.
+fn preview_data(
+    config: Option<&cspguard::config::Config>,
+    cmd: &TemplatesCommand,
+) -> anyhow::Result<preview::PreviewData> {
+    let customer = match (cmd, config) {
+        (TemplatesCommand::Preview(a), _) if a.customer.is_none() => None,
+        (TemplatesCommand::Check(_), _) => None,
+        (TemplatesCommand::Preview(a), Some(c)) => {
+            let id = a.customer.clone().unwrap_or_default();
+            Some(customer_from_ledger(&c.state.path, &id)?)
+        }
+        (TemplatesCommand::Preview(_), None) => {
+            return Err(anyhow::Error::new(cspguard::exit::Coded::from(
+                cspguard::ledger::LedgerError::InvalidInput {
+                    detail: "--customer needs a config (--config) whose ledger knows the \
+                             customer"
+                        .to_owned(),
+                },
+            )));
+        }
+    };
+    Ok(preview::PreviewData {
+        partner: config.map(|c| c.partner.clone()),
+        customer,
+    })
+}
+
+/// The customer's company name as the last run recorded it; exit 2 when the ledger has none.
+fn customer_from_ledger(
+    state: &Path,
+    id: &str,
+) -> anyhow::Result<cspguard::notices::templates::CustomerInfo> {
+    use super::OrExit as _;
+    let ledger = cspguard::ledger::Ledger::open_existing(state).or_exit()?;
+    let names = ledger.customer_names().or_exit()?;
+    let Some(company) = names.get(&id.trim().to_ascii_lowercase()) else {
+        return Err(anyhow::Error::new(cspguard::exit::Coded::from(
+            cspguard::ledger::LedgerError::InvalidInput {
+                detail: format!(
+                    "customer {id} is not in the customer list of the last run (ledger {}); \
+                     check the tenant id, or run `cspguard run` first",
+                    state.display()
+                ),
+            },
+        )));
+    };
+    Ok(cspguard::notices::templates::CustomerInfo {
+        id: id.trim().to_owned(),
+        company_name: company.clone(),
+        contact_name: None,
+    })
 }

@@ -15,8 +15,101 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use super::{ActionRow, ActionStatus, Hold, Ledger, LedgerError, RunRow};
+use super::{ActionRow, ActionStatus, Hold, Ledger, LedgerError, NoticeRow, RunRow};
 use crate::output::OutputFormat;
+
+/// The widest a table is printed by default, in columns.
+pub const NARROW_COLUMNS: u16 = 100;
+
+/// How wide operator tables are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Width {
+    /// The columns an operator needs, wrapped to fit [`NARROW_COLUMNS`] (the default).
+    #[default]
+    Narrow,
+    /// Every column (idempotency keys, attempts, who, tenant ids), never wrapped (`--wide`).
+    Wide,
+}
+
+/// How operator tables are shown: times in the configured time zone, at a width.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub tz: TimeZone,
+    pub width: Width,
+}
+
+impl Default for View {
+    /// Narrow, in UTC.
+    fn default() -> View {
+        View {
+            tz: TimeZone::UTC,
+            width: Width::Narrow,
+        }
+    }
+}
+
+/// What a table needs to show people: the view, and company names by lower-case tenant id
+/// (the ledger's record of the last customer list; a customer without one shows its id).
+struct Show<'a> {
+    view: &'a View,
+    names: std::collections::BTreeMap<String, String>,
+}
+
+impl Show<'_> {
+    fn new<'v>(ledger: &Ledger, view: &'v View) -> Result<Show<'v>, LedgerError> {
+        Ok(Show {
+            view,
+            names: ledger.customer_names()?,
+        })
+    }
+
+    /// The customer as people know it: the company name (with the tenant id when wide), else the
+    /// id.
+    fn customer(&self, id: Option<&str>) -> String {
+        let Some(id) = id else {
+            return String::new();
+        };
+        match (self.names.get(&id.to_ascii_lowercase()), self.view.width) {
+            (Some(name), Width::Narrow) => name.clone(),
+            (Some(name), Width::Wide) => format!("{name} ({id})"),
+            (None, _) => id.to_owned(),
+        }
+    }
+
+    /// A time in the configured zone, to the minute (to the second when wide).
+    fn time(&self, t: Timestamp) -> String {
+        let z = t.to_zoned(self.view.tz.clone());
+        let format = match self.view.width {
+            Width::Narrow => "%Y-%m-%d %H:%M %Z",
+            Width::Wide => "%Y-%m-%d %H:%M:%S %Z",
+        };
+        z.strftime(format).to_string()
+    }
+
+    fn opt_time(&self, t: Option<Timestamp>) -> String {
+        t.map(|t| self.time(t)).unwrap_or_default()
+    }
+
+    /// A table with `narrow` or `wide` headers, wrapped to [`NARROW_COLUMNS`] when narrow.
+    fn table(&self, narrow: &[&str], wide: &[&str]) -> Table {
+        let mut t = Table::new();
+        match self.view.width {
+            Width::Narrow => {
+                t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+                    .set_width(NARROW_COLUMNS)
+                    .set_header(narrow);
+            }
+            Width::Wide => {
+                t.set_header(wide);
+            }
+        }
+        t
+    }
+
+    fn wide(&self) -> bool {
+        self.view.width == Width::Wide
+    }
+}
 
 /// A request that reads or changes the ledger.
 #[derive(Debug)]
@@ -137,18 +230,27 @@ impl crate::exit::ExitStatus for AdminError {
 }
 
 /// Carry out one request against the state file at `state_path`.
+///
+/// Tables follow `view` (time zone, width); JSON is always complete and in UTC.
 pub fn run(
     cmd: AdminRequest,
     state_path: &Path,
-    now: Timestamp,
-    who: &str,
+    (now, who): (Timestamp, &str),
+    view: &View,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
     match cmd {
-        AdminRequest::Status(a) => status(&Ledger::open_read_only(state_path)?, &a, now, out),
-        AdminRequest::History(a) => history(&Ledger::open_read_only(state_path)?, &a, out),
+        AdminRequest::Status(a) => {
+            let ledger = Ledger::open_read_only(state_path)?;
+            status(&ledger, &a, now, &Show::new(&ledger, view)?, out)
+        }
+        AdminRequest::History(a) => {
+            let ledger = Ledger::open_read_only(state_path)?;
+            history(&ledger, &a, &Show::new(&ledger, view)?, out)
+        }
         AdminRequest::Pause(a) => {
             let ledger = Ledger::open(state_path)?;
+            let show = Show::new(&ledger, view)?;
             let hold = ledger.place_hold(
                 &a.customer,
                 a.invoice.as_deref(),
@@ -157,15 +259,17 @@ pub fn run(
                 who,
                 now,
             )?;
-            write_holds(out, a.format, &[hold], "Placed hold")
+            write_holds(out, a.format, &[hold], "Placed hold", &show)
         }
         AdminRequest::Resume(a) => {
             let ledger = Ledger::open(state_path)?;
+            let show = Show::new(&ledger, view)?;
             let released = ledger.release_holds(&a.customer, a.invoice.as_deref(), who, now)?;
-            write_holds(out, a.format, &released, "Released holds")
+            write_holds(out, a.format, &released, "Released holds", &show)
         }
         AdminRequest::Approve(a) => {
             let ledger = Ledger::open(state_path)?;
+            let show = Show::new(&ledger, view)?;
             let rows = resolve_all(
                 &ledger,
                 &a.ids,
@@ -183,20 +287,22 @@ pub fn run(
                     OutputFormat::Json => eprintln!("{warning}"),
                 }
             }
-            write_actions(out, a.format, &done, "Approved")
+            write_actions(out, a.format, &done, "Approved", &show)
         }
         AdminRequest::Reject(a) => {
             let ledger = Ledger::open(state_path)?;
+            let show = Show::new(&ledger, view)?;
             let allowed = [ActionStatus::AwaitingApproval, ActionStatus::Approved];
             let rows = resolve_all(&ledger, &a.ids, &allowed, "reject")?;
             let mut done = Vec::new();
             for row in rows {
                 done.push(ledger.reject(row.id, who, &a.reason, now)?);
             }
-            write_actions(out, a.format, &done, "Rejected")
+            write_actions(out, a.format, &done, "Rejected", &show)
         }
         AdminRequest::Retry(a) => {
             let ledger = Ledger::open(state_path)?;
+            let show = Show::new(&ledger, view)?;
             let row = resolve(&ledger, &a.id)?;
             let row = ledger.retry(row.id, who, now)?;
             write_actions(
@@ -204,6 +310,7 @@ pub fn run(
                 a.format,
                 &[row],
                 "Eligible again (a later run executes it)",
+                &show,
             )
         }
     }
@@ -307,6 +414,7 @@ fn status(
     ledger: &Ledger,
     args: &StatusRequest,
     now: Timestamp,
+    show: &Show<'_>,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
     let report = StatusReport {
@@ -320,14 +428,14 @@ fn status(
         return write_json(out, &report);
     }
     writeln!(out, "Last runs")?;
-    let mut t = Table::new();
-    t.set_header(["Run", "Mode", "Started", "Finished", "Outcome", "Errors"]);
+    let header = ["Run", "Mode", "Started", "Finished", "Outcome", "Errors"];
+    let mut t = show.table(&header, &header);
     for r in &report.runs {
         t.add_row([
             r.id.to_string(),
             r.mode.clone(),
-            r.started_at.to_string(),
-            opt_ts(r.finished_at),
+            show.time(r.started_at),
+            show.opt_time(r.finished_at),
             r.outcome.clone().unwrap_or_else(|| "(unfinished)".into()),
             r.errors.len().to_string(),
         ]);
@@ -342,10 +450,14 @@ fn status(
         ("Failed", &report.failed),
     ] {
         writeln!(out, "\n{title}")?;
-        write_table(out, &action_table(rows), rows.is_empty())?;
+        write_table(out, &action_table(rows, show), rows.is_empty())?;
     }
     writeln!(out, "\nActive holds")?;
-    write_table(out, &hold_table(&report.holds), report.holds.is_empty())?;
+    write_table(
+        out,
+        &hold_table(&report.holds, show),
+        report.holds.is_empty(),
+    )?;
     Ok(())
 }
 
@@ -362,7 +474,12 @@ struct HistoryEntry {
     detail: String,
 }
 
-fn history(ledger: &Ledger, args: &HistoryRequest, out: &mut dyn Write) -> Result<(), AdminError> {
+fn history(
+    ledger: &Ledger,
+    args: &HistoryRequest,
+    show: &Show<'_>,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     let since = args
         .since
         .map(|d| d.to_zoned(TimeZone::UTC).map(|z| z.timestamp()))
@@ -371,74 +488,147 @@ fn history(ledger: &Ledger, args: &HistoryRequest, out: &mut dyn Write) -> Resul
             detail: format!("--since: {e}"),
         })?;
     let customer = args.customer.as_deref();
-    let mut entries: Vec<HistoryEntry> = ledger
-        .actions(customer, since)?
-        .into_iter()
-        .map(|a| {
-            let detail = match a.status {
-                ActionStatus::Done => a.result.map(|r| r.to_string()).unwrap_or_default(),
-                ActionStatus::Cancelled => format!(
-                    "by {}: {}",
-                    a.rejected_by.unwrap_or_default(),
-                    a.rejection_reason.unwrap_or_default()
-                ),
-                _ => a.last_error.unwrap_or(a.reason),
-            };
-            HistoryEntry {
-                time: a.updated_at,
-                entry_type: "action",
-                id: a.id,
-                key: Some(a.key),
-                customer: a.customer,
-                what: a.kind,
-                outcome: format!("{} (attempts {})", a.status, a.attempts),
-                detail,
-            }
-        })
-        .collect();
-    entries.extend(
-        ledger
-            .notices(customer, since)?
-            .into_iter()
-            .map(|n| HistoryEntry {
-                time: n.sent_at,
-                entry_type: "notice",
-                id: n.id,
-                key: n.action_key,
-                customer: n.customer,
-                what: format!("{} ({})", n.template, n.locale),
-                outcome: format!("sent to {}", n.recipient),
-                detail: n.message_id,
-            }),
-    );
-    entries.sort_by(|a, b| (a.time, a.entry_type, a.id).cmp(&(b.time, b.entry_type, b.id)));
+    let actions = ledger.actions(customer, since)?;
+    let notices = ledger.notices(customer, since)?;
     if args.format == OutputFormat::Json {
+        let mut entries: Vec<HistoryEntry> = actions.into_iter().map(action_entry).collect();
+        entries.extend(notices.into_iter().map(notice_entry));
+        entries.sort_by(|a, b| (a.time, a.entry_type, a.id).cmp(&(b.time, b.entry_type, b.id)));
         return write_json(out, &entries);
     }
-    let mut t = Table::new();
-    t.set_header([
-        "Time", "Type", "ID", "Customer", "What", "Outcome", "Detail",
-    ]);
-    for e in &entries {
-        t.add_row([
-            e.time.to_string(),
-            e.entry_type.to_string(),
-            e.id.to_string(),
-            e.customer.clone().unwrap_or_default(),
-            e.what.clone(),
-            e.outcome.clone(),
-            e.detail.clone(),
-        ]);
+    writeln!(out, "Notices (emails sent)")?;
+    write_table(out, &notice_table(&notices, show), notices.is_empty())?;
+    writeln!(out, "\nActions")?;
+    let mut t = show.table(
+        &["Updated", "ID", "Customer", "Action", "Status", "Note"],
+        &[
+            "Updated", "ID", "Key", "Customer", "Action", "Outcome", "Detail",
+        ],
+    );
+    let mut actions = actions;
+    actions.sort_by_key(|a| (a.updated_at, a.id));
+    for a in &actions {
+        let customer = show.customer(a.customer.as_deref());
+        let outcome = format!("{} (attempts {})", a.status, a.attempts);
+        if show.wide() {
+            let detail = action_detail(a);
+            t.add_row([
+                show.time(a.updated_at),
+                a.id.to_string(),
+                a.key.clone(),
+                customer,
+                a.kind.clone(),
+                outcome,
+                detail,
+            ]);
+        } else {
+            t.add_row([
+                show.time(a.updated_at),
+                a.id.to_string(),
+                customer,
+                a.kind.clone(),
+                a.status.to_string(),
+                action_note(a),
+            ]);
+        }
     }
-    write_table(out, &t, entries.is_empty())?;
+    write_table(out, &t, actions.is_empty())?;
     Ok(())
 }
 
-fn action_table(rows: &[ActionRow]) -> Table {
-    let mut t = Table::new();
-    t.set_header([
-        "ID", "Key", "Kind", "Customer", "Status", "Attempts", "Updated", "By", "Note",
-    ]);
+fn action_detail(a: &ActionRow) -> String {
+    match a.status {
+        ActionStatus::Done => a.result.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+        ActionStatus::Cancelled => format!(
+            "by {}: {}",
+            a.rejected_by.clone().unwrap_or_default(),
+            a.rejection_reason.clone().unwrap_or_default()
+        ),
+        _ => a.last_error.clone().unwrap_or_else(|| a.reason.clone()),
+    }
+}
+
+/// The short note of an action for people: who cancelled it and why, its last error, else why
+/// it was planned.
+fn action_note(a: &ActionRow) -> String {
+    match a.status {
+        ActionStatus::Cancelled if a.rejected_by.is_some() => action_detail(a),
+        _ => a.last_error.clone().unwrap_or_else(|| a.reason.clone()),
+    }
+}
+
+fn action_entry(a: ActionRow) -> HistoryEntry {
+    HistoryEntry {
+        time: a.updated_at,
+        entry_type: "action",
+        id: a.id,
+        detail: action_detail(&a),
+        outcome: format!("{} (attempts {})", a.status, a.attempts),
+        key: Some(a.key),
+        customer: a.customer,
+        what: a.kind,
+    }
+}
+
+fn notice_entry(n: NoticeRow) -> HistoryEntry {
+    HistoryEntry {
+        time: n.sent_at,
+        entry_type: "notice",
+        id: n.id,
+        key: n.action_key,
+        customer: n.customer,
+        what: format!("{} ({})", n.template, n.locale),
+        outcome: format!("sent to {}", n.recipient),
+        detail: n.message_id,
+    }
+}
+
+fn notice_table(rows: &[NoticeRow], show: &Show<'_>) -> Table {
+    let mut t = show.table(
+        &["Sent", "Customer", "Email", "Outcome"],
+        &[
+            "Sent",
+            "Notice",
+            "Customer",
+            "Email",
+            "Outcome",
+            "Action key",
+            "Message-ID",
+        ],
+    );
+    for n in rows {
+        let customer = match &n.customer {
+            Some(c) => show.customer(Some(c)),
+            None => "(ops)".to_owned(),
+        };
+        let email = format!("{} ({})", n.template, n.locale);
+        let outcome = format!("sent to {}", n.recipient);
+        if show.wide() {
+            t.add_row([
+                show.time(n.sent_at),
+                n.id.to_string(),
+                customer,
+                email,
+                outcome,
+                n.action_key.clone().unwrap_or_default(),
+                n.message_id.clone(),
+            ]);
+        } else {
+            t.add_row([show.time(n.sent_at), customer, email, outcome]);
+        }
+    }
+    t
+}
+
+fn action_table(rows: &[ActionRow], show: &Show<'_>) -> Table {
+    let mut t = show.table(
+        &[
+            "ID", "Customer", "Action", "Status", "Updated", "By", "Note",
+        ],
+        &[
+            "ID", "Key", "Kind", "Customer", "Status", "Attempts", "Updated", "By", "Note",
+        ],
+    );
     for a in rows {
         let by = a
             .retried_by
@@ -451,47 +641,82 @@ fn action_table(rows: &[ActionRow]) -> Table {
             .clone()
             .or_else(|| a.last_error.clone())
             .unwrap_or_else(|| a.reason.clone());
-        t.add_row([
-            a.id.to_string(),
-            a.key.clone(),
-            a.kind.clone(),
-            a.customer.clone().unwrap_or_default(),
-            a.status.to_string(),
-            a.attempts.to_string(),
-            a.updated_at.to_string(),
-            by,
-            note,
-        ]);
+        let customer = show.customer(a.customer.as_deref());
+        if show.wide() {
+            t.add_row([
+                a.id.to_string(),
+                a.key.clone(),
+                a.kind.clone(),
+                customer,
+                a.status.to_string(),
+                a.attempts.to_string(),
+                show.time(a.updated_at),
+                by,
+                note,
+            ]);
+        } else {
+            t.add_row([
+                a.id.to_string(),
+                customer,
+                a.kind.clone(),
+                a.status.to_string(),
+                show.time(a.updated_at),
+                by,
+                note,
+            ]);
+        }
     }
     t
 }
 
-fn hold_table(rows: &[Hold]) -> Table {
-    let mut t = Table::new();
-    t.set_header([
-        "Hold",
-        "Customer",
-        "Invoice",
-        "Until",
-        "Reason",
-        "Placed by",
-        "Placed at",
-        "Released",
-    ]);
+fn hold_table(rows: &[Hold], show: &Show<'_>) -> Table {
+    let mut t = show.table(
+        &[
+            "Hold",
+            "Customer",
+            "Invoice",
+            "Until",
+            "Reason",
+            "Placed by",
+        ],
+        &[
+            "Hold",
+            "Customer",
+            "Invoice",
+            "Until",
+            "Reason",
+            "Placed by",
+            "Placed at",
+            "Released",
+        ],
+    );
     for h in rows {
-        t.add_row([
-            h.id.to_string(),
-            h.customer.clone(),
-            h.invoice.clone().unwrap_or_else(|| "(all)".into()),
-            h.until.to_string(),
-            h.reason.clone(),
-            h.placed_by.clone(),
-            h.placed_at.to_string(),
-            match (&h.released_by, h.released_at) {
-                (Some(by), Some(at)) => format!("{by} at {at}"),
-                _ => String::new(),
-            },
-        ]);
+        let customer = show.customer(Some(&h.customer));
+        let invoice = h.invoice.clone().unwrap_or_else(|| "(all)".into());
+        if show.wide() {
+            t.add_row([
+                h.id.to_string(),
+                customer,
+                invoice,
+                h.until.to_string(),
+                h.reason.clone(),
+                h.placed_by.clone(),
+                show.time(h.placed_at),
+                match (&h.released_by, h.released_at) {
+                    (Some(by), Some(at)) => format!("{by} at {}", show.time(at)),
+                    _ => String::new(),
+                },
+            ]);
+        } else {
+            t.add_row([
+                h.id.to_string(),
+                customer,
+                invoice,
+                h.until.to_string(),
+                h.reason.clone(),
+                h.placed_by.clone(),
+            ]);
+        }
     }
     t
 }
@@ -501,12 +726,13 @@ fn write_actions(
     format: OutputFormat,
     rows: &[ActionRow],
     title: &str,
+    show: &Show<'_>,
 ) -> Result<(), AdminError> {
     if format == OutputFormat::Json {
         return write_json(out, &rows);
     }
     writeln!(out, "{title}")?;
-    write_table(out, &action_table(rows), rows.is_empty())
+    write_table(out, &action_table(rows, show), rows.is_empty())
 }
 
 fn write_holds(
@@ -514,12 +740,13 @@ fn write_holds(
     format: OutputFormat,
     rows: &[Hold],
     title: &str,
+    show: &Show<'_>,
 ) -> Result<(), AdminError> {
     if format == OutputFormat::Json {
         return write_json(out, &rows);
     }
     writeln!(out, "{title}")?;
-    write_table(out, &hold_table(rows), rows.is_empty())
+    write_table(out, &hold_table(rows, show), rows.is_empty())
 }
 
 fn write_table(out: &mut dyn Write, t: &Table, empty: bool) -> Result<(), AdminError> {
@@ -535,10 +762,6 @@ fn write_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), AdminEr
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
-}
-
-fn opt_ts(t: Option<Timestamp>) -> String {
-    t.map(|t| t.to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod error;
 mod holds;
 mod lock;
 mod msgid;
+mod names;
 pub mod schema;
 mod store;
 mod types;

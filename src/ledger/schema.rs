@@ -124,6 +124,14 @@ pub const MIGRATIONS: &[&str] = &[
         fetched_at TEXT NOT NULL
     );
     "#,
+    // 1 -> 2: the last company name seen for each customer, so operator tables name customers.
+    r#"
+    CREATE TABLE customer_names (
+        customer TEXT PRIMARY KEY,
+        company  TEXT NOT NULL,
+        seen_at  TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -33,7 +33,7 @@ pub struct PreviewRequest {
     pub name: String,
     /// Locale to render in.
     pub locale: String,
-    /// Customer tenant id (not yet wired to customer data: the preview uses sample data).
+    /// Customer tenant id; its data comes in through [`PreviewData::customer`].
     pub customer: Option<String>,
     /// Write the HTML body to this file.
     pub html: Option<PathBuf>,
@@ -83,13 +83,27 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The preview asked for a locale no complete template set serves.
+    #[error("no templates for locale {tag:?}; the locales are: {available}")]
+    UnknownLocale { tag: String, available: String },
+}
+
+/// Real data for a preview instead of the samples: the partner's `[partner]` section and the
+/// customer named with `--customer` (its company name from the ledger's record of the last
+/// customer list).
+#[derive(Debug, Default, Clone)]
+pub struct PreviewData {
+    pub partner: Option<crate::config::PartnerConfig>,
+    pub customer: Option<super::templates::CustomerInfo>,
 }
 
 impl crate::exit::ExitStatus for Error {
     /// 2 for template and usage problems, 1 for I/O failures.
     fn exit(&self) -> Exit {
         match self {
-            Error::Template(_) | Error::UnknownTemplate(_) => Exit::Config,
+            Error::Template(_) | Error::UnknownTemplate(_) | Error::UnknownLocale { .. } => {
+                Exit::Config
+            }
             Error::Output(_) | Error::HtmlFile { .. } => Exit::Failed,
         }
     }
@@ -103,17 +117,89 @@ fn all_names() -> Vec<&'static str> {
         .collect()
 }
 
-/// Check or preview the templates; `templates_dir` is the configured `templates.dir`.
+/// Check or preview the templates with sample data; `templates_dir` is the configured
+/// `templates.dir`.
 pub fn run(
     cmd: TemplatesRequest,
     templates_dir: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
+    run_with(cmd, templates_dir, &PreviewData::default(), out)
+}
+
+/// [`run`], with the partner's and a customer's real data in previews where given.
+pub fn run_with(
+    cmd: TemplatesRequest,
+    templates_dir: Option<&Path>,
+    data: &PreviewData,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
     let renderer = Renderer::new(templates_dir.map(Path::to_path_buf))?;
     match cmd {
         TemplatesRequest::Check => check(&renderer, out),
-        TemplatesRequest::Preview(args) => preview(&renderer, &args, out),
+        TemplatesRequest::Preview(args) => preview(&renderer, &args, data, out),
     }
+}
+
+/// The available locale a tag means (`ja-JP` -> `ja`, `zh-CN` -> `zh-Hans`), or the error that
+/// lists the locales.
+fn resolve_locale(renderer: &Renderer, tag: &str) -> Result<String, Error> {
+    let available = renderer.available_locales();
+    let refs: Vec<&str> = available.iter().map(String::as_str).collect();
+    let locale = super::format::choose_locale(Some(tag), None, None, &refs, "");
+    if locale.is_empty() {
+        return Err(Error::UnknownLocale {
+            tag: tag.to_owned(),
+            available: available.join(", "),
+        });
+    }
+    Ok(locale)
+}
+
+/// Email `name` in `locale`: sample data, with the partner's and the customer's real details
+/// where `data` has them.
+fn render_with(
+    renderer: &Renderer,
+    args: &PreviewRequest,
+    locale: &str,
+    data: &PreviewData,
+) -> Result<RenderedEmail, Error> {
+    let name = args.name.as_str();
+    if !CUSTOMER_TEMPLATES.contains(&name) {
+        if name == "digest" {
+            let mut ctx = if args.all_clear {
+                samples::digest_all_clear()
+            } else {
+                samples::digest()
+            };
+            if let Some(p) = &data.partner {
+                ctx.partner_name = super::templates::one_line(&p.name);
+            }
+            return Ok(renderer.render_digest(&ctx)?);
+        }
+        return render_sample(renderer, name, locale, args.all_clear);
+    }
+    let mut ctx = samples::notice(name, locale);
+    if let Some(p) = &data.partner {
+        let info = super::templates::PartnerInfo::from_config(p, locale);
+        ctx.partner = super::templates::PartnerInfo {
+            name: super::templates::one_line(&info.name),
+            contact_email: super::templates::one_line(&info.contact_email),
+            contact_phone: info
+                .contact_phone
+                .as_deref()
+                .map(super::templates::one_line),
+            payment_instructions: info.payment_instructions.trim().to_owned(),
+        };
+    }
+    if let Some(c) = &data.customer {
+        ctx.customer = super::templates::CustomerInfo {
+            id: super::templates::one_line(&c.id),
+            company_name: super::templates::one_line(&c.company_name),
+            contact_name: c.contact_name.as_deref().map(super::templates::one_line),
+        };
+    }
+    Ok(renderer.render(name, locale, &ctx)?)
 }
 
 /// Renders email `name` in `locale` with sample data.
@@ -245,14 +331,21 @@ fn check(renderer: &Renderer, out: &mut dyn Write) -> Result<Outcome, Error> {
 fn preview(
     renderer: &Renderer,
     args: &PreviewRequest,
+    data: &PreviewData,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
-    let email = render_sample(renderer, &args.name, &args.locale, args.all_clear)?;
-    if let Some(c) = &args.customer {
-        writeln!(
+    let locale = resolve_locale(renderer, &args.locale)?;
+    let email = render_with(renderer, args, &locale, data)?;
+    if locale != args.locale {
+        writeln!(out, "# locale {} uses the {locale} templates", args.locale)?;
+    }
+    match (&data.customer, &args.customer) {
+        (Some(c), _) => writeln!(out, "# customer {} ({})", c.company_name, c.id)?,
+        (None, Some(c)) => writeln!(
             out,
-            "# --customer {c}: customer data is not wired to previews yet; showing sample data"
-        )?;
+            "# --customer {c}: no data for this customer was given; showing sample data"
+        )?,
+        (None, None) => {}
     }
     writeln!(out, "Subject: {}", email.subject)?;
     writeln!(out)?;

@@ -220,6 +220,19 @@ pub struct PartnerInfo {
     pub payment_instructions: String,
 }
 
+impl PartnerInfo {
+    /// The partner as `[partner]` describes it, with the payment instructions for `locale`
+    /// (see [`crate::config::PartnerConfig::payment_instructions_for`]).
+    pub fn from_config(p: &crate::config::PartnerConfig, locale: &str) -> PartnerInfo {
+        PartnerInfo {
+            name: p.name.clone(),
+            contact_email: p.contact_email.clone(),
+            contact_phone: p.contact_phone.clone(),
+            payment_instructions: p.payment_instructions_for(locale).to_owned(),
+        }
+    }
+}
+
 /// The customer a notice is addressed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CustomerInfo {
@@ -295,6 +308,9 @@ pub struct NoticeContext {
     pub affected_subscriptions: Vec<String>,
     /// Budget facts (budget-threshold notices only).
     pub budget: Option<BudgetLine>,
+    /// Reminders about these invoices that were really sent before this notice; a final notice
+    /// mentions "earlier reminders" only when this is not 0.
+    pub earlier_reminders: usize,
 }
 
 /// Makes a customer-controlled value safe for a single line: control characters (CR, LF, tab,
@@ -383,7 +399,14 @@ impl NoticeContext {
             suspension_date: suspension_date.map(|d| format_date(d, locale)),
             affected_subscriptions: affected_subscriptions.iter().map(|s| one_line(s)).collect(),
             budget: None,
+            earlier_reminders: 0,
         })
+    }
+
+    /// Sets how many reminders about these invoices were sent before this notice.
+    pub fn with_earlier_reminders(mut self, count: usize) -> NoticeContext {
+        self.earlier_reminders = count;
+        self
     }
 
     /// Adds the budget facts of a `budget-threshold` notice.
@@ -584,6 +607,14 @@ impl AgingRow {
     }
 }
 
+/// The top debtors of one currency, largest overdue amount first (amounts in different
+/// currencies are never ranked against each other).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DebtorGroup {
+    pub currency: String,
+    pub debtors: Vec<DebtorLine>,
+}
+
 /// A top debtor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DebtorLine {
@@ -633,18 +664,24 @@ pub struct DigestContext {
     pub fraud_findings: Vec<FindingLine>,
     pub budget_findings: Vec<FindingLine>,
     pub aging: Vec<AgingRow>,
-    pub top_debtors: Vec<DebtorLine>,
+    /// Per currency, currencies in alphabetical order.
+    pub top_debtors: Vec<DebtorGroup>,
     pub recent_actions: Vec<ActionLine>,
     pub riskiest: Vec<RiskLine>,
     /// Data sources and features (receivables import, audit records, usage, fraud events).
     pub health: Vec<HealthLine>,
+    /// What the run could not read; empty when this digest is from a run with complete data.
+    /// A digest with something missing says so at the top, and a complete digest follows the
+    /// same day when the data is back.
+    pub missing: Vec<String>,
 }
 
 impl DigestContext {
     /// Nothing needs a decision, nothing is uncertain or failed, there are no fraud, misuse or
     /// budget findings, no receivable is past due, and no health line is a warning.
     pub fn all_clear(&self) -> bool {
-        self.needs_decision.is_empty()
+        self.missing.is_empty()
+            && self.needs_decision.is_empty()
             && self.uncertain_or_failed.is_empty()
             && self.fraud_findings.is_empty()
             && self.budget_findings.is_empty()
@@ -1214,7 +1251,9 @@ pub mod samples {
             customer(locale),
             subs,
         )
-        .unwrap_or_else(|_| unreachable_notice());
+        .unwrap_or_else(|_| unreachable_notice())
+        // A final notice follows the two reminders of the default ladder.
+        .with_earlier_reminders(if name == "final-notice" { 2 } else { 0 });
         if name == "budget-threshold" {
             ctx.with_budget(&budget(locale))
         } else {
@@ -1236,6 +1275,7 @@ pub mod samples {
             suspension_date: None,
             affected_subscriptions: Vec::new(),
             budget: None,
+            earlier_reminders: 0,
         }
     }
 
@@ -1326,18 +1366,21 @@ pub mod samples {
                     [dec("9800.00"), dec("0"), dec("2450.00"), dec("0"), dec("0")],
                 ),
             ],
-            top_debtors: vec![
-                DebtorLine {
-                    customer: "Fabrikam & Co".into(),
-                    overdue: usd("5323.50"),
-                    oldest_days_past_due: 51,
-                },
-                DebtorLine {
-                    customer: "Tailspin Toys Ltd".into(),
-                    overdue: usd("2890.00"),
-                    oldest_days_past_due: 34,
-                },
-            ],
+            top_debtors: vec![DebtorGroup {
+                currency: "USD".into(),
+                debtors: vec![
+                    DebtorLine {
+                        customer: "Fabrikam & Co".into(),
+                        overdue: usd("5323.50"),
+                        oldest_days_past_due: 51,
+                    },
+                    DebtorLine {
+                        customer: "Tailspin Toys Ltd".into(),
+                        overdue: usd("2890.00"),
+                        oldest_days_past_due: 34,
+                    },
+                ],
+            }],
             recent_actions: vec![
                 ActionLine {
                     what: "final notice".into(),
@@ -1369,6 +1412,7 @@ pub mod samples {
                     text: "Usage and fraud events: not checked, App+User credentials are not configured (run `cspguard auth consent`).".into(),
                 },
             ],
+            missing: Vec::new(),
         }
     }
 
@@ -1396,6 +1440,7 @@ pub mod samples {
                 ok("Receivables import: 3,479 rows from billing-export-2026-11-21.csv."),
                 ok("Audit records, usage and fraud events: read."),
             ],
+            missing: Vec::new(),
         }
     }
 }

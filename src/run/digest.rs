@@ -1,7 +1,11 @@
-//! Sending the daily digest: due once per local day, on the first run at or after `[digest] hour`,
-//! under the idempotency key `digest/<local date>` so it is never sent twice. Written as an HTML
-//! file beside the state (or in `[digest] dir`) and emailed to `[mail] ops_to`. The content is
-//! built by `crate::digest` from the run's [`RunSummary`].
+//! Sending the daily digest: due once per local day, on the first run at or after `[digest] hour`
+//! that has complete data, under the idempotency key `digest/<local date>` so it is never sent
+//! twice. When the day's first due run is missing data (a Partner Center read or the receivables
+//! import failed), it sends an incomplete digest that says what is missing, once, under
+//! `digest/<local date>/incomplete`, and the complete digest still follows the first later run
+//! that day with complete data. Written as an HTML file beside the state (or in `[digest] dir`)
+//! and emailed to `[mail] ops_to`. The content is built by `crate::digest` from the run's
+//! [`RunSummary`].
 
 use std::path::PathBuf;
 
@@ -19,7 +23,13 @@ use crate::summary::RunSummary;
 pub enum DigestOutcome {
     NotDue,
     AlreadySent,
-    Sent { file: PathBuf, emailed: Emailed },
+    /// The incomplete digest went out earlier today and this run is missing data too: the
+    /// complete one waits for a run with complete data.
+    WaitingForCompleteData,
+    Sent {
+        file: PathBuf,
+        emailed: Emailed,
+    },
 }
 
 /// Whether a written digest was also emailed.
@@ -48,6 +58,10 @@ impl std::fmt::Display for DigestOutcome {
         match self {
             DigestOutcome::NotDue => f.write_str("not due"),
             DigestOutcome::AlreadySent => f.write_str("already sent today"),
+            DigestOutcome::WaitingForCompleteData => f.write_str(
+                "incomplete digest already sent today; the complete one follows a run with \
+                 complete data",
+            ),
             DigestOutcome::Sent { file, emailed } => write!(
                 f,
                 "written to {}{}",
@@ -115,8 +129,22 @@ pub(super) async fn send_if_due(
         return Ok(DigestOutcome::NotDue);
     }
     let date = local.date();
-    let Some(claimed) = claim(exec, date)? else {
+    let complete_key = format!("digest/{date}");
+    if is_done(exec, &complete_key)? {
         return Ok(DigestOutcome::AlreadySent);
+    }
+    let missing = digest::missing_data(&planned.snapshot, &planned.receivables);
+    let key = if missing.is_empty() {
+        complete_key
+    } else {
+        format!("{complete_key}/incomplete")
+    };
+    let Some(claimed) = claim(exec, key, date, &missing)? else {
+        return Ok(if missing.is_empty() {
+            DigestOutcome::AlreadySent
+        } else {
+            DigestOutcome::WaitingForCompleteData
+        });
     };
     let ledger = exec.ledger;
     match write_and_send(exec, planned, run, &claimed.key, date).await {
@@ -135,18 +163,38 @@ pub(super) async fn send_if_due(
     }
 }
 
-/// Record today's digest action and claim it; `None` when it is done already, or executing,
-/// uncertain or failed-and-waiting (not this run).
-fn claim(exec: &Executor<'_>, date: jiff::civil::Date) -> Result<Option<ActionRow>, LedgerError> {
-    let key = format!("digest/{date}");
+/// True when the digest action under `key` is done.
+fn is_done(exec: &Executor<'_>, key: &str) -> Result<bool, LedgerError> {
+    Ok(exec
+        .ledger
+        .action_by_key(key)?
+        .is_some_and(|row| row.status == ActionStatus::Done))
+}
+
+/// Record today's digest action under `key` and claim it; `None` when it is done already, or
+/// executing, uncertain or failed-and-waiting (not this run).
+fn claim(
+    exec: &Executor<'_>,
+    key: String,
+    date: jiff::civil::Date,
+    missing: &[String],
+) -> Result<Option<ActionRow>, LedgerError> {
+    let reason = if missing.is_empty() {
+        format!("daily digest for {date}")
+    } else {
+        format!(
+            "incomplete daily digest for {date} (missing: {})",
+            missing.join("; ")
+        )
+    };
     let row = exec.ledger.insert_action(
         &NewAction {
             key,
             kind: "digest".to_owned(),
             customer: None,
-            payload: serde_json::json!({ "date": date.to_string() }),
+            payload: serde_json::json!({ "date": date.to_string(), "missing": missing }),
             requires_approval: false,
-            reason: format!("daily digest for {date}"),
+            reason,
         },
         exec.now,
     )?;

@@ -1,5 +1,6 @@
 //! Builds a run's [`RunSummary`] from what the run produced (the plan, the executor's report, the
-//! digest's outcome), and records the day's observations (spend, the audit watermark). The only
+//! digest's outcome), and records the day's observations (spend, the audit watermark, the
+//! customers' company names for operator tables). The only
 //! place run counts are assembled.
 
 use std::collections::BTreeMap;
@@ -214,6 +215,15 @@ pub(super) fn record_observations(
             .collect();
         if let Err(e) = ledger.record_spends(today, &rows, now) {
             tracing::warn!(error = %e, "cannot record today's spend");
+        }
+    }
+    if let Section::Ok { data } = &snapshot.customers {
+        let names: Vec<(String, String)> = data
+            .iter()
+            .filter_map(|c| Some((c.id.clone(), c.company_name()?.to_owned())))
+            .collect();
+        if let Err(e) = ledger.record_customer_names(&names, now) {
+            tracing::warn!(error = %e, "cannot record the customers' company names");
         }
     }
     if snapshot.audit_records.data().is_some() {

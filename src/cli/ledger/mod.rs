@@ -59,7 +59,8 @@ impl LedgerCommand {
 }
 
 /// Run a ledger command against the configured state file, as the OS user, now.
-pub fn run(config_path: &Path, cmd: LedgerCommand) -> anyhow::Result<Exit> {
+/// Tables show times in the configured time zone and fit 100 columns unless `width` is wide.
+pub fn run(config_path: &Path, cmd: LedgerCommand, width: admin::Width) -> anyhow::Result<Exit> {
     let loaded = super::load_config(config_path)?;
     let state = &loaded.config.state.path;
     if !cmd.is_read_only() {
@@ -67,7 +68,18 @@ pub fn run(config_path: &Path, cmd: LedgerCommand) -> anyhow::Result<Exit> {
     }
     let mut stdout = std::io::stdout().lock();
     let who = admin::current_os_user();
-    admin::run(cmd.into(), state, Timestamp::now(), &who, &mut stdout).or_exit()?;
+    let view = admin::View {
+        tz: loaded.config.time_zone(),
+        width,
+    };
+    admin::run(
+        cmd.into(),
+        state,
+        (Timestamp::now(), &who),
+        &view,
+        &mut stdout,
+    )
+    .or_exit()?;
     super::flush(stdout)?;
     Ok(Exit::Ok)
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::pc::models::{Subscription, SubscriptionStatus};
+
 use super::{REACTIVATION, SUSPENSION_SEGMENT};
 
 /// Largest day offset accepted in the config (ten years).
@@ -75,6 +77,26 @@ pub struct DunningConfig {
     pub suspend_billing_types: Vec<String>,
     /// The ladder, strictly increasing by `days`.
     pub stages: Vec<StageConfig>,
+}
+
+impl DunningConfig {
+    /// True when a dunning suspension would suspend `s`: active, of a billing type in
+    /// `suspend_billing_types`, and not an Azure plan unless `suspend_azure_plans`. The one
+    /// definition the policy and the notices (which name what will be suspended) share.
+    pub fn suspends(&self, s: &Subscription) -> bool {
+        if s.status != SubscriptionStatus::Active {
+            return false;
+        }
+        if s.is_azure_plan() && !self.suspend_azure_plans {
+            return false;
+        }
+        let Some(bt) = &s.billing_type else {
+            return false;
+        };
+        self.suspend_billing_types
+            .iter()
+            .any(|t| t.trim().eq_ignore_ascii_case(bt.as_str()))
+    }
 }
 
 impl Default for DunningConfig {

@@ -9,7 +9,7 @@
 
 use jiff::civil::Date;
 
-use crate::pc::models::{Subscription, SubscriptionStatus};
+use crate::pc::models::Subscription;
 use crate::plan::{
     ActionKind, DetailNeed, NoticeInvoice, PlanBuilder, PlannedAction, SuspendReason,
 };
@@ -447,18 +447,6 @@ impl Run<'_, '_> {
     /// Whether dunning may suspend this subscription: active, of a configured billing type,
     /// and not an Azure plan unless `suspend_azure_plans`.
     fn in_scope(&self, s: &Subscription) -> bool {
-        if s.status != SubscriptionStatus::Active {
-            return false;
-        }
-        if s.is_azure_plan() && !self.cfg.suspend_azure_plans {
-            return false;
-        }
-        let Some(bt) = &s.billing_type else {
-            return false;
-        };
-        self.cfg
-            .suspend_billing_types
-            .iter()
-            .any(|t| t.trim().eq_ignore_ascii_case(bt.as_str()))
+        self.cfg.suspends(s)
     }
 }
