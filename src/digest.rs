@@ -125,6 +125,9 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         recent_actions,
         riskiest,
         health: all_health,
+        alerting: crate::alert_digest::section(input.plan, input.ledger, input.now, &|c| {
+            names.name(c)
+        }),
     }
 }
 
@@ -232,6 +235,11 @@ fn describe(kind: &ActionKind, customer: Option<&str>, snapshot: &Snapshot) -> S
             s
         }
         ActionKind::OpsAlert { summary, .. } => format!("ops alert: {summary}"),
+        ActionKind::OpsAlertGroup(g) => format!(
+            "ops alert group {} ({} finding(s))",
+            one_line(&g.label),
+            g.entries.len()
+        ),
         ActionKind::Suspend {
             subscription_id,
             reason,
@@ -1594,6 +1602,15 @@ mod tests {
             Err(broken())
         }
         fn active_suspensions(&self, _: Option<&str>) -> Result<Vec<Suspension>, LedgerError> {
+            Err(broken())
+        }
+        fn active_silences(
+            &self,
+            _: Timestamp,
+        ) -> Result<Vec<crate::ledger::Silence>, LedgerError> {
+            Err(broken())
+        }
+        fn alert_groups(&self) -> Result<Vec<crate::ledger::GroupState>, LedgerError> {
             Err(broken())
         }
         fn get_cached_profile(

@@ -300,6 +300,7 @@ struct StatusReport {
     uncertain: Vec<ActionRow>,
     failed: Vec<ActionRow>,
     holds: Vec<Hold>,
+    silences: Vec<super::Silence>,
 }
 
 fn status(
@@ -314,6 +315,7 @@ fn status(
         uncertain: ledger.actions_with_status(&[ActionStatus::Uncertain])?,
         failed: ledger.actions_with_status(&[ActionStatus::Failed])?,
         holds: ledger.active_holds(now)?,
+        silences: ledger.silences(now, false)?,
     };
     if args.format == OutputFormat::Json {
         return write_json(out, &report);
@@ -345,6 +347,15 @@ fn status(
     }
     writeln!(out, "\nActive holds")?;
     write_table(out, &hold_table(&report.holds), report.holds.is_empty())?;
+    writeln!(
+        out,
+        "\nActive silences (`cspguard silence list --all` shows ended ones)"
+    )?;
+    write_table(
+        out,
+        &super::silence_table(&report.silences, now),
+        report.silences.is_empty(),
+    )?;
     Ok(())
 }
 
