@@ -1490,7 +1490,7 @@ pub mod samples {
                     severity: Severity::Critical,
                     customer: Some("Fabrikam & Co".into()),
                     summary: "Fabrikam & Co has used 130% of its USD 2,000 Azure budget this month".into(),
-                    note: "inhibited by fraud.event:8f2c6a1e:3f9d2b6c (the fraud alert covers it)".into(),
+                    note: "inhibited while fraud.event:8f2c6a1e:3f9d2b6c fires".into(),
                 }],
                 held_total: 1,
                 silences: vec!["#3 rule=budget.* until 2026-12-01T23:00:00Z by alice: quarterly budget review".into()],

@@ -143,10 +143,7 @@ fn held(input: &DecideInput<'_>, f: &Finding) -> Option<HeldReason> {
     if let Some(at) = input.baseline_at
         && input.config.baseline
         && f.rule.starts_with("activity.")
-        && f.facts
-            .get("operation_date")
-            .and_then(|d| d.parse::<Timestamp>().ok())
-            .is_some_and(|d| d < at)
+        && activity_time(f).is_some_and(|d| d < at)
     {
         return Some(HeldReason::Baseline);
     }
@@ -162,6 +159,14 @@ fn held(input: &DecideInput<'_>, f: &Finding) -> Option<HeldReason> {
         });
     }
     inhibitor(input, f).map(|by| HeldReason::Inhibited { by })
+}
+
+/// When the activity behind an activity finding happened: the audit record's operation date, or
+/// the end of a burst.
+fn activity_time(f: &Finding) -> Option<Timestamp> {
+    ["operation_date", "last"]
+        .iter()
+        .find_map(|k| f.facts.get(*k)?.parse::<Timestamp>().ok())
 }
 
 /// Whether every matcher of a silence matches the finding.
