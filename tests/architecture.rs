@@ -139,10 +139,7 @@ fn production_text(text: &str) -> (String, Vec<String>) {
         out.push('\n');
     }
     let mut test_children = Vec::new();
-    loop {
-        let Some(at) = out.find("#[cfg(test)]") else {
-            break;
-        };
+    while let Some(at) = out.find("#[cfg(test)]") {
         let rest = &out[at + "#[cfg(test)]".len()..];
         let trimmed = rest.trim_start();
         let skipped_ws = rest.len() - trimmed.len();

@@ -276,8 +276,10 @@ fn silence(id: i64, matchers: &[&str], until: Timestamp) -> Silence {
 #[test]
 fn silences_hold_matching_findings_until_they_end() {
     let cfg = AlertConfig::default();
-    let mut st = State::default();
-    st.silences = vec![silence(7, &["rule=budget.*", "customer=c1"], hours(48))];
+    let st = State {
+        silences: vec![silence(7, &["rule=budget.*", "customer=c1"], hours(48))],
+        ..State::default()
+    };
     let findings = vec![
         crit("budget.threshold", "c1", 0),
         crit("budget.threshold", "c2", 0),
