@@ -78,7 +78,7 @@ pub struct Config {
     /// `[anomaly]`: day-over-day spend anomalies.
     #[serde(default)]
     pub anomaly: crate::policy::anomaly::AnomalyConfig,
-    /// `[alerts]`: immediate ops alerts and their repeat interval.
+    /// `[alerts]`: grouped ops alerts, intervals, inhibition and the first-run baseline.
     #[serde(default)]
     pub alerts: crate::policy::alerts::AlertConfig,
     /// `[partner]`: who the partner is, as customers see it in notices.
@@ -519,6 +519,7 @@ impl Config {
             ("fraud", self.fraud.validate()),
             ("anomaly", self.anomaly.validate()),
             ("enforcement", self.enforcement.validate()),
+            ("alerts", self.alerts.validate()),
         ] {
             if let Err(why) = result {
                 return Err(ConfigError::InvalidNoPosition {

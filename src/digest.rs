@@ -126,6 +126,9 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         riskiest,
         health: all_health,
         missing: missing_data(input.snapshot, input.receivables),
+        alerting: crate::alert_digest::section(input.plan, input.ledger, input.now, &|c| {
+            names.name(c)
+        }),
     }
 }
 
@@ -268,6 +271,11 @@ fn describe(kind: &ActionKind, customer: Option<&str>, snapshot: &Snapshot) -> S
             s
         }
         ActionKind::OpsAlert { summary, .. } => format!("ops alert: {summary}"),
+        ActionKind::OpsAlertGroup(g) => format!(
+            "ops alert group {} ({} finding(s))",
+            one_line(&g.label),
+            g.entries.len()
+        ),
         ActionKind::Suspend {
             subscription_id,
             reason,
@@ -1646,6 +1654,15 @@ mod tests {
             Err(broken())
         }
         fn active_suspensions(&self, _: Option<&str>) -> Result<Vec<Suspension>, LedgerError> {
+            Err(broken())
+        }
+        fn active_silences(
+            &self,
+            _: Timestamp,
+        ) -> Result<Vec<crate::ledger::Silence>, LedgerError> {
+            Err(broken())
+        }
+        fn alert_groups(&self) -> Result<Vec<crate::ledger::GroupState>, LedgerError> {
             Err(broken())
         }
         fn get_cached_profile(

@@ -22,6 +22,8 @@
 //! circuit breaker trips no suspension is claimed and ops are alerted at once; holds and exempt
 //! lists are checked again right before claiming, and a hit cancels the action with the reason.
 
+mod group_alerts;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -83,6 +85,16 @@ pub struct ExecutionReport {
     pub skipped: Vec<(String, String)>,
     /// Why the circuit breaker stopped every suspension this run, if it did.
     pub breaker: Option<String>,
+    /// Ops alert emails sent (group emails and single-finding alerts of older runs).
+    pub ops_emails: usize,
+    /// Findings sent in ops alert emails, per rule family.
+    pub alerts_sent: BTreeMap<String, usize>,
+    /// Alert groups emailed this run (at most one email each).
+    #[serde(skip)]
+    pub emailed_groups: BTreeSet<String>,
+    /// Findings made at execution time (breaker, refusals), alerted in groups at the end.
+    #[serde(skip)]
+    pub late_findings: Vec<Finding>,
 }
 
 /// Everything the executor needs.
@@ -129,6 +141,7 @@ impl Executor<'_> {
         for fp in &plan.resolved {
             l.resolve_finding(fp, self.now)?;
         }
+        self.record_baseline(plan)?;
         if self.mode == Mode::DryRun {
             report
                 .would
@@ -229,7 +242,9 @@ impl Executor<'_> {
             }
             if !matches!(
                 action.kind,
-                ActionKind::CustomerNotice { .. } | ActionKind::OpsAlert { .. }
+                ActionKind::CustomerNotice { .. }
+                    | ActionKind::OpsAlert { .. }
+                    | ActionKind::OpsAlertGroup(_)
             ) {
                 self.enforce_one(&row, &action, &mut guard, snapshot, report)
                     .await?;
@@ -248,7 +263,7 @@ impl Executor<'_> {
             self.send(mailer, &claimed, &action, &findings, snapshot, report)
                 .await?;
         }
-        Ok(())
+        self.send_late_alerts(snapshot, report).await
     }
 
     /// Perform a claimed email action and record the outcome.
@@ -270,8 +285,17 @@ impl Executor<'_> {
                 for n in &done.notices {
                     self.ledger.record_notice(n, self.now)?;
                 }
-                if let ActionKind::OpsAlert { fingerprint, .. } = &action.kind {
-                    self.ledger.mark_finding_notified(fingerprint, self.now)?;
+                match &action.kind {
+                    ActionKind::OpsAlert { fingerprint, .. } => {
+                        self.ledger.mark_finding_notified(fingerprint, self.now)?;
+                        report.ops_emails += 1;
+                        *report
+                            .alerts_sent
+                            .entry(crate::plan::rule_family(fingerprint).to_owned())
+                            .or_default() += 1;
+                    }
+                    ActionKind::OpsAlertGroup(g) => self.group_sent(claimed, g, report)?,
+                    _ => {}
                 }
                 report.sent += 1;
             }
@@ -360,15 +384,14 @@ impl Executor<'_> {
         Ok(guard)
     }
 
-    /// Record a finding found at execution time and send its ops alert in this run (once per
-    /// `[alerts] repeat_hours` while it keeps firing).
+    /// Record a finding found at execution time; it is alerted in its group at the end of this
+    /// run (or, when its group already emailed this run, in the next run).
     async fn alert_now(
         &self,
         f: &Finding,
-        snapshot: &Snapshot,
+        _snapshot: &Snapshot,
         report: &mut ExecutionReport,
     ) -> Result<(), ExecuteError> {
-        let previous = self.ledger.finding(&f.fingerprint)?;
         self.ledger.upsert_finding(
             &f.fingerprint,
             &f.rule,
@@ -377,55 +400,8 @@ impl Executor<'_> {
             &f.summary,
             self.now,
         )?;
-        let repeat = jiff::SignedDuration::from_hours(i64::from(self.config.alerts.repeat_hours));
-        let slot = match previous.and_then(|p| p.last_notified) {
-            Some(last) if self.now.duration_since(last) < repeat => return Ok(()),
-            Some(last) => last.as_second().to_string(),
-            None => "first".to_owned(),
-        };
-        let action = PlannedAction {
-            key: format!("alert/{}/{slot}", f.fingerprint),
-            customer: f.customer.clone(),
-            kind: ActionKind::OpsAlert {
-                fingerprint: f.fingerprint.clone(),
-                severity: f.severity,
-                summary: f.summary.clone(),
-            },
-            requires_approval: false,
-            reason: format!("{} finding: {}", f.severity, f.summary),
-            findings: vec![f.fingerprint.clone()],
-            after: vec![],
-        };
-        let payload = serde_json::to_value(&action).map_err(|source| ExecuteError::Payload {
-            key: action.key.clone(),
-            source,
-        })?;
-        let row = self.ledger.insert_action(
-            &NewAction {
-                key: action.key.clone(),
-                kind: action.kind.name().to_owned(),
-                customer: action.customer.clone(),
-                payload,
-                requires_approval: false,
-                reason: action.reason.clone(),
-            },
-            self.now,
-        )?;
-        report.recorded += 1;
-        let Some(mailer) = self.mailer else {
-            report.waiting.push((
-                row.key.clone(),
-                "no [mail] section is configured, so no email can be sent".to_owned(),
-            ));
-            return Ok(());
-        };
-        let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
-            return Ok(());
-        };
-        let mut findings = BTreeMap::new();
-        findings.insert(f.fingerprint.as_str(), f);
-        self.send(mailer, &claimed, &action, &findings, snapshot, report)
-            .await
+        report.late_findings.push(f.clone());
+        Ok(())
     }
 
     /// Checks that apply again at execution time: exempt customers are never suspended or have
@@ -641,6 +617,7 @@ impl Executor<'_> {
         let composed = match &action.kind {
             ActionKind::CustomerNotice { .. } => self.compose_notice(row, action, snapshot).await?,
             ActionKind::OpsAlert { .. } => self.compose_alert(row, action, findings, snapshot)?,
+            ActionKind::OpsAlertGroup(g) => self.compose_group(row, g, snapshot)?,
             _ => return Err(not_an_email(row)),
         };
         let receipt = mailer.send(&composed.email).await.map_err(mail_failure)?;
@@ -878,7 +855,7 @@ struct Guard {
 fn phase(a: &PlannedAction) -> u8 {
     match (&a.kind, a.after.is_empty()) {
         (_, false) => 3,
-        (ActionKind::OpsAlert { .. }, true) => 0,
+        (ActionKind::OpsAlert { .. } | ActionKind::OpsAlertGroup(_), true) => 0,
         (ActionKind::CustomerNotice { .. }, true) => 2,
         _ => 1,
     }
@@ -958,15 +935,15 @@ async fn perform_pc(
         ActionKind::CancelAzureSubscription {
             azure_subscription_id,
         } => e.cancel_azure(&customer, azure_subscription_id).await,
-        ActionKind::CustomerNotice { .. } | ActionKind::OpsAlert { .. } => {
-            Err(EnforceError::Action {
-                error: ActionError::transient(format!(
-                    "{} is not a Partner Center action",
-                    claimed.kind
-                )),
-                alert: None,
-            })
-        }
+        ActionKind::CustomerNotice { .. }
+        | ActionKind::OpsAlert { .. }
+        | ActionKind::OpsAlertGroup(_) => Err(EnforceError::Action {
+            error: ActionError::transient(format!(
+                "{} is not a Partner Center action",
+                claimed.kind
+            )),
+            alert: None,
+        }),
     }
 }
 

@@ -3,6 +3,7 @@
 //! The library owns every boundary named in `ARCHITECTURE.md`; the binary (`main.rs`) is only the
 //! edge that turns errors into exit codes. See `ARCHITECTURE.md` for the code map and invariants.
 
+pub mod alert_digest;
 pub mod bench;
 pub mod collect;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod receivables;
 pub mod run;
 pub mod schedule;
 pub mod secrets;
+pub mod silence;
 pub mod sim;
 pub mod snapshot;
 pub mod summary;

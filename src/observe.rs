@@ -234,6 +234,29 @@ pub fn render_metrics(r: &RunSummary, last_success: Option<f64>) -> String {
         "Findings of the last run, by severity.",
         &findings,
     );
+    metric(
+        "cspguard_ops_emails",
+        "Ops alert emails sent in the last run (at most one per alert group).",
+        &[(String::new(), r.ops_emails as f64)],
+    );
+    let alerts: Vec<(String, f64)> = r
+        .alerts
+        .iter()
+        .flat_map(|(family, c)| {
+            c.by_outcome().into_iter().map(move |(outcome, n)| {
+                (
+                    format!("{{family=\"{}\",outcome=\"{outcome}\"}}", label(family)),
+                    n as f64,
+                )
+            })
+        })
+        .collect();
+    metric(
+        "cspguard_alerts",
+        "Findings at the alert severity in the last run, by rule family and what alert hygiene \
+         did (sent, grouped, inhibited, silenced, baseline, deferred).",
+        &alerts,
+    );
     out
 }
 

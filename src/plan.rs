@@ -101,12 +101,16 @@ pub enum ActionKind {
         /// The suspension date the notice states (final notice).
         suspension_date: Option<Date>,
     },
-    /// An immediate alert to the partner's ops team about a finding.
+    /// An immediate alert to the partner's ops team about a finding (one email per finding;
+    /// planned by earlier versions, still executed when found in the ledger).
     OpsAlert {
         fingerprint: String,
         severity: Severity,
         summary: String,
     },
+    /// One email to the ops team for an alert group: its new, changed, still-firing and
+    /// (optionally) resolved findings (see `policy::alerts`).
+    OpsAlertGroup(AlertGroupEmail),
     /// Suspend a subscription (PATCH status=suspended).
     Suspend {
         subscription_id: String,
@@ -140,6 +144,7 @@ impl ActionKind {
         match self {
             ActionKind::CustomerNotice { .. } => "customer_notice",
             ActionKind::OpsAlert { .. } => "ops_alert",
+            ActionKind::OpsAlertGroup(_) => "ops_alert_group",
             ActionKind::Suspend { .. } => "suspend",
             ActionKind::Reactivate { .. } => "reactivate",
             ActionKind::SetBudget { .. } => "set_budget",
@@ -236,6 +241,124 @@ pub struct Plan {
     pub resolved: Vec<String>,
     /// Customers by descending risk.
     pub risk: Vec<RiskScore>,
+    /// What alert hygiene held back (silenced, inhibited, baseline, deferred) and the counts per
+    /// rule family.
+    #[serde(default, skip_serializing_if = "AlertHygiene::is_empty")]
+    pub alerting: AlertHygiene,
+}
+
+/// Why an alert group's email is sent this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupSend {
+    /// The group has not been notified before.
+    First,
+    /// New, changed or resolved findings, `group_interval` after the last email.
+    Update,
+    /// Nothing new; the group still fires `repeat_interval` after the last email.
+    Repeat,
+}
+
+/// Where a finding stands in its group's email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    New,
+    Changed,
+    Firing,
+    Resolved,
+}
+
+/// One finding in a group email, with its facts and fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertEntry {
+    pub fingerprint: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub customer: Option<String>,
+    pub summary: String,
+    pub status: EntryStatus,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, String>,
+}
+
+/// The content of one alert group email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertGroupEmail {
+    /// The group's labels in words, e.g. `family=budget, severity=critical`.
+    pub label: String,
+    /// The keys of the groups this email covers: one, or several when groups beyond
+    /// `[alerts] max_groups` were folded into the last email.
+    pub groups: Vec<String>,
+    /// The highest severity in the email.
+    pub severity: Severity,
+    pub send: GroupSend,
+    pub entries: Vec<AlertEntry>,
+}
+
+/// Why a finding at or above the alert severity did not go into an ops email this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum HeldReason {
+    /// Matched an active silence.
+    Silenced {
+        silence: i64,
+        until: Timestamp,
+        reason: String,
+    },
+    /// An inhibition rule: this finding fired while `by` did.
+    Inhibited { by: String },
+    /// Activity older than cspguard's first run (`[alerts] baseline`).
+    Baseline,
+    /// Its group emailed less than `group_interval` ago; it goes out with the group's next email.
+    Deferred {
+        group: String,
+        not_before: Timestamp,
+    },
+}
+
+/// A finding held back from the ops emails, listed in the digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldAlert {
+    pub fingerprint: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub customer: Option<String>,
+    pub summary: String,
+    #[serde(flatten)]
+    pub why: HeldReason,
+}
+
+/// Alert hygiene counts of one rule family (the part of a rule before the first `.`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyCounts {
+    /// Findings put into a group email this run.
+    pub grouped: usize,
+    pub inhibited: usize,
+    pub silenced: usize,
+    pub baseline: usize,
+    pub deferred: usize,
+}
+
+/// What alert hygiene decided besides the group emails.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertHygiene {
+    /// Findings held back, by fingerprint.
+    pub held: Vec<HeldAlert>,
+    /// Counts per rule family.
+    pub families: BTreeMap<String, FamilyCounts>,
+}
+
+impl AlertHygiene {
+    /// Nothing held and nothing counted.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.families.is_empty()
+    }
+}
+
+/// The rule family of a rule or fingerprint: the part before the first `.` (`budget`, `activity`).
+pub fn rule_family(rule: &str) -> &str {
+    rule.split(['.', ':']).next().unwrap_or(rule)
 }
 
 /// Collects what the policies produce, keeping keys unique.
@@ -320,6 +443,11 @@ impl PlanBuilder {
     /// Set the risk ranking.
     pub fn risk(&mut self, risk: Vec<RiskScore>) {
         self.plan.risk = risk;
+    }
+
+    /// Set what alert hygiene held back and its counts.
+    pub fn alerting(&mut self, alerting: AlertHygiene) {
+        self.plan.alerting = alerting;
     }
 
     /// Finish: sort everything deterministically.
@@ -467,6 +595,16 @@ pub mod render {
                 .filter(|r| r.customer.eq_ignore_ascii_case(customer))
                 .cloned()
                 .collect(),
+            alerting: super::AlertHygiene {
+                held: plan
+                    .alerting
+                    .held
+                    .iter()
+                    .filter(|h| is(&h.customer))
+                    .cloned()
+                    .collect(),
+                families: Default::default(),
+            },
         }
     }
 
@@ -488,6 +626,12 @@ pub mod render {
                 )
             }
             ActionKind::OpsAlert { severity, .. } => format!("ops alert ({severity})"),
+            ActionKind::OpsAlertGroup(g) => format!(
+                "ops alert group {} ({}, {} finding(s))",
+                g.label,
+                g.severity,
+                g.entries.len()
+            ),
             ActionKind::Suspend {
                 subscription_id,
                 reason,

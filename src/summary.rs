@@ -98,6 +98,35 @@ pub struct RunCounts {
     pub approvals_expired: usize,
 }
 
+/// What alert hygiene did with one rule family's findings in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AlertCounts {
+    /// Findings in ops emails that went out.
+    pub sent: usize,
+    /// Findings put into a group email (sent, or waiting to be sent).
+    pub grouped: usize,
+    pub inhibited: usize,
+    pub silenced: usize,
+    /// Activity before the first run, summarised in the digest instead.
+    pub baseline: usize,
+    /// Waiting for their group's next email (`group_interval`).
+    pub deferred: usize,
+}
+
+impl AlertCounts {
+    /// The counts by outcome name, as the metrics label them.
+    pub fn by_outcome(&self) -> [(&'static str, usize); 6] {
+        [
+            ("sent", self.sent),
+            ("grouped", self.grouped),
+            ("inhibited", self.inhibited),
+            ("silenced", self.silenced),
+            ("baseline", self.baseline),
+            ("deferred", self.deferred),
+        ]
+    }
+}
+
 /// One action and a note about it (the result, or why it waits, was skipped or failed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionNote {
@@ -140,6 +169,10 @@ pub struct RunSummary {
     pub actions: BTreeMap<String, BTreeMap<String, u64>>,
     /// Findings by severity (`info`, `warning`, `critical`).
     pub findings: BTreeMap<String, u64>,
+    /// Ops alert emails sent (at most one per alert group, at most `[alerts] max_groups`).
+    pub ops_emails: usize,
+    /// Alert hygiene per rule family.
+    pub alerts: BTreeMap<String, AlertCounts>,
     /// The counters recorded with the run in the ledger.
     pub counts: RunCounts,
     /// Errors of the run, in words.
@@ -170,6 +203,8 @@ impl RunSummary {
             emails_sent: 0,
             actions: BTreeMap::new(),
             findings: BTreeMap::new(),
+            ops_emails: 0,
+            alerts: BTreeMap::new(),
             counts: RunCounts::default(),
             errors: Vec::new(),
             notes: ActionNotes::default(),

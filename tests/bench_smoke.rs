@@ -29,6 +29,7 @@ fn bench_runs_and_call_counts_follow_the_customers_needing_attention() {
     let report: Report = serde_json::from_str(&text).expect("results.json parses");
     let md = std::fs::read_to_string(out.join("results.md")).expect("results.md");
     assert!(md.contains("| plan |"), "{md}");
+    assert!(md.contains("Emails per run (plan): first run"), "{md}");
 
     for size in &report.sizes {
         let t = size.tenant;
@@ -36,6 +37,12 @@ fn bench_runs_and_call_counts_follow_the_customers_needing_attention() {
         let plan = find(&report, n, "plan");
         let run = find(&report, n, "run --dry-run");
         assert!(plan.measured && run.measured);
+        // Alert hygiene (issue 14): ops emails per run stay within the groups; the second run
+        // sends nothing new.
+        let emails = plan.emails.expect("emails per run");
+        assert!(emails.ops[0] <= 10, "{emails:?}");
+        assert_eq!(emails.ops[1], 0, "{emails:?}");
+        assert_eq!(emails.customer[1], 0, "{emails:?}");
         assert_eq!(plan.throttled, Some(0), "{plan:?}");
         assert_eq!(run.throttled, Some(0), "{run:?}");
 

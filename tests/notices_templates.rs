@@ -54,6 +54,10 @@ fn ops_templates_snapshot() {
     let r = shipped();
     let alert = r.render_ops_alert(&samples::ops_alert()).unwrap();
     insta::assert_snapshot!("en__ops-alert", show(&alert));
+    let group = r
+        .render_ops_alert_group(&samples::ops_alert_group())
+        .unwrap();
+    insta::assert_snapshot!("en__ops-alert-group", show(&group));
     let digest = r.render_digest(&samples::digest()).unwrap();
     insta::assert_snapshot!("en__digest", show(&digest));
     let clear = r.render_digest(&samples::digest_all_clear()).unwrap();
@@ -410,7 +414,8 @@ fn templates_check_passes_on_the_shipped_set() {
     let mut out = Vec::new();
     let outcome = cmd::run(TemplatesRequest::Check, None, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
-    let expected = SHIPPED_LOCALES.len() * CUSTOMER_TEMPLATES.len() + 3;
+    // ops-alert, ops-alert-group and the digest's two variants.
+    let expected = SHIPPED_LOCALES.len() * CUSTOMER_TEMPLATES.len() + 4;
     assert_eq!(outcome, Outcome::Ok { rendered: expected }, "{text}");
     assert_eq!(outcome.exit(), Exit::Ok);
     assert!(text.contains("ok     zh-Hans/final-notice"), "{text}");

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sim::Dataset;
 
+pub mod emails;
 pub mod worker;
 
 /// Errors of the benchmark's measurements.
@@ -200,6 +201,9 @@ pub struct WorkerResult {
     pub findings: usize,
     pub actions: usize,
     pub exit: String,
+    /// Ops and customer emails of the first and second run (`plan` worker only).
+    #[serde(default)]
+    pub emails: Option<emails::EmailsPerRun>,
 }
 
 /// One measured (or estimated) mode at one tenant size.
@@ -226,6 +230,9 @@ pub struct Measurement {
     pub findings: Option<usize>,
     pub actions: Option<usize>,
     pub outcome: Option<String>,
+    /// Ops and customer emails of the first and second run.
+    #[serde(default)]
+    pub emails: Option<emails::EmailsPerRun>,
 }
 
 /// All modes at one tenant size.
@@ -365,6 +372,16 @@ impl Report {
                     opt(x.findings),
                     opt(x.actions),
                 );
+            }
+            for x in &size.measurements {
+                if let Some(e) = &x.emails {
+                    let _ = writeln!(
+                        s,
+                        "\nEmails per run ({}): first run {} ops and {} customer emails; second \
+                         run {} ops and {} customer emails.",
+                        x.mode, e.ops[0], e.customer[0], e.ops[1], e.customer[1]
+                    );
+                }
             }
             for x in &size.measurements {
                 if let Some(note) = &x.note {

@@ -50,6 +50,8 @@ pub enum WorkerError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Bench(#[from] BenchError),
+    #[error("bench: counting the emails per run failed: {0}")]
+    Emails(String),
 }
 
 impl ExitStatus for WorkerError {
@@ -58,7 +60,9 @@ impl ExitStatus for WorkerError {
             WorkerError::Credentials(e) => e.exit(),
             WorkerError::Context(e) => e.exit(),
             WorkerError::Ledger(e) => e.exit(),
-            WorkerError::UnknownMode(_) | WorkerError::Bench(_) => Exit::Failed,
+            WorkerError::UnknownMode(_) | WorkerError::Bench(_) | WorkerError::Emails(_) => {
+                Exit::Failed
+            }
         }
     }
 }
@@ -96,6 +100,14 @@ pub async fn measure(cfg: &Config, mode: WorkerMode) -> Result<WorkerResult, Wor
     }
 
     let stats = pc.stats();
+    let emails = match mode {
+        WorkerMode::Plan => Some(
+            super::emails::emails_per_run(&pc, cfg, &ledger, &planned.plan, now)
+                .await
+                .map_err(WorkerError::Emails)?,
+        ),
+        WorkerMode::Naive => None,
+    };
     Ok(WorkerResult {
         calls: stats.totals.calls,
         calls_by_endpoint: stats
@@ -113,5 +125,6 @@ pub async fn measure(cfg: &Config, mode: WorkerMode) -> Result<WorkerResult, Wor
         findings: planned.plan.findings.len(),
         actions: planned.plan.actions.len(),
         exit: format!("{:?}", planned.exit()),
+        emails,
     })
 }

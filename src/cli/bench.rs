@@ -294,6 +294,7 @@ impl Env {
             findings: Some(w.findings),
             actions: Some(w.actions),
             outcome: Some(w.exit),
+            emails: w.emails,
         })
     }
 
@@ -351,6 +352,7 @@ impl Env {
             findings: count("findings").map(|v| v as usize),
             actions: count("planned_actions").map(|v| v as usize),
             outcome: row.outcome,
+            emails: None,
         })
     }
 

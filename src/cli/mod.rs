@@ -14,6 +14,7 @@ pub mod man;
 pub mod plan;
 pub mod receivables;
 pub mod run;
+pub mod silence;
 pub mod simulate;
 pub mod snapshot;
 pub mod templates;
@@ -97,6 +98,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: fraud::FraudCommand,
     },
+    /// Silence ops alerts (with a reason and an end), list and expire silences.
+    Silence {
+        #[command(subcommand)]
+        cmd: silence::SilenceCommand,
+    },
     #[command(flatten)]
     Ledger(ledger::LedgerCommand),
     /// Measure calls, wall time, memory and evaluation CPU against the simulator at scale, next
@@ -133,6 +139,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(args) => runtime()?.block_on(demo::run(args)),
         Command::Receivables { cmd } => receivables::run(config, cmd),
         Command::Ledger(cmd) => ledger::run(config, cmd, width(cli.wide)),
+        Command::Silence { cmd } => silence::run(config, cmd),
         Command::Bench(args) => bench::run(config, args),
         Command::Fraud { cmd } => runtime()?.block_on(fraud::run(config, cmd)),
         Command::Man(args) => man::run(args),

@@ -408,6 +408,7 @@ struct StatusReport {
     uncertain: Vec<ActionRow>,
     failed: Vec<ActionRow>,
     holds: Vec<Hold>,
+    silences: Vec<super::Silence>,
 }
 
 fn status(
@@ -423,6 +424,7 @@ fn status(
         uncertain: ledger.actions_with_status(&[ActionStatus::Uncertain])?,
         failed: ledger.actions_with_status(&[ActionStatus::Failed])?,
         holds: ledger.active_holds(now)?,
+        silences: ledger.silences(now, false)?,
     };
     if args.format == OutputFormat::Json {
         return write_json(out, &report);
@@ -457,6 +459,15 @@ fn status(
         out,
         &hold_table(&report.holds, show),
         report.holds.is_empty(),
+    )?;
+    writeln!(
+        out,
+        "\nActive silences (`cspguard silence list --all` shows ended ones)"
+    )?;
+    write_table(
+        out,
+        &super::silence_table(&report.silences, now),
+        report.silences.is_empty(),
     )?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! It owns the embedded SQLite state file (`state.path`): runs, the action outbox, notices,
 //! findings, watermarks, daily spend snapshots, holds, suspensions cspguard made, the rotated
-//! App+User refresh token and the billing-profile cache; plus the run lock beside it.
+//! App+User refresh token, the billing-profile cache, silences and the alert groups' last
+//! emails; plus the run lock beside it.
 //!
 //! Invariants:
 //! - An action is written under its unique idempotency key before anything happens; inserting an
@@ -29,6 +30,7 @@ mod lock;
 mod msgid;
 mod names;
 pub mod schema;
+mod silences;
 mod store;
 mod types;
 mod view;
@@ -37,6 +39,9 @@ pub use actions::{ActionError, FailureKind};
 pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
 pub use msgid::message_id_for;
+pub use silences::{
+    GroupState, MAX_SILENCE_DAYS, MatchLabel, Matcher, NewSilence, Silence, silence_table,
+};
 pub use store::{Ledger, RetryPolicy};
 pub use types::{
     ActionRow, ActionStatus, FindingRow, Hold, NewAction, NewNotice, NoticeRow, RunRow,

@@ -132,6 +132,24 @@ pub const MIGRATIONS: &[&str] = &[
         seen_at  TEXT NOT NULL
     );
     "#,
+    // 2 -> 3: alert hygiene (issue 14): silences and the last email of each alert group.
+    r#"
+    CREATE TABLE silences (
+        id         INTEGER PRIMARY KEY,
+        matchers   TEXT NOT NULL,
+        until      TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expired_by TEXT,
+        expired_at TEXT
+    );
+    CREATE TABLE alert_groups (
+        group_key     TEXT PRIMARY KEY,
+        last_notified TEXT NOT NULL,
+        last_key      TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -813,6 +813,14 @@ impl LedgerView for Ledger {
         Ledger::hold_for(self, customer, invoice, now)
     }
 
+    fn active_silences(&self, now: Timestamp) -> Result<Vec<super::Silence>, LedgerError> {
+        self.silences(now, false)
+    }
+
+    fn alert_groups(&self) -> Result<Vec<super::GroupState>, LedgerError> {
+        self.group_states()
+    }
+
     fn active_suspensions(&self, customer: Option<&str>) -> Result<Vec<Suspension>, LedgerError> {
         Ledger::active_suspensions(self, customer)
     }

@@ -8,6 +8,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::error::LedgerError;
+use super::silences::{GroupState, Silence};
 use super::types::{
     ActionRow, ActionStatus, FindingRow, Hold, NoticeRow, SpendSnapshot, Suspension,
 };
@@ -56,6 +57,10 @@ pub trait LedgerView {
     ) -> Result<Option<Hold>, LedgerError>;
     /// Suspensions cspguard made that are not reactivated yet (all customers when `None`).
     fn active_suspensions(&self, customer: Option<&str>) -> Result<Vec<Suspension>, LedgerError>;
+    /// Silences in force at `now`, newest first.
+    fn active_silences(&self, now: Timestamp) -> Result<Vec<Silence>, LedgerError>;
+    /// Every alert group's last email.
+    fn alert_groups(&self) -> Result<Vec<GroupState>, LedgerError>;
     /// A cached billing profile no older than `ttl`.
     fn get_cached_profile(
         &self,

@@ -211,6 +211,7 @@ pub fn render_sample(
 ) -> Result<RenderedEmail, Error> {
     match name {
         "ops-alert" => Ok(renderer.render_ops_alert(&samples::ops_alert())?),
+        "ops-alert-group" => Ok(renderer.render_ops_alert_group(&samples::ops_alert_group())?),
         "digest" if all_clear => Ok(renderer.render_digest(&samples::digest_all_clear())?),
         "digest" => Ok(renderer.render_digest(&samples::digest())?),
         n if CUSTOMER_TEMPLATES.contains(&n) => {

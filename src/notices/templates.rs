@@ -43,7 +43,7 @@ pub const CUSTOMER_TEMPLATES: &[&str] = &[
 ];
 
 /// Ops-facing templates; shipped in `en` only ([`OPS_LOCALE`]).
-pub const OPS_TEMPLATES: &[&str] = &["ops-alert", "digest"];
+pub const OPS_TEMPLATES: &[&str] = &["ops-alert", "ops-alert-group", "digest"];
 
 /// The locale ops templates are rendered in.
 pub const OPS_LOCALE: &str = "en";
@@ -87,7 +87,7 @@ macro_rules! shipped_files {
 pub const SHIPPED: &[(&str, &str)] = shipped_files! {
     "en": emails [
         "reminder-pre-due", "reminder-1", "reminder-2", "final-notice", "suspension-notice",
-        "reactivation", "budget-threshold", "ops-alert", "digest",
+        "reactivation", "budget-threshold", "ops-alert", "ops-alert-group", "digest",
     ] files ["_invoices.txt", "_invoices.html", "_signature.txt", "_signature.html"],
     "ja": emails [
         "reminder-pre-due", "reminder-1", "reminder-2", "final-notice", "suspension-notice",
@@ -454,6 +454,45 @@ pub struct Fact {
     pub value: String,
 }
 
+/// How many findings of a group email are shown with their facts; the rest are one line each
+/// (fingerprint and summary), so a group of thousands stays a readable email and none is dropped.
+pub const GROUP_DETAILED: usize = 50;
+
+/// One finding in the `ops-alert-group` template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupEntryLine {
+    /// `new`, `changed`, `firing` or `resolved`.
+    pub status: String,
+    pub severity: Severity,
+    pub rule: String,
+    pub fingerprint: String,
+    pub summary: String,
+    /// `Company (tenant id)`, the tenant id, or `partner-wide`.
+    pub customer: String,
+    /// Empty beyond the first [`GROUP_DETAILED`] entries.
+    pub facts: Vec<Fact>,
+}
+
+/// Context of the `ops-alert-group` template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpsAlertGroupContext {
+    pub locale: String,
+    pub partner_name: String,
+    /// The group's labels, e.g. `family=budget, severity=critical`.
+    pub group: String,
+    pub severity: Severity,
+    /// `first`, `update` or `repeat`.
+    pub send: String,
+    pub new_count: usize,
+    pub firing_count: usize,
+    pub resolved_count: usize,
+    pub entries: Vec<GroupEntryLine>,
+    /// When the email was composed, e.g. `2026-11-21 06:02 UTC`.
+    pub detected_at: String,
+    /// The repeat interval in hours, for the footer.
+    pub repeat_hours: u32,
+}
+
 /// Context of the `ops-alert` template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OpsAlertContext {
@@ -674,6 +713,38 @@ pub struct DigestContext {
     /// A digest with something missing says so at the top, and a complete digest follows the
     /// same day when the data is back.
     pub missing: Vec<String>,
+    /// Alerts held back from the ops emails (silenced, inhibited, deferred), the silences in
+    /// force and the first run's baseline.
+    pub alerting: AlertSection,
+}
+
+/// A finding held back from the ops emails, as the digest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldLine {
+    pub severity: Severity,
+    pub customer: Option<String>,
+    pub summary: String,
+    /// Why, e.g. `silence 3 until 2026-12-01 (budget review)` or `inhibited by fraud.event:…`.
+    pub note: String,
+}
+
+/// The digest's alert-hygiene section. Lists are bounded; the totals count everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AlertSection {
+    pub held: Vec<HeldLine>,
+    /// Every held finding, also those beyond the listed lines.
+    pub held_total: usize,
+    /// Silences in force, one line each.
+    pub silences: Vec<String>,
+    /// The first run's baseline, once: e.g. `47 activity.admin_grant, 17 activity.young_order`.
+    pub baseline: Option<String>,
+}
+
+impl AlertSection {
+    /// Nothing to show.
+    pub fn is_empty(&self) -> bool {
+        self.held_total == 0 && self.silences.is_empty() && self.baseline.is_none()
+    }
 }
 
 impl DigestContext {
@@ -1074,6 +1145,14 @@ impl Renderer {
         self.render_serialize("ops-alert", OPS_LOCALE, ctx)
     }
 
+    /// Renders the email of one alert group.
+    pub fn render_ops_alert_group(
+        &self,
+        ctx: &OpsAlertGroupContext,
+    ) -> Result<RenderedEmail, TemplateError> {
+        self.render_serialize("ops-alert-group", OPS_LOCALE, ctx)
+    }
+
     /// Renders the daily digest (the "all clear" variant when [`DigestContext::all_clear`]).
     pub fn render_digest(&self, ctx: &DigestContext) -> Result<RenderedEmail, TemplateError> {
         let view = DigestView {
@@ -1298,6 +1377,43 @@ pub mod samples {
         }
     }
 
+    /// A sample alert group email.
+    pub fn ops_alert_group() -> OpsAlertGroupContext {
+        let f = finding();
+        let line = |status: &str, fp: &str| GroupEntryLine {
+            status: status.into(),
+            severity: f.severity,
+            rule: f.rule.clone(),
+            fingerprint: fp.into(),
+            summary: f.summary.clone(),
+            customer: "Fabrikam & Co (8f2c6a1e-4b7d-4c1a-9e3f-2d5b7a9c0e11)".into(),
+            facts: f
+                .facts
+                .iter()
+                .map(|(k, v)| Fact {
+                    name: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+        };
+        OpsAlertGroupContext {
+            locale: OPS_LOCALE.into(),
+            partner_name: "Contoso Cloud Services".into(),
+            group: "family=fraud, severity=critical".into(),
+            severity: Severity::Critical,
+            send: "update".into(),
+            new_count: 1,
+            firing_count: 1,
+            resolved_count: 0,
+            entries: vec![
+                line("new", &f.fingerprint),
+                line("firing", "fraud.azure_event:8f2c6a1e:77aa01"),
+            ],
+            detected_at: "2026-11-21 06:02 UTC".into(),
+            repeat_hours: 24,
+        }
+    }
+
     /// A sample ops alert.
     pub fn ops_alert() -> OpsAlertContext {
         OpsAlertContext::from_finding(
@@ -1413,6 +1529,17 @@ pub mod samples {
                 },
             ],
             missing: Vec::new(),
+            alerting: AlertSection {
+                held: vec![HeldLine {
+                    severity: Severity::Critical,
+                    customer: Some("Fabrikam & Co".into()),
+                    summary: "Fabrikam & Co has used 130% of its USD 2,000 Azure budget this month".into(),
+                    note: "inhibited while fraud.event:8f2c6a1e:3f9d2b6c fires".into(),
+                }],
+                held_total: 1,
+                silences: vec!["#3 rule=budget.* until 2026-12-01T23:00:00Z by alice: quarterly budget review".into()],
+                baseline: Some("47 activity.admin_grant, 17 activity.young_order before the first run on 2026-11-20".into()),
+            },
         }
     }
 
@@ -1436,6 +1563,7 @@ pub mod samples {
             top_debtors: Vec::new(),
             recent_actions: Vec::new(),
             riskiest: Vec::new(),
+            alerting: AlertSection::default(),
             health: vec![
                 ok("Receivables import: 3,479 rows from billing-export-2026-11-21.csv."),
                 ok("Audit records, usage and fraud events: read."),

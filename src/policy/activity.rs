@@ -87,6 +87,10 @@ pub struct AdminGrantRule {
     pub operations: Vec<String>,
     /// Operation types that grant admin access only on `customer_directory_role` resources.
     pub directory_role_operations: Vec<String>,
+    /// The operations among the above that are critical; the others are routine partner
+    /// operations (GDAP relationships and access assignments the partner's own users create,
+    /// approve or activate) and are warnings, listed in the digest.
+    pub critical_operations: Vec<String>,
 }
 
 impl Default for AdminGrantRule {
@@ -103,6 +107,14 @@ impl Default for AdminGrantRule {
             .map(str::to_owned)
             .to_vec(),
             directory_role_operations: vec!["add_user_member".to_owned()],
+            // Legacy DAP gives the partner Global Administrator in the customer's tenant with no
+            // end date (Microsoft is retiring it in favour of GDAP), and a user added to a
+            // customer's directory role is a standing admin: both are rare and worth waking
+            // someone for. GDAP approvals and assignments are the documented, least-privilege,
+            // time-bound routine.
+            critical_operations: ["dap_admin_relationship_approved", "add_user_member"]
+                .map(str::to_owned)
+                .to_vec(),
         }
     }
 }
@@ -552,6 +564,11 @@ fn admin_grant(out: &mut PlanBuilder, ctx: &Ctx<'_>, r: &AuditRecord, rule: &Adm
         return;
     }
     let customer = r.customer_id.clone();
+    let severity = if rule.critical_operations.iter().any(|o| op_is(r, o)) {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
     out.finding(Finding {
         fingerprint: format!(
             "activity.admin_grant:{}:{}",
@@ -559,7 +576,7 @@ fn admin_grant(out: &mut PlanBuilder, ctx: &Ctx<'_>, r: &AuditRecord, rule: &Adm
             record_key(r)
         ),
         rule: "activity.admin_grant".into(),
-        severity: Severity::Critical,
+        severity,
         customer,
         summary: format!(
             "Admin access granted on {}: {}{} at {}",
@@ -1024,7 +1041,15 @@ mod tests {
             assert_eq!(f.len(), usize::from(fires), "{id}");
             if fires {
                 assert_eq!(f[0].fingerprint, format!("activity.admin_grant:c1:{id}"));
-                assert_eq!(f[0].severity, Severity::Critical);
+                // Severity review: GDAP approvals and assignments are routine partner
+                // operations (warning); legacy DAP and directory-role membership are critical.
+                let critical = id == "g3" || id == "r1";
+                let expected = if critical {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                assert_eq!(f[0].severity, expected, "{id}");
                 assert!(f[0].summary.contains("admin@partner.example"));
             }
         }

@@ -516,7 +516,7 @@ mod tests {
     fn keys(p: &Plan) -> Vec<&str> {
         p.actions
             .iter()
-            .filter(|a| !a.key.starts_with("alert/"))
+            .filter(|a| !a.key.starts_with("alert-group/"))
             .map(|a| a.key.as_str())
             .collect()
     }
@@ -542,13 +542,14 @@ mod tests {
         assert!(f.summary.contains("az1"));
         // The alert policy turns them into ops alerts; fraud itself plans nothing.
         assert!(keys(&p).is_empty());
-        assert_eq!(
-            p.actions
-                .iter()
-                .filter(|a| a.key.starts_with("alert/fraud.event:"))
-                .count(),
-            2
-        );
+        // Both in the one fraud/critical group email.
+        let groups: Vec<_> = p
+            .actions
+            .iter()
+            .filter(|a| a.key.starts_with("alert-group/fraud/critical/"))
+            .collect();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].findings.len(), 2);
     }
 
     #[test]

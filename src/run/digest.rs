@@ -154,6 +154,7 @@ pub(super) async fn send_if_due(
                 &serde_json::json!({ "run": run_id, "outcome": outcome.to_string(), "by": RUN_ACTOR }),
                 now,
             )?;
+            crate::alert_digest::mark_baseline_reported(ledger, now)?;
             Ok(outcome)
         }
         Err(e) => {

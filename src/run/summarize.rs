@@ -17,7 +17,9 @@ use crate::plan::{Plan, Severity};
 use crate::planning::{AUDIT_WATERMARK, Planned};
 use crate::policy::ReceivablesInput;
 use crate::snapshot::{Section, Snapshot};
-use crate::summary::{ActionNote, ActionNotes, PlanCounts, RunCounts, RunScope, RunSummary};
+use crate::summary::{
+    ActionNote, ActionNotes, AlertCounts, PlanCounts, RunCounts, RunScope, RunSummary,
+};
 
 /// The summary of a full cycle after execution, before the digest (which reads it).
 pub(super) fn cycle(
@@ -45,7 +47,26 @@ pub(super) fn cycle(
     s.emails_sent = report.sent;
     s.actions = action_statuses(&planned.plan, report, ledger);
     s.findings = findings_by_severity(&planned.plan);
+    s.ops_emails = report.ops_emails;
+    s.alerts = alert_counts(&planned.plan, report);
     s
+}
+
+/// Alert hygiene per rule family: what the plan decided and what was sent.
+fn alert_counts(plan: &Plan, report: &ExecutionReport) -> BTreeMap<String, AlertCounts> {
+    let mut m: BTreeMap<String, AlertCounts> = BTreeMap::new();
+    for (family, c) in &plan.alerting.families {
+        let e = m.entry(family.clone()).or_default();
+        e.grouped = c.grouped;
+        e.inhibited = c.inhibited;
+        e.silenced = c.silenced;
+        e.baseline = c.baseline;
+        e.deferred = c.deferred;
+    }
+    for (family, n) in &report.alerts_sent {
+        m.entry(family.clone()).or_default().sent += n;
+    }
+    m
 }
 
 /// Add the digest's outcome, the errors and the exit code, and stamp the report fields.

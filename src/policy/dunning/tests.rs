@@ -926,7 +926,7 @@ fn failed_import_plans_nothing_for_anyone_and_says_why() {
     assert!(
         p.actions
             .iter()
-            .all(|a| matches!(a.kind, ActionKind::OpsAlert { .. })),
+            .all(|a| matches!(a.kind, ActionKind::OpsAlertGroup(_))),
         "{:?}",
         keys(&p)
     );
