@@ -990,15 +990,20 @@ fn seek_offset(ctx: &Ctx<'_>, kind: &str) -> Result<Option<Vec<String>>, SimResp
         .ok_or_else(bad_continuation)
 }
 
+/// The string member `name` of a request body (case-insensitive), or a 400 saying `missing`.
+fn required_text<'b>(body: &'b Value, name: &str, missing: &str) -> Result<&'b str, SimResponse> {
+    member(body, name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| SimResponse::bad_request(missing))
+}
+
 fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
     let body = ctx.json_body()?;
-    let status = member(&body, "status")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            SimResponse::bad_request(
-                "The subscription body must include 'status' ('suspended' or 'active').",
-            )
-        })?;
+    let status = required_text(
+        &body,
+        "status",
+        "The subscription body must include 'status' ('suspended' or 'active').",
+    )?;
     let target = status.to_ascii_lowercase();
     if target != "suspended" && target != "active" {
         return Err(SimResponse::bad_request(format!(
@@ -1468,13 +1473,11 @@ fn fraud_events(ctx: &Ctx<'_>) -> HandlerResult {
 fn fraud_status(ctx: &Ctx<'_>, sid: &str) -> HandlerResult {
     let new_model = new_events_model(ctx);
     let body = ctx.json_body()?;
-    let status = member(&body, "EventStatus")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            SimResponse::bad_request(
-                "The body must include 'EventStatus' (Active, Resolved or Investigating).",
-            )
-        })?;
+    let status = required_text(
+        &body,
+        "EventStatus",
+        "The body must include 'EventStatus' (Active, Resolved or Investigating).",
+    )?;
     let status = match status.to_ascii_lowercase().as_str() {
         "active" => "Active",
         "resolved" | "resolve" => "Resolved",

@@ -184,6 +184,20 @@ fn assert_nothing_planned(p: &Plan, why: &str) {
     assert_skipped(p, why);
 }
 
+/// Records that cspguard suspended `subscription` of customer `C` for nonpayment on
+/// 2026-11-01 under the action `key`.
+fn suspended_for_nonpayment(ledger: &Ledger, subscription: &str, key: &str) {
+    ledger
+        .record_suspension(
+            C,
+            subscription,
+            key,
+            "nonpayment",
+            ts("2026-11-01T08:00:00Z"),
+        )
+        .unwrap();
+}
+
 fn finding<'p>(p: &'p Plan, fp: &str) -> Option<&'p Finding> {
     p.findings.iter().find(|f| f.fingerprint == fp)
 }
@@ -885,15 +899,7 @@ fn exempt_customer_is_never_dunned_and_pending_suspension_is_cancelled() {
 #[test]
 fn failed_import_plans_nothing_for_anyone_and_says_why() {
     let w = after_final_notice();
-    w.ledger
-        .record_suspension(
-            C,
-            "s9",
-            "suspend/c1/s9/INV-0",
-            "nonpayment",
-            ts("2026-11-01T08:00:00Z"),
-        )
-        .unwrap();
+    suspended_for_nonpayment(&w.ledger, "s9", "suspend/c1/s9/INV-0");
     let rec = ReceivablesInput::Failed {
         error: "ar.csv: missing".into(),
     };
@@ -1112,15 +1118,7 @@ fn partly_paid_customer_stays_suspended_until_no_invoice_is_at_the_suspension_st
 #[test]
 fn reactivation_works_for_customers_without_receivable_rows() {
     let w = World::new();
-    w.ledger
-        .record_suspension(
-            C,
-            "s1",
-            "suspend/c1/s1/INV-1",
-            "nonpayment",
-            ts("2026-11-01T08:00:00Z"),
-        )
-        .unwrap();
+    suspended_for_nonpayment(&w.ledger, "s1", "suspend/c1/s1/INV-1");
     let p = w.plan("2026-11-21T08:00:00Z");
     assert_eq!(
         keys(&p),
@@ -1149,15 +1147,7 @@ fn reactivation_without_contact_still_reactivates_and_warns() {
             data: profile(Some("not an address"), None, "SE"),
         };
     }
-    w.ledger
-        .record_suspension(
-            C,
-            "s1",
-            "suspend/c1/s1/INV-1",
-            "nonpayment",
-            ts("2026-11-01T08:00:00Z"),
-        )
-        .unwrap();
+    suspended_for_nonpayment(&w.ledger, "s1", "suspend/c1/s1/INV-1");
     let p = w.plan("2026-11-21T08:00:00Z");
     assert_eq!(keys(&p), ["reactivate/c1/s1/suspend/c1/s1/INV-1"]);
     let f = finding(&p, "dunning.no_contact:c1").unwrap();
