@@ -110,6 +110,15 @@ impl Snapshot {
         }
     }
 
+    /// The detail collected for a customer (tenant id compared case-insensitively), if it was
+    /// asked for.
+    pub fn detail(&self, id: &str) -> Option<&CustomerDetail> {
+        self.details
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(id))
+            .map(|(_, d)| d)
+    }
+
     /// The company name Partner Center knows for a customer.
     pub fn company_name(&self, id: &str) -> Option<&str> {
         self.customer(id).and_then(|c| c.company_name())

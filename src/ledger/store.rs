@@ -541,15 +541,12 @@ impl Ledger {
         value: &str,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT INTO watermarks (name, value, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
-                 updated_at = excluded.updated_at",
-                params![name, value, ts(now)],
-            )
-            .at(&self.path)?;
-        Ok(())
+        self.exec(
+            "INSERT INTO watermarks (name, value, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+            params![name, value, ts(now)],
+        )
     }
 
     // ---- spend snapshots --------------------------------------------------------------------
@@ -563,22 +560,19 @@ impl Ledger {
         currency: &str,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT INTO spend_snapshots (customer, day, amount, currency, recorded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (customer, day) DO UPDATE SET \
-                 amount = excluded.amount, currency = excluded.currency, \
-                 recorded_at = excluded.recorded_at",
-                params![
-                    customer,
-                    date.to_string(),
-                    amount.to_string(),
-                    currency,
-                    ts(now)
-                ],
-            )
-            .at(&self.path)?;
-        Ok(())
+        self.exec(
+            "INSERT INTO spend_snapshots (customer, day, amount, currency, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (customer, day) DO UPDATE SET \
+             amount = excluded.amount, currency = excluded.currency, \
+             recorded_at = excluded.recorded_at",
+            params![
+                customer,
+                date.to_string(),
+                amount.to_string(),
+                currency,
+                ts(now)
+            ],
+        )
     }
 
     /// Record many customers' spend for one day in a single transaction (one fsync, not one per
@@ -632,15 +626,12 @@ impl Ledger {
         token: &SecretString,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT INTO credentials (name, value, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
-                 updated_at = excluded.updated_at",
-                params![REFRESH_TOKEN, token.expose_secret(), ts(now)],
-            )
-            .at(&self.path)?;
-        Ok(())
+        self.exec(
+            "INSERT INTO credentials (name, value, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+            params![REFRESH_TOKEN, token.expose_secret(), ts(now)],
+        )
     }
 
     // ---- billing profile cache --------------------------------------------------------------
@@ -652,14 +643,17 @@ impl Ledger {
         profile: &serde_json::Value,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT INTO profile_cache (customer, profile, fetched_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (customer) DO UPDATE SET profile = excluded.profile, \
-                 fetched_at = excluded.fetched_at",
-                params![customer, profile.to_string(), ts(now)],
-            )
-            .at(&self.path)?;
+        self.exec(
+            "INSERT INTO profile_cache (customer, profile, fetched_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (customer) DO UPDATE SET profile = excluded.profile, \
+             fetched_at = excluded.fetched_at",
+            params![customer, profile.to_string(), ts(now)],
+        )
+    }
+
+    /// Run one statement that returns no rows.
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), LedgerError> {
+        self.conn.execute(sql, params).at(&self.path)?;
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! The typed Partner Center client, [`PartnerCenter`]: one method per endpoint the product uses.
 //!
-//! Owns: [`ClientOptions`] (with defaults and a redacted `Debug`), endpoint paths and their
-//! stats labels, percent-encoding of path segments, and the App+User gate.
+//! Owns: [`ClientOptions`] (with defaults and a redacted `Debug`), the endpoint table (each
+//! endpoint's stats label is also its path template, so the two cannot drift apart),
+//! percent-encoding of path segments, and the App+User gate.
 //!
 //! Invariants:
 //! * App+User-only endpoints (usage summary/records, fraud events) return
@@ -150,24 +151,47 @@ impl std::fmt::Debug for PartnerCenter {
     }
 }
 
-const EP_CUSTOMERS: &str = "GET /v1/customers";
-const EP_CUSTOMER: &str = "GET /v1/customers/{id}";
-const EP_BILLING_PROFILE: &str = "GET /v1/customers/{id}/profiles/billing";
-const EP_SUBSCRIPTIONS: &str = "GET /v1/customers/{id}/subscriptions";
-const EP_SUBSCRIPTION: &str = "GET /v1/customers/{id}/subscriptions/{sid}";
-const EP_PATCH_SUBSCRIPTION: &str = "PATCH /v1/customers/{id}/subscriptions/{sid}";
-const EP_ENTITLEMENTS: &str = "GET /v1/customers/{id}/subscriptions/{sid}/azureEntitlements";
-const EP_CANCEL_ENTITLEMENT: &str =
-    "POST /v1/customers/{id}/subscriptions/{sid}/azureEntitlements/{eid}/cancel";
-const EP_AUDIT: &str = "GET /v1/auditrecords";
-const EP_BUDGET: &str = "GET /v1/customers/{id}/usagebudget";
-const EP_SET_BUDGET: &str = "PATCH /v1/customers/{id}/usagebudget";
-const EP_USAGE_SUMMARY: &str = "GET /v1/customers/{id}/usagesummary";
-const EP_USAGE_RECORDS: &str = "GET /v1/customers/usagerecords";
-const EP_INVOICES: &str = "GET /v1/invoices";
-const EP_INVOICE_SUMMARY: &str = "GET /v1/invoices/summary";
-const EP_FRAUD_EVENTS: &str = "GET /v1/fraudEvents";
-const EP_FRAUD_STATUS: &str = "POST /v1/fraudEvents/subscription/{sid}/status";
+/// A Partner Center endpoint: its stats label, which is also its path template
+/// (`METHOD /v1/segment/{placeholder}/...`, each `{...}` filled from the call's arguments in
+/// order), and the credentials it needs.
+struct Endpoint {
+    label: &'static str,
+    kind: TokenKind,
+}
+
+const fn app_only(label: &'static str) -> Endpoint {
+    Endpoint {
+        label,
+        kind: TokenKind::AppOnly,
+    }
+}
+
+const fn app_user(label: &'static str) -> Endpoint {
+    Endpoint {
+        label,
+        kind: TokenKind::AppUser,
+    }
+}
+
+const EP_CUSTOMERS: Endpoint = app_only("GET /v1/customers");
+const EP_CUSTOMER: Endpoint = app_only("GET /v1/customers/{id}");
+const EP_BILLING_PROFILE: Endpoint = app_only("GET /v1/customers/{id}/profiles/billing");
+const EP_SUBSCRIPTIONS: Endpoint = app_only("GET /v1/customers/{id}/subscriptions");
+const EP_SUBSCRIPTION: Endpoint = app_only("GET /v1/customers/{id}/subscriptions/{sid}");
+const EP_PATCH_SUBSCRIPTION: Endpoint = app_only("PATCH /v1/customers/{id}/subscriptions/{sid}");
+const EP_ENTITLEMENTS: Endpoint =
+    app_only("GET /v1/customers/{id}/subscriptions/{sid}/azureEntitlements");
+const EP_CANCEL_ENTITLEMENT: Endpoint =
+    app_only("POST /v1/customers/{id}/subscriptions/{sid}/azureEntitlements/{eid}/cancel");
+const EP_AUDIT: Endpoint = app_only("GET /v1/auditrecords");
+const EP_BUDGET: Endpoint = app_only("GET /v1/customers/{id}/usagebudget");
+const EP_SET_BUDGET: Endpoint = app_only("PATCH /v1/customers/{id}/usagebudget");
+const EP_USAGE_SUMMARY: Endpoint = app_user("GET /v1/customers/{id}/usagesummary");
+const EP_USAGE_RECORDS: Endpoint = app_user("GET /v1/customers/usagerecords");
+const EP_INVOICES: Endpoint = app_only("GET /v1/invoices");
+const EP_INVOICE_SUMMARY: Endpoint = app_only("GET /v1/invoices/summary");
+const EP_FRAUD_EVENTS: Endpoint = app_user("GET /v1/fraudEvents");
+const EP_FRAUD_STATUS: Endpoint = app_user("POST /v1/fraudEvents/subscription/{sid}/status");
 
 impl PartnerCenter {
     /// Build a client. Fails on invalid or insecure URLs (no network access happens here).
@@ -235,16 +259,6 @@ impl PartnerCenter {
         api_url(self.transport().base(), segments, query)
     }
 
-    fn app_user_gate(&self, endpoint: &str) -> Result<(), PcError> {
-        if self.has_app_user() {
-            Ok(())
-        } else {
-            Err(PcError::AppUserNotConfigured {
-                endpoint: endpoint.to_owned(),
-            })
-        }
-    }
-
     async fn call<T: DeserializeOwned>(&self, req: ApiRequest) -> Result<T, PcError> {
         Ok(self
             .transport()
@@ -253,44 +267,86 @@ impl PartnerCenter {
             .value)
     }
 
-    fn get(
+    /// The request for `endpoint`, its `{...}` path segments filled from `args` in order
+    /// (percent-encoded). App+User endpoints fail with [`PcError::AppUserNotConfigured`] here,
+    /// before any HTTP call, when no App+User credentials are configured.
+    fn request(
         &self,
-        label: &str,
-        segments: &[&str],
+        endpoint: &Endpoint,
+        args: &[&str],
         query: &[(&str, &str)],
-        kind: TokenKind,
     ) -> Result<ApiRequest, PcError> {
-        Ok(ApiRequest::new(
-            Method::GET,
-            label,
-            self.url(segments, query)?,
-            kind,
-        ))
+        let label = endpoint.label;
+        if endpoint.kind == TokenKind::AppUser && !self.has_app_user() {
+            return Err(PcError::AppUserNotConfigured {
+                endpoint: label.to_owned(),
+            });
+        }
+        let (method, path) = label
+            .split_once(' ')
+            .ok_or_else(|| invalid_request(label)("the label has no method"))?;
+        let method = Method::from_bytes(method.as_bytes()).map_err(invalid_request(label))?;
+        let mut args = args.iter().copied();
+        let mut segments = Vec::new();
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            segments.push(if segment.starts_with('{') {
+                args.next()
+                    .ok_or_else(|| invalid_request(label)("too few path arguments"))?
+            } else {
+                segment
+            });
+        }
+        if args.next().is_some() {
+            return Err(invalid_request(label)("too many path arguments"));
+        }
+        let url = self.url(&segments, query)?;
+        Ok(ApiRequest::new(method, label, url, endpoint.kind))
+    }
+
+    /// GET one resource.
+    async fn get_one<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        args: &[&str],
+    ) -> Result<T, PcError> {
+        self.call(self.request(endpoint, args, &[])?).await
+    }
+
+    /// GET a whole (small) collection, following `links.next` if the server pages.
+    async fn get_all<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        args: &[&str],
+    ) -> Result<Vec<T>, PcError> {
+        let req = self.request(endpoint, args, &[])?;
+        Pages::envelope(Arc::clone(self.transport()), req)
+            .collect_all()
+            .await
+    }
+
+    /// A listing read page by page; a request that cannot be made fails the first `next_page`.
+    fn pages<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, &str)],
+        paging: impl FnOnce(Arc<Transport>, ApiRequest) -> Pages<T>,
+    ) -> Pages<T> {
+        let transport = Arc::clone(self.transport());
+        match self.request(endpoint, &[], query) {
+            Ok(req) => paging(transport, req),
+            Err(e) => Pages::failed(transport, e),
+        }
     }
 
     /// All customers, page by page (`GET /v1/customers?size=`; seek paging).
     pub fn customers(&self) -> Pages<Customer> {
         let size = self.inner.page_size.to_string();
-        match self.get(
-            EP_CUSTOMERS,
-            &["v1", "customers"],
-            &[("size", &size)],
-            TokenKind::AppOnly,
-        ) {
-            Ok(req) => Pages::envelope(Arc::clone(self.transport()), req),
-            Err(e) => Pages::failed(Arc::clone(self.transport()), e),
-        }
+        self.pages(&EP_CUSTOMERS, &[("size", &size)], Pages::envelope)
     }
 
     /// One customer (includes the billing profile).
     pub async fn customer(&self, customer_id: &str) -> Result<Customer, PcError> {
-        let req = self.get(
-            EP_CUSTOMER,
-            &["v1", "customers", customer_id],
-            &[],
-            TokenKind::AppOnly,
-        )?;
-        self.call(req).await
+        self.get_one(&EP_CUSTOMER, &[customer_id]).await
     }
 
     /// A customer's billing profile (contact email, culture, language).
@@ -298,26 +354,12 @@ impl PartnerCenter {
         &self,
         customer_id: &str,
     ) -> Result<CustomerBillingProfile, PcError> {
-        let req = self.get(
-            EP_BILLING_PROFILE,
-            &["v1", "customers", customer_id, "profiles", "billing"],
-            &[],
-            TokenKind::AppOnly,
-        )?;
-        self.call(req).await
+        self.get_one(&EP_BILLING_PROFILE, &[customer_id]).await
     }
 
     /// All subscriptions of a customer (follows `links.next` if the server pages).
     pub async fn subscriptions(&self, customer_id: &str) -> Result<Vec<Subscription>, PcError> {
-        let req = self.get(
-            EP_SUBSCRIPTIONS,
-            &["v1", "customers", customer_id, "subscriptions"],
-            &[],
-            TokenKind::AppOnly,
-        )?;
-        Pages::envelope(Arc::clone(self.transport()), req)
-            .collect_all()
-            .await
+        self.get_all(&EP_SUBSCRIPTIONS, &[customer_id]).await
     }
 
     /// One subscription.
@@ -326,19 +368,8 @@ impl PartnerCenter {
         customer_id: &str,
         subscription_id: &str,
     ) -> Result<Subscription, PcError> {
-        let req = self.get(
-            EP_SUBSCRIPTION,
-            &[
-                "v1",
-                "customers",
-                customer_id,
-                "subscriptions",
-                subscription_id,
-            ],
-            &[],
-            TokenKind::AppOnly,
-        )?;
-        self.call(req).await
+        self.get_one(&EP_SUBSCRIPTION, &[customer_id, subscription_id])
+            .await
     }
 
     /// Suspend or reactivate: PATCH the full resource with the new status and
@@ -349,23 +380,13 @@ impl PartnerCenter {
         subscription: &Subscription,
         status: &SubscriptionStatus,
     ) -> Result<Subscription, PcError> {
-        let url = self.url(
-            &[
-                "v1",
-                "customers",
-                customer_id,
-                "subscriptions",
-                &subscription.id,
-            ],
-            &[],
-        )?;
-        let mut req = ApiRequest::new(
-            Method::PATCH,
-            EP_PATCH_SUBSCRIPTION,
-            url,
-            TokenKind::AppOnly,
-        )
-        .json(subscription.with_status(status));
+        let mut req = self
+            .request(
+                &EP_PATCH_SUBSCRIPTION,
+                &[customer_id, &subscription.id],
+                &[],
+            )?
+            .json(subscription.with_status(status));
         if let Some(etag) = subscription
             .etag
             .as_deref()
@@ -382,21 +403,7 @@ impl PartnerCenter {
         customer_id: &str,
         subscription_id: &str,
     ) -> Result<Vec<AzureEntitlement>, PcError> {
-        let req = self.get(
-            EP_ENTITLEMENTS,
-            &[
-                "v1",
-                "customers",
-                customer_id,
-                "subscriptions",
-                subscription_id,
-                "azureEntitlements",
-            ],
-            &[],
-            TokenKind::AppOnly,
-        )?;
-        Pages::envelope(Arc::clone(self.transport()), req)
-            .collect_all()
+        self.get_all(&EP_ENTITLEMENTS, &[customer_id, subscription_id])
             .await
     }
 
@@ -408,28 +415,11 @@ impl PartnerCenter {
         subscription_id: &str,
         entitlement_id: &str,
     ) -> Result<AzureEntitlement, PcError> {
-        let url = self.url(
-            &[
-                "v1",
-                "customers",
-                customer_id,
-                "subscriptions",
-                subscription_id,
-                "azureEntitlements",
-                entitlement_id,
-                "cancel",
-            ],
-            &[],
-        )?;
-        let body = serde_json::to_value(CancelEntitlementRequest::compromise()).map_err(|e| {
-            PcError::InvalidRequest {
-                endpoint: EP_CANCEL_ENTITLEMENT.to_owned(),
-                message: e.to_string(),
-            }
-        })?;
-        let req = ApiRequest::new(Method::POST, EP_CANCEL_ENTITLEMENT, url, TokenKind::AppOnly)
-            .json(body);
-        self.call(req).await
+        let args = [customer_id, subscription_id, entitlement_id];
+        let req = self.request(&EP_CANCEL_ENTITLEMENT, &args, &[])?;
+        let body = serde_json::to_value(CancelEntitlementRequest::compromise())
+            .map_err(invalid_request(EP_CANCEL_ENTITLEMENT.label))?;
+        self.call(req.json(body)).await
     }
 
     /// Audit records from `start` (inclusive, at most 90 days back) to `end` (default: today).
@@ -446,26 +436,12 @@ impl PartnerCenter {
             query.push(("endDate", end));
         }
         query.push(("size", &size));
-        match self.get(
-            EP_AUDIT,
-            &["v1", "auditrecords"],
-            &query,
-            TokenKind::AppOnly,
-        ) {
-            Ok(req) => Pages::envelope(Arc::clone(self.transport()), req),
-            Err(e) => Pages::failed(Arc::clone(self.transport()), e),
-        }
+        self.pages(&EP_AUDIT, &query, Pages::envelope)
     }
 
     /// A customer's spending budget (`amount: None` = no budget).
     pub async fn usage_budget(&self, customer_id: &str) -> Result<SpendingBudget, PcError> {
-        let req = self.get(
-            EP_BUDGET,
-            &["v1", "customers", customer_id, "usagebudget"],
-            &[],
-            TokenKind::AppOnly,
-        )?;
-        self.call(req).await
+        self.get_one(&EP_BUDGET, &[customer_id]).await
     }
 
     /// Set a customer's spending budget.
@@ -474,15 +450,11 @@ impl PartnerCenter {
         customer_id: &str,
         amount: Decimal,
     ) -> Result<SpendingBudget, PcError> {
+        let req = self.request(&EP_SET_BUDGET, &[customer_id], &[])?;
         let body = BudgetPatch { amount }
             .to_body()
-            .map_err(|e| PcError::InvalidRequest {
-                endpoint: EP_SET_BUDGET.to_owned(),
-                message: e.to_string(),
-            })?;
-        let url = self.url(&["v1", "customers", customer_id, "usagebudget"], &[])?;
-        let req = ApiRequest::new(Method::PATCH, EP_SET_BUDGET, url, TokenKind::AppOnly).json(body);
-        self.call(req).await
+            .map_err(invalid_request(EP_SET_BUDGET.label))?;
+        self.call(req.json(body)).await
     }
 
     /// A customer's current-month usage summary. App+User only.
@@ -490,14 +462,7 @@ impl PartnerCenter {
         &self,
         customer_id: &str,
     ) -> Result<CustomerUsageSummary, PcError> {
-        self.app_user_gate(EP_USAGE_SUMMARY)?;
-        let req = self.get(
-            EP_USAGE_SUMMARY,
-            &["v1", "customers", customer_id, "usagesummary"],
-            &[],
-            TokenKind::AppUser,
-        )?;
-        self.call(req).await
+        self.get_one(&EP_USAGE_SUMMARY, &[customer_id]).await
     }
 
     /// Every customer's monthly usage against budget, in one call (follows `links.next` if
@@ -505,73 +470,37 @@ impl PartnerCenter {
     pub async fn customers_usage_records(
         &self,
     ) -> Result<Vec<CustomerMonthlyUsageRecord>, PcError> {
-        self.app_user_gate(EP_USAGE_RECORDS)?;
-        let req = self.get(
-            EP_USAGE_RECORDS,
-            &["v1", "customers", "usagerecords"],
-            &[],
-            TokenKind::AppUser,
-        )?;
-        Pages::envelope(Arc::clone(self.transport()), req)
-            .collect_all()
-            .await
+        self.get_all(&EP_USAGE_RECORDS, &[]).await
     }
 
     /// The partner's Microsoft invoices (offset paging through `links.next`).
     pub fn invoices(&self) -> Pages<Invoice> {
         let size = self.inner.page_size.to_string();
-        match self.get(
-            EP_INVOICES,
-            &["v1", "invoices"],
-            &[("size", &size), ("offset", "0")],
-            TokenKind::AppOnly,
-        ) {
-            Ok(req) => Pages::envelope(Arc::clone(self.transport()), req),
-            Err(e) => Pages::failed(Arc::clone(self.transport()), e),
-        }
+        let query = [("size", size.as_str()), ("offset", "0")];
+        self.pages(&EP_INVOICES, &query, Pages::envelope)
     }
 
     /// The partner's account balance summary.
     pub async fn invoice_summary(&self) -> Result<InvoiceSummary, PcError> {
-        let req = self.get(
-            EP_INVOICE_SUMMARY,
-            &["v1", "invoices", "summary"],
-            &[],
-            TokenKind::AppOnly,
-        )?;
-        self.call(req).await
+        self.get_one(&EP_INVOICE_SUMMARY, &[]).await
     }
 
     /// Azure fraud events, optionally filtered by status. App+User only (the first
     /// `next_page` fails with [`PcError::AppUserNotConfigured`] without an HTTP call otherwise).
     /// Classic model: one bare-array call; new model: `PageSize`/`PageNumber` paging.
     pub fn fraud_events(&self, status: Option<FraudEventStatus>) -> Pages<FraudEvent> {
-        let transport = Arc::clone(self.transport());
-        if let Err(e) = self.app_user_gate(EP_FRAUD_EVENTS) {
-            return Pages::failed(transport, e);
-        }
         let status_text = status.as_ref().map(|s| s.as_str().to_owned());
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(s) = status_text.as_deref() {
             query.push(("EventStatus", s));
         }
-        let req = match self.get(
-            EP_FRAUD_EVENTS,
-            &["v1", "fraudEvents"],
-            &query,
-            TokenKind::AppUser,
-        ) {
-            Ok(r) => r,
-            Err(e) => return Pages::failed(transport, e),
-        };
+        let page_size = self.inner.page_size;
         if self.inner.fraud_new_model {
-            Pages::page_number(
-                transport,
-                req.header("X-NewEventsModel", "true"),
-                self.inner.page_size,
-            )
+            self.pages(&EP_FRAUD_EVENTS, &query, |transport, req| {
+                Pages::page_number(transport, req.header("X-NewEventsModel", "true"), page_size)
+            })
         } else {
-            Pages::single(transport, req)
+            self.pages(&EP_FRAUD_EVENTS, &query, Pages::single)
         }
     }
 
@@ -584,32 +513,26 @@ impl PartnerCenter {
         status: FraudEventStatus,
         reason: Option<FraudResolvedReason>,
     ) -> Result<Vec<FraudEvent>, PcError> {
-        self.app_user_gate(EP_FRAUD_STATUS)?;
+        let mut req = self.request(&EP_FRAUD_STATUS, &[subscription_id], &[])?;
         let body = serde_json::to_value(FraudStatusUpdate {
             event_ids: event_ids.to_vec(),
             event_status: status,
             resolved_reason: reason,
         })
-        .map_err(|e| PcError::InvalidRequest {
-            endpoint: EP_FRAUD_STATUS.to_owned(),
-            message: e.to_string(),
-        })?;
-        let url = self.url(
-            &[
-                "v1",
-                "fraudEvents",
-                "subscription",
-                subscription_id,
-                "status",
-            ],
-            &[],
-        )?;
-        let mut req =
-            ApiRequest::new(Method::POST, EP_FRAUD_STATUS, url, TokenKind::AppUser).json(body);
+        .map_err(invalid_request(EP_FRAUD_STATUS.label))?;
+        req = req.json(body);
         if self.inner.fraud_new_model {
             req = req.header("X-NewEventsModel", "true");
         }
         self.call(req).await
+    }
+}
+
+/// Maps a request that cannot be built to [`PcError::InvalidRequest`] for `endpoint`.
+fn invalid_request<E: std::fmt::Display>(endpoint: &str) -> impl FnOnce(E) -> PcError + '_ {
+    move |e| PcError::InvalidRequest {
+        endpoint: endpoint.to_owned(),
+        message: e.to_string(),
     }
 }
 
@@ -635,6 +558,37 @@ mod tests {
         let pc = PartnerCenter::new(o).expect("client");
         let dbg = format!("{pc:?}");
         assert!(!dbg.contains("SUPER-SECRET-VALUE-123"), "{dbg}");
+    }
+
+    #[test]
+    fn endpoint_labels_are_their_paths() {
+        let mut o = ClientOptions::new("t", "c", SecretString::from("s".to_owned()));
+        o.app_user = Some(Arc::new(crate::pc::store::MemoryRefreshTokenStore::new(
+            None,
+        )));
+        let pc = PartnerCenter::new(o).expect("client");
+        let url = |ep: &Endpoint, args: &[&str]| {
+            pc.request(ep, args, &[])
+                .map(|r| r.url.path().to_owned())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            url(&EP_CANCEL_ENTITLEMENT, &["c 1", "s/1", "e1"]),
+            Ok("/v1/customers/c%201/subscriptions/s%2F1/azureEntitlements/e1/cancel".to_owned())
+        );
+        assert_eq!(
+            url(&EP_USAGE_RECORDS, &[]),
+            Ok("/v1/customers/usagerecords".to_owned())
+        );
+        assert!(url(&EP_CUSTOMER, &[]).is_err());
+        assert!(url(&EP_CUSTOMER, &["c1", "c2"]).is_err());
+        let mut no_app_user = ClientOptions::new("t", "c", SecretString::from("s".to_owned()));
+        no_app_user.app_user = None;
+        let pc = PartnerCenter::new(no_app_user).expect("client");
+        assert!(matches!(
+            pc.request(&EP_FRAUD_EVENTS, &[], &[]),
+            Err(PcError::AppUserNotConfigured { .. })
+        ));
     }
 
     #[test]

@@ -292,11 +292,16 @@ mod tests {
         let mut d = date(first);
         let mut v = dec(start);
         for _ in 0..n {
-            l.record_spend(customer, d, v, "EUR", ts("2026-01-01T00:00:00Z"))
-                .unwrap();
+            spend(l, customer, d, v, "EUR");
             d = d.tomorrow().unwrap();
             v += dec(step);
         }
+    }
+
+    /// Record one daily snapshot (when it was recorded does not matter to the rule).
+    fn spend(l: &Ledger, customer: &str, day: Date, mtd: Decimal, currency: &str) {
+        l.record_spend(customer, day, mtd, currency, ts("2026-01-01T00:00:00Z"))
+            .unwrap();
     }
 
     fn go(l: &Ledger, today_mtd: &str, now: &str, tz: Option<&str>, c: &PolicyConfig) -> Plan {
@@ -386,14 +391,7 @@ mod tests {
         // Oct 26..31 (+10/day), Nov 1 = 5 (a drop of 205, not an increase pair), Nov 2 today.
         let l = ledger();
         series(&l, "c1", "2026-10-26", 6, "160", "10");
-        l.record_spend(
-            "c1",
-            date("2026-11-01"),
-            dec("5"),
-            "EUR",
-            ts("2026-01-01T00:00:00Z"),
-        )
-        .unwrap();
+        spend(&l, "c1", date("2026-11-01"), dec("5"), "EUR");
         let p = go(&l, "200", "2026-11-02T08:00:00Z", None, &c);
         // increases: Oct 27..31 = five +10s (the Oct 31 -> Nov 1 pair is excluded): median 10.
         assert_eq!(fired(&p), ["anomaly.spend:c1:2026-11-02"]);
@@ -430,14 +428,7 @@ mod tests {
         let l = ledger();
         series(&l, "c1", "2026-11-10", 10, "100", "10");
         // A USD row for yesterday replaces the EUR one (one row per day): no EUR yesterday.
-        l.record_spend(
-            "c1",
-            date("2026-11-19"),
-            dec("10"),
-            "USD",
-            ts("2026-01-01T00:00:00Z"),
-        )
-        .unwrap();
+        spend(&l, "c1", date("2026-11-19"), dec("10"), "USD");
         assert!(fired(&go(&l, "1000", "2026-11-20T08:00:00Z", None, &c)).is_empty());
     }
 

@@ -388,13 +388,7 @@ fn subscriptions<'i>(
     customer: &str,
     out: &mut PlanBuilder,
 ) -> Option<&'i [Subscription]> {
-    let detail = input
-        .snapshot
-        .details
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(customer))
-        .map(|(_, d)| d);
-    match detail.map(|d| &d.subscriptions) {
+    match input.snapshot.detail(customer).map(|d| &d.subscriptions) {
         None | Some(Section::NotChecked { .. }) => {
             out.need_detail(
                 customer,

@@ -116,14 +116,11 @@ fn field_starts(text: &str, start: usize, record: &csv::StringRecord) -> Vec<usi
 
 /// Reads the records of one CSV export; problems go to `problems` (then the rows are ignored).
 pub(crate) fn read_rows(
-    bytes: &[u8],
+    text: &str,
     file: &Path,
     config: &ReceivablesConfig,
     problems: &mut Problems,
 ) -> Vec<RawRow> {
-    let Some(text) = decode(bytes, file, problems) else {
-        return Vec::new();
-    };
     let Ok(delimiter) = config.delimiter_byte() else {
         return Vec::new(); // validated by the caller
     };

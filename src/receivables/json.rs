@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use super::config::{Field, ReceivablesConfig};
-use super::csv::{LineIndex, decode};
+use super::csv::LineIndex;
 use super::error::{Problem, Problems};
 use super::row::{RawField, RawRow};
 
@@ -264,14 +264,11 @@ impl<'a> Parser<'a> {
 
 /// Reads the invoice objects of one JSON export; problems go to `problems`.
 pub(crate) fn read_rows(
-    bytes: &[u8],
+    text: &str,
     file: &Path,
     config: &ReceivablesConfig,
     problems: &mut Problems,
 ) -> Vec<RawRow> {
-    let Some(text) = decode(bytes, file, problems) else {
-        return Vec::new();
-    };
     let index = LineIndex::new(text);
     let problem = |offset: usize, message: String| {
         let (line, column) = index.pos(offset);

@@ -230,9 +230,12 @@ pub fn import_files(
             path: file.clone(),
             source,
         })?;
+        let Some(text) = csv::decode(&bytes, file, &mut problems) else {
+            continue;
+        };
         let rows = match config.format.resolve(file) {
-            FileFormat::Json => json::read_rows(&bytes, file, config, &mut problems),
-            _ => csv::read_rows(&bytes, file, config, &mut problems),
+            FileFormat::Json => json::read_rows(text, file, config, &mut problems),
+            _ => csv::read_rows(text, file, config, &mut problems),
         };
         for raw in rows {
             if problems.is_full() {

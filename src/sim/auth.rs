@@ -177,26 +177,27 @@ pub fn token_endpoint(
     let lifetime = settings.lifetime;
     let secs = lifetime.as_secs();
     let now_unix = jiff::Timestamp::now().as_second();
+    // The v1 shape sends numbers as strings and adds `expires_on`, `not_before`, `resource`.
+    let token_body = |access: String| match version {
+        TokenVersion::V1 => json!({
+            "token_type": "Bearer",
+            "expires_in": secs.to_string(),
+            "ext_expires_in": secs.to_string(),
+            "expires_on": (now_unix + secs as i64).to_string(),
+            "not_before": now_unix.to_string(),
+            "resource": resource,
+            "access_token": access,
+        }),
+        TokenVersion::V2 => json!({
+            "token_type": "Bearer",
+            "expires_in": secs,
+            "ext_expires_in": secs,
+            "access_token": access,
+        }),
+    };
     match grant {
         "client_credentials" => {
-            let access = tokens.issue(TokenKind::AppOnly, lifetime);
-            let body = match version {
-                TokenVersion::V1 => json!({
-                    "token_type": "Bearer",
-                    "expires_in": secs.to_string(),
-                    "ext_expires_in": secs.to_string(),
-                    "expires_on": (now_unix + secs as i64).to_string(),
-                    "not_before": now_unix.to_string(),
-                    "resource": resource,
-                    "access_token": access,
-                }),
-                TokenVersion::V2 => json!({
-                    "token_type": "Bearer",
-                    "expires_in": secs,
-                    "ext_expires_in": secs,
-                    "access_token": access,
-                }),
-            };
+            let body = token_body(tokens.issue(TokenKind::AppOnly, lifetime));
             SimResponse::json(200, &body)
         }
         "refresh_token" => {
@@ -209,28 +210,11 @@ pub fn token_endpoint(
                     "The provided refresh token is invalid, expired or already redeemed. Refresh tokens rotate: use the newest one, or redo the consent.",
                 );
             }
-            let access = tokens.issue(TokenKind::AppUser, lifetime);
-            let refresh = tokens.rotate_refresh();
-            let body = match version {
-                TokenVersion::V1 => json!({
-                    "token_type": "Bearer",
-                    "scope": "user_impersonation",
-                    "expires_in": secs.to_string(),
-                    "ext_expires_in": secs.to_string(),
-                    "expires_on": (now_unix + secs as i64).to_string(),
-                    "not_before": now_unix.to_string(),
-                    "resource": resource,
-                    "access_token": access,
-                    "refresh_token": refresh,
-                }),
-                TokenVersion::V2 => json!({
-                    "token_type": "Bearer",
-                    "scope": format!("{PC_RESOURCE}/user_impersonation"),
-                    "expires_in": secs,
-                    "ext_expires_in": secs,
-                    "access_token": access,
-                    "refresh_token": refresh,
-                }),
+            let mut body = token_body(tokens.issue(TokenKind::AppUser, lifetime));
+            body["refresh_token"] = json!(tokens.rotate_refresh());
+            body["scope"] = match version {
+                TokenVersion::V1 => json!("user_impersonation"),
+                TokenVersion::V2 => json!(format!("{PC_RESOURCE}/user_impersonation")),
             };
             SimResponse::json(200, &body)
         }

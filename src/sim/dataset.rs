@@ -139,6 +139,28 @@ pub struct SimAuditRecord {
     pub customized_data: Vec<(String, Option<String>)>,
 }
 
+impl SimAuditRecord {
+    /// A succeeded `operation` (resource type, operation type) on `customer` at `at`, with no
+    /// id, user, application, values or customized data: set those with struct update syntax.
+    pub fn succeeded(customer: &SimCustomer, operation: (&str, &str), at: Timestamp) -> Self {
+        let (resource_type, operation_type) = operation;
+        SimAuditRecord {
+            id: String::new(),
+            customer_id: customer.id.clone(),
+            customer_name: customer.company_name.clone(),
+            user_principal_name: String::new(),
+            application_id: None,
+            resource_type: resource_type.to_owned(),
+            operation_type: operation_type.to_owned(),
+            operation_date: at,
+            operation_status: "succeeded".to_owned(),
+            resource_old_value: None,
+            resource_new_value: None,
+            customized_data: Vec::new(),
+        }
+    }
+}
+
 /// An Azure fraud event (classic and new-model fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimFraudEvent {
@@ -658,6 +680,18 @@ mod generate {
         t.checked_add(d).unwrap_or(t)
     }
 
+    /// The application the generated admins act through.
+    const NATIVE_APP: &str = "Partner Center Native App";
+
+    /// An audit record id and a time in the 60 days before `now`, drawn in that order.
+    fn recent_activity(rng: &mut fastrand::Rng, now: Timestamp) -> (String, Timestamp) {
+        let id = guid(rng);
+        (
+            id,
+            minus(now, SignedDuration::from_mins(rng.i64(60..60 * 24 * 60))),
+        )
+    }
+
     fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
         // All call sites pass non-empty constant slices.
         &items[rng.usize(..items.len())]
@@ -746,34 +780,30 @@ mod generate {
             if young {
                 audits.push(SimAuditRecord {
                     id: guid(&mut rng),
-                    customer_id: id.clone(),
-                    customer_name: company_name.clone(),
                     user_principal_name: admin.clone(),
-                    application_id: Some("Partner Center Native App".into()),
-                    resource_type: "customer".into(),
-                    operation_type: "add_customer".into(),
-                    operation_date: created,
-                    operation_status: "succeeded".into(),
-                    resource_old_value: None,
+                    application_id: Some(NATIVE_APP.into()),
                     resource_new_value: Some(format!(
                         "{{\"Id\":\"{id}\",\"CompanyProfile\":{{\"Domain\":\"{domain}\",\"CompanyName\":\"{}\"}}}}",
                         company_name.replace('"', "'")
                     )),
                     customized_data: vec![("CustomerId".into(), Some(id.clone()))],
+                    ..SimAuditRecord::succeeded(&cust, ("customer", "add_customer"), created)
                 });
+                // Drawn in this order: record id, approval time, relationship id.
+                let record_id = guid(&mut rng);
+                let approved = plus(created, SignedDuration::from_mins(rng.i64(5..600)));
                 audits.push(SimAuditRecord {
-                    id: guid(&mut rng),
-                    customer_id: id.clone(),
-                    customer_name: company_name.clone(),
+                    id: record_id,
                     user_principal_name: admin.clone(),
-                    application_id: None,
-                    resource_type: "granular_admin_relationship".into(),
-                    operation_type: "granular_admin_relationship_approved".into(),
-                    operation_date: plus(created, SignedDuration::from_mins(rng.i64(5..600))),
-                    operation_status: "succeeded".into(),
-                    resource_old_value: None,
-                    resource_new_value: None,
                     customized_data: vec![("RelationshipId".into(), Some(guid(&mut rng)))],
+                    ..SimAuditRecord::succeeded(
+                        &cust,
+                        (
+                            "granular_admin_relationship",
+                            "granular_admin_relationship_approved",
+                        ),
+                        approved,
+                    )
                 });
             }
 
@@ -826,15 +856,8 @@ mod generate {
                 if sub_created > minus(now, days(60)) {
                     audits.push(SimAuditRecord {
                         id: guid(&mut rng),
-                        customer_id: id.clone(),
-                        customer_name: company_name.clone(),
                         user_principal_name: admin.clone(),
-                        application_id: Some("Partner Center Native App".into()),
-                        resource_type: "order".into(),
-                        operation_type: "create_order".into(),
-                        operation_date: sub_created,
-                        operation_status: "succeeded".into(),
-                        resource_old_value: None,
+                        application_id: Some(NATIVE_APP.into()),
                         resource_new_value: Some(format!(
                             "{{\"Id\":\"{}\",\"ReferenceCustomerId\":\"{id}\",\"LineItems\":[{{\"LineItemNumber\":0,\"OfferId\":\"{}\",\"SubscriptionId\":\"{}\",\"FriendlyName\":\"{}\",\"Quantity\":{}}}]}}",
                             sub.order_id, sub.offer_id, sub.id, sub.friendly_name, sub.quantity
@@ -846,6 +869,7 @@ mod generate {
                             ("Quantity-0".into(), Some(sub.quantity.to_string())),
                             ("PartnerOnRecord-0".into(), None),
                         ],
+                        ..SimAuditRecord::succeeded(&cust, ("order", "create_order"), sub_created)
                     });
                 }
                 cust.subscriptions.push(sub);
@@ -874,24 +898,17 @@ mod generate {
             let roll = rng.u32(..100);
             if roll < 10 {
                 if let Some(sub) = cust.subscriptions.first() {
+                    let (record_id, at) = recent_activity(&mut rng, now);
+                    let status = if rng.u32(..10) == 0 {
+                        "failed"
+                    } else {
+                        "succeeded"
+                    };
                     audits.push(SimAuditRecord {
-                        id: guid(&mut rng),
-                        customer_id: id.clone(),
-                        customer_name: company_name.clone(),
+                        id: record_id,
                         user_principal_name: admin.clone(),
-                        application_id: Some("Partner Center Native App".into()),
-                        resource_type: "subscription".into(),
-                        operation_type: "update_subscription".into(),
-                        operation_date: minus(
-                            now,
-                            SignedDuration::from_mins(rng.i64(60..60 * 24 * 60)),
-                        ),
-                        operation_status: if rng.u32(..10) == 0 {
-                            "failed"
-                        } else {
-                            "succeeded"
-                        }
-                        .into(),
+                        application_id: Some(NATIVE_APP.into()),
+                        operation_status: status.into(),
                         resource_old_value: Some(format!(
                             "{{\"Id\":\"{}\",\"Quantity\":{}}}",
                             sub.id, sub.quantity
@@ -902,48 +919,39 @@ mod generate {
                             sub.quantity + 1
                         )),
                         customized_data: vec![("SubscriptionId".into(), Some(sub.id.clone()))],
+                        ..SimAuditRecord::succeeded(
+                            &cust,
+                            ("subscription", "update_subscription"),
+                            at,
+                        )
                     });
                 }
             } else if roll < 14 && cust.has_azure_plan() {
+                let (record_id, at) = recent_activity(&mut rng, now);
+                let budget = cust.budget.map(|b| b.to_string());
                 audits.push(SimAuditRecord {
-                    id: guid(&mut rng),
-                    customer_id: id.clone(),
-                    customer_name: company_name.clone(),
+                    id: record_id,
                     user_principal_name: admin.clone(),
-                    application_id: None,
-                    resource_type: "customer".into(),
-                    operation_type: "update_customer_spending_budget".into(),
-                    operation_date: minus(
-                        now,
-                        SignedDuration::from_mins(rng.i64(60..60 * 24 * 60)),
-                    ),
-                    operation_status: "succeeded".into(),
                     resource_old_value: Some("{\"Amount\":null}".into()),
                     resource_new_value: Some(format!(
                         "{{\"Amount\":{}}}",
-                        cust.budget
-                            .map(|b| b.to_string())
-                            .unwrap_or_else(|| "null".into())
+                        budget.as_deref().unwrap_or("null")
                     )),
-                    customized_data: Vec::new(),
+                    ..SimAuditRecord::succeeded(
+                        &cust,
+                        ("customer", "update_customer_spending_budget"),
+                        at,
+                    )
                 });
             } else if roll < 16 {
+                let (record_id, at) = recent_activity(&mut rng, now);
                 audits.push(SimAuditRecord {
-                    id: guid(&mut rng),
-                    customer_id: id.clone(),
-                    customer_name: company_name.clone(),
+                    id: record_id,
                     user_principal_name: admin.clone(),
-                    application_id: Some("Partner Center Native App".into()),
-                    resource_type: "order".into(),
-                    operation_type: "create_order".into(),
-                    operation_date: minus(
-                        now,
-                        SignedDuration::from_mins(rng.i64(60..60 * 24 * 60)),
-                    ),
+                    application_id: Some(NATIVE_APP.into()),
                     operation_status: "failed".into(),
-                    resource_old_value: None,
-                    resource_new_value: None,
                     customized_data: vec![("ErrorCode".into(), Some("900121".into()))],
+                    ..SimAuditRecord::succeeded(&cust, ("order", "create_order"), at)
                 });
             }
             ds.customers.push(cust);
@@ -1034,20 +1042,15 @@ mod generate {
             };
             audits.push(SimAuditRecord {
                 id: guid(&mut rng),
-                customer_id: cust.id.clone(),
-                customer_name: cust.company_name.clone(),
-                user_principal_name: String::new(),
-                application_id: None,
-                resource_type: "subscription".into(),
-                operation_type: "azure_fraud_event_detected".into(),
-                operation_date: last,
-                operation_status: "succeeded".into(),
-                resource_old_value: None,
-                resource_new_value: None,
                 customized_data: vec![
                     ("SubscriptionId".into(), Some(ent.id.clone())),
                     ("EventType".into(), Some(etype.into())),
                 ],
+                ..SimAuditRecord::succeeded(
+                    cust,
+                    ("subscription", "azure_fraud_event_detected"),
+                    last,
+                )
             });
             ds.fraud_events.push(ev);
         }

@@ -69,17 +69,9 @@ fn audit(
 ) -> SimAuditRecord {
     SimAuditRecord {
         id: id.to_owned(),
-        customer_id: customer.id.clone(),
-        customer_name: customer.company_name.clone(),
         user_principal_name: "admin@partner.example".to_owned(),
-        application_id: None,
-        resource_type: resource_type.to_owned(),
-        operation_type: op.to_owned(),
-        operation_date: at,
-        operation_status: "succeeded".to_owned(),
-        resource_old_value: None,
         resource_new_value: new_value,
-        customized_data: Vec::new(),
+        ..SimAuditRecord::succeeded(customer, (resource_type, op), at)
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::auth::{self, Bearer, TokenKind, TokenSettings, TokenVersion, Tokens};
-use super::dataset::{Dataset, SimAuditRecord, guid_from};
+use super::dataset::{Dataset, SimAuditRecord, SimCustomer, SimSubscription, guid_from};
 use super::render;
 use super::wire::{SimResponse, decode_token, encode_token, member, param, parse_pairs};
 use super::{Faults, RecordedRequest, SimConfig, SimError, SimHandle, lock};
@@ -71,6 +71,65 @@ impl Data {
                     .get(i)
                     .is_some_and(|c| c.id.eq_ignore_ascii_case(id))
             })
+    }
+
+    /// The customer `id` (case-insensitive), or Partner Center's 404.
+    fn customer(&self, id: &str) -> Result<&SimCustomer, SimResponse> {
+        self.customer_idx(id)
+            .and_then(|i| self.ds.customers.get(i))
+            .ok_or_else(|| SimResponse::not_found("Customer", id))
+    }
+
+    /// [`Data::customer`], to change.
+    fn customer_mut(&mut self, id: &str) -> Result<&mut SimCustomer, SimResponse> {
+        let idx = self.customer_idx(id);
+        idx.and_then(|i| self.ds.customers.get_mut(i))
+            .ok_or_else(|| SimResponse::not_found("Customer", id))
+    }
+}
+
+/// The subscription `sid` of `c` (case-insensitive), or Partner Center's 404.
+fn subscription<'a>(c: &'a SimCustomer, sid: &str) -> Result<&'a SimSubscription, SimResponse> {
+    c.subscriptions
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(sid))
+        .ok_or_else(|| SimResponse::not_found("Subscription", sid))
+}
+
+/// [`subscription`], to change.
+fn subscription_mut<'a>(
+    c: &'a mut SimCustomer,
+    sid: &str,
+) -> Result<&'a mut SimSubscription, SimResponse> {
+    c.subscriptions
+        .iter_mut()
+        .find(|s| s.id.eq_ignore_ascii_case(sid))
+        .ok_or_else(|| SimResponse::not_found("Subscription", sid))
+}
+
+/// One page of `items`: at most `size` of them from `offset` (both clamped), and the index
+/// just after the page.
+fn window<T>(items: &[T], offset: usize, size: usize) -> (&[T], usize) {
+    let from = offset.min(items.len());
+    let to = offset.saturating_add(size).min(items.len());
+    (items.get(from..to).unwrap_or(&[]), to)
+}
+
+/// The user principal the simulated partner application acts as.
+const AUTOMATION_UPN: &str = "sim-automation@simpartner.onmicrosoft.com";
+
+/// The audit record of a change the client (the simulated partner application) just made.
+fn automation_record(
+    ctx: &Ctx<'_>,
+    id: String,
+    customer: &SimCustomer,
+    operation: (&str, &str),
+) -> SimAuditRecord {
+    SimAuditRecord {
+        id,
+        user_principal_name: AUTOMATION_UPN.into(),
+        application_id: Some(ctx.sh.cfg.client_id.clone()),
+        ..SimAuditRecord::succeeded(customer, operation, ctx.sh.now())
     }
 }
 
@@ -760,20 +819,12 @@ fn dispatch(ctx: &Ctx<'_>, route: &Route) -> SimResponse {
             ))
         }),
         Route::Subscription(id, sid) => with_customer(ctx, id, |c| {
-            let s = c
-                .subscriptions
-                .iter()
-                .find(|s| s.id.eq_ignore_ascii_case(sid))
-                .ok_or_else(|| SimResponse::not_found("Subscription", sid))?;
+            let s = subscription(c, sid)?;
             Ok(SimResponse::json(200, &render::subscription(&c.id, s)))
         }),
         Route::PatchSubscription(id, sid) => patch_subscription(ctx, id, sid),
         Route::Entitlements(id, sid) => with_customer(ctx, id, |c| {
-            let s = c
-                .subscriptions
-                .iter()
-                .find(|s| s.id.eq_ignore_ascii_case(sid))
-                .ok_or_else(|| SimResponse::not_found("Subscription", sid))?;
+            let s = subscription(c, sid)?;
             let items = s
                 .entitlements
                 .iter()
@@ -860,18 +911,9 @@ type HandlerResult = Result<SimResponse, SimResponse>;
 fn with_customer(
     ctx: &Ctx<'_>,
     id: &str,
-    f: impl FnOnce(&super::SimCustomer) -> HandlerResult,
+    f: impl FnOnce(&SimCustomer) -> HandlerResult,
 ) -> HandlerResult {
-    let data = lock(&ctx.sh.data);
-    let idx = data
-        .customer_idx(id)
-        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    let c = data
-        .ds
-        .customers
-        .get(idx)
-        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    f(c)
+    f(lock(&ctx.sh.data).customer(id)?)
 }
 
 /// (first day of month, first day of next month, last-modified = yesterday) as RFC 3339.
@@ -898,18 +940,9 @@ fn list_customers(ctx: &Ctx<'_>) -> HandlerResult {
         Some(o) => o.parse::<usize>().map_err(|_| bad_continuation())?,
     };
     let data = lock(&ctx.sh.data);
-    let total = data.ds.customers.len();
-    let start = offset.min(total);
-    let end = offset.saturating_add(size).min(total);
-    let items: Vec<Value> = data
-        .ds
-        .customers
-        .get(start..end)
-        .unwrap_or(&[])
-        .iter()
-        .map(render::customer_list_item)
-        .collect();
-    let next = (end < total).then(|| {
+    let (page, end) = window(&data.ds.customers, offset, size);
+    let items: Vec<Value> = page.iter().map(render::customer_list_item).collect();
+    let next = (end < data.ds.customers.len()).then(|| {
         let token = encode_token("customers", &[end.to_string()], ctx.sh.token_key);
         seek_link(
             &format!("/v1/customers?size={size}&seekOperation=Next"),
@@ -957,15 +990,20 @@ fn seek_offset(ctx: &Ctx<'_>, kind: &str) -> Result<Option<Vec<String>>, SimResp
         .ok_or_else(bad_continuation)
 }
 
+/// The string member `name` of a request body (case-insensitive), or a 400 saying `missing`.
+fn required_text<'b>(body: &'b Value, name: &str, missing: &str) -> Result<&'b str, SimResponse> {
+    member(body, name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| SimResponse::bad_request(missing))
+}
+
 fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
     let body = ctx.json_body()?;
-    let status = member(&body, "status")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            SimResponse::bad_request(
-                "The subscription body must include 'status' ('suspended' or 'active').",
-            )
-        })?;
+    let status = required_text(
+        &body,
+        "status",
+        "The subscription body must include 'status' ('suspended' or 'active').",
+    )?;
     let target = status.to_ascii_lowercase();
     if target != "suspended" && target != "active" {
         return Err(SimResponse::bad_request(format!(
@@ -983,25 +1021,12 @@ fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
     let if_match = ctx
         .header("if-match")
         .map(|v| v.trim().trim_matches('"').to_string());
-    let now = ctx.sh.now();
     let mut guard = lock(&ctx.sh.data);
     let data = &mut *guard;
-    let idx = data
-        .customer_idx(id)
-        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    let partner_upn = "sim-automation@simpartner.onmicrosoft.com".to_string();
+    let c = data.customer_mut(id)?;
     let new_id = guid_from(&mut lock(&ctx.sh.id_rng));
-    let c = data
-        .ds
-        .customers
-        .get_mut(idx)
-        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    let (cid, cname) = (c.id.clone(), c.company_name.clone());
-    let s = c
-        .subscriptions
-        .iter_mut()
-        .find(|s| s.id.eq_ignore_ascii_case(sid))
-        .ok_or_else(|| SimResponse::not_found("Subscription", sid))?;
+    let cid = c.id.clone();
+    let s = subscription_mut(c, sid)?;
     match if_match {
         Some(tag) if tag == s.etag() => {}
         Some(_) => {
@@ -1052,20 +1077,13 @@ fn patch_subscription(ctx: &Ctx<'_>, id: &str, sid: &str) -> HandlerResult {
         s.etag_version = s.etag_version.wrapping_add(1);
         let sub_id = s.id.clone();
         let rendered = render::subscription_pascal(&cid, s);
-        data.ds.audit_records.push(SimAuditRecord {
-            id: new_id,
-            customer_id: cid.clone(),
-            customer_name: cname,
-            user_principal_name: partner_upn,
-            application_id: Some(ctx.sh.cfg.client_id.clone()),
-            resource_type: "subscription".into(),
-            operation_type: "update_subscription".into(),
-            operation_date: now,
-            operation_status: "succeeded".into(),
+        let record = SimAuditRecord {
             resource_old_value: Some(format!("{{\"Id\":\"{sub_id}\",\"Status\":\"{old}\"}}")),
             resource_new_value: Some(format!("{{\"Id\":\"{sub_id}\",\"Status\":\"{target}\"}}")),
             customized_data: vec![("SubscriptionId".into(), Some(sub_id))],
-        });
+            ..automation_record(ctx, new_id, c, ("subscription", "update_subscription"))
+        };
+        data.ds.audit_records.push(record);
         return Ok(SimResponse::json(200, &rendered));
     }
     Ok(SimResponse::json(
@@ -1093,20 +1111,9 @@ fn cancel_entitlement(ctx: &Ctx<'_>, id: &str, sid: &str, eid: &str) -> HandlerR
         ));
     }
     let mut data = lock(&ctx.sh.data);
-    let idx = data
-        .customer_idx(id)
-        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    let c = data
-        .ds
-        .customers
-        .get_mut(idx)
-        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let c = data.customer_mut(id)?;
     let cid = c.id.clone();
-    let s = c
-        .subscriptions
-        .iter_mut()
-        .find(|s| s.id.eq_ignore_ascii_case(sid))
-        .ok_or_else(|| SimResponse::not_found("Subscription", sid))?;
+    let s = subscription_mut(c, sid)?;
     let sub_id = s.id.clone();
     let e = s
         .entitlements
@@ -1228,17 +1235,13 @@ fn audit_records(ctx: &Ctx<'_>) -> HandlerResult {
         .filter(|a| a.operation_date >= start && a.operation_date < end && matcher.matches(a))
         .collect();
     selected.sort_by_key(|a| a.operation_date);
-    let total = selected.len();
-    let from = offset.min(total);
-    let to = offset.saturating_add(size).min(total);
+    let (page, to) = window(&selected, offset, size);
     let partner_id = data.ds.partner_id.clone();
-    let items: Vec<Value> = selected
-        .get(from..to)
-        .unwrap_or(&[])
+    let items: Vec<Value> = page
         .iter()
         .map(|a| render::audit_record(a, &partner_id))
         .collect();
-    let next = (to < total).then(|| {
+    let next = (to < selected.len()).then(|| {
         let token = encode_token(
             "audit",
             &[
@@ -1366,31 +1369,20 @@ fn patch_budget(ctx: &Ctx<'_>, id: &str) -> HandlerResult {
     let new_id = guid_from(&mut lock(&ctx.sh.id_rng));
     let mut guard = lock(&ctx.sh.data);
     let data = &mut *guard;
-    let idx = data
-        .customer_idx(id)
-        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
-    let c = data
-        .ds
-        .customers
-        .get_mut(idx)
-        .ok_or_else(|| SimResponse::not_found("Customer", id))?;
+    let c = data.customer_mut(id)?;
     let old = c.budget;
     c.budget = amount.map(|a| a.round_dp(2));
     let rendered = render::usage_budget(c);
     let fmt = |b: Option<Decimal>| b.map(|d| d.to_string()).unwrap_or_else(|| "null".into());
     let record = SimAuditRecord {
-        id: new_id,
-        customer_id: c.id.clone(),
-        customer_name: c.company_name.clone(),
-        user_principal_name: "sim-automation@simpartner.onmicrosoft.com".into(),
-        application_id: Some(ctx.sh.cfg.client_id.clone()),
-        resource_type: "customer".into(),
-        operation_type: "update_customer_spending_budget".into(),
-        operation_date: ctx.sh.now(),
-        operation_status: "succeeded".into(),
         resource_old_value: Some(format!("{{\"Amount\":{}}}", fmt(old))),
         resource_new_value: Some(format!("{{\"Amount\":{}}}", fmt(c.budget))),
-        customized_data: Vec::new(),
+        ..automation_record(
+            ctx,
+            new_id,
+            c,
+            ("customer", "update_customer_spending_budget"),
+        )
     };
     data.ds.audit_records.push(record);
     Ok(SimResponse::json(200, &rendered))
@@ -1407,25 +1399,17 @@ fn list_invoices(ctx: &Ctx<'_>) -> HandlerResult {
         })?,
     };
     let data = lock(&ctx.sh.data);
-    let total = data.ds.invoices.len();
-    let from = offset.min(total);
-    let to = offset.saturating_add(size).min(total);
-    let items: Vec<Value> = data
-        .ds
-        .invoices
-        .get(from..to)
-        .unwrap_or(&[])
-        .iter()
-        .map(|i| render::invoice(i, false))
-        .collect();
-    let next = (to < total).then(|| render::link(&format!("/invoices?size={size}&offset={to}")));
+    let (page, to) = window(&data.ds.invoices, offset, size);
+    let items: Vec<Value> = page.iter().map(|i| render::invoice(i, false)).collect();
+    let next = (to < data.ds.invoices.len())
+        .then(|| render::link(&format!("/invoices?size={size}&offset={to}")));
     let mut v = render::collection(
         items,
         &format!("/invoices?size={size}&offset={offset}"),
         next,
     );
     if let Some(obj) = v.as_object_mut() {
-        obj.insert("totalCount".into(), json!(to - from));
+        obj.insert("totalCount".into(), json!(page.len()));
     }
     Ok(SimResponse::json(200, &v))
 }
@@ -1477,11 +1461,7 @@ fn fraud_events(ctx: &Ctx<'_>) -> HandlerResult {
         .collect();
     let slice: &[&super::SimFraudEvent] = match page {
         None => &matching,
-        Some((size, number)) => {
-            let from = size.saturating_mul(number - 1).min(matching.len());
-            let to = from.saturating_add(size).min(matching.len());
-            matching.get(from..to).unwrap_or(&[])
-        }
+        Some((size, number)) => window(&matching, size.saturating_mul(number - 1), size).0,
     };
     let arr: Vec<Value> = slice
         .iter()
@@ -1493,13 +1473,11 @@ fn fraud_events(ctx: &Ctx<'_>) -> HandlerResult {
 fn fraud_status(ctx: &Ctx<'_>, sid: &str) -> HandlerResult {
     let new_model = new_events_model(ctx);
     let body = ctx.json_body()?;
-    let status = member(&body, "EventStatus")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            SimResponse::bad_request(
-                "The body must include 'EventStatus' (Active, Resolved or Investigating).",
-            )
-        })?;
+    let status = required_text(
+        &body,
+        "EventStatus",
+        "The body must include 'EventStatus' (Active, Resolved or Investigating).",
+    )?;
     let status = match status.to_ascii_lowercase().as_str() {
         "active" => "Active",
         "resolved" | "resolve" => "Resolved",

@@ -32,49 +32,25 @@ struct Scenario {
     days: i64,
 }
 
-fn scenario() -> impl Strategy<Value = Scenario> {
-    (
-        prop::collection::vec((0usize..2, -5i64..25, 10u32..3000), 1..6),
-        prop::collection::vec((0i64..60, 0usize..6, 1u8..=100), 0..5),
-        prop::collection::vec(
+prop_compose! {
+    /// The random inputs of one simulated [`Scenario`].
+    fn scenario()(
+        invoices in prop::collection::vec((0usize..2, -5i64..25, 10u32..3000), 1..6),
+        payments in prop::collection::vec((0i64..60, 0usize..6, 1u8..=100), 0..5),
+        holds in prop::collection::vec(
             (0i64..60, 0usize..2, prop::option::of(0usize..6), 1i64..10),
             0..3,
         ),
-        prop::collection::vec((0i64..60, 0usize..6), 0..2),
-        any::<bool>(),
-        prop::collection::vec(0i8..24, 60),
-        prop::collection::vec(any::<bool>(), 60),
-        0i64..5,
-        0i64..9,
-        20i64..60,
-    )
-        .prop_map(
-            |(
-                invoices,
-                payments,
-                holds,
-                disputes,
-                exempt_c2,
-                hours,
-                twice,
-                min_gap,
-                lead,
-                days,
-            )| {
-                Scenario {
-                    invoices,
-                    payments,
-                    holds,
-                    disputes,
-                    exempt_c2,
-                    hours,
-                    twice,
-                    min_gap,
-                    lead,
-                    days,
-                }
-            },
-        )
+        disputes in prop::collection::vec((0i64..60, 0usize..6), 0..2),
+        exempt_c2 in any::<bool>(),
+        hours in prop::collection::vec(0i8..24, 60),
+        twice in prop::collection::vec(any::<bool>(), 60),
+        min_gap in 0i64..5,
+        lead in 0i64..9,
+        days in 20i64..60,
+    ) -> Scenario {
+        Scenario { invoices, payments, holds, disputes, exempt_c2, hours, twice, min_gap, lead, days }
+    }
 }
 
 /// `notice/{c}/{stage}[~n]/{invoice}` -> (stage, invoice).

@@ -170,6 +170,34 @@ fn skips(p: &Plan) -> String {
         .join(" | ")
 }
 
+/// Asserts that some skip reason of `p` contains `why`.
+#[track_caller]
+fn assert_skipped(p: &Plan, why: &str) {
+    let all = skips(p);
+    assert!(all.contains(why), "no skip says {why:?}: {all}");
+}
+
+/// Asserts that `p` plans no action and that a skip reason contains `why`.
+#[track_caller]
+fn assert_nothing_planned(p: &Plan, why: &str) {
+    assert!(p.actions.is_empty(), "{:?}", keys(p));
+    assert_skipped(p, why);
+}
+
+/// Records that cspguard suspended `subscription` of customer `C` for nonpayment on
+/// 2026-11-01 under the action `key`.
+fn suspended_for_nonpayment(ledger: &Ledger, subscription: &str, key: &str) {
+    ledger
+        .record_suspension(
+            C,
+            subscription,
+            key,
+            "nonpayment",
+            ts("2026-11-01T08:00:00Z"),
+        )
+        .unwrap();
+}
+
 fn finding<'p>(p: &'p Plan, fp: &str) -> Option<&'p Finding> {
     p.findings.iter().find(|f| f.fingerprint == fp)
 }
@@ -276,12 +304,7 @@ fn invalid_config_plans_nothing_and_says_why() {
     w.rows = vec![receivable(C, "INV-1", "2026-11-01", "100", "0")];
     w.config.dunning.stages[1].days = 0;
     let p = w.plan("2026-11-21T08:00:00Z");
-    assert!(p.actions.is_empty());
-    assert!(
-        skips(&p).contains("invalid dunning config"),
-        "{}",
-        skips(&p)
-    );
+    assert_nothing_planned(&p, "invalid dunning config");
 }
 
 // ---- days, amounts, time zones --------------------------------------------------------
@@ -450,12 +473,9 @@ fn min_gap_boundary_in_local_days_across_dst() {
         let p = w.plan(now);
         assert_eq!(notice(&p).is_some(), allowed, "at {now}: {}", skips(&p));
         if !allowed {
-            assert!(
-                skips(&p).contains(
-                    "waiting: last notice on 2026-10-25; next notice allowed from 2026-10-28"
-                ),
-                "{}",
-                skips(&p)
+            assert_skipped(
+                &p,
+                "waiting: last notice on 2026-10-25; next notice allowed from 2026-10-28",
             );
         }
     }
@@ -474,12 +494,7 @@ fn min_gap_two_versus_three_days_after_a_reminder() {
     // 16th: still within the gap on the 17th.
     w.rows.push(receivable(C, "INV-2", "2026-11-15", "50", "0"));
     let p = w.plan("2026-11-17T08:00:00Z");
-    assert!(p.actions.is_empty(), "{:?}", keys(&p));
-    assert!(
-        skips(&p).contains("next notice allowed from 2026-11-18"),
-        "{}",
-        skips(&p)
-    );
+    assert_nothing_planned(&p, "next notice allowed from 2026-11-18");
     let p = w.plan("2026-11-18T08:00:00Z");
     assert_eq!(keys(&p), ["notice/c1/reminder-2/INV-1"]);
     let (_, _, invs, _) = notice(&p).unwrap();
@@ -622,14 +637,10 @@ fn after_final_notice() -> World {
 fn suspension_waits_for_the_final_notice_lead_days() {
     let w = after_final_notice();
     let p = w.plan("2026-11-20T08:00:00Z");
-    assert!(p.actions.is_empty(), "{:?}", keys(&p));
-    assert!(
-        skips(&p).contains(
-            "suspension waits: final notice sent 2026-11-14, suspension allowed from \
-             2026-11-21"
-        ),
-        "{}",
-        skips(&p)
+    assert_nothing_planned(
+        &p,
+        "suspension waits: final notice sent 2026-11-14, suspension allowed from \
+             2026-11-21",
     );
     // 22:59Z on the 20th is 23:59 local: still waiting; 23:00Z is the 21st locally.
     assert!(w.plan("2026-11-20T22:59:00Z").actions.is_empty());
@@ -668,12 +679,7 @@ fn suspension_scope_follows_the_config() {
     w.config.dunning.suspend_azure_plans = false;
     w.config.dunning.suspend_billing_types = vec!["usage".into()];
     let p = w.plan("2026-11-21T08:00:00Z");
-    assert!(p.actions.is_empty());
-    assert!(
-        skips(&p).contains("no subscription is in scope"),
-        "{}",
-        skips(&p)
-    );
+    assert_nothing_planned(&p, "no subscription is in scope");
 }
 
 #[test]
@@ -698,11 +704,9 @@ fn no_suspension_without_a_sent_final_notice() {
         .unwrap();
     w.ledger = l;
     let p = w.plan("2026-12-01T08:00:00Z");
-    assert!(p.actions.is_empty(), "{:?}", keys(&p));
-    assert!(
-        skips(&p).contains("suspension waits: no final notice for INV-1 was sent yet"),
-        "{}",
-        skips(&p)
+    assert_nothing_planned(
+        &p,
+        "suspension waits: no final notice for INV-1 was sent yet",
     );
 }
 
@@ -719,7 +723,7 @@ fn missing_or_failed_detail_plans_nothing_for_that_customer() {
             subscriptions: true
         })
     );
-    assert!(skips(&p).contains("detail not fetched"));
+    assert_skipped(&p, "detail not fetched");
 
     let mut w = after_final_notice();
     if let Some(d) = w.snap.details.get_mut(C) {
@@ -728,8 +732,7 @@ fn missing_or_failed_detail_plans_nothing_for_that_customer() {
         };
     }
     let p = w.plan("2026-11-21T08:00:00Z");
-    assert!(p.actions.is_empty());
-    assert!(skips(&p).contains("subscriptions could not be read (HTTP 500)"));
+    assert_nothing_planned(&p, "subscriptions could not be read (HTTP 500)");
 
     // A notice needs only the profile.
     let mut w = World::new();
@@ -769,12 +772,7 @@ fn person_rejection_is_final_but_a_system_cancellation_is_replanned() {
         .cancel(n.id, SYSTEM_ACTOR, "suspension rejected", now)
         .unwrap();
     let p = w.plan("2026-11-24T08:00:00Z");
-    assert!(p.actions.is_empty(), "{:?}", keys(&p));
-    assert!(
-        skips(&p).contains("suspend/c1/s1/INV-1 was cancelled by anna"),
-        "{}",
-        skips(&p)
-    );
+    assert_nothing_planned(&p, "suspend/c1/s1/INV-1 was cancelled by anna");
 
     // The same, but cancelled by cspguard (e.g. a hold that has ended): planned again.
     let w = after_final_notice();
@@ -818,7 +816,7 @@ fn customer_hold_stops_the_ladder_and_cancels_pending_actions() {
             .reason
             .contains("customer on hold until 2026-11-30")
     );
-    assert!(skips(&p).contains("the ladder is stopped"), "{}", skips(&p));
+    assert_skipped(&p, "the ladder is stopped");
     let f = finding(&p, "dunning.overdue:c1").unwrap();
     assert!(
         f.summary
@@ -868,10 +866,9 @@ fn disputed_invoices_are_skipped_without_a_finding() {
     let p = w.plan("2026-11-21T08:00:00Z");
     assert!(p.actions.is_empty());
     assert!(p.findings.is_empty(), "{:?}", p.findings);
-    assert!(
-        skips(&p).contains("Contoso: disputed, not dunned: INV-1 (€100.00, 20 days past due)"),
-        "{}",
-        skips(&p)
+    assert_skipped(
+        &p,
+        "Contoso: disputed, not dunned: INV-1 (€100.00, 20 days past due)",
     );
 }
 
@@ -894,7 +891,7 @@ fn exempt_customer_is_never_dunned_and_pending_suspension_is_cancelled() {
             .iter()
             .any(|c| c.key == "suspend/c1/s1/INV-1")
     );
-    assert!(skips(&p).contains("exempt"));
+    assert_skipped(&p, "exempt");
 }
 
 // ---- data problems --------------------------------------------------------------------
@@ -902,15 +899,7 @@ fn exempt_customer_is_never_dunned_and_pending_suspension_is_cancelled() {
 #[test]
 fn failed_import_plans_nothing_for_anyone_and_says_why() {
     let w = after_final_notice();
-    w.ledger
-        .record_suspension(
-            C,
-            "s9",
-            "suspend/c1/s9/INV-0",
-            "nonpayment",
-            ts("2026-11-01T08:00:00Z"),
-        )
-        .unwrap();
+    suspended_for_nonpayment(&w.ledger, "s9", "suspend/c1/s9/INV-0");
     let rec = ReceivablesInput::Failed {
         error: "ar.csv: missing".into(),
     };
@@ -1055,12 +1044,7 @@ fn ledger_action_with_unreadable_payload_skips_the_customer() {
         )
         .unwrap();
     let p = w.plan("2026-11-21T08:00:00Z");
-    assert!(p.actions.is_empty());
-    assert!(
-        skips(&p).contains("payload cspguard cannot read"),
-        "{}",
-        skips(&p)
-    );
+    assert_nothing_planned(&p, "payload cspguard cannot read");
 }
 
 // ---- paying -------------------------------------------------------------------------
@@ -1125,25 +1109,16 @@ fn partly_paid_customer_stays_suspended_until_no_invoice_is_at_the_suspension_st
             .iter()
             .any(|a| matches!(a.kind, ActionKind::Reactivate { .. }))
     );
-    assert!(
-        skips(&p).contains("stays suspended: INV-1 (€1.00) is 37 days past due and open"),
-        "{}",
-        skips(&p)
+    assert_skipped(
+        &p,
+        "stays suspended: INV-1 (€1.00) is 37 days past due and open",
     );
 }
 
 #[test]
 fn reactivation_works_for_customers_without_receivable_rows() {
     let w = World::new();
-    w.ledger
-        .record_suspension(
-            C,
-            "s1",
-            "suspend/c1/s1/INV-1",
-            "nonpayment",
-            ts("2026-11-01T08:00:00Z"),
-        )
-        .unwrap();
+    suspended_for_nonpayment(&w.ledger, "s1", "suspend/c1/s1/INV-1");
     let p = w.plan("2026-11-21T08:00:00Z");
     assert_eq!(
         keys(&p),
@@ -1161,7 +1136,7 @@ fn disabled_plans_nothing_and_says_so() {
     w.config.dunning.enabled = false;
     let p = w.plan("2026-11-21T08:00:00Z");
     assert!(p.actions.is_empty() && p.findings.is_empty());
-    assert!(skips(&p).contains("dunning is disabled"));
+    assert_skipped(&p, "dunning is disabled");
 }
 
 #[test]
@@ -1172,15 +1147,7 @@ fn reactivation_without_contact_still_reactivates_and_warns() {
             data: profile(Some("not an address"), None, "SE"),
         };
     }
-    w.ledger
-        .record_suspension(
-            C,
-            "s1",
-            "suspend/c1/s1/INV-1",
-            "nonpayment",
-            ts("2026-11-01T08:00:00Z"),
-        )
-        .unwrap();
+    suspended_for_nonpayment(&w.ledger, "s1", "suspend/c1/s1/INV-1");
     let p = w.plan("2026-11-21T08:00:00Z");
     assert_eq!(keys(&p), ["reactivate/c1/s1/suspend/c1/s1/INV-1"]);
     let f = finding(&p, "dunning.no_contact:c1").unwrap();
