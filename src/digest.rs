@@ -892,6 +892,7 @@ mod tests {
                 stage_index: 1,
             }],
             suspension_date: None,
+            budget: None,
         }
     }
 

@@ -328,6 +328,7 @@ impl NoticeContext {
             stage,
             invoices,
             suspension_date,
+            budget,
             ..
         } = action
         else {
@@ -383,7 +384,23 @@ impl NoticeContext {
             suspension_date: suspension_date.map(|d| format_date(d, locale)),
             affected_subscriptions: affected_subscriptions.iter().map(|s| one_line(s)).collect(),
             budget: None,
-        })
+        }
+        .with_budget_of(budget.as_ref()))
+    }
+
+    /// Adds the budget facts a planned budget-threshold notice carries, if any.
+    fn with_budget_of(self, b: Option<&crate::plan::NoticeBudget>) -> NoticeContext {
+        match b {
+            None => self,
+            Some(b) => self.with_budget(&BudgetFacts {
+                threshold_percent: b.threshold_percent,
+                spend: b.spend,
+                budget: b.budget,
+                currency: b.currency.trim().to_ascii_uppercase(),
+                month: b.month,
+                forecast: b.forecast,
+            }),
+        }
     }
 
     /// Adds the budget facts of a `budget-threshold` notice.
@@ -1167,6 +1184,7 @@ pub mod samples {
             locale_hint: Some(locale.into()),
             invoices,
             suspension_date,
+            budget: None,
         }
     }
 
