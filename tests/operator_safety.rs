@@ -58,3 +58,61 @@ async fn budget_threshold_notice_reaches_the_customer_with_its_numbers() {
     assert_eq!(done.status.as_str(), "done", "{:?}", done.last_error);
     w.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_partner_tenants_with_one_from_domain_never_share_a_message_id() {
+    let now = now();
+    let a = scripted(now).start().await;
+    let tz = TimeZone::get(TZ).expect("tz");
+    let s = scenario::demo_tenant(now, &tz, 3);
+    let b = World::builder()
+        .dataset(s.dataset)
+        .clock(now)
+        .receivables(&s.receivables_csv)
+        .smtp_at(a.smtp_addr())
+        .sim(|sim| sim.tenant_id = "second-partner-tenant".to_owned())
+        .configure(|c, _| {
+            c.set(
+                "partner_center",
+                "tenant_id",
+                &support::config::quote("second-partner-tenant"),
+            );
+        })
+        .start()
+        .await;
+
+    a.run(now, &[], 0).await;
+    let from_a = a.smtp().received().len();
+    b.run(now, &[], 0).await;
+    let mails = a.smtp().received();
+    assert_eq!(mails.len(), from_a * 2, "both tenants send the same set");
+
+    let ids: Vec<String> = mails.iter().map(|m| m.mail().message_id()).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "no Message-ID is shared: {ids:?}");
+    let digests: Vec<_> = mails
+        .iter()
+        .filter(|m| m.subject().contains("digest"))
+        .map(|m| m.mail().message_id())
+        .collect();
+    assert_eq!(digests.len(), 2);
+    assert!(
+        digests
+            .iter()
+            .all(|d| d.ends_with("@contoso-cloud.example>"))
+    );
+
+    // The same action keeps its Message-ID: the ledger's record matches the header sent.
+    let recorded: Vec<String> = a
+        .ledger()
+        .notices(None, None)
+        .expect("notices")
+        .into_iter()
+        .map(|n| n.message_id)
+        .collect();
+    assert!(recorded.iter().all(|id| ids[..from_a].contains(id)));
+    b.shutdown().await;
+    a.shutdown().await;
+}

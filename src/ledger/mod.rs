@@ -35,7 +35,7 @@ mod view;
 pub use actions::{ActionError, FailureKind};
 pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
-pub use msgid::message_id_for;
+pub use msgid::{message_id_for, message_id_for_tenant};
 pub use store::{Ledger, RetryPolicy};
 pub use types::{
     ActionRow, ActionStatus, FindingRow, Hold, NewAction, NewNotice, NoticeRow, RunRow,

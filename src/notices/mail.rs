@@ -10,8 +10,9 @@
 //!
 //! Invariants:
 //! - Every message carries From, optional Reply-To, Date and a Message-ID derived from the
-//!   action's idempotency key ([`crate::ledger::message_id_for`]): a resent notice has the same
-//!   Message-ID, so mail systems and people can recognise the duplicate.
+//!   partner tenant and the action's idempotency key ([`crate::ledger::message_id_for_tenant`]):
+//!   a resent notice has the same Message-ID, so mail systems and people can recognise the
+//!   duplicate, and two partner tenants sharing a From domain never share one.
 //! - No customer-controlled value can add a header: addresses (and display names) containing
 //!   control characters are rejected with [`MailError::BadAddress`], never sent; control
 //!   characters (CR, LF, ...) in the subject are replaced by spaces. Non-ASCII subjects and display
@@ -620,6 +621,8 @@ pub struct Mailer {
     from: Mailbox,
     reply_to: Option<Mailbox>,
     message_id_domain: String,
+    /// The partner tenant the Message-IDs are scoped to ("" until [`Mailer::for_tenant`]).
+    tenant: String,
     transport: Transport,
     password: Option<SecretString>,
 }
@@ -685,6 +688,7 @@ impl Mailer {
             from,
             reply_to,
             message_id_domain,
+            tenant: String::new(),
             transport,
             password,
         })
@@ -718,9 +722,17 @@ impl Mailer {
         }
     }
 
-    /// The Message-ID for an idempotency key, e.g. `<cspguard.0123…@example.com>`.
+    /// Scope this mailer's Message-IDs to the partner tenant (`[partner_center] tenant_id`), so
+    /// two cspguard instances of different partners never send the same Message-ID.
+    pub fn for_tenant(mut self, tenant: &str) -> Mailer {
+        self.tenant = tenant.to_owned();
+        self
+    }
+
+    /// The Message-ID for an idempotency key, e.g. `<cspguard.0123…@example.com>`, derived from
+    /// the partner tenant and the key.
     pub fn message_id(&self, key: &str) -> String {
-        crate::ledger::message_id_for(key, &self.message_id_domain)
+        crate::ledger::message_id_for_tenant(&self.tenant, key, &self.message_id_domain)
     }
 
     /// The `.eml` path the file transport uses for `key` (`None` for other transports).

@@ -112,7 +112,11 @@ impl<'c> Session<'c> {
         let renderer =
             Renderer::new(config.templates.dir.clone()).map_err(SessionError::Templates)?;
         let mailer = match &config.mail {
-            Some(m) => Some(Mailer::new(m, m.resolve_password()?).map_err(SessionError::Mail)?),
+            Some(m) => Some(
+                Mailer::new(m, m.resolve_password()?)
+                    .map_err(SessionError::Mail)?
+                    .for_tenant(config.partner_center.tenant_id.get_ref()),
+            ),
             None => None,
         };
         Ok(Session {
