@@ -34,7 +34,7 @@ use crate::ledger::{
     NewNotice,
 };
 use crate::notices::format::choose_locale;
-use crate::notices::mail::{MailError, Mailer, OutgoingEmail};
+use crate::notices::mail::{MailError, Mailer, OutgoingEmail, Refusal};
 use crate::notices::templates::{
     CustomerInfo, NoticeContext, OpsAlertContext, PartnerInfo, Renderer,
 };
@@ -82,6 +82,12 @@ pub struct ExecutionReport {
     pub skipped: Vec<(String, String)>,
     /// Why the circuit breaker stopped every suspension this run, if it did.
     pub breaker: Option<String>,
+    /// Recipients the mail server refused while the notice went to the others (action key,
+    /// what was refused); each is alerted to ops.
+    pub refused: Vec<(String, String)>,
+    /// The refusals still to alert (action key, customer, refusal).
+    #[serde(skip)]
+    refusals: Vec<(String, Option<String>, Refusal)>,
 }
 
 /// Everything the executor needs.
@@ -247,6 +253,37 @@ impl Executor<'_> {
             self.send(mailer, &claimed, &action, &findings, snapshot, report)
                 .await?;
         }
+        self.alert_refusals(snapshot, report).await
+    }
+
+    /// Alert ops about every recipient the mail server refused while the notice went to the
+    /// others (once per `[alerts] repeat_hours` per address).
+    async fn alert_refusals(
+        &self,
+        snapshot: &Snapshot,
+        report: &mut ExecutionReport,
+    ) -> Result<(), ExecuteError> {
+        let refusals = std::mem::take(&mut report.refusals);
+        for (key, customer, r) in refusals {
+            let who = customer.as_deref().unwrap_or("partner");
+            let finding = Finding {
+                fingerprint: format!("mail.refused:{who}:{}", r.address.to_ascii_lowercase()),
+                rule: "mail.refused".to_owned(),
+                severity: Severity::Warning,
+                customer: customer.clone(),
+                summary: format!(
+                    "The mail server refused {} ({} of {key}); the email went to the other \
+                     recipients. Fix the address (billing profile or [customers] email/cc). {}",
+                    r.address, r.field, r.reason
+                ),
+                facts: BTreeMap::from([
+                    ("action".to_owned(), key.clone()),
+                    ("address".to_owned(), r.address.clone()),
+                    ("field".to_owned(), r.field.to_owned()),
+                ]),
+            };
+            self.alert_now(&finding, snapshot, report).await?;
+        }
         Ok(())
     }
 
@@ -273,6 +310,16 @@ impl Executor<'_> {
                     self.ledger.mark_finding_notified(fingerprint, self.now)?;
                 }
                 report.sent += 1;
+                for r in done.refused {
+                    report
+                        .refused
+                        .push((claimed.key.clone(), format!("{}: {}", r.address, r.reason)));
+                    if matches!(action.kind, ActionKind::CustomerNotice { .. }) {
+                        report
+                            .refusals
+                            .push((claimed.key.clone(), action.customer.clone(), r));
+                    }
+                }
             }
             Err(error) => self.record_failure(claimed, error, report)?,
         }
@@ -643,9 +690,10 @@ impl Executor<'_> {
             _ => return Err(not_an_email(row)),
         };
         let receipt = mailer.send(&composed.email).await.map_err(mail_failure)?;
-        let notices = composed
-            .recipients
-            .into_iter()
+        let notices = receipt
+            .accepted
+            .iter()
+            .cloned()
             .map(|recipient| NewNotice {
                 customer: action.customer.clone(),
                 recipient,
@@ -655,12 +703,21 @@ impl Executor<'_> {
                 action_key: Some(row.key.clone()),
             })
             .collect();
+        let mut result = serde_json::json!({
+            "message_id": receipt.message_id,
+            "transport_response": receipt.transport_response,
+        });
+        if !receipt.refused.is_empty() {
+            result["refused"] = receipt
+                .refused
+                .iter()
+                .map(|r| serde_json::json!({"address": r.address, "field": r.field, "reason": r.reason}))
+                .collect();
+        }
         Ok(Done {
-            result: serde_json::json!({
-                "message_id": receipt.message_id,
-                "transport_response": receipt.transport_response,
-            }),
+            result,
             notices,
+            refused: receipt.refused,
         })
     }
 
@@ -700,8 +757,6 @@ impl Executor<'_> {
             .renderer
             .render(template, &locale, &ctx)
             .map_err(|e| ActionError::transient(e.to_string()))?;
-        let mut recipients = vec![to.clone()];
-        recipients.extend(cc.iter().cloned());
         Ok(Composed {
             email: OutgoingEmail {
                 key: row.key.clone(),
@@ -714,7 +769,6 @@ impl Executor<'_> {
             },
             template: template.clone(),
             locale,
-            recipients,
         })
     }
 
@@ -769,7 +823,7 @@ impl Executor<'_> {
         Ok(Composed {
             email: OutgoingEmail {
                 key: row.key.clone(),
-                to: ops.clone(),
+                to: ops,
                 cc: Vec::new(),
                 subject: rendered.subject,
                 text: rendered.text,
@@ -778,7 +832,6 @@ impl Executor<'_> {
             },
             template: "ops-alert".to_owned(),
             locale: "en".to_owned(),
-            recipients: ops,
         })
     }
 
@@ -862,6 +915,8 @@ enum Gate {
 struct Done {
     result: serde_json::Value,
     notices: Vec<NewNotice>,
+    /// Recipients the server refused while the others got the email.
+    refused: Vec<Refusal>,
 }
 
 /// A rendered email and what the ledger's notice records need.
@@ -869,7 +924,6 @@ struct Composed {
     email: OutgoingEmail,
     template: String,
     locale: String,
-    recipients: Vec<String>,
 }
 
 /// The failure of a non-email action handed to the mailer (recorded as before: transient).
@@ -937,9 +991,12 @@ async fn perform_pc(
     }
 }
 
-/// How a failed send is recorded: every mail failure is transient (retried with the ledger's
-/// backoff until its attempts are used up), as the executor has always recorded it;
-/// [`MailError::is_transient`] is not consulted here.
+/// How a failed send is recorded: a permanent refusal by the mail server (5xx) is not retried
+/// (the action fails; `cspguard retry` after fixing the address); every other mail failure is
+/// transient (retried with the ledger's backoff until its attempts are used up).
 fn mail_failure(e: MailError) -> ActionError {
-    ActionError::transient(e.to_string())
+    match e {
+        MailError::Rejected { .. } => ActionError::permanent(e.to_string()),
+        _ => ActionError::transient(e.to_string()),
+    }
 }

@@ -116,3 +116,135 @@ async fn two_partner_tenants_with_one_from_domain_never_share_a_message_id() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// `[customers."<Fabrikam>"] cc = [...]`.
+fn fabrikam_cc(c: &mut support::config::ConfigBuilder, cc: &[&str]) {
+    let list: Vec<String> = cc.iter().map(|a| support::config::quote(a)).collect();
+    c.set(
+        &format!("customers.\"{}\"", scenario::ids::REMINDER_1),
+        "cc",
+        &format!("[{}]", list.join(", ")),
+    );
+}
+
+const FABRIKAM_TO: &str = "billing@fabrikamab.example";
+const GOOD_CC: &str = "am@contoso-cloud.example";
+const GONE_CC: &str = "gone@fabrikamab.example";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_cc_never_blocks_the_primary_and_every_recipient_is_recorded() {
+    let now = now();
+    let mut options = support::world::smtp_options();
+    options.reject_recipient = Some(GONE_CC.to_owned());
+    let tz = TimeZone::get(TZ).expect("tz");
+    let s = scenario::demo_tenant(now, &tz, 3);
+    let w = World::builder()
+        .dataset(s.dataset)
+        .clock(now)
+        .receivables(&s.receivables_csv)
+        .smtp_with(options)
+        .configure(|c, _| fabrikam_cc(c, &[GOOD_CC, GONE_CC]))
+        .start()
+        .await;
+
+    let out = w.run(now, &[], 0).await;
+
+    let mails = w.smtp().received();
+    let fabrikam_id = mails
+        .iter()
+        .find(|m| m.rcpt_to.contains(&FABRIKAM_TO.to_owned()))
+        .expect("Fabrikam's reminder")
+        .mail()
+        .message_id();
+    let delivered: Vec<String> = mails
+        .iter()
+        .filter(|m| m.mail().message_id() == fabrikam_id)
+        .flat_map(|m| m.rcpt_to.clone())
+        .collect();
+    assert!(delivered.contains(&FABRIKAM_TO.to_owned()), "{delivered:?}");
+    assert!(delivered.contains(&GOOD_CC.to_owned()), "{delivered:?}");
+    assert!(!delivered.contains(&GONE_CC.to_owned()));
+
+    // Ops hear about the refused address, named.
+    let alert = mails
+        .iter()
+        .find(|m| m.to().contains(support::config::OPS) && m.text().contains(GONE_CC))
+        .unwrap_or_else(|| panic!("an ops alert names {GONE_CC}\n{}", out.show()));
+    assert!(alert.rcpt_to.iter().all(|r| r != GONE_CC));
+
+    // The notice is done; its result names the refusal; every accepted recipient is recorded.
+    let ledger = w.ledger();
+    let notice = ledger
+        .actions(Some(scenario::ids::REMINDER_1), None)
+        .expect("actions")
+        .into_iter()
+        .find(|a| a.kind == "customer_notice")
+        .expect("the reminder");
+    assert_eq!(notice.status.as_str(), "done");
+    let result = notice.result.expect("result").to_string();
+    assert!(result.contains(GONE_CC), "{result}");
+    let mut recorded: Vec<String> = ledger
+        .notices(Some(scenario::ids::REMINDER_1), None)
+        .expect("notices")
+        .into_iter()
+        .filter(|n| n.template != "ops-alert")
+        .map(|n| n.recipient)
+        .collect();
+    recorded.sort();
+    assert_eq!(recorded, [GOOD_CC, FABRIKAM_TO]);
+
+    let history = w
+        .cli(now, &["history", "--customer", scenario::ids::REMINDER_1])
+        .await;
+    assert!(history.stdout.contains(GOOD_CC), "{}", history.show());
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanently_refused_primary_is_not_retried_and_the_error_names_it() {
+    let now = now();
+    let mut options = support::world::smtp_options();
+    options.reject_recipient = Some(FABRIKAM_TO.to_owned());
+    let tz = TimeZone::get(TZ).expect("tz");
+    let s = scenario::demo_tenant(now, &tz, 3);
+    let w = World::builder()
+        .dataset(s.dataset)
+        .clock(now)
+        .receivables(&s.receivables_csv)
+        .smtp_with(options)
+        .configure(|c, _| fabrikam_cc(c, &[GOOD_CC]))
+        .start()
+        .await;
+
+    w.run(now, &[], 3).await;
+    let notice = |w: &World| {
+        w.ledger()
+            .actions(Some(scenario::ids::REMINDER_1), None)
+            .expect("actions")
+            .into_iter()
+            .find(|a| a.kind == "customer_notice")
+            .expect("the reminder")
+    };
+    let failed = notice(&w);
+    assert_eq!(failed.status.as_str(), "failed");
+    let error = failed.last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains(FABRIKAM_TO) && error.contains("550"),
+        "{error}"
+    );
+    assert!(
+        w.smtp()
+            .received()
+            .iter()
+            .all(|m| !m.rcpt_to.contains(&GOOD_CC.to_owned())),
+        "the cc does not get a notice the customer did not"
+    );
+
+    // A later run does not try again.
+    let later = now
+        .checked_add(jiff::SignedDuration::from_hours(2))
+        .expect("time");
+    w.run(later, &[], 0).await;
+    assert_eq!(notice(&w).attempts, 1);
+    w.shutdown().await;
+}
