@@ -10,8 +10,9 @@
 //! claimed in one transaction. A crash between claim and mark leaves the action `executing`, which
 //! the next run turns into `uncertain` for a person to check; it is never repeated blindly.
 //!
-//! Architecture invariant: in `dry-run` nothing is written to the outbox and nothing is sent; the
-//! plan is reported as "would" (only the digest leaves the machine).
+//! Architecture invariant: in `dry-run` nothing is written to the outbox, no finding or alert
+//! state changes and nothing is sent; the plan is reported as "would" (only the digest leaves
+//! the machine).
 //!
 //! Architecture invariant: an action whose `after` prerequisites are not all settled is not
 //! claimed; one whose prerequisites all ended without any being done is cancelled (a suspension
@@ -117,10 +118,18 @@ pub enum Selection {
 }
 
 impl Executor<'_> {
-    /// Record findings, resolutions and cancellations, and (outside dry-run) write every planned
+    /// Outside dry-run: record findings, resolutions and cancellations, and write every planned
     /// action to the outbox. Destructive actions always wait for approval outside `enforce`.
+    /// A dry-run writes nothing (it only reports what it would do), so the findings and alert
+    /// state a later real run depends on stay as they were.
     pub fn record(&self, plan: &Plan, report: &mut ExecutionReport) -> Result<(), ExecuteError> {
         let l = self.ledger;
+        if self.mode == Mode::DryRun {
+            report
+                .would
+                .extend(plan.actions.iter().map(|a| a.key.clone()));
+            return Ok(());
+        }
         for f in &plan.findings {
             l.upsert_finding(
                 &f.fingerprint,
@@ -133,12 +142,6 @@ impl Executor<'_> {
         }
         for fp in &plan.resolved {
             l.resolve_finding(fp, self.now)?;
-        }
-        if self.mode == Mode::DryRun {
-            report
-                .would
-                .extend(plan.actions.iter().map(|a| a.key.clone()));
-            return Ok(());
         }
         for c in &plan.cancellations {
             if let Some(row) = l.action_by_key(&c.key)?

@@ -248,3 +248,39 @@ async fn a_permanently_refused_primary_is_not_retried_and_the_error_names_it() {
     assert_eq!(notice(&w).attempts, 1);
     w.shutdown().await;
 }
+
+/// The subjects of the ops alerts (not the digest) a world's server received, sorted.
+fn ops_alerts(w: &World) -> Vec<String> {
+    let mut subjects: Vec<String> = w
+        .smtp()
+        .received()
+        .iter()
+        .filter(|m| m.to().contains(support::config::OPS) && !m.subject().contains("digest"))
+        .map(|m| m.subject())
+        .collect();
+    subjects.sort();
+    subjects
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_first_changes_nothing_the_notify_run_alerts() {
+    let now = now();
+    let alone = scripted(now).start().await;
+    alone.run(now, &[], 0).await;
+    let expected = ops_alerts(&alone);
+    assert!(
+        expected.len() >= 3,
+        "the scripted tenant alerts admin grants, fraud and more: {expected:?}"
+    );
+    alone.shutdown().await;
+
+    let w = scripted(now).start().await;
+    w.run(now, &["--dry-run"], 0).await;
+    assert!(ops_alerts(&w).is_empty(), "a dry-run alerts nobody");
+    let later = now
+        .checked_add(jiff::SignedDuration::from_mins(30))
+        .expect("time");
+    w.run(later, &[], 0).await;
+    assert_eq!(ops_alerts(&w), expected);
+    w.shutdown().await;
+}

@@ -188,7 +188,11 @@ pub async fn cycle(session: &Session<'_>, options: RunOptions) -> Result<RunSumm
         planning::plan(&session.pc, cfg, ledger, now),
     )
     .await;
-    summarize::record_observations(ledger, cfg, &planned.snapshot, now);
+    // A dry-run keeps apart from every state a later real run depends on (the audit watermark,
+    // spend history, findings and alert state), so a real run after it sees what it would alone.
+    if options.mode != Mode::DryRun {
+        summarize::record_observations(ledger, cfg, &planned.snapshot, now);
+    }
 
     let exec = session.executor(options, RunScope::Cycle);
     let mut report = ExecutionReport::default();
