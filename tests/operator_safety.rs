@@ -284,3 +284,103 @@ async fn a_dry_run_first_changes_nothing_the_notify_run_alerts() {
     assert_eq!(ops_alerts(&w), expected);
     w.shutdown().await;
 }
+
+/// The keys of the dunning actions `plan` shows for `customer`.
+async fn dunning_planned(w: &World, now: Timestamp, customer: &str) -> Vec<String> {
+    let out = w.cli(now, &["plan", "--format", "json"]).await;
+    assert!(matches!(out.code, Some(0 | 3)), "{}", out.show());
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    plan["plan"]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["customer"] == customer)
+        .filter_map(|a| a["key"].as_str())
+        .filter(|k| k.starts_with("notice/") || k.starts_with("suspend/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_by_company_name_protects_the_customer_and_refuses_unknown_targets() {
+    let now = now();
+    let w = scripted(now).start().await;
+    let partial = scenario::ids::PARTIAL;
+    let until = (now.to_zoned(TimeZone::get(TZ).expect("tz")).date())
+        .checked_add(jiff::Span::new().days(30))
+        .expect("date")
+        .to_string();
+    let pause = |target: &str, invoice: Option<&str>| {
+        let mut args = vec![
+            "pause".to_owned(),
+            target.to_owned(),
+            "--until".to_owned(),
+            until.clone(),
+            "--reason".to_owned(),
+            "promise to pay".to_owned(),
+        ];
+        if let Some(i) = invoice {
+            args.extend(["--invoice".to_owned(), i.to_owned()]);
+        }
+        args
+    };
+    let cli = |args: Vec<String>| {
+        let w = &w;
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            w.cli(now, &refs).await
+        }
+    };
+
+    // Before any run cspguard knows no customer: refused, with what to do.
+    let early = cli(pause("Contoso", None)).await;
+    assert_eq!(early.code, Some(2), "{}", early.show());
+    assert!(early.stderr.contains("run --dry-run"), "{}", early.show());
+
+    w.run(now, &["--dry-run"], 0).await;
+    assert!(
+        !dunning_planned(&w, now, partial).await.is_empty(),
+        "Contoso Pharmaceuticals is dunned before the pause"
+    );
+
+    for (target, invoice, expect) in [
+        ("not-a-customer", None, "not a customer cspguard knows"),
+        ("Quick Signup", None, "6 customers"),
+        (
+            "Contoso",
+            Some("AR-9999"),
+            "not an invoice of Contoso Pharmaceuticals",
+        ),
+    ] {
+        let out = cli(pause(target, invoice)).await;
+        assert_eq!(out.code, Some(2), "{target}: {}", out.show());
+        assert!(out.stderr.contains(expect), "{target}: {}", out.show());
+    }
+    let status = w.cli(now, &["status", "--format", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    assert_eq!(
+        v["holds"].as_array().map(Vec::len),
+        Some(0),
+        "refusals change nothing"
+    );
+
+    let ok = cli(pause("Contoso", None)).await;
+    assert_eq!(ok.code, Some(0), "{}", ok.show());
+    assert!(
+        ok.stdout.contains(partial),
+        "says what it resolved to: {}",
+        ok.show()
+    );
+    assert!(
+        ok.stdout.contains("Contoso Pharmaceuticals"),
+        "{}",
+        ok.show()
+    );
+
+    assert_eq!(
+        dunning_planned(&w, now, partial).await,
+        Vec::<String>::new(),
+        "after the pause, plan no longer duns Contoso"
+    );
+    w.shutdown().await;
+}

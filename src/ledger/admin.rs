@@ -14,7 +14,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use super::{ActionRow, ActionStatus, Hold, Ledger, LedgerError, RunRow};
+use super::{ActionRow, ActionStatus, Hold, Ledger, LedgerError, Resolved, RunRow};
 use crate::output::OutputFormat;
 
 /// A request that reads or changes the ledger.
@@ -148,9 +148,16 @@ pub fn run(
         AdminRequest::History(a) => history(&Ledger::open_existing(state_path)?, &a, out),
         AdminRequest::Pause(a) => {
             let ledger = Ledger::open(state_path)?;
+            let target = ledger.resolve_customer(&a.customer)?;
+            let invoice = a
+                .invoice
+                .as_deref()
+                .map(|i| ledger.resolve_invoice(&target.customer, i))
+                .transpose()?;
+            say_resolved(out, a.format, &a.customer, &target)?;
             let hold = ledger.place_hold(
-                &a.customer,
-                a.invoice.as_deref(),
+                &target.customer.id,
+                invoice.as_deref(),
                 &a.reason,
                 a.until,
                 who,
@@ -160,7 +167,8 @@ pub fn run(
         }
         AdminRequest::Resume(a) => {
             let ledger = Ledger::open(state_path)?;
-            let released = ledger.release_holds(&a.customer, a.invoice.as_deref(), who, now)?;
+            let customer = resume_target(&ledger, &a.customer, now, out, a.format)?;
+            let released = ledger.release_holds(&customer, a.invoice.as_deref(), who, now)?;
             write_holds(out, a.format, &released, "Released holds")
         }
         AdminRequest::Approve(a) => {
@@ -206,6 +214,53 @@ pub fn run(
             )
         }
     }
+}
+
+/// Say what a typed target resolved to, unless it was the customer id itself (on standard error
+/// for JSON output, so standard output stays JSON).
+fn say_resolved(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    typed: &str,
+    target: &Resolved,
+) -> Result<(), AdminError> {
+    if target.by == "id" {
+        return Ok(());
+    }
+    let c = &target.customer;
+    let line = format!(
+        "{typed:?} is the {} of {} ({}): customer {}",
+        target.by,
+        c.company_name,
+        c.domain.as_deref().unwrap_or("no domain"),
+        c.id
+    );
+    match format {
+        OutputFormat::Table => writeln!(out, "{line}")?,
+        OutputFormat::Json => eprintln!("{line}"),
+    }
+    Ok(())
+}
+
+/// The customer whose holds `resume` releases: the typed id when it has active holds (also for
+/// a customer that has since left the tenant), else a known customer it resolves to.
+fn resume_target(
+    ledger: &Ledger,
+    typed: &str,
+    now: Timestamp,
+    out: &mut dyn Write,
+    format: OutputFormat,
+) -> Result<String, AdminError> {
+    let held = ledger
+        .active_holds(now)?
+        .into_iter()
+        .find(|h| h.customer.eq_ignore_ascii_case(typed.trim()));
+    if let Some(h) = held {
+        return Ok(h.customer);
+    }
+    let target = ledger.resolve_customer(typed)?;
+    say_resolved(out, format, typed, &target)?;
+    Ok(target.customer.id)
 }
 
 /// The ledger kind of the one action that cannot be undone.

@@ -2,7 +2,9 @@
 //!
 //! It owns the embedded SQLite state file (`state.path`): runs, the action outbox, notices,
 //! findings, watermarks, daily spend snapshots, holds, suspensions cspguard made, the rotated
-//! App+User refresh token and the billing-profile cache; plus the run lock beside it.
+//! App+User refresh token, the billing-profile cache, and the customers and invoices the last run
+//! saw (`directory.rs`, for checking the targets of `pause`/`resume`); plus the run lock beside
+//! it.
 //!
 //! Invariants:
 //! - An action is written under its unique idempotency key before anything happens; inserting an
@@ -23,6 +25,7 @@
 
 mod actions;
 pub mod admin;
+mod directory;
 mod error;
 mod holds;
 mod lock;
@@ -33,6 +36,7 @@ mod types;
 mod view;
 
 pub use actions::{ActionError, FailureKind};
+pub use directory::{KnownCustomer, Resolved, resolve_among};
 pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
 pub use msgid::{message_id_for, message_id_for_tenant};

@@ -145,6 +145,18 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TABLE notices;
     ALTER TABLE notices_v2 RENAME TO notices;
     CREATE INDEX notices_customer ON notices (customer);
+    CREATE TABLE known_customers (
+        id           TEXT PRIMARY KEY,
+        company_name TEXT NOT NULL,
+        domain       TEXT,
+        seen_at      TEXT NOT NULL
+    );
+    CREATE TABLE known_invoices (
+        customer    TEXT NOT NULL,
+        invoice     TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        PRIMARY KEY (customer, invoice)
+    );
     "#,
 ];
 

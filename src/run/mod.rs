@@ -193,6 +193,7 @@ pub async fn cycle(session: &Session<'_>, options: RunOptions) -> Result<RunSumm
     if options.mode != Mode::DryRun {
         summarize::record_observations(ledger, cfg, &planned.snapshot, now);
     }
+    summarize::record_directory(ledger, &planned, now);
 
     let exec = session.executor(options, RunScope::Cycle);
     let mut report = ExecutionReport::default();

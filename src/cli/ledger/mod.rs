@@ -25,7 +25,8 @@ pub enum LedgerCommand {
     Status(status::StatusArgs),
     /// Show every notice and action with its outcome.
     History(history::HistoryArgs),
-    /// Pause dunning and enforcement for a customer (or one invoice) until a date.
+    /// Pause dunning and enforcement for a customer (or one invoice) until a date. Records a
+    /// hold in the state file; the customer must be one the last run saw (exit 2 if not).
     Pause(pause::PauseArgs),
     /// End a pause early (all of a customer's holds, or one invoice's).
     Resume(resume::ResumeArgs),
