@@ -384,3 +384,111 @@ async fn pause_by_company_name_protects_the_customer_and_refuses_unknown_targets
     );
     w.shutdown().await;
 }
+
+/// The customer notice planned for `customer`.
+fn notice_of(w: &World, customer: &str) -> cspguard::ledger::ActionRow {
+    w.ledger()
+        .actions(Some(customer), None)
+        .expect("actions")
+        .into_iter()
+        .find(|a| a.kind == "customer_notice")
+        .expect("a notice")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_settles_uncertain_notices_and_status_names_blocked_customers() {
+    let now = now();
+    let tz = TimeZone::get(TZ).expect("tz");
+    let s = scenario::demo_tenant(now, &tz, 3);
+    let mut w = World::builder()
+        .dataset(s.dataset)
+        .clock(now)
+        .receivables(&s.receivables_csv)
+        .smtp_down()
+        .start()
+        .await;
+    let (fabrikam, tailspin) = (scenario::ids::REMINDER_1, scenario::ids::REMINDER_2);
+
+    // Mail is down: the notices wait. Then a run dies mid-send (claimed, never marked), which
+    // the next start turns uncertain.
+    w.run(now, &[], 3).await;
+    let later = now
+        .checked_add(jiff::SignedDuration::from_hours(2))
+        .expect("time");
+    {
+        let l = w.ledger();
+        for c in [fabrikam, tailspin] {
+            l.claim(notice_of(&w, c).id, later).expect("claim");
+        }
+        l.recover_interrupted(later).expect("recover");
+    }
+    let status = w.cli(later, &["status", "--format", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    let blocked = v["dunning_blocked"].as_array().expect("dunning_blocked");
+    assert_eq!(blocked.len(), 2, "{v}");
+    assert!(
+        blocked
+            .iter()
+            .any(|b| b["company_name"] == "Fabrikam AB" && b["since"].is_string())
+    );
+    let table = w.cli(later, &["status"]).await;
+    assert!(table.stdout.contains("Dunning blocked") && table.stdout.contains("Fabrikam AB"));
+
+    // Nothing to settle that is not uncertain; an outcome is required.
+    let none = w.cli(later, &["resolve", "1", "--reason", "x"]).await;
+    assert_eq!(none.code, Some(2), "{}", none.show());
+
+    let f = notice_of(&w, fabrikam).id.to_string();
+    let t = notice_of(&w, tailspin).id.to_string();
+    let sent = w
+        .cli(
+            later,
+            &[
+                "resolve",
+                &f,
+                "--sent",
+                "--reason",
+                "customer confirmed receipt",
+            ],
+        )
+        .await;
+    assert_eq!(sent.code, Some(0), "{}", sent.show());
+    let not_sent = w
+        .cli(
+            later,
+            &[
+                "resolve",
+                &t,
+                "--not-sent",
+                "--reason",
+                "not in the relay log",
+            ],
+        )
+        .await;
+    assert_eq!(not_sent.code, Some(0), "{}", not_sent.show());
+    let again = w
+        .cli(later, &["resolve", &f, "--not-sent", "--reason", "x"])
+        .await;
+    assert_eq!(again.code, Some(2), "only uncertain actions are settled");
+
+    let done = notice_of(&w, fabrikam);
+    assert_eq!(done.status.as_str(), "done");
+    let result = done.result.expect("result").to_string();
+    assert!(result.contains("customer confirmed receipt") && result.contains("\"sent\""));
+    assert!(done.retried_by.is_some(), "who settled it is recorded");
+
+    // Mail is back: the not-sent notice goes out, the settled one never again.
+    w.start_smtp().await;
+    let next = later
+        .checked_add(jiff::SignedDuration::from_mins(10))
+        .expect("time");
+    w.run(next, &[], 0).await;
+    let mails = w.smtp().received();
+    assert!(mails.iter().any(|m| m.to().contains("tailspintoyskk")));
+    assert!(!mails.iter().any(|m| m.to().contains("fabrikamab")));
+    let v: serde_json::Value =
+        serde_json::from_str(&w.cli(next, &["status", "--format", "json"]).await.stdout)
+            .expect("status JSON");
+    assert_eq!(v["dunning_blocked"].as_array().map(Vec::len), Some(0));
+    w.shutdown().await;
+}

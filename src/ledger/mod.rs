@@ -31,6 +31,7 @@ mod holds;
 mod lock;
 mod msgid;
 pub mod schema;
+mod settle;
 mod store;
 mod types;
 mod view;
@@ -40,6 +41,7 @@ pub use directory::{KnownCustomer, Resolved, resolve_among};
 pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
 pub use msgid::{message_id_for, message_id_for_tenant};
+pub use settle::Settlement;
 pub use store::{Ledger, RetryPolicy};
 pub use types::{
     ActionRow, ActionStatus, FindingRow, Hold, NewAction, NewNotice, NoticeRow, RunRow,

@@ -1,10 +1,12 @@
-//! The ledger commands (`status`, `history`, `pause`, `resume`, `approve`, `reject`, `retry`):
+//! The ledger commands (`status`, `history`, `pause`, `resume`, `approve`, `reject`, `retry`,
+//! `resolve`):
 //! one file each for its arguments; the work is `cspguard::ledger::admin`.
 
 pub mod approve;
 pub mod history;
 pub mod pause;
 pub mod reject;
+pub mod resolve;
 pub mod resume;
 pub mod retry;
 pub mod status;
@@ -36,6 +38,9 @@ pub enum LedgerCommand {
     Reject(reject::RejectArgs),
     /// Make an uncertain or failed action eligible again, after a person has checked it.
     Retry(retry::RetryArgs),
+    /// Settle an uncertain action after checking whether it happened: `--sent` marks it done,
+    /// `--not-sent` makes it eligible again; records who and why in the state file.
+    Resolve(resolve::ResolveArgs),
 }
 
 impl From<LedgerCommand> for AdminRequest {
@@ -48,6 +53,7 @@ impl From<LedgerCommand> for AdminRequest {
             LedgerCommand::Approve(a) => AdminRequest::Approve(a.into()),
             LedgerCommand::Reject(a) => AdminRequest::Reject(a.into()),
             LedgerCommand::Retry(a) => AdminRequest::Retry(a.into()),
+            LedgerCommand::Resolve(a) => AdminRequest::Resolve(a.into()),
         }
     }
 }
