@@ -950,6 +950,7 @@ mod tests {
                 stage_index: 1,
             }],
             suspension_date: None,
+            budget: None,
         }
     }
 

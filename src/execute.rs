@@ -10,8 +10,9 @@
 //! claimed in one transaction. A crash between claim and mark leaves the action `executing`, which
 //! the next run turns into `uncertain` for a person to check; it is never repeated blindly.
 //!
-//! Architecture invariant: in `dry-run` nothing is written to the outbox and nothing is sent; the
-//! plan is reported as "would" (only the digest leaves the machine).
+//! Architecture invariant: in `dry-run` nothing is written to the outbox, no finding or alert
+//! state changes and nothing is sent; the plan is reported as "would" (only the digest leaves
+//! the machine).
 //!
 //! Architecture invariant: an action whose `after` prerequisites are not all settled is not
 //! claimed; one whose prerequisites all ended without any being done is cancelled (a suspension
@@ -37,7 +38,7 @@ use crate::ledger::{
 };
 use crate::notice_facts;
 use crate::notices::format::choose_locale;
-use crate::notices::mail::{MailError, Mailer, OutgoingEmail};
+use crate::notices::mail::{MailError, Mailer, OutgoingEmail, Refusal};
 use crate::notices::templates::{
     CustomerInfo, NoticeContext, OpsAlertContext, PartnerInfo, Renderer,
 };
@@ -95,6 +96,12 @@ pub struct ExecutionReport {
     /// Findings made at execution time (breaker, refusals), alerted in groups at the end.
     #[serde(skip)]
     pub late_findings: Vec<Finding>,
+    /// Recipients the mail server refused while the notice went to the others (action key,
+    /// what was refused); each is alerted to ops.
+    pub refused: Vec<(String, String)>,
+    /// The refusals still to alert (action key, customer, refusal).
+    #[serde(skip)]
+    refusals: Vec<(String, Option<String>, Refusal)>,
 }
 
 /// Everything the executor needs.
@@ -124,10 +131,18 @@ pub enum Selection {
 }
 
 impl Executor<'_> {
-    /// Record findings, resolutions and cancellations, and (outside dry-run) write every planned
+    /// Outside dry-run: record findings, resolutions and cancellations, and write every planned
     /// action to the outbox. Destructive actions always wait for approval outside `enforce`.
+    /// A dry-run writes nothing (it only reports what it would do), so the findings and alert
+    /// state a later real run depends on stay as they were.
     pub fn record(&self, plan: &Plan, report: &mut ExecutionReport) -> Result<(), ExecuteError> {
         let l = self.ledger;
+        if self.mode == Mode::DryRun {
+            report
+                .would
+                .extend(plan.actions.iter().map(|a| a.key.clone()));
+            return Ok(());
+        }
         for f in &plan.findings {
             l.upsert_finding(
                 &f.fingerprint,
@@ -142,12 +157,6 @@ impl Executor<'_> {
             l.resolve_finding(fp, self.now)?;
         }
         self.record_baseline(plan)?;
-        if self.mode == Mode::DryRun {
-            report
-                .would
-                .extend(plan.actions.iter().map(|a| a.key.clone()));
-            return Ok(());
-        }
         for c in &plan.cancellations {
             if let Some(row) = l.action_by_key(&c.key)?
                 && matches!(
@@ -263,7 +272,39 @@ impl Executor<'_> {
             self.send(mailer, &claimed, &action, &findings, snapshot, report)
                 .await?;
         }
+        self.alert_refusals(snapshot, report).await?;
         self.send_late_alerts(snapshot, report).await
+    }
+
+    /// Alert ops about every recipient the mail server refused while the notice went to the
+    /// others (once per `[alerts] repeat_hours` per address).
+    async fn alert_refusals(
+        &self,
+        snapshot: &Snapshot,
+        report: &mut ExecutionReport,
+    ) -> Result<(), ExecuteError> {
+        let refusals = std::mem::take(&mut report.refusals);
+        for (key, customer, r) in refusals {
+            let who = customer.as_deref().unwrap_or("partner");
+            let finding = Finding {
+                fingerprint: format!("mail.refused:{who}:{}", r.address.to_ascii_lowercase()),
+                rule: "mail.refused".to_owned(),
+                severity: Severity::Warning,
+                customer: customer.clone(),
+                summary: format!(
+                    "The mail server refused {} ({} of {key}); the email went to the other \
+                     recipients. Fix the address (billing profile or [customers] email/cc). {}",
+                    r.address, r.field, r.reason
+                ),
+                facts: BTreeMap::from([
+                    ("action".to_owned(), key.clone()),
+                    ("address".to_owned(), r.address.clone()),
+                    ("field".to_owned(), r.field.to_owned()),
+                ]),
+            };
+            self.alert_now(&finding, snapshot, report).await?;
+        }
+        Ok(())
     }
 
     /// Perform a claimed email action and record the outcome.
@@ -298,6 +339,16 @@ impl Executor<'_> {
                     _ => {}
                 }
                 report.sent += 1;
+                for r in done.refused {
+                    report
+                        .refused
+                        .push((claimed.key.clone(), format!("{}: {}", r.address, r.reason)));
+                    if matches!(action.kind, ActionKind::CustomerNotice { .. }) {
+                        report
+                            .refusals
+                            .push((claimed.key.clone(), action.customer.clone(), r));
+                    }
+                }
             }
             Err(error) => self.record_failure(claimed, error, report)?,
         }
@@ -621,9 +672,10 @@ impl Executor<'_> {
             _ => return Err(not_an_email(row)),
         };
         let receipt = mailer.send(&composed.email).await.map_err(mail_failure)?;
-        let notices = composed
-            .recipients
-            .into_iter()
+        let notices = receipt
+            .accepted
+            .iter()
+            .cloned()
             .map(|recipient| NewNotice {
                 customer: action.customer.clone(),
                 recipient,
@@ -633,12 +685,21 @@ impl Executor<'_> {
                 action_key: Some(row.key.clone()),
             })
             .collect();
+        let mut result = serde_json::json!({
+            "message_id": receipt.message_id,
+            "transport_response": receipt.transport_response,
+        });
+        if !receipt.refused.is_empty() {
+            result["refused"] = receipt
+                .refused
+                .iter()
+                .map(|r| serde_json::json!({"address": r.address, "field": r.field, "reason": r.reason}))
+                .collect();
+        }
         Ok(Done {
-            result: serde_json::json!({
-                "message_id": receipt.message_id,
-                "transport_response": receipt.transport_response,
-            }),
+            result,
             notices,
+            refused: receipt.refused,
         })
     }
 
@@ -670,8 +731,6 @@ impl Executor<'_> {
             .renderer
             .render(template, &locale, &ctx)
             .map_err(|e| ActionError::transient(e.to_string()))?;
-        let mut recipients = vec![to.clone()];
-        recipients.extend(cc.iter().cloned());
         Ok(Composed {
             email: OutgoingEmail {
                 key: row.key.clone(),
@@ -684,7 +743,6 @@ impl Executor<'_> {
             },
             template: template.clone(),
             locale,
-            recipients,
         })
     }
 
@@ -739,7 +797,7 @@ impl Executor<'_> {
         Ok(Composed {
             email: OutgoingEmail {
                 key: row.key.clone(),
-                to: ops.clone(),
+                to: ops,
                 cc: Vec::new(),
                 subject: rendered.subject,
                 text: rendered.text,
@@ -748,7 +806,6 @@ impl Executor<'_> {
             },
             template: "ops-alert".to_owned(),
             locale: "en".to_owned(),
-            recipients: ops,
         })
     }
 
@@ -872,6 +929,8 @@ enum Gate {
 struct Done {
     result: serde_json::Value,
     notices: Vec<NewNotice>,
+    /// Recipients the server refused while the others got the email.
+    refused: Vec<Refusal>,
 }
 
 /// A rendered email and what the ledger's notice records need.
@@ -879,7 +938,6 @@ struct Composed {
     email: OutgoingEmail,
     template: String,
     locale: String,
-    recipients: Vec<String>,
 }
 
 /// The failure of a non-email action handed to the mailer (recorded as before: transient).
@@ -947,9 +1005,12 @@ async fn perform_pc(
     }
 }
 
-/// How a failed send is recorded: every mail failure is transient (retried with the ledger's
-/// backoff until its attempts are used up), as the executor has always recorded it;
-/// [`MailError::is_transient`] is not consulted here.
+/// How a failed send is recorded: a permanent refusal by the mail server (5xx) is not retried
+/// (the action fails; `cspguard retry` after fixing the address); every other mail failure is
+/// transient (retried with the ledger's backoff until its attempts are used up).
 fn mail_failure(e: MailError) -> ActionError {
-    ActionError::transient(e.to_string())
+    match e {
+        MailError::Rejected { .. } => ActionError::permanent(e.to_string()),
+        _ => ActionError::transient(e.to_string()),
+    }
 }

@@ -80,6 +80,23 @@ pub struct NoticeInvoice {
     pub stage_index: usize,
 }
 
+/// The budget facts a `budget-threshold` notice states, fixed when the threshold was crossed, so
+/// the notice renders the same on every attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeBudget {
+    /// The threshold crossed, in percent of the budget (e.g. 100).
+    pub threshold_percent: u32,
+    /// Month-to-date spend when the threshold was crossed.
+    pub spend: Decimal,
+    /// The monthly budget.
+    pub budget: Decimal,
+    pub currency: String,
+    /// The day the threshold was seen crossed (names the billing month).
+    pub month: Date,
+    /// Forecast month-end spend at the current pace, when enough of the month has passed.
+    pub forecast: Option<Decimal>,
+}
+
 /// What an action does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -100,6 +117,9 @@ pub enum ActionKind {
         invoices: Vec<NoticeInvoice>,
         /// The suspension date the notice states (final notice).
         suspension_date: Option<Date>,
+        /// The budget facts (budget-threshold notices only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget: Option<NoticeBudget>,
     },
     /// An immediate alert to the partner's ops team about a finding (one email per finding;
     /// planned by earlier versions, still executed when found in the ledger).

@@ -633,6 +633,18 @@ fn pause_status_approve_resume_through_the_binary() {
     let w = offline(UNREACHABLE, false);
     let (config, state) = (w.config_path(), w.state_path());
     std::fs::create_dir_all(state.parent().expect("state dir")).expect("mkdir");
+    // What an earlier run saw: `pause` only accepts customers cspguard knows.
+    cspguard::ledger::Ledger::open(&state)
+        .expect("ledger")
+        .record_known_customers(
+            &[cspguard::ledger::KnownCustomer {
+                id: "cust-e2e-0001".into(),
+                company_name: "E2E Customer".into(),
+                domain: None,
+            }],
+            jiff::Timestamp::now(),
+        )
+        .expect("known customers");
     let env = sim_env(SIM_SECRET, false);
     let until = jiff::Zoned::now()
         .date()

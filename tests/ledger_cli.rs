@@ -125,6 +125,17 @@ fn seeded() -> (tempfile::TempDir, PathBuf) {
         ..Default::default()
     });
     let day1 = t("2025-01-10T06:00:00Z");
+    // What a run saw: the customers and the imported invoices `pause` checks against.
+    let known: Vec<cspguard::ledger::KnownCustomer> = (1..=9)
+        .map(|i| cspguard::ledger::KnownCustomer {
+            id: format!("C-{i}"),
+            company_name: format!("Customer {i}"),
+            domain: None,
+        })
+        .collect();
+    l.record_known_customers(&known, day1).unwrap();
+    l.record_known_invoices(&[("C-1".into(), "INV-7".into())], day1)
+        .unwrap();
     let run = l.begin_run("notify", day1).unwrap();
     l.insert_action(&action("suspend:C-1", "C-1", true), day1)
         .unwrap();

@@ -248,7 +248,6 @@ impl Executor<'_> {
             },
             template: "ops-alert-group".to_owned(),
             locale: OPS_LOCALE.to_owned(),
-            recipients: ops,
         })
     }
 }

@@ -550,7 +550,7 @@ impl Ledger {
 
     /// Check the current status against `allowed`, apply `update`, return the new row; all in
     /// one transaction.
-    fn transition(
+    pub(super) fn transition(
         &self,
         id: i64,
         allowed: &[ActionStatus],

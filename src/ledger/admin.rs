@@ -1,5 +1,6 @@
-//! Ledger administration, what `status`, `history`, `pause`, `resume`, `approve`, `reject` and
-//! `retry` do: the requests and their output (comfy-table tables or JSON); all state changes go
+//! Ledger administration, what `status`, `history`, `pause`, `resume`, `approve`, `reject`,
+//! `retry` and `resolve` do (`status` also lists the customers whose dunning an uncertain action
+//! blocks, and since when; `pause`/`resume` check their target against what the last run saw): the requests and their output (comfy-table tables or JSON); all state changes go
 //! through [`Ledger`], which records who (the OS user) and when. Invariants: the clock and
 //! the user are passed in (`now`, `who`) so handlers are testable; read-only commands never
 //! create, migrate or change a state file (`Ledger::open_read_only`); multi-id commands check
@@ -15,7 +16,10 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use super::{ActionRow, ActionStatus, Hold, Ledger, LedgerError, NoticeRow, RunRow};
+use super::{
+    ActionRow, ActionStatus, Hold, KnownCustomer, Ledger, LedgerError, NoticeRow, Resolved, RunRow,
+    Settlement,
+};
 use crate::output::OutputFormat;
 
 /// The widest a table is printed by default, in columns.
@@ -128,6 +132,21 @@ pub enum AdminRequest {
     Reject(RejectRequest),
     /// Make an uncertain or failed action eligible again, after a person has checked it.
     Retry(RetryRequest),
+    /// Settle an uncertain action: it was sent (done) or it was not (eligible again).
+    Resolve(ResolveRequest),
+}
+
+/// `cspguard resolve`.
+#[derive(Debug)]
+pub struct ResolveRequest {
+    /// Action id (or idempotency key).
+    pub id: String,
+    /// What the person found out.
+    pub settlement: Settlement,
+    /// Why (recorded with the settlement).
+    pub reason: String,
+    /// Output format.
+    pub format: OutputFormat,
 }
 
 /// `cspguard status`.
@@ -251,9 +270,16 @@ pub fn run(
         AdminRequest::Pause(a) => {
             let ledger = Ledger::open(state_path)?;
             let show = Show::new(&ledger, view)?;
+            let target = ledger.resolve_customer(&a.customer)?;
+            let invoice = a
+                .invoice
+                .as_deref()
+                .map(|i| ledger.resolve_invoice(&target.customer, i))
+                .transpose()?;
+            say_resolved(out, a.format, &a.customer, &target)?;
             let hold = ledger.place_hold(
-                &a.customer,
-                a.invoice.as_deref(),
+                &target.customer.id,
+                invoice.as_deref(),
                 &a.reason,
                 a.until,
                 who,
@@ -264,7 +290,8 @@ pub fn run(
         AdminRequest::Resume(a) => {
             let ledger = Ledger::open(state_path)?;
             let show = Show::new(&ledger, view)?;
-            let released = ledger.release_holds(&a.customer, a.invoice.as_deref(), who, now)?;
+            let customer = resume_target(&ledger, &a.customer, now, out, a.format)?;
+            let released = ledger.release_holds(&customer, a.invoice.as_deref(), who, now)?;
             write_holds(out, a.format, &released, "Released holds", &show)
         }
         AdminRequest::Approve(a) => {
@@ -313,7 +340,67 @@ pub fn run(
                 &show,
             )
         }
+        AdminRequest::Resolve(a) => {
+            let ledger = Ledger::open(state_path)?;
+            let show = Show::new(&ledger, view)?;
+            let row = resolve(&ledger, &a.id)?;
+            let row = ledger.settle_uncertain(row.id, a.settlement, who, &a.reason, now)?;
+            let title = match a.settlement {
+                Settlement::Sent => "Settled as sent (done; dunning moves on)",
+                Settlement::NotSent => {
+                    "Settled as not sent (eligible again; a later run performs it)"
+                }
+            };
+            write_actions(out, a.format, &[row], title, &show)
+        }
     }
+}
+
+/// Say what a typed target resolved to, unless it was the customer id itself (on standard error
+/// for JSON output, so standard output stays JSON).
+fn say_resolved(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    typed: &str,
+    target: &Resolved,
+) -> Result<(), AdminError> {
+    if target.by == "id" {
+        return Ok(());
+    }
+    let c = &target.customer;
+    let line = format!(
+        "{typed:?} is the {} of {} ({}): customer {}",
+        target.by,
+        c.company_name,
+        c.domain.as_deref().unwrap_or("no domain"),
+        c.id
+    );
+    match format {
+        OutputFormat::Table => writeln!(out, "{line}")?,
+        OutputFormat::Json => eprintln!("{line}"),
+    }
+    Ok(())
+}
+
+/// The customer whose holds `resume` releases: the typed id when it has active holds (also for
+/// a customer that has since left the tenant), else a known customer it resolves to.
+fn resume_target(
+    ledger: &Ledger,
+    typed: &str,
+    now: Timestamp,
+    out: &mut dyn Write,
+    format: OutputFormat,
+) -> Result<String, AdminError> {
+    let held = ledger
+        .active_holds(now)?
+        .into_iter()
+        .find(|h| h.customer.eq_ignore_ascii_case(typed.trim()));
+    if let Some(h) = held {
+        return Ok(h.customer);
+    }
+    let target = ledger.resolve_customer(typed)?;
+    say_resolved(out, format, typed, &target)?;
+    Ok(target.customer.id)
 }
 
 /// The ledger kind of the one action that cannot be undone.
@@ -406,9 +493,49 @@ struct StatusReport {
     runs: Vec<RunRow>,
     pending_approvals: Vec<ActionRow>,
     uncertain: Vec<ActionRow>,
+    /// Customers whose dunning waits on an uncertain action, and since when.
+    dunning_blocked: Vec<Blocked>,
     failed: Vec<ActionRow>,
     holds: Vec<Hold>,
     silences: Vec<super::Silence>,
+}
+
+/// A customer whose dunning no stage can pass until a person settles an uncertain action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocked {
+    pub customer: String,
+    /// The company name the last run saw, if it saw the customer.
+    pub company_name: Option<String>,
+    /// When the action became uncertain (its interrupted attempt began).
+    pub since: Timestamp,
+    pub action_id: i64,
+    pub key: String,
+}
+
+/// The customers whose dunning is blocked by an uncertain dunning action (`notice/…`,
+/// `suspend/…`), oldest first.
+pub fn dunning_blocked(ledger: &Ledger) -> Result<Vec<Blocked>, LedgerError> {
+    let known: Vec<KnownCustomer> = ledger.known_customers()?;
+    let mut out: Vec<Blocked> = ledger
+        .actions_with_status(&[ActionStatus::Uncertain])?
+        .into_iter()
+        .filter(|a| a.key.starts_with("notice/") || a.key.starts_with("suspend/"))
+        .filter_map(|a| {
+            let customer = a.customer?;
+            Some(Blocked {
+                company_name: known
+                    .iter()
+                    .find(|k| k.id.eq_ignore_ascii_case(&customer))
+                    .map(|k| k.company_name.clone()),
+                customer,
+                since: a.claimed_at.unwrap_or(a.updated_at),
+                action_id: a.id,
+                key: a.key,
+            })
+        })
+        .collect();
+    out.sort_by_key(|b| (b.since, b.action_id));
+    Ok(out)
 }
 
 fn status(
@@ -422,6 +549,7 @@ fn status(
         runs: ledger.recent_runs(args.runs)?,
         pending_approvals: ledger.actions_with_status(&[ActionStatus::AwaitingApproval])?,
         uncertain: ledger.actions_with_status(&[ActionStatus::Uncertain])?,
+        dunning_blocked: dunning_blocked(ledger)?,
         failed: ledger.actions_with_status(&[ActionStatus::Failed])?,
         holds: ledger.active_holds(now)?,
         silences: ledger.silences(now, false)?,
@@ -446,7 +574,8 @@ fn status(
     for (title, rows) in [
         ("Pending approvals", &report.pending_approvals),
         (
-            "Uncertain (check, then `cspguard retry ID`)",
+            "Uncertain (check whether it happened, then `cspguard resolve ID --sent` or \
+             `--not-sent --reason ...`)",
             &report.uncertain,
         ),
         ("Failed", &report.failed),
@@ -454,6 +583,12 @@ fn status(
         writeln!(out, "\n{title}")?;
         write_table(out, &action_table(rows, show), rows.is_empty())?;
     }
+    writeln!(out, "\nDunning blocked by an uncertain action")?;
+    write_table(
+        out,
+        &blocked_table(&report.dunning_blocked),
+        report.dunning_blocked.is_empty(),
+    )?;
     writeln!(out, "\nActive holds")?;
     write_table(
         out,
@@ -676,6 +811,27 @@ fn action_table(rows: &[ActionRow], show: &Show<'_>) -> Table {
                 note,
             ]);
         }
+    }
+    t
+}
+
+fn blocked_table(rows: &[Blocked]) -> Table {
+    let mut t = Table::new();
+    t.set_header(["Customer", "Blocked since", "Action", "Settle with"]);
+    for b in rows {
+        let who = match &b.company_name {
+            Some(n) => format!("{n} ({})", b.customer),
+            None => b.customer.clone(),
+        };
+        t.add_row([
+            who,
+            b.since.to_string(),
+            b.key.clone(),
+            format!(
+                "cspguard resolve {} --sent|--not-sent --reason ...",
+                b.action_id
+            ),
+        ]);
     }
     t
 }

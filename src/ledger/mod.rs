@@ -3,7 +3,8 @@
 //! It owns the embedded SQLite state file (`state.path`): runs, the action outbox, notices,
 //! findings, watermarks, daily spend snapshots, holds, suspensions cspguard made, the rotated
 //! App+User refresh token, the billing-profile cache, silences and the alert groups' last
-//! emails; plus the run lock beside it.
+//! emails, and the customers and invoices the last run saw (`directory.rs`, for checking the
+//! targets of `pause`/`resume`); plus the run lock beside it.
 //!
 //! Invariants:
 //! - An action is written under its unique idempotency key before anything happens; inserting an
@@ -24,21 +25,25 @@
 
 mod actions;
 pub mod admin;
+mod directory;
 mod error;
 mod holds;
 mod lock;
 mod msgid;
 mod names;
 pub mod schema;
+mod settle;
 mod silences;
 mod store;
 mod types;
 mod view;
 
 pub use actions::{ActionError, FailureKind};
+pub use directory::{KnownCustomer, Resolved, resolve_among};
 pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
-pub use msgid::message_id_for;
+pub use msgid::{message_id_for, message_id_for_tenant};
+pub use settle::Settlement;
 pub use silences::{
     GroupState, MAX_SILENCE_DAYS, MatchLabel, Matcher, NewSilence, Silence, silence_table,
 };

@@ -1,6 +1,10 @@
-//! Deterministic RFC 5322 Message-IDs derived from idempotency keys.
+//! Deterministic RFC 5322 Message-IDs derived from the partner tenant and idempotency keys.
 //!
-//! Invariant: the output for a given (key, domain) never changes between versions: the hash is
+//! Invariant: two partner tenants never share a Message-ID, even with the same From domain
+//! ([`message_id_for_tenant`] hashes the tenant with the key), and the same action of the same
+//! tenant always has the same one.
+//!
+//! Invariant: the output for a given (tenant, key, domain) never changes between versions: the hash is
 //! implemented here (FNV-1a 64, twice with different seeds), not borrowed from std (whose hashers
 //! are not stable) — a resent notice carries the same Message-ID, so mail systems deduplicate it.
 
@@ -26,6 +30,17 @@ pub fn message_id_for(key: &str, domain: &str) -> String {
     let h1 = fnv1a64(FNV_OFFSET, key.as_bytes());
     let h2 = fnv1a64(SECOND_SEED, key.as_bytes());
     format!("<cspguard.{h1:016x}{h2:016x}@{}>", clean_domain(domain))
+}
+
+/// `<cspguard.{32 hex digits}@{domain}>` for an idempotency key of partner tenant `tenant` (its
+/// Entra tenant id or domain, compared case-insensitively). An empty tenant gives
+/// [`message_id_for`].
+pub fn message_id_for_tenant(tenant: &str, key: &str, domain: &str) -> String {
+    let tenant = tenant.trim().to_ascii_lowercase();
+    if tenant.is_empty() {
+        return message_id_for(key, domain);
+    }
+    message_id_for(&format!("{tenant}\n{key}"), domain)
 }
 
 fn clean_domain(domain: &str) -> String {
@@ -56,6 +71,21 @@ mod tests {
         assert_eq!(fnv1a64(FNV_OFFSET, b""), 0xcbf29ce484222325);
         assert_eq!(fnv1a64(FNV_OFFSET, b"a"), 0xaf63dc4c8601ec8c);
         assert_eq!(fnv1a64(FNV_OFFSET, b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn tenants_never_share_a_message_id() {
+        let a = message_id_for_tenant("tenant-a", "digest/2026-11-28", "example.com");
+        let b = message_id_for_tenant("tenant-b", "digest/2026-11-28", "example.com");
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            message_id_for_tenant(" TENANT-A ", "digest/2026-11-28", "example.com")
+        );
+        assert_eq!(
+            message_id_for_tenant("", "k", "example.com"),
+            message_id_for("k", "example.com")
+        );
     }
 
     #[test]

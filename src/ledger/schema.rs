@@ -150,6 +150,40 @@ pub const MIGRATIONS: &[&str] = &[
         last_key      TEXT NOT NULL
     );
     "#,
+    // 3 -> 4 (issue 13): one notice row per recipient (to and cc) of a message; the customers and
+    // invoices cspguard knows, for validating holds; who settled an uncertain action and why.
+    r#"
+    CREATE TABLE notices_v2 (
+        id         INTEGER PRIMARY KEY,
+        customer   TEXT,
+        recipient  TEXT NOT NULL,
+        template   TEXT NOT NULL,
+        locale     TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        action_key TEXT,
+        sent_at    TEXT NOT NULL,
+        UNIQUE (message_id, recipient)
+    );
+    INSERT INTO notices_v2 (id, customer, recipient, template, locale, message_id, action_key,
+        sent_at)
+        SELECT id, customer, recipient, template, locale, message_id, action_key, sent_at
+        FROM notices;
+    DROP TABLE notices;
+    ALTER TABLE notices_v2 RENAME TO notices;
+    CREATE INDEX notices_customer ON notices (customer);
+    CREATE TABLE known_customers (
+        id           TEXT PRIMARY KEY,
+        company_name TEXT NOT NULL,
+        domain       TEXT,
+        seen_at      TEXT NOT NULL
+    );
+    CREATE TABLE known_invoices (
+        customer    TEXT NOT NULL,
+        invoice     TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        PRIMARY KEY (customer, invoice)
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.

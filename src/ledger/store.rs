@@ -300,8 +300,9 @@ impl Ledger {
 
     // ---- notices ----------------------------------------------------------------------------
 
-    /// Record a sent notice. Idempotent on the Message-ID: recording it again returns the first
-    /// row unchanged.
+    /// Record a sent notice for one recipient (a message to several has one row each).
+    /// Idempotent on the Message-ID and recipient: recording it again returns the first row
+    /// unchanged.
     pub fn record_notice(
         &self,
         n: &NewNotice,
@@ -310,7 +311,8 @@ impl Ledger {
         let tx = self.conn.unchecked_transaction().at(&self.path)?;
         tx.execute(
             "INSERT INTO notices (customer, recipient, template, locale, message_id, action_key, \
-             sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (message_id) DO NOTHING",
+             sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (message_id, recipient) DO NOTHING",
             params![
                 n.customer,
                 n.recipient,
@@ -323,7 +325,10 @@ impl Ledger {
         )
         .at(&self.path)?;
         let row = self
-            .notices_where("message_id = ?1", params![n.message_id])?
+            .notices_where(
+                "message_id = ?1 AND recipient = ?2",
+                params![n.message_id, n.recipient],
+            )?
             .pop()
             .ok_or_else(|| LedgerError::NotFound {
                 what: "notice",

@@ -10,8 +10,9 @@
 //!
 //! Invariants:
 //! - Every message carries From, optional Reply-To, Date and a Message-ID derived from the
-//!   action's idempotency key ([`crate::ledger::message_id_for`]): a resent notice has the same
-//!   Message-ID, so mail systems and people can recognise the duplicate.
+//!   partner tenant and the action's idempotency key ([`crate::ledger::message_id_for_tenant`]):
+//!   a resent notice has the same Message-ID, so mail systems and people can recognise the
+//!   duplicate, and two partner tenants sharing a From domain never share one.
 //! - No customer-controlled value can add a header: addresses (and display names) containing
 //!   control characters are rejected with [`MailError::BadAddress`], never sent; control
 //!   characters (CR, LF, ...) in the subject are replaced by spaces. Non-ASCII subjects and display
@@ -439,6 +440,34 @@ pub struct SentReceipt {
     pub message_id: String,
     /// The server's final reply (`250 ...`), sendmail's outcome, or the outbox file.
     pub transport_response: String,
+    /// Every address (to and cc) the message was delivered to, in header order.
+    pub accepted: Vec<String>,
+    /// Addresses the SMTP server refused while it accepted the message for a `to` address.
+    pub refused: Vec<Refusal>,
+}
+
+/// One recipient the SMTP server refused, while the message went to the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `to` or `cc`.
+    pub field: &'static str,
+    pub address: String,
+    /// The error, naming the server's reply.
+    pub reason: String,
+    /// True for a 4xx reply (the address may work later), false for 5xx.
+    pub transient: bool,
+}
+
+/// One recipient of a message: its header field and mailbox.
+struct Rcpt {
+    field: &'static str,
+    mailbox: Mailbox,
+}
+
+impl Rcpt {
+    fn address(&self) -> String {
+        self.mailbox.email.to_string()
+    }
 }
 
 /// Why a message could not be built or sent.
@@ -496,21 +525,28 @@ pub enum MailError {
         reason: String,
     },
     /// A 4xx reply: the server asks to try again later.
-    #[error("notice {key}: SMTP server {server} deferred it ({code} {reply}); retried next run")]
+    #[error(
+        "notice {key}: SMTP server {server} deferred it for {recipients} ({code} {reply}); retried \
+         next run"
+    )]
     Deferred {
         key: String,
         server: String,
+        /// The refused address(es), comma-separated.
+        recipients: String,
         code: u16,
         reply: String,
     },
     /// A 5xx reply (other than authentication): the server will not take this message.
     #[error(
-        "notice {key}: SMTP server {server} rejected it ({code} {reply}); check the recipient \
-         addresses and the relay's policy"
+        "notice {key}: SMTP server {server} rejected it for {recipients} ({code} {reply}); not \
+         retried: check the recipient addresses and the relay's policy"
     )]
     Rejected {
         key: String,
         server: String,
+        /// The refused address(es), comma-separated.
+        recipients: String,
         code: u16,
         reply: String,
     },
@@ -620,6 +656,8 @@ pub struct Mailer {
     from: Mailbox,
     reply_to: Option<Mailbox>,
     message_id_domain: String,
+    /// The partner tenant the Message-IDs are scoped to ("" until [`Mailer::for_tenant`]).
+    tenant: String,
     transport: Transport,
     password: Option<SecretString>,
 }
@@ -685,6 +723,7 @@ impl Mailer {
             from,
             reply_to,
             message_id_domain,
+            tenant: String::new(),
             transport,
             password,
         })
@@ -701,7 +740,7 @@ impl Mailer {
                     server: server.clone(),
                     reason: "the server did not answer NOOP".to_owned(),
                 }),
-                Err(e) => Err(self.smtp_error("doctor", server, &e)),
+                Err(e) => Err(self.smtp_error("doctor", server, "no recipient", &e)),
             },
             Transport::Sendmail { command, .. } => {
                 if command.is_file() {
@@ -718,9 +757,17 @@ impl Mailer {
         }
     }
 
-    /// The Message-ID for an idempotency key, e.g. `<cspguard.0123…@example.com>`.
+    /// Scope this mailer's Message-IDs to the partner tenant (`[partner_center] tenant_id`), so
+    /// two cspguard instances of different partners never send the same Message-ID.
+    pub fn for_tenant(mut self, tenant: &str) -> Mailer {
+        self.tenant = tenant.to_owned();
+        self
+    }
+
+    /// The Message-ID for an idempotency key, e.g. `<cspguard.0123…@example.com>`, derived from
+    /// the partner tenant and the key.
     pub fn message_id(&self, key: &str) -> String {
-        crate::ledger::message_id_for(key, &self.message_id_domain)
+        crate::ledger::message_id_for_tenant(&self.tenant, key, &self.message_id_domain)
     }
 
     /// The `.eml` path the file transport uses for `key` (`None` for other transports).
@@ -746,21 +793,12 @@ impl Mailer {
         if let Some(r) = &self.reply_to {
             builder = builder.reply_to(r.clone());
         }
-        let mut seen: Vec<String> = Vec::new();
-        for (field, list) in [("to", &email.to), ("cc", &email.cc)] {
-            for raw in list {
-                let mailbox = parse_recipient(key, field, raw)?;
-                let addr = mailbox.email.to_string().to_ascii_lowercase();
-                if seen.contains(&addr) {
-                    continue;
-                }
-                seen.push(addr);
-                builder = if field == "to" {
-                    builder.to(mailbox)
-                } else {
-                    builder.cc(mailbox)
-                };
-            }
+        for r in recipients(email)? {
+            builder = if r.field == "to" {
+                builder.to(r.mailbox)
+            } else {
+                builder.cc(r.mailbox)
+            };
         }
         let body = MultiPart::alternative()
             .singlepart(
@@ -782,17 +820,37 @@ impl Mailer {
     /// Build and deliver `email`. On error nothing is known to be delivered, except that SMTP
     /// cannot rule out delivery when the connection breaks after the final `.`; the fixed
     /// Message-ID makes such a duplicate recognisable.
+    ///
+    /// Over SMTP each recipient's refusal is handled on its own: when the server refuses the
+    /// message, it is offered to each recipient in its own transaction (`to` first; `cc` only
+    /// once a `to` address took it), so a refused cc never blocks the primary. The receipt lists
+    /// who got it and who refused; the error, when no `to` address took it, names them.
     pub async fn send(&self, email: &OutgoingEmail) -> Result<SentReceipt, MailError> {
         let message = self.build_message(email)?;
+        let rcpts = recipients(email)?;
         let message_id = self.message_id(&email.key);
         let key = &email.key;
+        let mut accepted: Vec<String> = rcpts.iter().map(Rcpt::address).collect();
+        let mut refused = Vec::new();
         let transport_response = match &self.transport {
             Transport::Smtp { transport, server } => {
-                let response = transport
-                    .send(message)
-                    .await
-                    .map_err(|e| self.smtp_error(key, server, &e))?;
-                describe_response(&response)
+                let bytes = message.formatted();
+                match transport.send(message).await {
+                    Ok(response) => describe_response(&response),
+                    Err(e) => {
+                        let err = self.smtp_error(key, server, &accepted.join(", "), &e);
+                        let refusal =
+                            matches!(err, MailError::Deferred { .. } | MailError::Rejected { .. });
+                        if !refusal || rcpts.len() < 2 {
+                            return Err(err);
+                        }
+                        let each = self
+                            .send_each(transport, server, key, &rcpts, &bytes)
+                            .await?;
+                        (accepted, refused) = (each.accepted, each.refused);
+                        each.response
+                    }
+                }
             }
             Transport::Sendmail { transport, command } => {
                 transport
@@ -832,10 +890,72 @@ impl Mailer {
         Ok(SentReceipt {
             message_id,
             transport_response,
+            accepted,
+            refused,
         })
     }
 
-    fn smtp_error(&self, key: &str, server: &str, e: &lettre::transport::smtp::Error) -> MailError {
+    /// Offer the message to each recipient in its own SMTP transaction, `to` addresses first and
+    /// `cc` only once a `to` address took it. Fails, naming every refused address, when no `to`
+    /// address took it (a 4xx among them makes it [`MailError::Deferred`]); a connection or
+    /// authentication failure fails the whole send.
+    async fn send_each(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        server: &str,
+        key: &str,
+        rcpts: &[Rcpt],
+        bytes: &[u8],
+    ) -> Result<Each, MailError> {
+        let mut each = Each::default();
+        let mut first_error = None;
+        for r in rcpts {
+            if r.field == "cc" && each.accepted.is_empty() {
+                break;
+            }
+            let address = r.address();
+            let envelope = lettre::address::Envelope::new(
+                Some(self.from.email.clone()),
+                vec![r.mailbox.email.clone()],
+            )
+            .map_err(|e| MailError::Build {
+                key: key.to_owned(),
+                reason: e.to_string(),
+            })?;
+            match transport.send_raw(&envelope, bytes).await {
+                Ok(response) => {
+                    each.response = describe_response(&response);
+                    each.accepted.push(address);
+                }
+                Err(e) => {
+                    let err = self.smtp_error(key, server, &address, &e);
+                    if !matches!(err, MailError::Deferred { .. } | MailError::Rejected { .. }) {
+                        return Err(err);
+                    }
+                    tracing::warn!(%key, %address, field = r.field, %err, "recipient refused");
+                    each.refused.push(Refusal {
+                        field: r.field,
+                        address,
+                        reason: err.to_string(),
+                        transient: err.is_transient(),
+                    });
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            Some(err) if each.accepted.is_empty() => Err(every_recipient_refused(err, &each)),
+            _ => Ok(each),
+        }
+    }
+
+    fn smtp_error(
+        &self,
+        key: &str,
+        server: &str,
+        recipients: &str,
+        e: &lettre::transport::smtp::Error,
+    ) -> MailError {
         let text = self.scrub(e.to_string());
         let server = server.to_owned();
         if let Some(code) = e.status() {
@@ -849,10 +969,12 @@ impl Mailer {
                 };
             }
             let key = key.to_owned();
+            let recipients = recipients.to_owned();
             return if e.is_transient() {
                 MailError::Deferred {
                     key,
                     server,
+                    recipients,
                     code,
                     reply,
                 }
@@ -860,6 +982,7 @@ impl Mailer {
                 MailError::Rejected {
                     key,
                     server,
+                    recipients,
                     code,
                     reply,
                 }
@@ -889,6 +1012,78 @@ impl Mailer {
             _ => text,
         }
     }
+}
+
+/// What offering a message to each recipient on its own did.
+#[derive(Default)]
+struct Each {
+    accepted: Vec<String>,
+    refused: Vec<Refusal>,
+    /// The last accepting server reply.
+    response: String,
+}
+
+/// The error when no `to` address took the message: the first refusal's reply, naming every
+/// refused address; deferred when any refusal was a 4xx (a later run may get through).
+fn every_recipient_refused(first: MailError, each: &Each) -> MailError {
+    let recipients = each
+        .refused
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let any_transient = each.refused.iter().any(|r| r.transient);
+    match first {
+        MailError::Deferred {
+            key,
+            server,
+            code,
+            reply,
+            ..
+        }
+        | MailError::Rejected {
+            key,
+            server,
+            code,
+            reply,
+            ..
+        } => {
+            if any_transient {
+                MailError::Deferred {
+                    key,
+                    server,
+                    recipients,
+                    code,
+                    reply,
+                }
+            } else {
+                MailError::Rejected {
+                    key,
+                    server,
+                    recipients,
+                    code,
+                    reply,
+                }
+            }
+        }
+        other => other,
+    }
+}
+
+/// The message's recipients in header order (`to`, then `cc`), validated, each address once.
+fn recipients(email: &OutgoingEmail) -> Result<Vec<Rcpt>, MailError> {
+    let mut out: Vec<Rcpt> = Vec::new();
+    for (field, list) in [("to", &email.to), ("cc", &email.cc)] {
+        for raw in list {
+            let mailbox = parse_recipient(&email.key, field, raw)?;
+            let addr = mailbox.email.to_string().to_ascii_lowercase();
+            if out.iter().any(|r| r.address().to_ascii_lowercase() == addr) {
+                continue;
+            }
+            out.push(Rcpt { field, mailbox });
+        }
+    }
+    Ok(out)
 }
 
 fn build_smtp(cfg: &MailConfig, password: Option<&SecretString>) -> Result<Transport, MailError> {

@@ -344,6 +344,7 @@ impl NoticeContext {
             stage,
             invoices,
             suspension_date,
+            budget,
             ..
         } = action
         else {
@@ -400,7 +401,23 @@ impl NoticeContext {
             affected_subscriptions: affected_subscriptions.iter().map(|s| one_line(s)).collect(),
             budget: None,
             earlier_reminders: 0,
-        })
+        }
+        .with_budget_of(budget.as_ref()))
+    }
+
+    /// Adds the budget facts a planned budget-threshold notice carries, if any.
+    fn with_budget_of(self, b: Option<&crate::plan::NoticeBudget>) -> NoticeContext {
+        match b {
+            None => self,
+            Some(b) => self.with_budget(&BudgetFacts {
+                threshold_percent: b.threshold_percent,
+                spend: b.spend,
+                budget: b.budget,
+                currency: b.currency.trim().to_ascii_uppercase(),
+                month: b.month,
+                forecast: b.forecast,
+            }),
+        }
     }
 
     /// Sets how many reminders about these invoices were sent before this notice.
@@ -1283,6 +1300,7 @@ pub mod samples {
             locale_hint: Some(locale.into()),
             invoices,
             suspension_date,
+            budget: None,
         }
     }
 

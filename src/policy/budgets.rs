@@ -23,13 +23,14 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
+use rust_decimal::prelude::ToPrimitive as _;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
 use crate::money;
 use crate::pc::models::CustomerMonthlyUsageRecord;
 use crate::plan::{
-    ActionKind, DetailNeed, Finding, PlanBuilder, PlannedAction, Severity, month_key,
+    ActionKind, DetailNeed, Finding, NoticeBudget, PlanBuilder, PlannedAction, Severity, month_key,
 };
 use crate::policy::{OrSkip, PolicyInput};
 use crate::snapshot::Section;
@@ -245,6 +246,8 @@ struct Crossing<'x> {
     /// How much of the budget is used (`125%`, or `all` of a zero budget).
     used: &'x str,
     budget: Decimal,
+    /// The threshold in percent.
+    percent: Decimal,
 }
 
 fn evaluate_record(
@@ -357,6 +360,7 @@ fn thresholds(input: &PolicyInput<'_>, u: &Usage<'_>, b: Decimal, out: &mut Plan
                 threshold: &t_text,
                 used: &used_text,
                 budget: b,
+                percent: t,
             };
             budget_notice(input, u, &crossing, out);
         }
@@ -492,6 +496,7 @@ fn budget_notice(input: &PolicyInput<'_>, u: &Usage<'_>, c: &Crossing<'_>, out: 
             locale_hint,
             invoices: vec![],
             suspension_date: None,
+            budget: Some(notice_budget(input, u, c)),
         },
         requires_approval: false,
         reason: format!(
@@ -505,6 +510,25 @@ fn budget_notice(input: &PolicyInput<'_>, u: &Usage<'_>, c: &Crossing<'_>, out: 
         findings: vec![c.fp.to_owned()],
         after: vec![],
     });
+}
+
+/// The facts the budget notice states: the crossing, and the month-end forecast at the current
+/// pace once `forecast_min_days` of the month have passed.
+fn notice_budget(input: &PolicyInput<'_>, u: &Usage<'_>, c: &Crossing<'_>) -> NoticeBudget {
+    let elapsed = i64::from(u.today.day()) - 1;
+    let forecast = (elapsed > 0 && elapsed >= i64::from(input.config.budgets.forecast_min_days))
+        .then(|| {
+            let dim = i64::from(days_in_month(u.today));
+            (u.spend / Decimal::from(elapsed) * Decimal::from(dim)).round_dp(2)
+        });
+    NoticeBudget {
+        threshold_percent: c.percent.round().to_u32().unwrap_or(u32::MAX),
+        spend: u.spend,
+        budget: c.budget,
+        currency: u.currency.clone(),
+        month: u.today,
+        forecast,
+    }
 }
 
 /// The `budget.missing` finding, and the default budget when one is configured.

@@ -112,7 +112,11 @@ impl<'c> Session<'c> {
         let renderer =
             Renderer::new(config.templates.dir.clone()).map_err(SessionError::Templates)?;
         let mailer = match &config.mail {
-            Some(m) => Some(Mailer::new(m, m.resolve_password()?).map_err(SessionError::Mail)?),
+            Some(m) => Some(
+                Mailer::new(m, m.resolve_password()?)
+                    .map_err(SessionError::Mail)?
+                    .for_tenant(config.partner_center.tenant_id.get_ref()),
+            ),
             None => None,
         };
         Ok(Session {
@@ -184,7 +188,12 @@ pub async fn cycle(session: &Session<'_>, options: RunOptions) -> Result<RunSumm
         planning::plan(&session.pc, cfg, ledger, now),
     )
     .await;
-    summarize::record_observations(ledger, cfg, &planned.snapshot, now);
+    // A dry-run keeps apart from every state a later real run depends on (the audit watermark,
+    // spend history, findings and alert state), so a real run after it sees what it would alone.
+    if options.mode != Mode::DryRun {
+        summarize::record_observations(ledger, cfg, &planned.snapshot, now);
+    }
+    summarize::record_directory(ledger, &planned, now);
 
     let exec = session.executor(options, RunScope::Cycle);
     let mut report = ExecutionReport::default();

@@ -12,7 +12,7 @@ use super::digest::{DigestError, DigestOutcome};
 use crate::config::Config;
 use crate::execute::ExecutionReport;
 use crate::exit::Exit;
-use crate::ledger::Ledger;
+use crate::ledger::{KnownCustomer, Ledger};
 use crate::plan::{Plan, Severity};
 use crate::planning::{AUDIT_WATERMARK, Planned};
 use crate::policy::ReceivablesInput;
@@ -211,6 +211,35 @@ fn findings_by_severity(plan: &Plan) -> BTreeMap<String, u64> {
             .or_default() += 1;
     }
     findings
+}
+
+/// Record the customers and the imported invoices this run saw, so `pause` and `resume` can check
+/// what a person types (every mode: it changes no decision of a later run). A list that could
+/// not be read leaves the previous one.
+pub(super) fn record_directory(ledger: &Ledger, planned: &Planned, now: Timestamp) {
+    if let Section::Ok { data } = &planned.snapshot.customers {
+        let known: Vec<KnownCustomer> = data
+            .iter()
+            .map(|c| KnownCustomer {
+                id: c.id.clone(),
+                company_name: c.company_name().unwrap_or_default().to_owned(),
+                domain: c.company_profile.as_ref().and_then(|p| p.domain.clone()),
+            })
+            .collect();
+        if let Err(e) = ledger.record_known_customers(&known, now) {
+            tracing::warn!(error = %e, "cannot record the customer list for pause/resume");
+        }
+    }
+    if let ReceivablesInput::Loaded(outcome) = &planned.receivables {
+        let invoices: Vec<(String, String)> = outcome
+            .matched
+            .iter()
+            .flat_map(|(c, rows)| rows.iter().map(|r| (c.clone(), r.invoice.clone())))
+            .collect();
+        if let Err(e) = ledger.record_known_invoices(&invoices, now) {
+            tracing::warn!(error = %e, "cannot record the imported invoices for pause/resume");
+        }
+    }
 }
 
 /// Record the day's month-to-date spend per customer (for anomaly detection) and advance the

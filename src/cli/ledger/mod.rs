@@ -1,10 +1,12 @@
-//! The ledger commands (`status`, `history`, `pause`, `resume`, `approve`, `reject`, `retry`):
+//! The ledger commands (`status`, `history`, `pause`, `resume`, `approve`, `reject`, `retry`,
+//! `resolve`):
 //! one file each for its arguments; the work is `cspguard::ledger::admin`.
 
 pub mod approve;
 pub mod history;
 pub mod pause;
 pub mod reject;
+pub mod resolve;
 pub mod resume;
 pub mod retry;
 pub mod status;
@@ -25,7 +27,8 @@ pub enum LedgerCommand {
     Status(status::StatusArgs),
     /// Show every notice and action with its outcome.
     History(history::HistoryArgs),
-    /// Pause dunning and enforcement for a customer (or one invoice) until a date.
+    /// Pause dunning and enforcement for a customer (or one invoice) until a date. Records a
+    /// hold in the state file; the customer must be one the last run saw (exit 2 if not).
     Pause(pause::PauseArgs),
     /// End a pause early (all of a customer's holds, or one invoice's).
     Resume(resume::ResumeArgs),
@@ -35,6 +38,9 @@ pub enum LedgerCommand {
     Reject(reject::RejectArgs),
     /// Make an uncertain or failed action eligible again, after a person has checked it.
     Retry(retry::RetryArgs),
+    /// Settle an uncertain action after checking whether it happened: `--sent` marks it done,
+    /// `--not-sent` makes it eligible again; records who and why in the state file.
+    Resolve(resolve::ResolveArgs),
 }
 
 impl From<LedgerCommand> for AdminRequest {
@@ -47,6 +53,7 @@ impl From<LedgerCommand> for AdminRequest {
             LedgerCommand::Approve(a) => AdminRequest::Approve(a.into()),
             LedgerCommand::Reject(a) => AdminRequest::Reject(a.into()),
             LedgerCommand::Retry(a) => AdminRequest::Retry(a.into()),
+            LedgerCommand::Resolve(a) => AdminRequest::Resolve(a.into()),
         }
     }
 }

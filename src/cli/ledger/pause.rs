@@ -9,9 +9,10 @@ use crate::cli::OutputFormat;
 /// Arguments of `cspguard pause`.
 #[derive(Debug, clap::Args)]
 pub struct PauseArgs {
-    /// Customer id.
+    /// The customer: tenant id, company name (or a unique part of it) or primary domain, as the
+    /// last run saw them. Unknown or ambiguous names are refused with the candidates (exit 2).
     pub customer: String,
-    /// Pause only this invoice.
+    /// Pause only this invoice (one of the customer's in the last receivables import).
     #[arg(long)]
     pub invoice: Option<String>,
     /// Last day of the pause (YYYY-MM-DD, UTC, inclusive).

@@ -7,7 +7,8 @@ use crate::cli::OutputFormat;
 /// Arguments of `cspguard resume`.
 #[derive(Debug, clap::Args)]
 pub struct ResumeArgs {
-    /// Customer id.
+    /// The customer: the id its holds were placed for, or its company name (or a unique part of
+    /// it) or primary domain as the last run saw them.
     pub customer: String,
     /// Resume only this invoice (default: every hold of the customer).
     #[arg(long)]

@@ -471,6 +471,7 @@ fn classification_of_errors() {
         MailError::Deferred {
             key: "k".into(),
             server: s(),
+            recipients: "a@example.com".into(),
             code: 451,
             reply: "try later".into(),
         },
@@ -486,6 +487,7 @@ fn classification_of_errors() {
     let permanent = MailError::Rejected {
         key: "k".into(),
         server: s(),
+        recipients: "gone@example.com".into(),
         code: 550,
         reply: "no such user".into(),
     };

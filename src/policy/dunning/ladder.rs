@@ -334,6 +334,7 @@ impl Run<'_, '_> {
                 locale_hint: rcpt.locale,
                 invoices,
                 suspension_date,
+                budget: None,
             },
             requires_approval: stage.requires_approval,
             reason,
@@ -410,6 +411,7 @@ impl Run<'_, '_> {
                 locale_hint: rcpt.locale,
                 invoices: draft.invoices,
                 suspension_date: None,
+                budget: None,
             },
             requires_approval: false,
             reason: format!(

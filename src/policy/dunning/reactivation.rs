@@ -138,6 +138,7 @@ impl Run<'_, '_> {
                         locale_hint: rcpt.locale,
                         invoices: vec![],
                         suspension_date: None,
+                        budget: None,
                     },
                     requires_approval: false,
                     reason: format!(
