@@ -77,6 +77,12 @@ pub fn completions(shell: Shell, cmd: clap::Command, out: &mut dyn Write) {
     clap_complete::generate(shell, &mut cmd, name, out);
 }
 
+impl crate::exit::ExitStatus for DocsError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Failed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,11 +124,5 @@ mod tests {
             script.contains("run") && script.contains("ledger"),
             "{script}"
         );
-    }
-}
-
-impl crate::exit::ExitStatus for DocsError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Failed
     }
 }
