@@ -15,6 +15,9 @@ use serde_spanned::Spanned;
 use crate::net::check_url;
 pub use crate::secrets::SecretRef;
 
+/// Default whole-run deadline: 30 minutes.
+pub const DEFAULT_RUN_DEADLINE_SECS: u64 = 1800;
+
 /// Where the state database lives when the config does not say.
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/cspguard/state.db";
 
@@ -59,6 +62,9 @@ pub struct Config {
     pub partner_center: PartnerCenterConfig,
     #[serde(default)]
     pub state: StateConfig,
+    /// `[run]`: the whole-run deadline.
+    #[serde(default)]
+    pub run: RunConfig,
     #[serde(default)]
     pub snapshot: SnapshotConfig,
     /// The partner's receivables export (`[receivables]`); without it there is no dunning.
@@ -165,6 +171,15 @@ pub struct PartnerCenterConfig {
     pub fraud_events_new_model: bool,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Absolute cap on the pages of one collection (default 10000).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u64,
+    /// Pages allowed beyond what a collection's `totalCount` implies (default 5).
+    #[serde(default = "default_page_slack")]
+    pub page_slack: u64,
+    /// Largest response body read, in MiB (default 32).
+    #[serde(default = "default_max_response_mb")]
+    pub max_response_mb: u64,
     /// Optional App+User credentials, needed for usage records and fraud events.
     pub app_user: Option<AppUserConfig>,
 }
@@ -237,6 +252,23 @@ impl Default for StateConfig {
     fn default() -> Self {
         Self {
             path: default_state_path(),
+        }
+    }
+}
+
+/// `[run]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seconds after which a run stops, is recorded as failed and releases the run lock.
+    #[serde(default = "default_run_deadline_secs")]
+    pub deadline_secs: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            deadline_secs: DEFAULT_RUN_DEADLINE_SECS,
         }
     }
 }
@@ -349,6 +381,18 @@ fn default_request_timeout() -> Spanned<u64> {
 }
 fn default_page_size() -> Spanned<u32> {
     Spanned::new(0..0, 500)
+}
+fn default_max_pages() -> u64 {
+    crate::pc::limits::DEFAULT_MAX_PAGES
+}
+fn default_page_slack() -> u64 {
+    crate::pc::limits::DEFAULT_PAGE_SLACK
+}
+fn default_max_response_mb() -> u64 {
+    (crate::pc::limits::DEFAULT_MAX_RESPONSE_BYTES / (1024 * 1024)) as u64
+}
+fn default_run_deadline_secs() -> u64 {
+    DEFAULT_RUN_DEADLINE_SECS
 }
 fn default_true() -> bool {
     true
@@ -468,6 +512,18 @@ impl Config {
                 pc.page_size.span(),
                 format!("partner_center.page_size = {page}: must be between 1 and 2000"),
             ));
+        }
+        for (key, value, max) in [
+            ("partner_center.max_pages", pc.max_pages, 1_000_000),
+            ("partner_center.max_response_mb", pc.max_response_mb, 1024),
+            ("run.deadline_secs", self.run.deadline_secs, 86_400),
+        ] {
+            if value == 0 || value > max {
+                return Err(ConfigError::InvalidNoPosition {
+                    path: path.to_owned(),
+                    message: format!("{key} = {value}: must be between 1 and {max}"),
+                });
+            }
         }
         if pc.retry.max_attempts == 0 {
             return Err(ConfigError::InvalidNoPosition {

@@ -84,6 +84,12 @@ pub fn client_options(
     opts.page_size = *pc.page_size.get_ref();
     opts.fraud_events_new_model = pc.fraud_events_new_model;
     opts.correlation_id = correlation_id;
+    opts.limits = crate::pc::Limits {
+        max_pages: pc.max_pages,
+        page_slack: pc.page_slack,
+        max_response_bytes: usize::try_from(pc.max_response_mb.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX),
+    };
     Ok(opts)
 }
 

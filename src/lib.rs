@@ -28,6 +28,7 @@ pub mod plan;
 pub mod planning;
 pub mod policy;
 pub mod receivables;
+pub mod redact;
 pub mod run;
 pub mod schedule;
 pub mod secrets;
