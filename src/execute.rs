@@ -937,9 +937,14 @@ async fn perform_pc(
     }
 }
 
-/// How a failed send is recorded: every mail failure is transient (retried with the ledger's
+/// How a failed send is recorded: a transaction cut off by the timeout is uncertain; every
+/// other mail failure is transient (retried with the ledger's
 /// backoff until its attempts are used up), as the executor has always recorded it;
 /// [`MailError::is_transient`] is not consulted here.
 fn mail_failure(e: MailError) -> ActionError {
-    ActionError::transient(e.to_string())
+    match e {
+        // A transaction cut off by the timeout may have been delivered: never repeat it blindly.
+        MailError::Uncertain { .. } => ActionError::uncertain(e.to_string()),
+        e => ActionError::transient(e.to_string()),
+    }
 }

@@ -495,6 +495,19 @@ pub enum MailError {
         server: String,
         reason: String,
     },
+    /// The message transaction did not finish within `[mail] timeout_secs`: the server may or
+    /// may not have taken the message.
+    #[error(
+        "notice {key}: SMTP server {server} did not finish the message transaction within {secs} \
+         s ([mail] timeout_secs); it may or may not have been delivered, so it is not repeated \
+         automatically: check the relay's log for the Message-ID, then `cspguard retry` or \
+         `cspguard resolve` it"
+    )]
+    Uncertain {
+        key: String,
+        server: String,
+        secs: u64,
+    },
     /// A 4xx reply: the server asks to try again later.
     #[error("notice {key}: SMTP server {server} deferred it ({code} {reply}); retried next run")]
     Deferred {
@@ -579,6 +592,7 @@ impl MailError {
             | MailError::BadAddress { .. }
             | MailError::NoRecipients { .. }
             | MailError::Build { .. }
+            | MailError::Uncertain { .. }
             | MailError::Rejected { .. } => false,
         }
     }
@@ -605,6 +619,8 @@ enum Transport {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         server: String,
+        /// Bound of the connection phase and, separately, of the message transaction.
+        timeout: Duration,
     },
     Sendmail {
         transport: AsyncSendmailTransport<Tokio1Executor>,
@@ -649,6 +665,9 @@ impl Mailer {
     /// mailer inside the runtime that sends (else [`MailError::NoRuntime`]), and drop it there.
     pub fn new(cfg: &MailConfig, password: Option<SecretString>) -> Result<Mailer, MailError> {
         cfg.validate()?;
+        if let Some(p) = &password {
+            crate::redact::register(p.expose_secret());
+        }
         let from = parse_config_mailbox("from", &cfg.from)?;
         let reply_to = cfg
             .reply_to
@@ -695,13 +714,22 @@ impl Mailer {
     /// exists; the file outbox exists. Returns what was checked.
     pub async fn test_connection(&self) -> Result<String, MailError> {
         match &self.transport {
-            Transport::Smtp { transport, server } => match transport.test_connection().await {
-                Ok(true) => Ok(format!("connected to {server}")),
-                Ok(false) => Err(MailError::Protocol {
+            Transport::Smtp {
+                transport,
+                server,
+                timeout,
+            } => match bounded(*timeout, transport.test_connection()).await {
+                None => Err(MailError::Unavailable {
+                    key: "doctor".to_owned(),
+                    server: server.clone(),
+                    reason: format!("no answer within {} s", timeout.as_secs()),
+                }),
+                Some(Ok(true)) => Ok(format!("connected to {server}")),
+                Some(Ok(false)) => Err(MailError::Protocol {
                     server: server.clone(),
                     reason: "the server did not answer NOOP".to_owned(),
                 }),
-                Err(e) => Err(self.smtp_error("doctor", server, &e)),
+                Some(Err(e)) => Err(self.smtp_error("doctor", server, &e)),
             },
             Transport::Sendmail { command, .. } => {
                 if command.is_file() {
@@ -787,11 +815,14 @@ impl Mailer {
         let message_id = self.message_id(&email.key);
         let key = &email.key;
         let transport_response = match &self.transport {
-            Transport::Smtp { transport, server } => {
-                let response = transport
-                    .send(message)
-                    .await
-                    .map_err(|e| self.smtp_error(key, server, &e))?;
+            Transport::Smtp {
+                transport,
+                server,
+                timeout,
+            } => {
+                let response = self
+                    .smtp_send(transport, (server, *timeout), key, message)
+                    .await?;
                 describe_response(&response)
             }
             Transport::Sendmail { transport, command } => {
@@ -833,6 +864,48 @@ impl Mailer {
             message_id,
             transport_response,
         })
+    }
+
+    /// One SMTP delivery with every step bounded (lettre's own timeout covers only the TCP
+    /// connect, lettre issue #1027): first the connection phase (connect, greeting, EHLO,
+    /// STARTTLS, AUTH, NOOP) within `timeout`; a timeout there means nothing was sent. Then the
+    /// transaction (MAIL, RCPT, DATA, the message, the final reply) within `timeout`; a timeout
+    /// there is [`MailError::Uncertain`], because the server may already have accepted DATA.
+    async fn smtp_send(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        (server, timeout): (&str, Duration),
+        key: &str,
+        message: Message,
+    ) -> Result<lettre::transport::smtp::response::Response, MailError> {
+        match bounded(timeout, transport.test_connection()).await {
+            None => {
+                return Err(MailError::Unavailable {
+                    key: key.to_owned(),
+                    server: server.to_owned(),
+                    reason: format!(
+                        "no answer within {} s ([mail] timeout_secs) while connecting, before the message was sent",
+                        timeout.as_secs()
+                    ),
+                });
+            }
+            Some(Err(e)) => return Err(self.smtp_error(key, server, &e)),
+            Some(Ok(false)) => {
+                return Err(MailError::Protocol {
+                    server: server.to_owned(),
+                    reason: "the server did not answer NOOP".to_owned(),
+                });
+            }
+            Some(Ok(true)) => {}
+        }
+        match bounded(timeout, transport.send(message)).await {
+            None => Err(MailError::Uncertain {
+                key: key.to_owned(),
+                server: server.to_owned(),
+                secs: timeout.as_secs(),
+            }),
+            Some(result) => result.map_err(|e| self.smtp_error(key, server, &e)),
+        }
     }
 
     fn smtp_error(&self, key: &str, server: &str, e: &lettre::transport::smtp::Error) -> MailError {
@@ -889,6 +962,11 @@ impl Mailer {
             _ => text,
         }
     }
+}
+
+/// `future`'s output, or `None` when it did not finish within `limit`.
+async fn bounded<T>(limit: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(limit, future).await.ok()
 }
 
 fn build_smtp(cfg: &MailConfig, password: Option<&SecretString>) -> Result<Transport, MailError> {
@@ -954,6 +1032,7 @@ fn build_smtp(cfg: &MailConfig, password: Option<&SecretString>) -> Result<Trans
     Ok(Transport::Smtp {
         transport: builder.build(),
         server,
+        timeout: cfg.timeout(),
     })
 }
 
