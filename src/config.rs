@@ -306,6 +306,23 @@ impl Default for PartnerConfig {
 pub struct TemplatesConfig {
     /// Directory with the partner's own templates (`<dir>/<locale>/<name>.<part>`).
     pub dir: Option<PathBuf>,
+    /// minijinja fuel (steps) of one rendered part (default 2000000).
+    pub max_fuel: Option<u64>,
+    /// Largest rendered part (subject, text or HTML) in KiB (default 512).
+    pub max_output_kb: Option<u64>,
+}
+
+impl TemplatesConfig {
+    /// The rendering bounds this section sets.
+    pub fn limits(&self) -> crate::notices::templates::RenderLimits {
+        let d = crate::notices::templates::RenderLimits::default();
+        crate::notices::templates::RenderLimits {
+            fuel: self.max_fuel.unwrap_or(d.fuel),
+            max_output_bytes: self.max_output_kb.map_or(d.max_output_bytes, |kb| {
+                usize::try_from(kb.saturating_mul(1024)).unwrap_or(usize::MAX)
+            }),
+        }
+    }
 }
 
 /// `[approvals]`

@@ -241,29 +241,28 @@ impl Executor<'_> {
                 ));
                 continue;
             };
+            // Render before claiming: a template that fails (or runs out of fuel) never leaves a
+            // claimed action behind it.
+            let composed = self.compose(&row, &action, &findings, snapshot);
             let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
                 continue;
             };
-            self.send(mailer, &claimed, &action, &findings, snapshot, report)
+            self.send(mailer, &claimed, &action, composed, report)
                 .await?;
         }
         Ok(())
     }
 
-    /// Perform a claimed email action and record the outcome.
+    /// Perform a claimed email action (rendered before the claim) and record the outcome.
     async fn send(
         &self,
         mailer: &Mailer,
         claimed: &ActionRow,
         action: &PlannedAction,
-        findings: &BTreeMap<&str, &Finding>,
-        snapshot: &Snapshot,
+        composed: Result<Composed, ActionError>,
         report: &mut ExecutionReport,
     ) -> Result<(), ExecuteError> {
-        match self
-            .perform(mailer, claimed, action, findings, snapshot)
-            .await
-        {
+        match self.perform(mailer, claimed, action, composed).await {
             Ok(done) => {
                 self.ledger.mark_done(claimed.id, &done.result, self.now)?;
                 for n in &done.notices {
@@ -418,13 +417,13 @@ impl Executor<'_> {
             ));
             return Ok(());
         };
+        let mut findings = BTreeMap::new();
+        findings.insert(f.fingerprint.as_str(), f);
+        let composed = self.compose(&row, &action, &findings, snapshot);
         let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
             return Ok(());
         };
-        let mut findings = BTreeMap::new();
-        findings.insert(f.fingerprint.as_str(), f);
-        self.send(mailer, &claimed, &action, &findings, snapshot, report)
-            .await
+        self.send(mailer, &claimed, &action, composed, report).await
     }
 
     /// Checks that apply again at execution time: exempt customers are never suspended or have
@@ -628,20 +627,30 @@ impl Executor<'_> {
         Ok(Gate::Go)
     }
 
-    /// Render and send a claimed email action; what the ledger records when it went out.
+    /// Render an email action (before it is claimed).
+    fn compose(
+        &self,
+        row: &ActionRow,
+        action: &PlannedAction,
+        findings: &BTreeMap<&str, &Finding>,
+        snapshot: &Snapshot,
+    ) -> Result<Composed, ActionError> {
+        match &action.kind {
+            ActionKind::CustomerNotice { .. } => self.compose_notice(row, action, snapshot),
+            ActionKind::OpsAlert { .. } => self.compose_alert(row, action, findings, snapshot),
+            _ => Err(not_an_email(row)),
+        }
+    }
+
+    /// Send a claimed, rendered email action; what the ledger records when it went out.
     async fn perform(
         &self,
         mailer: &Mailer,
         row: &ActionRow,
         action: &PlannedAction,
-        findings: &BTreeMap<&str, &Finding>,
-        snapshot: &Snapshot,
+        composed: Result<Composed, ActionError>,
     ) -> Result<Done, ActionError> {
-        let composed = match &action.kind {
-            ActionKind::CustomerNotice { .. } => self.compose_notice(row, action, snapshot)?,
-            ActionKind::OpsAlert { .. } => self.compose_alert(row, action, findings, snapshot)?,
-            _ => return Err(not_an_email(row)),
-        };
+        let composed = composed?;
         let receipt = mailer.send(&composed.email).await.map_err(mail_failure)?;
         let notices = composed
             .recipients

@@ -38,12 +38,21 @@ async fn a_run_past_its_deadline_is_recorded_failed_and_releases_the_lock() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome.as_deref(), Some("failed"));
     assert!(runs[0].finished_at.is_some());
-    assert!(runs[0].errors[0].contains("deadline"), "{:?}", runs[0].errors);
+    assert!(
+        runs[0].errors[0].contains("deadline"),
+        "{:?}",
+        runs[0].errors
+    );
 
     // The lock was released: the next run gets as far as its own deadline (not exit 75).
     w.run(now, &[], 1).await;
     let status = w.cli(now, &["status"]).await;
     assert_eq!(status.code, Some(0), "{}", status.show());
     assert!(!status.stdout.contains("(unfinished)"), "{}", status.stdout);
-    assert_eq!(status.stdout.matches("failed").count(), 2, "{}", status.stdout);
+    assert_eq!(
+        status.stdout.matches("failed").count(),
+        2,
+        "{}",
+        status.stdout
+    );
 }

@@ -115,8 +115,9 @@ impl<'c> Session<'c> {
         let lock = RunLock::acquire(&config.state.path)?;
         let ledger = Ledger::open(&config.state.path)?;
         let pc = context::client(config, credentials::refresh_store(config)?, correlation_id)?;
-        let renderer =
-            Renderer::new(config.templates.dir.clone()).map_err(SessionError::Templates)?;
+        let renderer = Renderer::new(config.templates.dir.clone())
+            .map_err(SessionError::Templates)?
+            .with_limits(config.templates.limits());
         let mailer = match &config.mail {
             Some(m) => Some(Mailer::new(m, m.resolve_password()?).map_err(SessionError::Mail)?),
             None => None,
