@@ -600,6 +600,7 @@ impl Config {
                 message: format!("[receivables]: {e}"),
             })?;
         }
+        self.validate_text(path)?;
         let sources = [
             pc.client_secret_file.is_some(),
             pc.client_secret_env.is_some(),
@@ -612,6 +613,105 @@ impl Config {
                           client_secret_env and client_secret: keep exactly one"
                     .into(),
             });
+        }
+        Ok(())
+    }
+
+    /// Load-time hygiene of values that reach headers, addresses and locales: no control
+    /// characters in header-bound values, usable customer addresses, known locales (a locale that
+    /// is not shipped needs a templates directory, checked by [`Config::check_paths`]), a valid
+    /// receivables pattern, non-zero template bounds.
+    fn validate_text(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::InvalidNoPosition {
+            path: path.to_owned(),
+            message,
+        };
+        let p = &self.partner;
+        let header_bound = [
+            ("partner.name", Some(&p.name)),
+            ("partner.contact_email", Some(&p.contact_email)),
+            ("partner.contact_phone", p.contact_phone.as_ref()),
+        ];
+        for (key, value) in header_bound {
+            if let Some(why) = value.and_then(|v| crate::hygiene::header_problem(v)) {
+                return Err(bad(format!("{key} {why}; write it on one line")));
+            }
+        }
+        let mut locales = vec![("partner.default_locale".to_owned(), &p.default_locale)];
+        for (tenant, o) in &self.customers {
+            let at = format!("customers.\"{tenant}\"");
+            for (field, addr) in o
+                .email
+                .iter()
+                .map(|e| ("email", e))
+                .chain(o.cc.iter().map(|c| ("cc", c)))
+            {
+                if let Some(why) = crate::notices::mail::address_problem(addr) {
+                    return Err(bad(format!(
+                        "{at}.{field} = {addr:?} is not a usable address: {why}; use \"name@example.com\""
+                    )));
+                }
+            }
+            if let Some(l) = &o.locale {
+                locales.push((format!("{at}.locale"), l));
+            }
+        }
+        for (key, locale) in locales {
+            let shipped = crate::notices::format::is_shipped_locale(locale);
+            if !shipped && (self.templates.dir.is_none() || !safe_locale(locale)) {
+                return Err(bad(format!(
+                    "{key} = {locale:?} is not a shipped locale ({}); use one of them, or add its templates under [templates] dir",
+                    crate::notices::format::SHIPPED_LOCALES.join(", ")
+                )));
+            }
+        }
+        if let Some(r) = &self.receivables {
+            crate::receivables::glob::check_pattern(&r.path)
+                .map_err(|e| bad(format!("[receivables] path: {e}")))?;
+        }
+        if self.templates.max_fuel == Some(0) || self.templates.max_output_kb == Some(0) {
+            return Err(bad(
+                "[templates] max_fuel and max_output_kb must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The file-system checks of a config about to be used by a run: the templates directory
+    /// exists (with a directory for every locale that is not shipped) and the receivables
+    /// export's directory exists. Separate from parsing so configs can be checked elsewhere.
+    pub fn check_paths(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::InvalidNoPosition {
+            path: path.to_owned(),
+            message,
+        };
+        if let Some(dir) = &self.templates.dir {
+            if !dir.is_dir() {
+                return Err(bad(format!(
+                    "[templates] dir {} is not a directory; create it or remove the setting",
+                    dir.display()
+                )));
+            }
+            let mut locales = vec![&self.partner.default_locale];
+            locales.extend(self.customers.values().filter_map(|o| o.locale.as_ref()));
+            for l in locales {
+                if !crate::notices::format::is_shipped_locale(l) && !dir.join(l).is_dir() {
+                    return Err(bad(format!(
+                        "locale {l:?} is neither shipped nor in [templates] dir {} (no {l}/ directory there)",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+        if let Some(r) = &self.receivables {
+            let dir = crate::receivables::glob::fixed_dir(&r.path);
+            if !dir.is_dir() {
+                return Err(bad(format!(
+                    "[receivables] path {:?}: the directory {} does not exist; check the path",
+                    r.path,
+                    dir.display()
+                )));
+            }
         }
         Ok(())
     }
@@ -633,6 +733,11 @@ impl Config {
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(self.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC)
     }
+}
+
+/// A locale tag usable as a templates directory name.
+fn safe_locale(tag: &str) -> bool {
+    !tag.is_empty() && tag.len() <= 35 && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn at(path: &Path, text: &str, span: Range<usize>, message: String) -> ConfigError {

@@ -15,6 +15,7 @@ pub mod enforce;
 pub mod execute;
 pub mod exit;
 pub mod fraud_status;
+pub mod hygiene;
 pub mod ledger;
 pub mod logging;
 pub mod mode;

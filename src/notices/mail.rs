@@ -1055,6 +1055,12 @@ fn parse_recipient(key: &str, field: &'static str, raw: &str) -> Result<Mailbox,
     })
 }
 
+/// Why `raw` is not a usable recipient address, if it is not (config validation of
+/// per-customer `email` and `cc`).
+pub fn address_problem(raw: &str) -> Option<String> {
+    parse_mailbox(raw).err()
+}
+
 /// `addr@domain` or `Name <addr@domain>`, validated by lettre (RFC 5322 syntax). Control
 /// characters anywhere (the raw material of header injection) and empty input are refused.
 fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
