@@ -38,15 +38,16 @@ impl crate::exit::ExitStatus for SecretError {
     }
 }
 
-/// Log warnings about secrets that other users can read.
+/// Log warnings about secrets that other users can read: the client secret, the App+User
+/// refresh token and the SMTP password, inline in the config or in their files.
 pub fn warn_about_secret_permissions(loaded: &Loaded) {
     let pc = &loaded.config.partner_center;
     let client = pc.client_secret_ref();
     let refresh = pc.app_user.as_ref().map(|a| a.refresh_token_ref());
+    let smtp = loaded.config.mail.as_ref().map(|m| m.smtp_password_ref());
     let mut refs = vec![&client];
-    if let Some(r) = &refresh {
-        refs.push(r);
-    }
+    refs.extend(refresh.iter());
+    refs.extend(smtp.iter());
     for w in secrets::permission_warnings(&loaded.path, loaded.mode_bits, &refs) {
         tracing::warn!("{w}");
     }

@@ -126,3 +126,50 @@ fn amounts_finer_than_the_currency_are_refused_with_their_position() {
         "{problems:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_warns_about_a_readable_smtp_password_inline_and_in_its_file() {
+    let mut w = World::offline(UNREACHABLE, &Secret::env("HYGIENE_UNUSED"), None);
+    w.configure(|c| {
+        c.set("partner_center", "client_secret_env", "\"PATH\"");
+        c.set("partner_center.retry", "max_attempts", "1");
+        c.raw(
+            "[mail]\ntransport = \"smtp\"\nfrom = \"billing@contoso.example\"\nhost = \"127.0.0.1\"\n\
+             port = 9\ntls = \"none\"\nusername = \"u\"\nsmtp_password = \"inline-smtp-password\"\n",
+        );
+    });
+    support::config::set_mode(&w.config_path(), 0o644);
+    let out = w.cli(jiff::Timestamp::now(), &["run"]).await;
+    assert!(
+        out.stderr
+            .contains("smtp_password inline and is readable by"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        !out.both().contains("inline-smtp-password"),
+        "{}",
+        out.show()
+    );
+
+    let mut w = World::offline(UNREACHABLE, &Secret::env("HYGIENE_UNUSED"), None);
+    let file = w.dir().join("smtp.pw");
+    std::fs::write(&file, "file-smtp-password\n").expect("write");
+    support::config::set_mode(&file, 0o644);
+    w.configure(|c| {
+        c.set("partner_center", "client_secret_env", "\"PATH\"");
+        c.set("partner_center.retry", "max_attempts", "1");
+        c.raw(&format!(
+            "[mail]\ntransport = \"smtp\"\nfrom = \"billing@contoso.example\"\nhost = \"127.0.0.1\"\n\
+             port = 9\ntls = \"none\"\nusername = \"u\"\nsmtp_password_file = {:?}\n",
+            file.display().to_string()
+        ));
+    });
+    let out = w.cli(jiff::Timestamp::now(), &["run"]).await;
+    assert!(
+        out.stderr
+            .contains(&format!("secret file {} (smtp_password)", file.display())),
+        "{}",
+        out.show()
+    );
+}

@@ -34,11 +34,12 @@ impl Default for Limits {
 
 impl Limits {
     /// The most pages one collection may have: `ceil(total / page_len) + slack` when the server
-    /// gave a `totalCount` and the first page had items, never above `max_pages`.
+    /// gave a `totalCount` larger than the first page (so it counts the whole collection; seek
+    /// paging answers the count of the page itself), never above `max_pages`.
     pub fn page_bound(&self, total_count: Option<u64>, first_page_len: usize) -> u64 {
         let cap = self.max_pages.max(1);
         match (total_count, first_page_len) {
-            (Some(total), len) if len > 0 => total
+            (Some(total), len) if len > 0 && total > len as u64 => total
                 .div_ceil(len as u64)
                 .saturating_add(self.page_slack)
                 .max(1)
@@ -60,7 +61,16 @@ mod tests {
             max_response_bytes: 1,
         };
         assert_eq!(l.page_bound(Some(10), 2), 7);
-        assert_eq!(l.page_bound(Some(0), 2), 2);
+        assert_eq!(
+            l.page_bound(Some(0), 2),
+            100,
+            "a per-page count says nothing"
+        );
+        assert_eq!(
+            l.page_bound(Some(2), 2),
+            100,
+            "a per-page count says nothing"
+        );
         assert_eq!(l.page_bound(None, 2), 100);
         assert_eq!(l.page_bound(Some(10), 0), 100);
         assert_eq!(l.page_bound(Some(u64::MAX), 1), 100);
