@@ -638,6 +638,8 @@ pub struct Mailer {
     message_id_domain: String,
     transport: Transport,
     password: Option<SecretString>,
+    /// Set once an SMTP connection phase completed; later messages use pooled connections.
+    connected: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Mailer {
@@ -706,6 +708,7 @@ impl Mailer {
             message_id_domain,
             transport,
             password,
+            connected: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -867,10 +870,11 @@ impl Mailer {
     }
 
     /// One SMTP delivery with every step bounded (lettre's own timeout covers only the TCP
-    /// connect, lettre issue #1027): first the connection phase (connect, greeting, EHLO,
-    /// STARTTLS, AUTH, NOOP) within `timeout`; a timeout there means nothing was sent. Then the
-    /// transaction (MAIL, RCPT, DATA, the message, the final reply) within `timeout`; a timeout
-    /// there is [`MailError::Uncertain`], because the server may already have accepted DATA.
+    /// connect, lettre issue #1027): until one connection phase has completed, first the
+    /// connection phase (connect, greeting, EHLO, STARTTLS, AUTH, NOOP) within `timeout`; a
+    /// timeout there means nothing was sent. Then the transaction (MAIL, RCPT, DATA, the message,
+    /// the final reply) within `timeout`; a timeout there is [`MailError::Uncertain`], because the
+    /// server may already have accepted DATA.
     async fn smtp_send(
         &self,
         transport: &AsyncSmtpTransport<Tokio1Executor>,
@@ -878,25 +882,11 @@ impl Mailer {
         key: &str,
         message: Message,
     ) -> Result<lettre::transport::smtp::response::Response, MailError> {
-        match bounded(timeout, transport.test_connection()).await {
-            None => {
-                return Err(MailError::Unavailable {
-                    key: key.to_owned(),
-                    server: server.to_owned(),
-                    reason: format!(
-                        "no answer within {} s ([mail] timeout_secs) while connecting, before the message was sent",
-                        timeout.as_secs()
-                    ),
-                });
-            }
-            Some(Err(e)) => return Err(self.smtp_error(key, server, &e)),
-            Some(Ok(false)) => {
-                return Err(MailError::Protocol {
-                    server: server.to_owned(),
-                    reason: "the server did not answer NOOP".to_owned(),
-                });
-            }
-            Some(Ok(true)) => {}
+        use std::sync::atomic::Ordering;
+        if !self.connected.load(Ordering::Relaxed) {
+            self.connection_phase(transport, (server, timeout), key)
+                .await?;
+            self.connected.store(true, Ordering::Relaxed);
         }
         match bounded(timeout, transport.send(message)).await {
             None => Err(MailError::Uncertain {
@@ -905,6 +895,32 @@ impl Mailer {
                 secs: timeout.as_secs(),
             }),
             Some(result) => result.map_err(|e| self.smtp_error(key, server, &e)),
+        }
+    }
+
+    /// The connection phase alone, bounded; its connection goes back to the pool.
+    async fn connection_phase(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        (server, timeout): (&str, Duration),
+        key: &str,
+    ) -> Result<(), MailError> {
+        match bounded(timeout, transport.test_connection()).await {
+            None => Err(MailError::Unavailable {
+                key: key.to_owned(),
+                server: server.to_owned(),
+                reason: format!(
+                    "no answer within {} s ([mail] timeout_secs) while connecting, before the \
+                     message was sent",
+                    timeout.as_secs()
+                ),
+            }),
+            Some(Err(e)) => Err(self.smtp_error(key, server, &e)),
+            Some(Ok(false)) => Err(MailError::Protocol {
+                server: server.to_owned(),
+                reason: "the server did not answer NOOP".to_owned(),
+            }),
+            Some(Ok(true)) => Ok(()),
         }
     }
 
