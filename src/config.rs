@@ -15,6 +15,9 @@ use serde_spanned::Spanned;
 use crate::net::check_url;
 pub use crate::secrets::SecretRef;
 
+/// Default whole-run deadline: 30 minutes.
+pub const DEFAULT_RUN_DEADLINE_SECS: u64 = 1800;
+
 /// Where the state database lives when the config does not say.
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/cspguard/state.db";
 
@@ -59,6 +62,9 @@ pub struct Config {
     pub partner_center: PartnerCenterConfig,
     #[serde(default)]
     pub state: StateConfig,
+    /// `[run]`: the whole-run deadline.
+    #[serde(default)]
+    pub run: RunConfig,
     #[serde(default)]
     pub snapshot: SnapshotConfig,
     /// The partner's receivables export (`[receivables]`); without it there is no dunning.
@@ -165,6 +171,15 @@ pub struct PartnerCenterConfig {
     pub fraud_events_new_model: bool,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Absolute cap on the pages of one collection (default 10000).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u64,
+    /// Pages allowed beyond what a collection's `totalCount` implies (default 5).
+    #[serde(default = "default_page_slack")]
+    pub page_slack: u64,
+    /// Largest response body read, in MiB (default 32).
+    #[serde(default = "default_max_response_mb")]
+    pub max_response_mb: u64,
     /// Optional App+User credentials, needed for usage records and fraud events.
     pub app_user: Option<AppUserConfig>,
 }
@@ -241,6 +256,23 @@ impl Default for StateConfig {
     }
 }
 
+/// `[run]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seconds after which a run stops, is recorded as failed and releases the run lock.
+    #[serde(default = "default_run_deadline_secs")]
+    pub deadline_secs: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            deadline_secs: DEFAULT_RUN_DEADLINE_SECS,
+        }
+    }
+}
+
 /// `[partner]`: the partner as customers see it in notices.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -301,6 +333,23 @@ impl Default for PartnerConfig {
 pub struct TemplatesConfig {
     /// Directory with the partner's own templates (`<dir>/<locale>/<name>.<part>`).
     pub dir: Option<PathBuf>,
+    /// minijinja fuel (steps) of one rendered part (default 2000000).
+    pub max_fuel: Option<u64>,
+    /// Largest rendered part (subject, text or HTML) in KiB (default 512).
+    pub max_output_kb: Option<u64>,
+}
+
+impl TemplatesConfig {
+    /// The rendering bounds this section sets.
+    pub fn limits(&self) -> crate::notices::templates::RenderLimits {
+        let d = crate::notices::templates::RenderLimits::default();
+        crate::notices::templates::RenderLimits {
+            fuel: self.max_fuel.unwrap_or(d.fuel),
+            max_output_bytes: self.max_output_kb.map_or(d.max_output_bytes, |kb| {
+                usize::try_from(kb.saturating_mul(1024)).unwrap_or(usize::MAX)
+            }),
+        }
+    }
 }
 
 /// `[approvals]`
@@ -376,6 +425,18 @@ fn default_request_timeout() -> Spanned<u64> {
 }
 fn default_page_size() -> Spanned<u32> {
     Spanned::new(0..0, 500)
+}
+fn default_max_pages() -> u64 {
+    crate::pc::limits::DEFAULT_MAX_PAGES
+}
+fn default_page_slack() -> u64 {
+    crate::pc::limits::DEFAULT_PAGE_SLACK
+}
+fn default_max_response_mb() -> u64 {
+    (crate::pc::limits::DEFAULT_MAX_RESPONSE_BYTES / (1024 * 1024)) as u64
+}
+fn default_run_deadline_secs() -> u64 {
+    DEFAULT_RUN_DEADLINE_SECS
 }
 fn default_true() -> bool {
     true
@@ -496,6 +557,18 @@ impl Config {
                 format!("partner_center.page_size = {page}: must be between 1 and 2000"),
             ));
         }
+        for (key, value, max) in [
+            ("partner_center.max_pages", pc.max_pages, 1_000_000),
+            ("partner_center.max_response_mb", pc.max_response_mb, 1024),
+            ("run.deadline_secs", self.run.deadline_secs, 86_400),
+        ] {
+            if value == 0 || value > max {
+                return Err(ConfigError::InvalidNoPosition {
+                    path: path.to_owned(),
+                    message: format!("{key} = {value}: must be between 1 and {max}"),
+                });
+            }
+        }
         if pc.retry.max_attempts == 0 {
             return Err(ConfigError::InvalidNoPosition {
                 path: path.to_owned(),
@@ -555,6 +628,7 @@ impl Config {
                 message: format!("[receivables]: {e}"),
             })?;
         }
+        self.validate_text(path)?;
         let sources = [
             pc.client_secret_file.is_some(),
             pc.client_secret_env.is_some(),
@@ -567,6 +641,105 @@ impl Config {
                           client_secret_env and client_secret: keep exactly one"
                     .into(),
             });
+        }
+        Ok(())
+    }
+
+    /// Load-time hygiene of values that reach headers, addresses and locales: no control
+    /// characters in header-bound values, usable customer addresses, known locales (a locale that
+    /// is not shipped needs a templates directory, checked by [`Config::check_paths`]), a valid
+    /// receivables pattern, non-zero template bounds.
+    fn validate_text(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::InvalidNoPosition {
+            path: path.to_owned(),
+            message,
+        };
+        let p = &self.partner;
+        let header_bound = [
+            ("partner.name", Some(&p.name)),
+            ("partner.contact_email", Some(&p.contact_email)),
+            ("partner.contact_phone", p.contact_phone.as_ref()),
+        ];
+        for (key, value) in header_bound {
+            if let Some(why) = value.and_then(|v| crate::hygiene::header_problem(v)) {
+                return Err(bad(format!("{key} {why}; write it on one line")));
+            }
+        }
+        let mut locales = vec![("partner.default_locale".to_owned(), &p.default_locale)];
+        for (tenant, o) in &self.customers {
+            let at = format!("customers.\"{tenant}\"");
+            for (field, addr) in o
+                .email
+                .iter()
+                .map(|e| ("email", e))
+                .chain(o.cc.iter().map(|c| ("cc", c)))
+            {
+                if let Some(why) = crate::notices::mail::address_problem(addr) {
+                    return Err(bad(format!(
+                        "{at}.{field} = {addr:?} is not a usable address: {why}; use \"name@example.com\""
+                    )));
+                }
+            }
+            if let Some(l) = &o.locale {
+                locales.push((format!("{at}.locale"), l));
+            }
+        }
+        for (key, locale) in locales {
+            let shipped = crate::notices::format::is_shipped_locale(locale);
+            if !shipped && (self.templates.dir.is_none() || !safe_locale(locale)) {
+                return Err(bad(format!(
+                    "{key} = {locale:?} is not a shipped locale ({}); use one of them, or add its templates under [templates] dir",
+                    crate::notices::format::SHIPPED_LOCALES.join(", ")
+                )));
+            }
+        }
+        if let Some(r) = &self.receivables {
+            crate::receivables::glob::check_pattern(&r.path)
+                .map_err(|e| bad(format!("[receivables] path: {e}")))?;
+        }
+        if self.templates.max_fuel == Some(0) || self.templates.max_output_kb == Some(0) {
+            return Err(bad(
+                "[templates] max_fuel and max_output_kb must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The file-system checks of a config about to be used by a run: the templates directory
+    /// exists (with a directory for every locale that is not shipped) and the receivables
+    /// export's directory exists. Separate from parsing so configs can be checked elsewhere.
+    pub fn check_paths(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::InvalidNoPosition {
+            path: path.to_owned(),
+            message,
+        };
+        if let Some(dir) = &self.templates.dir {
+            if !dir.is_dir() {
+                return Err(bad(format!(
+                    "[templates] dir {} is not a directory; create it or remove the setting",
+                    dir.display()
+                )));
+            }
+            let mut locales = vec![&self.partner.default_locale];
+            locales.extend(self.customers.values().filter_map(|o| o.locale.as_ref()));
+            for l in locales {
+                if !crate::notices::format::is_shipped_locale(l) && !dir.join(l).is_dir() {
+                    return Err(bad(format!(
+                        "locale {l:?} is neither shipped nor in [templates] dir {} (no {l}/ directory there)",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+        if let Some(r) = &self.receivables {
+            let dir = crate::receivables::glob::fixed_dir(&r.path);
+            if !dir.is_dir() {
+                return Err(bad(format!(
+                    "[receivables] path {:?}: the directory {} does not exist; check the path",
+                    r.path,
+                    dir.display()
+                )));
+            }
         }
         Ok(())
     }
@@ -588,6 +761,11 @@ impl Config {
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(self.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC)
     }
+}
+
+/// A locale tag usable as a templates directory name.
+fn safe_locale(tag: &str) -> bool {
+    !tag.is_empty() && tag.len() <= 35 && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn at(path: &Path, text: &str, span: Range<usize>, message: String) -> ConfigError {

@@ -38,15 +38,16 @@ impl crate::exit::ExitStatus for SecretError {
     }
 }
 
-/// Log warnings about secrets that other users can read.
+/// Log warnings about secrets that other users can read: the client secret, the App+User
+/// refresh token and the SMTP password, inline in the config or in their files.
 pub fn warn_about_secret_permissions(loaded: &Loaded) {
     let pc = &loaded.config.partner_center;
     let client = pc.client_secret_ref();
     let refresh = pc.app_user.as_ref().map(|a| a.refresh_token_ref());
+    let smtp = loaded.config.mail.as_ref().map(|m| m.smtp_password_ref());
     let mut refs = vec![&client];
-    if let Some(r) = &refresh {
-        refs.push(r);
-    }
+    refs.extend(refresh.iter());
+    refs.extend(smtp.iter());
     for w in secrets::permission_warnings(&loaded.path, loaded.mode_bits, &refs) {
         tracing::warn!("{w}");
     }
@@ -84,6 +85,12 @@ pub fn client_options(
     opts.page_size = *pc.page_size.get_ref();
     opts.fraud_events_new_model = pc.fraud_events_new_model;
     opts.correlation_id = correlation_id;
+    opts.limits = crate::pc::Limits {
+        max_pages: pc.max_pages,
+        page_slack: pc.page_slack,
+        max_response_bytes: usize::try_from(pc.max_response_mb.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX),
+    };
     Ok(opts)
 }
 

@@ -266,10 +266,13 @@ impl Executor<'_> {
                 ));
                 continue;
             };
+            // Render before claiming: a template that fails (or runs out of fuel) never leaves a
+            // claimed action behind it.
+            let composed = self.compose(&row, &action, &findings, snapshot).await;
             let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
                 continue;
             };
-            self.send(mailer, &claimed, &action, &findings, snapshot, report)
+            self.send(mailer, &claimed, &action, composed, report)
                 .await?;
         }
         self.alert_refusals(snapshot, report).await?;
@@ -307,20 +310,16 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// Perform a claimed email action and record the outcome.
+    /// Perform a claimed email action (rendered before the claim) and record the outcome.
     async fn send(
         &self,
         mailer: &Mailer,
         claimed: &ActionRow,
         action: &PlannedAction,
-        findings: &BTreeMap<&str, &Finding>,
-        snapshot: &Snapshot,
+        composed: Result<Composed, ActionError>,
         report: &mut ExecutionReport,
     ) -> Result<(), ExecuteError> {
-        match self
-            .perform(mailer, claimed, action, findings, snapshot)
-            .await
-        {
+        match self.perform(mailer, claimed, action, composed).await {
             Ok(done) => {
                 self.ledger.mark_done(claimed.id, &done.result, self.now)?;
                 for n in &done.notices {
@@ -656,21 +655,31 @@ impl Executor<'_> {
         Ok(Gate::Go)
     }
 
-    /// Render and send a claimed email action; what the ledger records when it went out.
+    /// Render an email action (before it is claimed).
+    async fn compose(
+        &self,
+        row: &ActionRow,
+        action: &PlannedAction,
+        findings: &BTreeMap<&str, &Finding>,
+        snapshot: &Snapshot,
+    ) -> Result<Composed, ActionError> {
+        match &action.kind {
+            ActionKind::CustomerNotice { .. } => self.compose_notice(row, action, snapshot).await,
+            ActionKind::OpsAlert { .. } => self.compose_alert(row, action, findings, snapshot),
+            ActionKind::OpsAlertGroup(g) => self.compose_group(row, g, snapshot),
+            _ => Err(not_an_email(row)),
+        }
+    }
+
+    /// Send a claimed, rendered email action; what the ledger records when it went out.
     async fn perform(
         &self,
         mailer: &Mailer,
         row: &ActionRow,
         action: &PlannedAction,
-        findings: &BTreeMap<&str, &Finding>,
-        snapshot: &Snapshot,
+        composed: Result<Composed, ActionError>,
     ) -> Result<Done, ActionError> {
-        let composed = match &action.kind {
-            ActionKind::CustomerNotice { .. } => self.compose_notice(row, action, snapshot).await?,
-            ActionKind::OpsAlert { .. } => self.compose_alert(row, action, findings, snapshot)?,
-            ActionKind::OpsAlertGroup(g) => self.compose_group(row, g, snapshot)?,
-            _ => return Err(not_an_email(row)),
-        };
+        let composed = composed?;
         let receipt = mailer.send(&composed.email).await.map_err(mail_failure)?;
         let notices = receipt
             .accepted
@@ -1005,11 +1014,13 @@ async fn perform_pc(
     }
 }
 
-/// How a failed send is recorded: a permanent refusal by the mail server (5xx) is not retried
-/// (the action fails; `cspguard retry` after fixing the address); every other mail failure is
-/// transient (retried with the ledger's backoff until its attempts are used up).
+/// How a failed send is recorded: a transaction cut off by the timeout is uncertain (it may have
+/// been delivered: never repeated blindly); a permanent refusal by the mail server (5xx) is not
+/// retried (the action fails; `cspguard retry` after fixing the address); every other mail
+/// failure is transient (retried with the ledger's backoff until its attempts are used up).
 fn mail_failure(e: MailError) -> ActionError {
     match e {
+        MailError::Uncertain { .. } => ActionError::uncertain(e.to_string()),
         MailError::Rejected { .. } => ActionError::permanent(e.to_string()),
         _ => ActionError::transient(e.to_string()),
     }

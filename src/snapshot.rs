@@ -137,6 +137,36 @@ impl Snapshot {
             })
     }
 
+    /// One line per part that failed (`part: error`), for the run's errors.
+    pub fn failures(&self) -> Vec<String> {
+        fn line<T>(out: &mut Vec<String>, part: &str, s: &Section<T>) {
+            if let Section::Failed { error } = s {
+                out.push(format!("{part}: {error}"));
+            }
+        }
+        let mut out = Vec::new();
+        line(&mut out, "customers", &self.customers);
+        line(&mut out, "usage", &self.usage);
+        line(&mut out, "audit records", &self.audit_records);
+        line(&mut out, "fraud events", &self.fraud_events);
+        line(&mut out, "invoice summary", &self.invoice_summary);
+        line(&mut out, "invoices", &self.invoices);
+        for (customer, d) in &self.details {
+            line(
+                &mut out,
+                &format!("{customer} billing profile"),
+                &d.billing_profile,
+            );
+            line(
+                &mut out,
+                &format!("{customer} subscriptions"),
+                &d.subscriptions,
+            );
+            line(&mut out, &format!("{customer} budget"), &d.budget);
+        }
+        out
+    }
+
     /// The exit code this snapshot deserves: failed when not even the customer list could be
     /// read (nothing useful was collected), degraded when some part failed, ok otherwise.
     pub fn exit(&self) -> crate::exit::Exit {

@@ -292,7 +292,7 @@ pub struct Alerts<'a>(&'a RunSummary);
 impl Alerts<'_> {
     /// True when there is nothing to show.
     pub fn is_empty(&self) -> bool {
-        self.0.counts.breaker.is_none() && self.0.notes.failed.is_empty()
+        self.0.counts.breaker.is_none() && self.0.notes.failed.is_empty() && self.0.exit == Exit::Ok
     }
 }
 
@@ -304,6 +304,15 @@ impl fmt::Display for Alerts<'_> {
         }
         for n in &self.0.notes.failed {
             lines.push(format!("failed: {}: {}", n.key, n.note));
+        }
+        // The errors after the failed actions' lines: failed collection parts, the receivables
+        // import, the digest. Shown for any run that did not end ok.
+        if self.0.exit != Exit::Ok {
+            let extra = self.0.errors.iter().skip(self.0.notes.failed.len());
+            lines.extend(extra.map(|e| format!("{}: {e}", self.0.outcome)));
+            if lines.is_empty() {
+                lines.push(format!("run {} ended {}", self.0.run_id, self.0.outcome));
+            }
         }
         f.write_str(&lines.join("\n"))
     }

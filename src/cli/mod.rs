@@ -238,6 +238,7 @@ pub fn load_config(path: &Path) -> anyhow::Result<Loaded> {
 /// Load the config and warn about secrets other users can read.
 pub fn load_config_checked(path: &Path) -> anyhow::Result<Loaded> {
     let loaded = load_config(path)?;
+    loaded.config.check_paths(&loaded.path).or_exit()?;
     cspguard::context::warn_about_secret_permissions(&loaded);
     Ok(loaded)
 }

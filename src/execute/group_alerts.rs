@@ -164,18 +164,14 @@ impl Executor<'_> {
             ));
             return Ok(());
         };
+        // Rendered before the claim: a template that cannot render leaves nothing claimed.
+        let composed = self
+            .compose(&row, &action, &BTreeMap::new(), snapshot)
+            .await;
         let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
             return Ok(());
         };
-        self.send(
-            mailer,
-            &claimed,
-            &action,
-            &BTreeMap::new(),
-            snapshot,
-            report,
-        )
-        .await
+        self.send(mailer, &claimed, &action, composed, report).await
     }
 
     /// The email of one alert group.

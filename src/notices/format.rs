@@ -177,6 +177,11 @@ pub fn format_month(date: Date, locale: &str) -> String {
 /// script (`zh`, `zh-CN`, `zh-SG`, `zh-Hans`, `zh-Hans-*`, `zh-MY`) map to `zh-Hans`, and
 /// Traditional ones (`zh-TW`, `zh-HK`, `zh-MO`, `zh-Hant-*`) to `zh-Hant` only; any other tag
 /// falls back to its language (`ja-JP` -> `ja`, `sv-FI` -> `sv`).
+/// Whether `tag` names a shipped locale (or a regional form of one, e.g. `sv-SE`).
+pub fn is_shipped_locale(tag: &str) -> bool {
+    resolve_one(tag, SHIPPED_LOCALES).is_some()
+}
+
 fn resolve_one(tag: &str, available: &[&str]) -> Option<String> {
     let tag = tag.trim().replace('_', "-");
     if tag.is_empty() {

@@ -524,6 +524,19 @@ pub enum MailError {
         server: String,
         reason: String,
     },
+    /// The message transaction did not finish within `[mail] timeout_secs`: the server may or
+    /// may not have taken the message.
+    #[error(
+        "notice {key}: SMTP server {server} did not finish the message transaction within {secs} \
+         s ([mail] timeout_secs); it may or may not have been delivered, so it is not repeated \
+         automatically: check the relay's log for the Message-ID, then `cspguard retry` or \
+         `cspguard resolve` it"
+    )]
+    Uncertain {
+        key: String,
+        server: String,
+        secs: u64,
+    },
     /// A 4xx reply: the server asks to try again later.
     #[error(
         "notice {key}: SMTP server {server} deferred it for {recipients} ({code} {reply}); retried \
@@ -615,6 +628,7 @@ impl MailError {
             | MailError::BadAddress { .. }
             | MailError::NoRecipients { .. }
             | MailError::Build { .. }
+            | MailError::Uncertain { .. }
             | MailError::Rejected { .. } => false,
         }
     }
@@ -641,6 +655,8 @@ enum Transport {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         server: String,
+        /// Bound of the connection phase and, separately, of the message transaction.
+        timeout: Duration,
     },
     Sendmail {
         transport: AsyncSendmailTransport<Tokio1Executor>,
@@ -660,6 +676,8 @@ pub struct Mailer {
     tenant: String,
     transport: Transport,
     password: Option<SecretString>,
+    /// Set once an SMTP connection phase completed; later messages use pooled connections.
+    connected: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Mailer {
@@ -687,6 +705,9 @@ impl Mailer {
     /// mailer inside the runtime that sends (else [`MailError::NoRuntime`]), and drop it there.
     pub fn new(cfg: &MailConfig, password: Option<SecretString>) -> Result<Mailer, MailError> {
         cfg.validate()?;
+        if let Some(p) = &password {
+            crate::redact::register(p.expose_secret());
+        }
         let from = parse_config_mailbox("from", &cfg.from)?;
         let reply_to = cfg
             .reply_to
@@ -726,6 +747,7 @@ impl Mailer {
             tenant: String::new(),
             transport,
             password,
+            connected: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -734,13 +756,22 @@ impl Mailer {
     /// exists; the file outbox exists. Returns what was checked.
     pub async fn test_connection(&self) -> Result<String, MailError> {
         match &self.transport {
-            Transport::Smtp { transport, server } => match transport.test_connection().await {
-                Ok(true) => Ok(format!("connected to {server}")),
-                Ok(false) => Err(MailError::Protocol {
+            Transport::Smtp {
+                transport,
+                server,
+                timeout,
+            } => match bounded(*timeout, transport.test_connection()).await {
+                None => Err(MailError::Unavailable {
+                    key: "doctor".to_owned(),
+                    server: server.clone(),
+                    reason: format!("no answer within {} s", timeout.as_secs()),
+                }),
+                Some(Ok(true)) => Ok(format!("connected to {server}")),
+                Some(Ok(false)) => Err(MailError::Protocol {
                     server: server.clone(),
                     reason: "the server did not answer NOOP".to_owned(),
                 }),
-                Err(e) => Err(self.smtp_error("doctor", server, "no recipient", &e)),
+                Some(Err(e)) => Err(self.smtp_error("doctor", server, "no recipient", &e)),
             },
             Transport::Sendmail { command, .. } => {
                 if command.is_file() {
@@ -833,19 +864,26 @@ impl Mailer {
         let mut accepted: Vec<String> = rcpts.iter().map(Rcpt::address).collect();
         let mut refused = Vec::new();
         let transport_response = match &self.transport {
-            Transport::Smtp { transport, server } => {
+            Transport::Smtp {
+                transport,
+                server,
+                timeout,
+            } => {
                 let bytes = message.formatted();
-                match transport.send(message).await {
+                let bound = (server.as_str(), *timeout);
+                match self
+                    .smtp_send(transport, bound, (key, &accepted.join(", ")), message)
+                    .await
+                {
                     Ok(response) => describe_response(&response),
-                    Err(e) => {
-                        let err = self.smtp_error(key, server, &accepted.join(", "), &e);
+                    Err(err) => {
                         let refusal =
                             matches!(err, MailError::Deferred { .. } | MailError::Rejected { .. });
                         if !refusal || rcpts.len() < 2 {
                             return Err(err);
                         }
                         let each = self
-                            .send_each(transport, server, key, &rcpts, &bytes)
+                            .send_each(transport, bound, key, &rcpts, &bytes)
                             .await?;
                         (accepted, refused) = (each.accepted, each.refused);
                         each.response
@@ -895,14 +933,65 @@ impl Mailer {
         })
     }
 
+    /// One SMTP delivery with every step bounded (lettre's own timeout covers only the TCP
+    /// connect, lettre issue #1027): until one connection phase has completed, first the
+    /// connection phase (connect, greeting, EHLO, STARTTLS, AUTH, NOOP) within `timeout`; a
+    /// timeout there means nothing was sent. Then the transaction (MAIL, RCPT, DATA, the message,
+    /// the final reply) within `timeout`; a timeout there is [`MailError::Uncertain`], because the
+    /// server may already have accepted DATA.
+    async fn smtp_send(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        (server, timeout): (&str, Duration),
+        (key, recipients): (&str, &str),
+        message: Message,
+    ) -> Result<lettre::transport::smtp::response::Response, MailError> {
+        use std::sync::atomic::Ordering;
+        if !self.connected.load(Ordering::Relaxed) {
+            self.connection_phase(transport, (server, timeout), key)
+                .await?;
+            self.connected.store(true, Ordering::Relaxed);
+        }
+        match bounded(timeout, transport.send(message)).await {
+            None => Err(self.uncertain(key, server, timeout)),
+            Some(result) => result.map_err(|e| self.smtp_error(key, server, recipients, &e)),
+        }
+    }
+
+    /// The connection phase alone, bounded; its connection goes back to the pool.
+    async fn connection_phase(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        (server, timeout): (&str, Duration),
+        key: &str,
+    ) -> Result<(), MailError> {
+        match bounded(timeout, transport.test_connection()).await {
+            None => Err(MailError::Unavailable {
+                key: key.to_owned(),
+                server: server.to_owned(),
+                reason: format!(
+                    "no answer within {} s ([mail] timeout_secs) while connecting, before the \
+                     message was sent",
+                    timeout.as_secs()
+                ),
+            }),
+            Some(Err(e)) => Err(self.smtp_error(key, server, "no recipient yet", &e)),
+            Some(Ok(false)) => Err(MailError::Protocol {
+                server: server.to_owned(),
+                reason: "the server did not answer NOOP".to_owned(),
+            }),
+            Some(Ok(true)) => Ok(()),
+        }
+    }
+
     /// Offer the message to each recipient in its own SMTP transaction, `to` addresses first and
     /// `cc` only once a `to` address took it. Fails, naming every refused address, when no `to`
     /// address took it (a 4xx among them makes it [`MailError::Deferred`]); a connection or
-    /// authentication failure fails the whole send.
+    /// authentication failure fails the whole send. Each transaction is bounded like the first.
     async fn send_each(
         &self,
         transport: &AsyncSmtpTransport<Tokio1Executor>,
-        server: &str,
+        (server, timeout): (&str, Duration),
         key: &str,
         rcpts: &[Rcpt],
         bytes: &[u8],
@@ -922,7 +1011,12 @@ impl Mailer {
                 key: key.to_owned(),
                 reason: e.to_string(),
             })?;
-            match transport.send_raw(&envelope, bytes).await {
+            let sent = match bounded(timeout, transport.send_raw(&envelope, bytes)).await {
+                // The server may have taken it: never offered again automatically.
+                None => return Err(self.uncertain(key, server, timeout)),
+                Some(sent) => sent,
+            };
+            match sent {
                 Ok(response) => {
                     each.response = describe_response(&response);
                     each.accepted.push(address);
@@ -946,6 +1040,15 @@ impl Mailer {
         match first_error {
             Some(err) if each.accepted.is_empty() => Err(every_recipient_refused(err, &each)),
             _ => Ok(each),
+        }
+    }
+
+    /// A transaction that did not finish within `timeout`: the server may have accepted DATA.
+    fn uncertain(&self, key: &str, server: &str, timeout: Duration) -> MailError {
+        MailError::Uncertain {
+            key: key.to_owned(),
+            server: server.to_owned(),
+            secs: timeout.as_secs(),
         }
     }
 
@@ -1086,6 +1189,11 @@ fn recipients(email: &OutgoingEmail) -> Result<Vec<Rcpt>, MailError> {
     Ok(out)
 }
 
+/// `future`'s output, or `None` when it did not finish within `limit`.
+async fn bounded<T>(limit: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(limit, future).await.ok()
+}
+
 fn build_smtp(cfg: &MailConfig, password: Option<&SecretString>) -> Result<Transport, MailError> {
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(MailError::NoRuntime);
@@ -1149,6 +1257,7 @@ fn build_smtp(cfg: &MailConfig, password: Option<&SecretString>) -> Result<Trans
     Ok(Transport::Smtp {
         transport: builder.build(),
         server,
+        timeout: cfg.timeout(),
     })
 }
 
@@ -1169,6 +1278,12 @@ fn parse_recipient(key: &str, field: &'static str, raw: &str) -> Result<Mailbox,
         value: raw.to_owned(),
         reason,
     })
+}
+
+/// Why `raw` is not a usable recipient address, if it is not (config validation of
+/// per-customer `email` and `cc`).
+pub fn address_problem(raw: &str) -> Option<String> {
+    parse_mailbox(raw).err()
 }
 
 /// `addr@domain` or `Name <addr@domain>`, validated by lettre (RFC 5322 syntax). Control

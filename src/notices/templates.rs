@@ -107,6 +107,50 @@ pub const SHIPPED: &[(&str, &str)] = shipped_files! {
     ] files ["_invoices.txt", "_invoices.html", "_signature.txt", "_signature.html"],
 };
 
+/// Default fuel of one template rendering (minijinja instructions): far above what the shipped
+/// templates need, far below what a runaway loop takes.
+pub const DEFAULT_FUEL: u64 = 2_000_000;
+/// Default largest output of one rendered part (subject, text or HTML): 512 KiB.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 512 * 1024;
+
+/// Bounds of one rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderLimits {
+    /// minijinja fuel per rendered part; running out is an error.
+    pub fuel: u64,
+    /// Largest output of one rendered part; more is an error, and rendering stops there.
+    pub max_output_bytes: usize,
+}
+
+impl Default for RenderLimits {
+    fn default() -> Self {
+        Self {
+            fuel: DEFAULT_FUEL,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// An `io::Write` that refuses to grow past its limit.
+struct CappedWriter {
+    out: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for CappedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len().saturating_add(buf.len()) > self.limit {
+            return Err(std::io::Error::other("output limit reached"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What went wrong with a template. Every variant says which template and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -158,6 +202,12 @@ pub enum TemplateError {
         "template {file} rendered an empty {part}; every email needs a subject and a body, fix the template"
     )]
     Empty { file: String, part: &'static str },
+    /// A rendered part grew past the output limit; rendering stopped there.
+    #[error(
+        "template {file} produced more than {limit} bytes, the limit of one rendered part; \
+         check it for runaway loops, or raise [templates] max_output_kb"
+    )]
+    TooLarge { file: String, limit: usize },
     /// The action given is not a customer notice.
     #[error("cannot build a notice from a {0} action; only customer_notice actions are emails")]
     NotANotice(&'static str),
@@ -793,6 +843,7 @@ struct DigestView<'a> {
 /// Renders templates; see the module documentation.
 pub struct Renderer {
     env: Environment<'static>,
+    limits: RenderLimits,
     override_dir: Option<PathBuf>,
     /// `available_locales`, discovered once: a renderer lives for one command, and scanning the
     /// override directory for every notice would repeat the same file-system work.
@@ -938,6 +989,7 @@ impl Renderer {
             }
         }
         let mut env = Environment::new();
+        env.set_fuel(Some(DEFAULT_FUEL));
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -974,9 +1026,17 @@ impl Renderer {
         });
         Ok(Renderer {
             env,
+            limits: RenderLimits::default(),
             override_dir,
             available: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The same renderer with these bounds.
+    pub fn with_limits(mut self, limits: RenderLimits) -> Renderer {
+        self.env.set_fuel(Some(limits.fuel.clamp(1, 1 << 40)));
+        self.limits = limits;
+        self
     }
 
     /// The override directory, if any.
@@ -1064,9 +1124,15 @@ impl Renderer {
             (Some(src), Some(l)) if l > 0 => src.lines().nth(l - 1).map(str::to_string),
             _ => None,
         };
-        let message = match err.detail() {
-            Some(d) => format!("{}: {d}", err.kind()),
-            None => err.kind().to_string(),
+        let message = match (err.kind(), err.detail()) {
+            (ErrorKind::OutOfFuel, _) => format!(
+                "{}: the template did more work than the limit of {} steps allows (a runaway \
+                 loop?); simplify it, or raise [templates] max_fuel",
+                err.kind(),
+                self.limits.fuel
+            ),
+            (kind, Some(d)) => format!("{kind}: {d}"),
+            (kind, None) => kind.to_string(),
         };
         TemplateError::Template {
             file: self.describe(&name),
@@ -1092,7 +1158,18 @@ impl Renderer {
             .env
             .get_template(file)
             .map_err(|e| self.to_error(file, e))?;
-        tmpl.render(ctx).map_err(|e| self.to_error(file, e))
+        let mut out = CappedWriter {
+            out: Vec::new(),
+            limit: self.limits.max_output_bytes,
+        };
+        match tmpl.render_captured_to(ctx, &mut out) {
+            Ok(_) => Ok(String::from_utf8_lossy(&out.out).into_owned()),
+            Err(e) if e.kind() == ErrorKind::WriteFailure => Err(TemplateError::TooLarge {
+                file: self.describe(file),
+                limit: self.limits.max_output_bytes,
+            }),
+            Err(e) => Err(self.to_error(file, e)),
+        }
     }
 
     /// Renders email `name` in `locale` with any serializable context (which should have a

@@ -15,6 +15,11 @@
 //! * App+User: each refresh returns a new refresh token, which is persisted through the
 //!   [`RefreshTokenStore`] *before* the new access token is used. Refreshes are serialised, so the
 //!   one-time-use refresh token is never spent twice concurrently.
+//! * A permanent refusal (e.g. `invalid_client`) ends authentication for the client's life: the
+//!   first error is remembered per token kind and every later request gets it again without a
+//!   call to the token endpoint.
+//! * The client secret, every refresh token and every access token are registered with
+//!   [`crate::redact`], so a server that echoes them cannot put them into errors or logs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -232,6 +237,22 @@ pub struct Authenticator {
     app_cache: tokio::sync::Mutex<Option<Cached>>,
     user_cache: tokio::sync::Mutex<Option<Cached>>,
     generation: std::sync::atomic::AtomicU64,
+    /// The permanent failure of each kind (app-only, App+User), once one happened.
+    refused: std::sync::Mutex<[Option<Refusal>; 2]>,
+}
+
+/// A permanent token refusal, remembered so it is not retried.
+#[derive(Debug, Clone)]
+struct Refusal {
+    message: String,
+    hint: &'static str,
+}
+
+fn kind_index(kind: TokenKind) -> usize {
+    match kind {
+        TokenKind::AppOnly => 0,
+        TokenKind::AppUser => 1,
+    }
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -263,6 +284,7 @@ impl Authenticator {
             reason: format!("token endpoint URL: {e}"),
         })?;
         check_url_security(&parsed)?;
+        crate::redact::register(client_secret.expose_secret());
         let token = TokenUrl::from_url(parsed);
         let oauth = Client::new(ClientId::new(client_id.to_owned()))
             .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
@@ -278,6 +300,7 @@ impl Authenticator {
             app_cache: tokio::sync::Mutex::new(None),
             user_cache: tokio::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(1),
+            refused: std::sync::Mutex::new([None, None]),
         })
     }
 
@@ -308,11 +331,21 @@ impl Authenticator {
             });
         }
         *guard = None;
+        if let Some(r) = self.refusal(kind) {
+            return Err(PcError::Auth {
+                token_url: self.token_url.clone(),
+                message: format!("{} (not asked again in this run)", r.message),
+                hint: r.hint,
+                transient: false,
+            });
+        }
         let issued = Instant::now();
-        let resp = match kind {
-            TokenKind::AppOnly => self.fetch_app_only().await?,
-            TokenKind::AppUser => self.fetch_app_user().await?,
+        let fetched = match kind {
+            TokenKind::AppOnly => self.fetch_app_only().await,
+            TokenKind::AppUser => self.fetch_app_user().await,
         };
+        let resp = fetched.inspect_err(|e| self.remember_refusal(kind, e))?;
+        crate::redact::register(resp.access_token().secret());
         let lifetime = resp.expires_in().unwrap_or(DEFAULT_LIFETIME);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let token = SecretString::from(resp.access_token().secret().clone());
@@ -327,6 +360,29 @@ impl Authenticator {
             "acquired Partner Center access token"
         );
         Ok(Bearer { token, generation })
+    }
+
+    /// The remembered permanent refusal of `kind`, if any.
+    fn refusal(&self, kind: TokenKind) -> Option<Refusal> {
+        let guard = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        guard[kind_index(kind)].clone()
+    }
+
+    /// Remember `e` when it is a permanent refusal by the token endpoint.
+    fn remember_refusal(&self, kind: TokenKind, e: &PcError) {
+        if let PcError::Auth {
+            message,
+            hint,
+            transient: false,
+            ..
+        } = e
+        {
+            let mut guard = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+            guard[kind_index(kind)] = Some(Refusal {
+                message: message.clone(),
+                hint,
+            });
+        }
     }
 
     /// Drop the cached token of `kind` if it is still the one of `generation` (after a 401).
@@ -365,6 +421,7 @@ impl Authenticator {
             hint: "run the one-time App+User consent and store its refresh token",
             transient: false,
         })?;
+        crate::redact::register(current.expose_secret());
         let refresh = RefreshToken::new(current.expose_secret().to_owned());
         let mut req = self.oauth.exchange_refresh_token(&refresh);
         match self.style {
@@ -386,6 +443,7 @@ impl Authenticator {
         })?;
         match resp.refresh_token() {
             Some(new) => {
+                crate::redact::register(new.secret());
                 // Persist the rotated refresh token BEFORE the access token is used.
                 store.save(&SecretString::from(new.secret().clone()))?;
                 tracing::info!("App+User refresh token rotated and persisted");
@@ -425,7 +483,7 @@ impl Authenticator {
         let server_fault = status >= 500 || status == 429 || status == 408;
         match e {
             RequestTokenError::ServerResponse(err) => {
-                let mut message = format!("{} {}", status, err.error().as_ref());
+                let mut message = format!("{} {}", status, quote(err.error().as_ref()));
                 if let Some(d) = err.error_description() {
                     message.push_str(": ");
                     message.push_str(&quote(d));
@@ -455,7 +513,10 @@ impl Authenticator {
             },
             RequestTokenError::Parse(err, _) => PcError::Auth {
                 token_url,
-                message: format!("HTTP {status}: unreadable token response ({err})"),
+                message: format!(
+                    "HTTP {status}: unreadable token response ({})",
+                    quote(&err.to_string())
+                ),
                 hint: if server_fault {
                     "the identity service is unavailable, try again later"
                 } else {

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use crate::pc::auth::{AuthSettings, Authenticator, TokenStyle};
 use crate::pc::error::PcError;
 use crate::pc::lenient;
+use crate::pc::limits::Limits;
 use crate::pc::models::{
     AuditRecord, AzureEntitlement, BudgetPatch, CancelEntitlementRequest, Customer,
     CustomerBillingProfile, CustomerMonthlyUsageRecord, CustomerUsageSummary, FraudEvent,
@@ -66,6 +67,8 @@ pub struct ClientOptions {
     pub fraud_events_new_model: bool,
     /// `MS-CorrelationId` sent on every call of this run.
     pub correlation_id: uuid::Uuid,
+    /// Pages per collection and response body size.
+    pub limits: Limits,
 }
 
 impl ClientOptions {
@@ -94,6 +97,7 @@ impl ClientOptions {
             page_size: 100,
             fraud_events_new_model: false,
             correlation_id: uuid::Uuid::new_v4(),
+            limits: Limits::default(),
         }
     }
 }
@@ -124,6 +128,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("page_size", &self.page_size)
             .field("fraud_events_new_model", &self.fraud_events_new_model)
             .field("correlation_id", &self.correlation_id)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -223,7 +228,8 @@ impl PartnerCenter {
             opts.retry.clone(),
             opts.correlation_id,
             base,
-        );
+        )
+        .with_limits(opts.limits);
         Ok(Self {
             inner: Arc::new(Inner {
                 transport: Arc::new(transport),

@@ -115,6 +115,25 @@ pub enum PcError {
     )]
     PagingLoop { endpoint: String, detail: String },
 
+    /// The response body is larger than `[partner_center] max_response_mb` allows; it was not
+    /// read whole.
+    #[error(
+        "{endpoint}: the response body is larger than {limit} bytes, the configured maximum; \
+         stopped reading it (raise [partner_center] max_response_mb if this answer is genuine)"
+    )]
+    ResponseTooLarge { endpoint: String, limit: usize },
+
+    /// A collection had more pages than its bound allows.
+    #[error(
+        "{endpoint}: stopped after {pages} pages ({why}); the server keeps returning next pages, \
+         report this Partner Center behaviour or raise [partner_center] max_pages"
+    )]
+    TooManyPages {
+        endpoint: String,
+        pages: u64,
+        why: String,
+    },
+
     /// A request could not be built from the caller's input (nothing was sent).
     #[error("{endpoint}: cannot build the request: {message}")]
     InvalidRequest { endpoint: String, message: String },
@@ -149,9 +168,11 @@ impl PcError {
     }
 }
 
-/// Shorten a server-provided text for inclusion in an error message.
+/// Shorten a server-provided text for inclusion in an error message, with every known secret
+/// value redacted (a server may echo the request).
 pub(crate) fn quote(text: &str) -> String {
-    let trimmed = text.trim();
+    let redacted = crate::redact::redact(text);
+    let trimmed = redacted.trim();
     if trimmed.chars().count() <= MAX_QUOTED {
         trimmed.to_owned()
     } else {

@@ -384,6 +384,13 @@ pub fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     with_value(d, text_from_value)
 }
 
+/// Optional customer-supplied name (a company name): cleaned of bidi overrides, zero-width and
+/// control characters and capped in length ([`crate::hygiene::clean_display_text`]).
+pub fn opt_display_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(opt_text(d)?
+        .map(|s| crate::hygiene::clean_display_text(&s, crate::hygiene::MAX_DISPLAY_CHARS)))
+}
+
 /// Optional text where blank (`""`, spaces) means `None`.
 pub fn opt_nonblank<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(opt_text(d)?.filter(|s| !s.trim().is_empty()))

@@ -65,7 +65,7 @@ pub struct CompanyProfile {
     pub tenant_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_nonblank")]
     pub domain: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_display_name")]
     pub company_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_nonblank")]
     pub email: Option<String>,
@@ -118,7 +118,7 @@ pub struct CustomerBillingProfile {
     pub culture: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub language: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_display_name")]
     pub company_name: Option<String>,
     #[serde(default)]
     pub default_address: Option<Address>,

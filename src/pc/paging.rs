@@ -11,8 +11,12 @@
 //!   array answers, stop at a short or empty page;
 //! * single: one bare-array answer.
 //!
-//! Invariant: a server that repeats a next link (or a page-number page) is detected and
-//! reported as [`PcError::PagingLoop`] instead of looping forever.
+//! Invariants:
+//! * a server that repeats a next link (or a page-number page) is detected and reported as
+//!   [`PcError::PagingLoop`] instead of looping forever;
+//! * a server that keeps sending *new* next links is stopped by the page bound
+//!   ([`Limits::page_bound`](crate::pc::limits::Limits::page_bound): `totalCount` plus slack,
+//!   never above the absolute cap) with [`PcError::TooManyPages`].
 
 use std::collections::HashSet;
 use std::marker::PhantomData;
@@ -79,6 +83,17 @@ impl<T> Collection<T> {
     }
 }
 
+/// Why a collection's page bound is what it is, for the error.
+fn bound_reason(limits: &crate::pc::limits::Limits, total: Option<u64>, bound: u64) -> String {
+    match total {
+        Some(t) if bound < limits.max_pages => format!(
+            "totalCount {t} allows {bound} pages including a slack of {}",
+            limits.page_slack
+        ),
+        _ => format!("the absolute cap is {} pages", limits.max_pages),
+    }
+}
+
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -110,6 +125,8 @@ pub struct Pages<T> {
     state: State,
     seen_links: HashSet<String>,
     pages: u64,
+    /// The page bound, fixed by the first page (its `totalCount` and length).
+    bound: Option<u64>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -154,6 +171,7 @@ impl<T: DeserializeOwned> Pages<T> {
             state,
             seen_links: HashSet::new(),
             pages: 0,
+            bound: None,
             _t: PhantomData,
         }
     }
@@ -185,7 +203,18 @@ impl<T: DeserializeOwned> Pages<T> {
                     .await?;
                 self.pages += 1;
                 let collection = got.value;
+                let limits = *self.transport.limits();
+                let bound = *self.bound.get_or_insert_with(|| {
+                    limits.page_bound(collection.total_count, collection.items.len())
+                });
                 if let Some(next) = collection.next_link() {
+                    if self.pages >= bound {
+                        return Err(PcError::TooManyPages {
+                            endpoint: req.label.clone(),
+                            pages: self.pages,
+                            why: bound_reason(&limits, collection.total_count, bound),
+                        });
+                    }
                     let url = normalize_link(self.transport.base(), &next.uri)?;
                     let mut fingerprint = url.to_string();
                     for h in &next.headers {
@@ -257,6 +286,14 @@ impl<T: DeserializeOwned> Pages<T> {
                     });
                 }
                 let full = u32::try_from(items.len()).is_ok_and(|n| n >= size);
+                let max_pages = self.transport.limits().max_pages.max(1);
+                if full && self.pages >= max_pages {
+                    return Err(PcError::TooManyPages {
+                        endpoint: req.label.clone(),
+                        pages: self.pages,
+                        why: format!("the absolute cap is {max_pages} pages"),
+                    });
+                }
                 if full && let Some(next) = page.checked_add(1) {
                     self.state = State::PageNumber {
                         template,

@@ -10,7 +10,10 @@
 //! * `MS-RequestId` is a new UUID per logical call and the same on every retry of that call;
 //!   `MS-CorrelationId` is the run's id.
 //! * Every HTTP attempt (retries included) takes a client-side rate-limit start and a
-//!   concurrency permit first.
+//!   concurrency permit first, and only then its access token, so a token never ages in the
+//!   rate-limit queue.
+//! * A response body is streamed and refused once it passes [`Limits::max_response_bytes`]; it
+//!   is never read whole first.
 //! * Redirects are never followed (the client is built with `redirect::Policy::none()`).
 //! * Nothing logged or returned contains a token or secret.
 
@@ -25,6 +28,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use crate::pc::error::{PcError, describe_reqwest, quote};
+use crate::pc::limits::Limits;
 use crate::pc::ratelimit::RateLimiter;
 use crate::pc::retry::{
     Decision, GiveUp, Progress, RetryPolicy, RetryReason, StatusClass, classify_status,
@@ -128,6 +132,7 @@ pub(crate) struct Transport {
     retry: RetryPolicy,
     correlation_id: uuid::Uuid,
     base: Url,
+    limits: Limits,
     stats: Mutex<CallStats>,
 }
 
@@ -207,8 +212,15 @@ impl Transport {
             retry,
             correlation_id,
             base,
+            limits: Limits::default(),
             stats: Mutex::new(CallStats::default()),
         }
+    }
+
+    /// The same transport with these bounds.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn base(&self) -> &Url {
@@ -219,6 +231,11 @@ impl Transport {
     /// check: a token endpoint that is down or answers 5xx is reported, not waited out).
     pub(crate) async fn token_once(&self, kind: TokenKind) -> Result<(), PcError> {
         self.auth.bearer(kind).await.map(|_| ())
+    }
+
+    /// The bounds this transport and its pagers keep to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn stats(&self) -> CallStats {
@@ -315,6 +332,9 @@ impl Transport {
         decode: &impl Fn(&[u8]) -> Result<T, serde_json::Error>,
     ) -> Attempt<T> {
         let req = call.req;
+        // Wait for the rate-limit slot first, then take the token, so it cannot expire queued.
+        let _permit = self.limiter.permit().await;
+        self.limiter.acquire_start().await;
         let bearer = match self.auth.bearer(req.kind).await {
             Ok(b) => b,
             Err(PcError::Auth {
@@ -326,7 +346,13 @@ impl Transport {
         };
         let response = match self.send_once(call, &bearer.token, progress).await {
             Ok(r) => r,
-            Err(e) => {
+            Err(SendError::TooLarge) => {
+                return Attempt::Fatal(PcError::ResponseTooLarge {
+                    endpoint: req.label.clone(),
+                    limit: self.limits.max_response_bytes,
+                });
+            }
+            Err(SendError::Http(e)) => {
                 return match RetryReason::from_transport_error(&e) {
                     Some(reason) => Attempt::Failed(reason),
                     None => Attempt::Fatal(PcError::Transport {
@@ -388,10 +414,8 @@ impl Transport {
         call: &Call<'_>,
         token: &secrecy::SecretString,
         progress: &Progress,
-    ) -> Result<Response, reqwest::Error> {
+    ) -> Result<Response, SendError> {
         let req = call.req;
-        let _permit = self.limiter.permit().await;
-        self.limiter.acquire_start().await;
         let is_retry = progress.retries() > 0;
         self.bump(&req.label, |s| {
             s.calls += 1;
@@ -414,16 +438,42 @@ impl Transport {
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
-        let resp = builder.send().await?;
+        let resp = builder.send().await.map_err(SendError::Http)?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await?.to_vec();
+        let body = read_capped(resp, self.limits.max_response_bytes).await?;
         Ok(Response {
             status,
             headers,
             body,
         })
     }
+}
+
+/// Why one send produced no [`Response`].
+enum SendError {
+    Http(reqwest::Error),
+    /// The body passed the size cap.
+    TooLarge,
+}
+
+/// Read a body chunk by chunk, refusing it once it passes `limit` bytes (a declared
+/// `Content-Length` above the limit is refused before anything is read).
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, SendError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(SendError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(SendError::Http)? {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err(SendError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The error for a retry decision that gave up.

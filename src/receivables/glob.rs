@@ -56,6 +56,36 @@ fn compile(pattern: &str) -> Result<Pattern, ImportError> {
     })
 }
 
+/// Checks a `receivables.path` pattern without touching the file system (config load time):
+/// `**` and malformed classes are refused.
+pub fn check_pattern(pattern: &str) -> Result<(), ImportError> {
+    if has_meta(pattern) {
+        compile(pattern)?;
+    }
+    Ok(())
+}
+
+/// The directory part of a path or pattern before its first component with glob
+/// metacharacters (for a plain path, its parent); `.` when there is none.
+pub fn fixed_dir(pattern: &str) -> PathBuf {
+    let path = Path::new(pattern);
+    let mut fixed = PathBuf::new();
+    let components: Vec<_> = path.components().collect();
+    let last = components.len().saturating_sub(1);
+    for (i, c) in components.iter().enumerate() {
+        let s = c.as_os_str().to_string_lossy();
+        if i == last || has_meta(&s) {
+            break;
+        }
+        fixed.push(c);
+    }
+    if fixed.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        fixed
+    }
+}
+
 /// Whether file name `name` matches the single-component glob `pattern`.
 pub fn matches_name(pattern: &str, name: &str) -> Result<bool, ImportError> {
     Ok(compile(pattern)?.matches_with(name, OPTIONS))

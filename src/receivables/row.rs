@@ -178,6 +178,25 @@ pub(crate) fn build(
         }
     });
 
+    // More decimals than the currency has minor units would be rounded away silently.
+    if let Some(cur) = &currency {
+        let units = crate::money::minor_units(cur);
+        for (f, value) in [(Field::Amount, amount), (Field::AmountPaid, paid)] {
+            if let Some((d, raw)) = value
+                && d.normalize().scale() > units
+            {
+                problems.push(at(
+                    raw,
+                    format!(
+                        "{} {d} has more decimals than {cur} has minor units ({units}); export \
+                         the exact amount billed, rounded to {units} decimals",
+                        header(f)
+                    ),
+                ));
+            }
+        }
+    }
+
     let status = match optional(Field::Status) {
         None => None,
         Some((raw, v)) => match InvoiceStatus::parse(&v) {

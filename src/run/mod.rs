@@ -71,6 +71,12 @@ pub enum RunError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Execute(#[from] ExecuteError),
+    #[error(
+        "run {run_id} stopped at its deadline of {secs} s ([run] deadline_secs) and is recorded \
+         as failed; what it did so far is in the ledger (an action cut off while executing turns \
+         uncertain at the next run); check why Partner Center or the mail server was so slow"
+    )]
+    Deadline { run_id: i64, secs: u64 },
 }
 
 impl ExitStatus for RunError {
@@ -78,7 +84,7 @@ impl ExitStatus for RunError {
         match self {
             RunError::OnlyApprovedInDryRun => Exit::Config,
             RunError::Ledger(e) => e.exit(),
-            RunError::Execute(_) => Exit::Failed,
+            RunError::Execute(_) | RunError::Deadline { .. } => Exit::Failed,
         }
     }
 }
@@ -109,8 +115,9 @@ impl<'c> Session<'c> {
         let lock = RunLock::acquire(&config.state.path)?;
         let ledger = Ledger::open(&config.state.path)?;
         let pc = context::client(config, credentials::refresh_store(config)?, correlation_id)?;
-        let renderer =
-            Renderer::new(config.templates.dir.clone()).map_err(SessionError::Templates)?;
+        let renderer = Renderer::new(config.templates.dir.clone())
+            .map_err(SessionError::Templates)?
+            .with_limits(config.templates.limits());
         let mailer = match &config.mail {
             Some(m) => Some(
                 Mailer::new(m, m.resolve_password()?)
@@ -176,12 +183,51 @@ impl<'c> Session<'c> {
 }
 
 /// One full cycle at `options.now` in `options.mode`: record the run in the ledger and publish
-/// its report and metrics.
+/// its report and metrics. The cycle runs under the whole-run deadline (`[run] deadline_secs`);
+/// a cycle that fails or passes its deadline is recorded as failed with its reason.
 pub async fn cycle(session: &Session<'_>, options: RunOptions) -> Result<RunSummary, RunError> {
-    let (cfg, ledger, now) = (session.config, &session.ledger, options.now);
-    let (recovered, expired) = session.recover(now)?;
-    let run_id = ledger.begin_run(&options.mode.to_string(), now)?;
+    let (recovered, expired) = session.recover(options.now)?;
+    let run_id = session
+        .ledger
+        .begin_run(&options.mode.to_string(), options.now)?;
     tracing::debug!(run_id, mode = %options.mode, "run started");
+    let body = cycle_body(session, options, run_id, (recovered, expired));
+    closed(session, run_id, body).await
+}
+
+/// Run `body` under the deadline; record the run as failed (with why) when it errs or times out.
+async fn closed(
+    session: &Session<'_>,
+    run_id: i64,
+    body: impl std::future::Future<Output = Result<RunSummary, RunError>>,
+) -> Result<RunSummary, RunError> {
+    let secs = session.config.run.deadline_secs;
+    let result = match tokio::time::timeout(std::time::Duration::from_secs(secs), body).await {
+        Ok(result) => result,
+        Err(_) => Err(RunError::Deadline { run_id, secs }),
+    };
+    if let Err(e) = &result {
+        let why = crate::redact::redact(&crate::exit::chain_text(e));
+        let counts = serde_json::json!({});
+        if let Err(le) =
+            session
+                .ledger
+                .finish_run(run_id, "failed", &counts, &[why], Timestamp::now())
+        {
+            tracing::error!(run_id, error = %le, "cannot record the failed run");
+        }
+    }
+    result
+}
+
+/// The cycle after `begin_run`: collect, plan, record, execute, digest, finish.
+async fn cycle_body(
+    session: &Session<'_>,
+    options: RunOptions,
+    run_id: i64,
+    (recovered, expired): (usize, usize),
+) -> Result<RunSummary, RunError> {
+    let (cfg, ledger, now) = (session.config, &session.ledger, options.now);
 
     let planned = crate::observe::with_spinner(
         "collecting from Partner Center",
@@ -227,6 +273,18 @@ pub async fn only_approved(
     let (ledger, now) = (&session.ledger, options.now);
     let (recovered, expired) = session.recover(now)?;
     let run_id = ledger.begin_run(&format!("{} (only approved)", options.mode), now)?;
+    let body = only_approved_body(session, options, run_id, (recovered, expired));
+    closed(session, run_id, body).await
+}
+
+/// `--only-approved` after `begin_run`.
+async fn only_approved_body(
+    session: &Session<'_>,
+    options: RunOptions,
+    run_id: i64,
+    (recovered, expired): (usize, usize),
+) -> Result<RunSummary, RunError> {
+    let (ledger, now) = (&session.ledger, options.now);
     let exec = session.executor(options, RunScope::OnlyApproved);
     let mut report = ExecutionReport::default();
     exec.execute(&Plan::default(), &nothing_collected(now), &mut report)

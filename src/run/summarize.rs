@@ -76,6 +76,7 @@ pub(super) fn finish_cycle(
     digest: Result<DigestOutcome, DigestError>,
 ) {
     s.errors = failure_lines(&s.notes);
+    s.errors.extend(planned.snapshot.failures());
     if let ReceivablesInput::Failed { error } = &planned.receivables {
         s.errors.push(format!("receivables import failed: {error}"));
     }
