@@ -10,6 +10,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub use crate::notices::templates::PartnerConfig;
 use serde_spanned::Spanned;
 
 use crate::net::check_url;
@@ -269,60 +271,6 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             deadline_secs: DEFAULT_RUN_DEADLINE_SECS,
-        }
-    }
-}
-
-/// `[partner]`: the partner as customers see it in notices.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PartnerConfig {
-    /// Trading name, e.g. "Contoso Cloud Services".
-    pub name: String,
-    /// Where customers write with questions about invoices.
-    pub contact_email: String,
-    pub contact_phone: Option<String>,
-    /// How to pay (bank details, payment portal), plain text; may have several lines. Used for
-    /// every locale without its own entry in `payment_instructions_by_locale`.
-    pub payment_instructions: String,
-    /// Payment instructions per locale (`ja = "..."`, `sv = "..."`), used for notices in that
-    /// locale: `[partner.payment_instructions_by_locale]`.
-    pub payment_instructions_by_locale: std::collections::BTreeMap<String, String>,
-    /// Default locale of customer notices when nothing better is known.
-    pub default_locale: String,
-}
-
-impl PartnerConfig {
-    /// The payment instructions for a notice in `locale`: its own entry (case-insensitive), else
-    /// the entry of its language (`ja-JP` uses `ja`, `zh-Hans-CN` uses `zh-Hans`, then `zh`),
-    /// else `payment_instructions`.
-    pub fn payment_instructions_for(&self, locale: &str) -> &str {
-        let mut tag = locale.trim();
-        loop {
-            if let Some((_, v)) = self
-                .payment_instructions_by_locale
-                .iter()
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case(tag))
-            {
-                return v;
-            }
-            match tag.rfind(['-', '_']) {
-                Some(i) => tag = &tag[..i],
-                None => return &self.payment_instructions,
-            }
-        }
-    }
-}
-
-impl Default for PartnerConfig {
-    fn default() -> Self {
-        Self {
-            name: "Your CSP partner".to_owned(),
-            contact_email: String::new(),
-            contact_phone: None,
-            payment_instructions: String::new(),
-            payment_instructions_by_locale: Default::default(),
-            default_locale: "en".to_owned(),
         }
     }
 }

@@ -93,7 +93,7 @@ pub enum Error {
 /// customer list).
 #[derive(Debug, Default, Clone)]
 pub struct PreviewData {
-    pub partner: Option<crate::config::PartnerConfig>,
+    pub partner: Option<super::templates::PartnerConfig>,
     pub customer: Option<super::templates::CustomerInfo>,
 }
 

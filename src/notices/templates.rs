@@ -26,7 +26,7 @@ use jiff::civil::Date;
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::format::{DEFAULT_LOCALE, SHIPPED_LOCALES, format_date, format_money, format_month};
 use crate::plan::{ActionKind, Finding, Severity};
@@ -270,10 +270,64 @@ pub struct PartnerInfo {
     pub payment_instructions: String,
 }
 
+/// `[partner]`: the partner as customers see it in notices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartnerConfig {
+    /// Trading name, e.g. "Contoso Cloud Services".
+    pub name: String,
+    /// Where customers write with questions about invoices.
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    /// How to pay (bank details, payment portal), plain text; may have several lines. Used for
+    /// every locale without its own entry in `payment_instructions_by_locale`.
+    pub payment_instructions: String,
+    /// Payment instructions per locale (`ja = "..."`, `sv = "..."`), used for notices in that
+    /// locale: `[partner.payment_instructions_by_locale]`.
+    pub payment_instructions_by_locale: std::collections::BTreeMap<String, String>,
+    /// Default locale of customer notices when nothing better is known.
+    pub default_locale: String,
+}
+
+impl PartnerConfig {
+    /// The payment instructions for a notice in `locale`: its own entry (case-insensitive), else
+    /// the entry of its language (`ja-JP` uses `ja`, `zh-Hans-CN` uses `zh-Hans`, then `zh`),
+    /// else `payment_instructions`.
+    pub fn payment_instructions_for(&self, locale: &str) -> &str {
+        let mut tag = locale.trim();
+        loop {
+            if let Some((_, v)) = self
+                .payment_instructions_by_locale
+                .iter()
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case(tag))
+            {
+                return v;
+            }
+            match tag.rfind(['-', '_']) {
+                Some(i) => tag = &tag[..i],
+                None => return &self.payment_instructions,
+            }
+        }
+    }
+}
+
+impl Default for PartnerConfig {
+    fn default() -> Self {
+        Self {
+            name: "Your CSP partner".to_owned(),
+            contact_email: String::new(),
+            contact_phone: None,
+            payment_instructions: String::new(),
+            payment_instructions_by_locale: Default::default(),
+            default_locale: "en".to_owned(),
+        }
+    }
+}
+
 impl PartnerInfo {
     /// The partner as `[partner]` describes it, with the payment instructions for `locale`
-    /// (see [`crate::config::PartnerConfig::payment_instructions_for`]).
-    pub fn from_config(p: &crate::config::PartnerConfig, locale: &str) -> PartnerInfo {
+    /// (see [`PartnerConfig::payment_instructions_for`]).
+    pub fn from_config(p: &PartnerConfig, locale: &str) -> PartnerInfo {
         PartnerInfo {
             name: p.name.clone(),
             contact_email: p.contact_email.clone(),
