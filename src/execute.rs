@@ -292,7 +292,7 @@ impl Executor<'_> {
             let finding = Finding {
                 fingerprint: format!("mail.refused:{who}:{}", r.address.to_ascii_lowercase()),
                 rule: "mail.refused".to_owned(),
-                severity: Severity::Warning,
+                severity: Severity::Critical,
                 customer: customer.clone(),
                 summary: format!(
                     "The mail server refused {} ({} of {key}); the email went to the other \

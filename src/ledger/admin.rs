@@ -575,7 +575,7 @@ fn status(
         ("Pending approvals", &report.pending_approvals),
         (
             "Uncertain (check whether it happened, then `cspguard resolve ID --sent` or \
-             `--not-sent --reason ...`)",
+             `--not-sent`)",
             &report.uncertain,
         ),
         ("Failed", &report.failed),

@@ -52,7 +52,7 @@ impl RunFlags {
 }
 
 /// One `run` (the library calls the binary makes) and the output the binary would print.
-async fn one_run(config: &Config, flags: RunFlags, now: Timestamp) -> Output {
+async fn one_run(config: &Config, path: PathBuf, flags: RunFlags, now: Timestamp) -> Output {
     let mode = if flags.dry_run {
         RunMode::DryRun
     } else {
@@ -60,6 +60,8 @@ async fn one_run(config: &Config, flags: RunFlags, now: Timestamp) -> Output {
     };
     let options = RunOptions { mode, now };
     let result: Result<RunSummary, Coded> = async {
+        // As `cspguard run` does before anything else: paths named by the config must exist.
+        config.check_paths(&path)?;
         let session = Session::open(config, uuid::Uuid::new_v4())?;
         if flags.only_approved {
             Ok(run::only_approved(&session, options).await?)
@@ -441,6 +443,7 @@ impl World {
     pub async fn run_in_process(&self, now: Timestamp, extra: &[&str]) -> Output {
         let flags = RunFlags::parse(extra);
         let config = self.config();
+        let path = self.config_path();
         let thread = std::thread::Builder::new()
             .name("cspguard-run".to_owned())
             .stack_size(8 << 20)
@@ -450,7 +453,7 @@ impl World {
                     .enable_all()
                     .build()
                     .expect("a runtime for the run")
-                    .block_on(one_run(&config, flags, now))
+                    .block_on(one_run(&config, path, flags, now))
             })
             .expect("a thread for the run");
         tokio::task::spawn_blocking(move || thread.join().expect("the run's thread"))
