@@ -93,7 +93,8 @@ pub enum Command {
     /// Check the installation as the user it runs as: config, secrets, state, receivables,
     /// metrics directory, Partner Center, mail, templates (creates no file).
     Doctor,
-    /// Fraud events: record Investigating / Resolved in Partner Center.
+    /// Fraud events: list them with what cspguard did (changes nothing), or record
+    /// Investigating / Resolved in Partner Center (changes their status and writes the ledger).
     Fraud {
         #[command(subcommand)]
         cmd: fraud::FraudCommand,
