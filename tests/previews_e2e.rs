@@ -150,3 +150,57 @@ async fn fraud_list_names_the_customer_and_shows_what_cspguard_did() {
     }
     w.shutdown().await;
 }
+
+/// The commands listed in a `--help` text, with their descriptions (continuation lines joined).
+fn commands(help: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let section = help
+        .split("Commands:")
+        .nth(1)
+        .and_then(|s| s.split("Options:").next())
+        .unwrap_or_default();
+    for line in section.lines() {
+        if line.starts_with("  ") && !line.starts_with("   ") {
+            let (name, text) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
+            out.push((name.to_owned(), text.trim().to_owned()));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push(' ');
+            last.1.push_str(line.trim());
+        }
+    }
+    out.retain(|(name, _)| name != "help");
+    out
+}
+
+#[test]
+fn every_command_help_says_what_it_changes() {
+    let run = |args: &[&str]| {
+        let out = support::cli::run(&support::cli::args(args), &[], &[]);
+        assert_eq!(out.code, Some(0), "{}", out.show());
+        out.stdout
+    };
+    let top = commands(&run(&["--help"]));
+    assert!(top.len() > 15, "{top:?}");
+    let mut all = Vec::new();
+    for (name, text) in top {
+        let help = run(&[&name, "--help"]);
+        let sub = commands(&help);
+        if sub.is_empty() {
+            all.push((name, text));
+        } else {
+            all.extend(sub.into_iter().map(|(s, t)| (format!("{name} {s}"), t)));
+        }
+    }
+    let says = |t: &str| {
+        let t = t.to_lowercase();
+        ["change", "writes", "write ", "records"]
+            .iter()
+            .any(|w| t.contains(w))
+    };
+    let silent: Vec<_> = all.iter().filter(|(_, t)| !says(t)).collect();
+    assert!(
+        silent.is_empty(),
+        "these commands' --help does not say what they change: {silent:#?}"
+    );
+    assert!(all.iter().any(|(n, _)| n == "fraud list"), "{all:?}");
+}
