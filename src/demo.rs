@@ -3,8 +3,12 @@
 //! sign-up burst, plus quiet customers), its receivables export, and the real run cycle in
 //! `notify` mode over several simulated days against the in-process Partner Center simulator on
 //! 127.0.0.1, with file mail in `<dir>/outbox`. Each day gets a fresh simulator whose clock is
-//! that day; the ledger carries over, so the dunning ladder escalates. The command line drives
-//! the days and prints; this module sets each day up and describes what happened.
+//! that day and whose tenant is the previous day's (suspensions carry over); the ledger carries
+//! over, so the dunning ladder escalates. The whole lifecycle is shown: on [`APPROVAL_DAY`] the
+//! demo approves Tailspin Toys' planned suspension as a person would (`cspguard approve`), carries
+//! it out (`cspguard run --only-approved`), the customer then pays (the demo edits its receivables
+//! export) and the next day's run reactivates it. The command line drives the days and prints;
+//! this module sets each day up and describes what happened.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,7 +23,15 @@ use crate::sim::scenario::{self, Scenario};
 use crate::sim::{SimConfig, SimError, SimHandle, Simulator};
 
 /// Simulated days, relative to today.
-pub const DAYS: &[i64] = &[0, 6, 13, 21];
+pub const DAYS: &[i64] = &[0, 6, 13, 14, 21];
+
+/// The index (in [`DAYS`]) of the day whose planned suspension the demo approves and carries
+/// out; the customer pays after it, and the next day's run reactivates it.
+pub const APPROVAL_DAY: usize = 2;
+
+/// The customer whose suspension the demo approves, and the invoice it then pays.
+const APPROVED_CUSTOMER: &str = scenario::ids::REMINDER_2;
+const APPROVED_INVOICE: &str = "INV-1002";
 
 /// Errors while setting up the demo.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +82,8 @@ pub struct Demo {
     tz: TimeZone,
     start: Timestamp,
     scenario: Scenario,
+    /// The simulated tenant as the last day left it (suspensions carry over).
+    tenant: crate::sim::dataset::Dataset,
 }
 
 /// One simulated day: its simulator (shut it down after the run), config and `now`.
@@ -97,6 +111,7 @@ impl Demo {
             dir: dir.to_owned(),
             tz,
             start,
+            tenant: scenario.dataset.clone(),
             scenario,
         })
     }
@@ -122,17 +137,12 @@ impl Demo {
             .map_err(DemoError::Day)?;
         let date = now.to_zoned(self.tz.clone()).date();
         let receivables_path = self.dir.join("receivables.csv");
-        // Contoso Pharmaceuticals pays its remaining balance before the third day.
-        let csv = if i >= 2 {
-            self.scenario
-                .receivables_csv
-                .replace(",1240.00,1000.00,USD,open", ",1240.00,1240.00,USD,paid")
-        } else {
-            self.scenario.receivables_csv.clone()
-        };
-        write(&receivables_path, &csv)?;
+        write(
+            &receivables_path,
+            &receivables_on(&self.scenario.receivables_csv, i),
+        )?;
         let sim = Simulator::start(SimConfig {
-            dataset: Some(self.scenario.dataset.clone()),
+            dataset: Some(self.tenant.clone()),
             clock: Some(now),
             refresh_token: current_refresh_token(&self.dir)?,
             ..SimConfig::default()
@@ -150,6 +160,13 @@ impl Demo {
         if i == 2 {
             heading.push_str("\n   (Contoso Pharmaceuticals has paid INV-1006 in full)");
         }
+        if i == APPROVAL_DAY + 1 {
+            heading.push_str(&format!(
+                "\n   (Tailspin Toys has paid {APPROVED_INVOICE} in full: the demo marked it paid \
+                 in {})",
+                receivables_path.display()
+            ));
+        }
         Ok(Day {
             sim,
             config,
@@ -158,11 +175,72 @@ impl Demo {
         })
     }
 
+    /// End a day: keep its simulated tenant for the next day and stop its simulator.
+    pub async fn end_day(&mut self, day: Day) {
+        self.tenant = day.sim.with_dataset(|d| d.clone());
+        day.sim.shutdown().await;
+    }
+
+    /// Approve the planned suspension of the demo's customer as a person would; returns the
+    /// command that person would type, or `None` when nothing waits.
+    pub fn approve(&self, cfg: &Config, now: Timestamp) -> Result<Option<String>, DemoError> {
+        let ledger = Ledger::open(&cfg.state.path)?;
+        let waiting = ledger.actions_in_status(&[ActionStatus::AwaitingApproval])?;
+        let Some(action) = waiting
+            .iter()
+            .find(|a| a.kind == "suspend" && a.customer.as_deref() == Some(APPROVED_CUSTOMER))
+        else {
+            return Ok(None);
+        };
+        let who = crate::ledger::admin::current_os_user();
+        ledger.approve(action.id, &who, now)?;
+        Ok(Some(format!(
+            "   A person approves the suspension of Tailspin Toys ({APPROVED_INVOICE}):\n   \
+             $ {}approve {}",
+            self.command_prefix(),
+            action.id
+        )))
+    }
+
+    /// `cspguard --config <the demo's config> ` as a person would type it.
+    pub fn command_prefix(&self) -> String {
+        format!(
+            "{} --config {} ",
+            this_binary(),
+            relative(&self.dir.join("cspguard.toml"))
+        )
+    }
+
     /// Where to look afterwards.
     pub fn closing(&self) -> Result<String, DemoError> {
         let cfg = Config::load(&self.dir.join("cspguard.toml"))?.config;
-        closing(&cfg, &self.dir)
+        closing(&cfg, &self.dir, &self.command_prefix())
     }
+}
+
+/// The receivables export on day `i` (of [`DAYS`]): Contoso Pharmaceuticals pays its remaining
+/// balance before the third day; Tailspin Toys pays after its approved suspension.
+fn receivables_on(csv: &str, i: usize) -> String {
+    let mut csv = csv.to_owned();
+    if i >= 2 {
+        csv = csv.replace(",1240.00,1000.00,USD,open", ",1240.00,1240.00,USD,paid");
+    }
+    if i > APPROVAL_DAY {
+        let row = format!("{APPROVED_CUSTOMER},{APPROVED_INVOICE},");
+        csv = csv
+            .lines()
+            .map(|l| {
+                if l.starts_with(&row) {
+                    l.replace(",185000,0,JPY,open", ",185000,185000,JPY,paid")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        csv.push('\n');
+    }
+    csv
 }
 
 /// Each simulated day starts a fresh simulator; it must accept the refresh token the ledger holds
@@ -245,13 +323,18 @@ pub fn day_summary(cfg: &Config, now: Timestamp) -> Result<String, DemoError> {
             n.template, n.locale, n.recipient
         );
     }
-    let _ = writeln!(out, "   email  {ops_mail} to the ops team (alerts, digest)");
+    if ops_mail > 0 {
+        let _ = writeln!(out, "   email  {ops_mail} to the ops team (alerts, digest)");
+    }
     for a in ledger.actions_in_status(&[ActionStatus::AwaitingApproval])? {
         if a.updated_at >= now {
             let _ = writeln!(out, "   waits  {} for approval: {}", a.kind, a.reason);
         }
     }
     for a in ledger.actions_changed_since(now)? {
+        if a.status == ActionStatus::Done && (a.kind == "suspend" || a.kind == "reactivate") {
+            let _ = writeln!(out, "   done   {}: {}", a.kind, a.reason);
+        }
         if a.status == ActionStatus::Cancelled {
             let _ = writeln!(
                 out,
@@ -264,7 +347,7 @@ pub fn day_summary(cfg: &Config, now: Timestamp) -> Result<String, DemoError> {
     Ok(out)
 }
 
-fn closing(cfg: &Config, dir: &Path) -> Result<String, DemoError> {
+fn closing(cfg: &Config, dir: &Path, cmd: &str) -> Result<String, DemoError> {
     let ledger = Ledger::open(&cfg.state.path)?;
     let mut out = String::new();
     let emails = std::fs::read_dir(dir.join("outbox"))
@@ -274,30 +357,53 @@ fn closing(cfg: &Config, dir: &Path) -> Result<String, DemoError> {
     let _ = writeln!(
         out,
         "\nEmails written: {emails} files in {}",
-        dir.join("outbox").display()
+        relative(&dir.join("outbox"))
     );
-    let _ = writeln!(out, "Daily digests:  {}", digests.display());
+    let _ = writeln!(out, "Daily digests:  {}", relative(&digests));
     let waiting = ledger.actions_in_status(&[ActionStatus::AwaitingApproval])?;
     if !waiting.is_empty() {
         let _ = writeln!(
             out,
-            "\nWaiting for a person (in notify mode suspensions need `cspguard approve ID`):"
+            "\nWaiting for a person (in notify mode suspensions need approval):"
         );
         for a in &waiting {
             let _ = writeln!(out, "  #{} {}: {}", a.id, a.kind, a.reason);
         }
+        let _ = writeln!(
+            out,
+            "  approve with `{cmd}approve ID`, or refuse with `{cmd}reject ID --reason TEXT`"
+        );
     }
-    let config = dir.join("cspguard.toml");
     let _ = writeln!(
         out,
-        "\nLook around:\n  {exe} --config {c} status\n  {exe} --config {c} history --customer {id}\n  \
-         open {d}",
-        exe = this_binary(),
-        c = config.display(),
-        id = scenario::ids::REMINDER_1,
-        d = digests.display(),
+        "\nNext steps (the demo's simulator has stopped; these read the demo's ledger):\n  \
+         {cmd}status\n  \
+         {cmd}history --customer {lifecycle}   (reminders, approval, suspension, payment, \
+         reactivation)\n  \
+         {cmd}history --customer {first}\n  \
+         The emails are .eml files in {outbox}; the digests are in {d}.\n  \
+         To set up your own tenant, start from the example configuration in the README.",
+        lifecycle = APPROVED_CUSTOMER,
+        first = scenario::ids::REMINDER_1,
+        outbox = relative(&dir.join("outbox")),
+        d = relative(&digests),
     );
     Ok(out)
+}
+
+/// `path` relative to the current directory when it is below it (`./cspguard-demo/...`), else
+/// as given.
+fn relative(path: &Path) -> String {
+    let below = std::env::current_dir()
+        .ok()
+        .and_then(|d| path.strip_prefix(d).ok().map(Path::to_path_buf));
+    match below {
+        Some(rel) => format!(".{}{}", std::path::MAIN_SEPARATOR, rel.display()),
+        None if path.is_relative() && !path.starts_with(".") => {
+            format!(".{}{}", std::path::MAIN_SEPARATOR, path.display())
+        }
+        None => path.display().to_string(),
+    }
 }
 
 /// How to call this binary from the current directory (`./target/release/cspguard` after

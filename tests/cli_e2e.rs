@@ -780,7 +780,7 @@ fn demo_runs_twice_in_the_same_directory() {
             "round {round}: 40 quiet customers plus the 17-customer cast:\n{}",
             run.show()
         );
-        for day in ["Day +0", "Day +6", "Day +13", "Day +21"] {
+        for day in ["Day +0", "Day +6", "Day +13", "Day +14", "Day +21"] {
             assert!(
                 run.stdout.contains(day),
                 "round {round}: {day} missing:\n{}",
@@ -791,6 +791,27 @@ fn demo_runs_twice_in_the_same_directory() {
             run.stdout.contains("final-notice") && run.stdout.contains("suspend for approval"),
             "round {round}: the ladder escalates to a final notice and a suspension awaiting \
              approval:\n{}",
+            run.show()
+        );
+        // The whole lifecycle: an approval typed as a person would, the suspension carried
+        // out, the payment and the reactivation the next day.
+        for step in [
+            "approve ",
+            "run --only-approved",
+            "done   suspend:",
+            "has paid INV-1002",
+            "done   reactivate:",
+            "status",
+        ] {
+            assert!(
+                run.stdout.contains(step),
+                "round {round}: {step:?} missing:\n{}",
+                run.show()
+            );
+        }
+        assert!(
+            !run.stdout.contains("systemctl") && !run.stdout.contains("\n  open "),
+            "round {round}: next steps are platform-neutral:\n{}",
             run.show()
         );
         let outbox = std::fs::read_dir(demo_dir.join("outbox"))
@@ -807,10 +828,26 @@ fn demo_runs_twice_in_the_same_directory() {
                 .all(|m| !m.subject().is_empty() && m.message_id().starts_with('<')),
             "round {round}: a message without subject or Message-ID"
         );
+        // The outbox names each file after its action key.
+        let names: Vec<String> = std::fs::read_dir(demo_dir.join("outbox"))
+            .expect("outbox")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().replace("%2F", "/"))
+            .collect();
+        for kind in ["suspension", "reactivation"] {
+            let prefix = format!(
+                "notice/{}/{kind}/",
+                cspguard::sim::scenario::ids::REMINDER_2
+            );
+            assert!(
+                names.iter().any(|n| n.starts_with(&prefix)),
+                "round {round}: no {kind} notice to Tailspin Toys in the outbox: {names:?}"
+            );
+        }
         let digests = std::fs::read_dir(demo_dir.join("state/reports"))
             .expect("digests")
             .count();
-        assert_eq!(digests, 4, "round {round}: one digest per simulated day");
+        assert_eq!(digests, 5, "round {round}: one digest per simulated day");
     }
 }
 

@@ -1,24 +1,38 @@
 //! `cspguard fraud resolve`: load the config, take the run lock (the call writes the ledger and
 //! may rotate the App+User refresh token), build the Partner Center client and set the status
-//! (`cspguard::fraud_status`).
+//! (`cspguard::fraud_status`). `cspguard fraud list`: read the events and what cspguard did about
+//! them (`cspguard::fraud_list`); read-only like `plan`.
 
 use std::path::Path;
 
 use cspguard::context;
 use cspguard::credentials;
 use cspguard::exit::Exit;
+use cspguard::fraud_list;
 use cspguard::fraud_status::{self, ReasonArg, ResolveRequest, StatusArg};
 use cspguard::ledger::admin::current_os_user;
 use cspguard::ledger::{Ledger, RunLock};
 
-use super::OrExit as _;
+use super::{OrExit as _, OutputFormat};
 
 /// Subcommands of `cspguard fraud`.
 #[derive(Debug, clap::Subcommand)]
 pub enum FraudCommand {
+    /// List the Azure fraud events Partner Center reports now, with their status, customer
+    /// names and what cspguard did about each (changes nothing).
+    List(ListArgs),
     /// Mark the fraud events of an Azure subscription Investigating or Resolved in Partner
-    /// Center (this only records the status; it does not stop the activity).
+    /// Center and record who did it in the ledger (this only records the status; it does not
+    /// stop the activity).
     Resolve(ResolveArgs),
+}
+
+/// Arguments of `cspguard fraud list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
 }
 
 /// Arguments of `cspguard fraud resolve`.
@@ -41,7 +55,10 @@ pub struct ResolveArgs {
 pub async fn run(config_path: &Path, cmd: FraudCommand) -> anyhow::Result<Exit> {
     let loaded = super::load_config_checked(config_path)?;
     let cfg = &loaded.config;
-    let FraudCommand::Resolve(args) = cmd;
+    let args = match cmd {
+        FraudCommand::List(args) => return list(cfg, args).await,
+        FraudCommand::Resolve(args) => args,
+    };
     let request = ResolveRequest {
         azure_subscription_id: args.azure_subscription_id,
         events: args.events,
@@ -61,5 +78,35 @@ pub async fn run(config_path: &Path, cmd: FraudCommand) -> anyhow::Result<Exit> 
         .await
         .or_exit()?;
     super::flush(stdout)?;
+    Ok(Exit::Ok)
+}
+
+/// `cspguard fraud list`: read-only, like `plan` (an existing state database only).
+async fn list(cfg: &cspguard::config::Config, args: ListArgs) -> anyhow::Result<Exit> {
+    let state = credentials::AppUserState::open(cfg).or_exit()?;
+    if let Some(why) = state.not_used() {
+        eprintln!("note: {why}");
+    }
+    let ledger = if cfg.state.path.exists() {
+        Ledger::open(&cfg.state.path).or_exit()?
+    } else {
+        eprintln!(
+            "note: no state database at {} yet: no cspguard action is recorded",
+            cfg.state.path.display()
+        );
+        Ledger::open_in_memory().or_exit()?
+    };
+    let pc = context::client(
+        cfg,
+        state.refresh_store(),
+        cspguard::observe::correlation_id(),
+    )
+    .or_exit()?;
+    let entries = fraud_list::list(&pc, &ledger).await.or_exit()?;
+    let text = match args.format {
+        OutputFormat::Json => serde_json::to_string_pretty(&entries)?,
+        OutputFormat::Table => fraud_list::render(&entries, &cfg.time_zone()),
+    };
+    super::print_out(text.trim_end())?;
     Ok(Exit::Ok)
 }

@@ -72,33 +72,41 @@ pub enum Command {
     /// (changes nothing in Partner Center and sends nothing).
     Plan(plan::PlanArgs),
     /// Run one full cycle: collect, evaluate, send due notices and alerts, the digest when due,
-    /// and record the run (what the systemd timer calls).
+    /// and record the run (what the systemd timer calls). Changes: sends email, writes the state
+    /// file and reports, and (enforce mode or approved actions) suspends, reactivates and sets
+    /// budgets in Partner Center; `--dry-run` sends nothing and changes nothing in
+    /// Partner Center.
     Run(run::RunArgs),
-    /// Run the built-in Partner Center simulator on loopback.
+    /// Run the built-in Partner Center simulator on loopback (its tenant lives in memory; writes
+    /// only the `--receivables-out` file when asked).
     Simulate(simulate::SimulateArgs),
     /// Show cspguard working end to end against the built-in simulator (no credentials needed).
+    /// Writes only under `--dir`: clears and rewrites its state, outbox and receivables.
     Demo(demo::DemoArgs),
-    /// Check and preview the email templates.
+    /// Check and preview the email templates (changes nothing).
     Templates {
         #[command(subcommand)]
         cmd: templates::TemplatesCommand,
     },
-    /// Work with the partner's receivables export.
+    /// Work with the partner's receivables export (changes nothing).
     Receivables {
         #[command(subcommand)]
         cmd: receivables::ReceivablesCommand,
     },
-    /// Run cycles on the `[daemon] schedule` (for hosts without systemd timers).
+    /// Run cycles on the `[daemon] schedule` (for hosts without systemd timers); each cycle
+    /// changes what `run` changes.
     Daemon(daemon::DaemonArgs),
     /// Check the installation as the user it runs as: config, secrets, state, receivables,
-    /// metrics directory, Partner Center, mail, templates (creates no file).
+    /// metrics directory, Partner Center, mail, templates (creates no file, changes nothing).
     Doctor,
-    /// Fraud events: record Investigating / Resolved in Partner Center.
+    /// Fraud events: list them with what cspguard did (changes nothing), or record
+    /// Investigating / Resolved in Partner Center (changes their status and writes the ledger).
     Fraud {
         #[command(subcommand)]
         cmd: fraud::FraudCommand,
     },
-    /// Silence ops alerts (with a reason and an end), list and expire silences.
+    /// Silence ops alerts (with a reason and an end), list and expire silences (in the state
+    /// file).
     Silence {
         #[command(subcommand)]
         cmd: silence::SilenceCommand,
@@ -108,9 +116,10 @@ pub enum Command {
     /// Measure calls, wall time, memory and evaluation CPU against the simulator at scale, next
     /// to a naive full scan (writes JSON and Markdown; see bench/README.md).
     Bench(bench::BenchArgs),
-    /// Write the man pages (one per command) into a directory, or print cspguard(1) to stdout.
+    /// Write the man pages (one per command) into a directory, or print cspguard(1) to stdout
+    /// (writes nothing else).
     Man(man::ManArgs),
-    /// Print the shell completion script for SHELL to stdout.
+    /// Print the shell completion script for SHELL to stdout (changes nothing).
     Completions(completions::CompletionsArgs),
 }
 

@@ -2,6 +2,8 @@
 //! Changes nothing in Partner Center and sends nothing; it may refresh the billing-profile cache
 //! and, with App+User credentials, store the rotated refresh token, both in an existing state
 //! database only: without one it creates nothing, plans from an empty ledger and says so.
+//! `--at DATE` evaluates every policy as if the run happened then, against the data as it is now
+//! (the ledger as it is, receivables and Partner Center as they are).
 
 use std::path::Path;
 
@@ -30,11 +32,57 @@ pub struct PlanArgs {
     /// Show only what concerns this customer id.
     #[arg(long, value_name = "ID")]
     pub customer: Option<String>,
+    /// Plan a run at this time instead of now: an RFC 3339 time (2026-12-01T09:00:00+01:00), a
+    /// date (2026-12-01, meaning 09:00 in the configured time zone) or `+N days` / `+Nd` from
+    /// today 09:00. Policies see this time as "now"; the ledger, receivables and Partner Center
+    /// data are used as they are today.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
+}
+
+/// The time `--at` names: an RFC 3339 time, a local date at 09:00 in `tz`, or `+N days` after
+/// `today` (a local date) at 09:00.
+fn parse_at(text: &str, tz: &jiff::tz::TimeZone, now: Timestamp) -> anyhow::Result<Timestamp> {
+    let text = text.trim();
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    let date = if let Some(rest) = text.strip_prefix('+') {
+        let n: i64 = rest
+            .trim_end_matches("days")
+            .trim_end_matches("day")
+            .trim_end_matches('d')
+            .trim()
+            .parse()
+            .map_err(|_| at_error(text))?;
+        now.to_zoned(tz.clone())
+            .date()
+            .checked_add(jiff::Span::new().try_days(n).map_err(|_| at_error(text))?)
+            .map_err(|_| at_error(text))?
+    } else {
+        text.parse::<jiff::civil::Date>()
+            .map_err(|_| at_error(text))?
+    };
+    Ok(date
+        .at(9, 0, 0, 0)
+        .to_zoned(tz.clone())
+        .map_err(|_| at_error(text))?
+        .timestamp())
+}
+
+fn at_error(text: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--at {text:?} is not a time: give an RFC 3339 time (2026-12-01T09:00:00+01:00), a date \
+         (2026-12-01, 09:00 in the configured time zone) or a number of days ahead (+7 days)"
+    )
 }
 
 #[derive(Serialize)]
 struct PlanReport<'a> {
     generated_at: Timestamp,
+    /// The time the plan is for ("now" for every policy); differs from the current time with
+    /// `--at`.
+    at: Timestamp,
     mode: String,
     receivables: ReceivablesStatus,
     plan: &'a Plan,
@@ -90,7 +138,16 @@ pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
         Ledger::open_in_memory().or_exit()?
     };
     let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4()).or_exit()?;
-    let now = Timestamp::now();
+    let now = match &args.at {
+        Some(at) => match parse_at(at, &cfg.time_zone(), super::now()?) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(Exit::Config);
+            }
+        },
+        None => super::now()?,
+    };
     let planned = planning::plan(&pc, cfg, &ledger, now).await;
     print(&planned, cfg, args, now)?;
     Ok(planned.exit())
@@ -104,7 +161,8 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
     match args.format {
         OutputFormat::Json => {
             let report = PlanReport {
-                generated_at: now,
+                generated_at: super::now()?,
+                at: now,
                 mode: cfg.mode.to_string(),
                 receivables: receivables_status(&planned.receivables),
                 plan: &plan,
@@ -130,8 +188,17 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
                     m.unmatched.len()
                 ),
             };
+            let at = if args.at.is_some() {
+                format!(
+                    "Plan for a run at {} (ledger, receivables and Partner Center as they are \
+                     now)",
+                    now.to_zoned(cfg.time_zone()).strftime("%Y-%m-%d %H:%M %Z")
+                )
+            } else {
+                format!("Plan at {now}")
+            };
             super::print_out(&format!(
-                "Plan at {now} (mode {}; nothing is executed by `plan`)\n{receivables}\n\n{}\n\
+                "{at} (mode {}; nothing is executed by `plan`)\n{receivables}\n\n{}\n\
                  Partner Center calls: {} (detail fetched for {} customers)",
                 cfg.mode,
                 render::to_table(&plan, &planned.snapshot),

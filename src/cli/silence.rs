@@ -15,11 +15,11 @@ use crate::cli::OutputFormat;
 #[derive(Debug, clap::Subcommand)]
 pub enum SilenceCommand {
     /// Stop ops emails for findings matching every --match until a date (they still appear in
-    /// the digest, marked silenced).
+    /// the digest, marked silenced); records the silence in the state file.
     Add(AddArgs),
-    /// Show the silences in force (or all with --all).
+    /// Show the silences in force (or all with --all); changes nothing.
     List(ListArgs),
-    /// End a silence now.
+    /// End a silence now (records the end in the state file).
     Expire(ExpireArgs),
 }
 

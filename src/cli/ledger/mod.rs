@@ -23,20 +23,25 @@ use super::OrExit as _;
 /// Subcommands that read or change the ledger.
 #[derive(Debug, clap::Subcommand)]
 pub enum LedgerCommand {
-    /// Show the last runs, pending approvals, uncertain and failed actions, and active holds.
+    /// Show the last runs, pending approvals, uncertain and failed actions, and active holds
+    /// (changes nothing).
     Status(status::StatusArgs),
-    /// Show every notice and action with its outcome.
+    /// Show every notice and action with its outcome (changes nothing).
     History(history::HistoryArgs),
     /// Pause dunning and enforcement for a customer (or one invoice) until a date. Records a
     /// hold in the state file; the customer must be one the last run saw (exit 2 if not).
     Pause(pause::PauseArgs),
-    /// End a pause early (all of a customer's holds, or one invoice's).
+    /// End a pause early (all of a customer's holds, or one invoice's); records it in the state
+    /// file.
     Resume(resume::ResumeArgs),
-    /// Approve actions that wait for approval (ids or idempotency keys).
+    /// Approve actions that wait for approval (ids or idempotency keys); records who approved in
+    /// the state file. The next run (or `run --only-approved`) carries them out.
     Approve(approve::ApproveArgs),
-    /// Reject actions that wait for approval; they will never run.
+    /// Reject actions that wait for approval; they will never run. Records who and why in the
+    /// state file.
     Reject(reject::RejectArgs),
-    /// Make an uncertain or failed action eligible again, after a person has checked it.
+    /// Make an uncertain or failed action eligible again, after a person has checked it; records
+    /// it in the state file, and the next run carries the action out.
     Retry(retry::RetryArgs),
     /// Settle an uncertain action after checking whether it happened: `--sent` marks it done,
     /// `--not-sent` makes it eligible again; records who and why in the state file.
