@@ -73,18 +73,10 @@ pub async fn in_run<F: std::future::Future>(fut: F) -> F::Output {
         started: Instant::now(),
     };
     let span = tracing::info_span!("run", correlation_id = %scope.correlation_id);
+    // Kept after the run ends: lines that background tasks (a mail connection pool closing)
+    // write after the run belong to it; the next run of a daemon sets its own id.
     crate::logging::set_run_correlation(Some(scope.correlation_id.to_string()));
-    let _clear = ClearCorrelation;
     RUN.scope(scope, fut.instrument(span)).await
-}
-
-/// Clears the log correlation id when the run ends (also on unwinding or cancellation).
-struct ClearCorrelation;
-
-impl Drop for ClearCorrelation {
-    fn drop(&mut self) {
-        crate::logging::set_run_correlation(None);
-    }
 }
 
 /// The current run's correlation id (the one sent as `MS-CorrelationId`); a fresh one outside
