@@ -5,6 +5,7 @@
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
+use tracing::Instrument as _;
 
 use cspguard::stop::Stop;
 
@@ -14,7 +15,8 @@ pub fn stop_on_signals() -> anyhow::Result<Stop> {
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let stop = Stop::new();
     let requested = stop.clone();
-    tokio::spawn(async move {
+    // In the caller's span, so its lines carry the run's correlation id.
+    let task = async move {
         let name = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
@@ -24,6 +26,7 @@ pub fn stop_on_signals() -> anyhow::Result<Stop> {
             "{name} received: no further action is claimed; the one in flight finishes and is \
              recorded, then cspguard exits"
         );
-    });
+    };
+    tokio::spawn(task.in_current_span());
     Ok(stop)
 }
