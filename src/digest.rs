@@ -31,8 +31,8 @@ use rust_decimal::Decimal;
 use crate::config::Mode;
 use crate::ledger::{ActionRow, ActionStatus, LedgerView};
 use crate::notices::templates::{
-    ActionLine, AgingRow, DebtorGroup, DebtorLine, DecisionItem, DigestContext, FindingLine,
-    HealthLine, HealthStatus, Money, RiskLine, one_line,
+    ActionLine, AgingRow, BlockedLine, DebtorGroup, DebtorLine, DecisionItem, DigestContext,
+    FindingLine, HealthLine, HealthStatus, Money, RiskLine, one_line,
 };
 use crate::plan::{ActionKind, Finding, Plan, PlannedAction, SuspendReason};
 use crate::policy::ReceivablesInput;
@@ -75,6 +75,7 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         needs_decision.extend(dry_run_decisions(input.plan, input.snapshot, &names));
     }
     let uncertain_or_failed = uncertain_or_failed(input, &names, &mut health);
+    let dunning_blocked = dunning_blocked(input, &names, &mut health);
     let fraud_findings = findings(input.plan, &names, &["fraud.", "activity.", "anomaly."]);
     let budget_findings = findings(input.plan, &names, &["budget."]);
     let (aging, top_debtors) = receivables(input, &names, &mut health);
@@ -118,6 +119,7 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         run_health: run_health(input),
         needs_decision,
         uncertain_or_failed,
+        dunning_blocked,
         fraud_findings,
         budget_findings,
         aging,
@@ -394,6 +396,38 @@ fn dry_run_decisions(plan: &Plan, snapshot: &Snapshot, names: &Names) -> Vec<Dec
         .collect()
 }
 
+/// The customers whose dunning an uncertain action blocks (`crate::ledger::dunning_blocked`,
+/// what `status` lists too), since when, and the command that settles it.
+fn dunning_blocked(
+    input: &DigestInput<'_>,
+    names: &Names,
+    health: &mut Vec<HealthLine>,
+) -> Vec<BlockedLine> {
+    let blocked = match crate::ledger::dunning_blocked(input.ledger, &|_| None) {
+        Ok(b) => b,
+        Err(e) => {
+            health.push(warning(format!(
+                "Ledger: could not read the customers whose dunning is blocked ({e}); they may be missing from this digest."
+            )));
+            return Vec::new();
+        }
+    };
+    blocked
+        .iter()
+        .map(|b| BlockedLine {
+            customer: names.name(&b.customer),
+            since: b
+                .since
+                .to_zoned(input.tz.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string(),
+            days: input.now.duration_since(b.since).as_hours().max(0) / 24,
+            action: format!("action {}: {}", b.action_id, one_line(&b.key)),
+            resolve_command: b.resolve_command(),
+        })
+        .collect()
+}
+
 fn uncertain_or_failed(
     input: &DigestInput<'_>,
     names: &Names,
@@ -412,7 +446,7 @@ fn uncertain_or_failed(
                 );
                 let todo = match r.status {
                     ActionStatus::Uncertain => format!(
-                        "it may or may not have happened: check whether it happened, then `cspguard retry {}` if it did not",
+                        "it may or may not have happened: check whether it happened, then `cspguard resolve {0} --sent --reason \"…\"` if it did, or `cspguard retry {0}` if it did not",
                         r.id
                     ),
                     _ => format!(
@@ -1229,6 +1263,58 @@ mod tests {
     }
 
     #[test]
+    fn digest_lists_dunning_blocked_by_an_uncertain_notice_with_since_and_resolve() {
+        let ledger = testkit::ledger();
+        let since = ts("2026-11-18T05:02:00Z");
+        let stuck = ledger
+            .insert_action(
+                &new_action(
+                    "notice/c3/INV-5/reminder-2",
+                    &notice_kind("reminder-2"),
+                    C3,
+                    false,
+                ),
+                since,
+            )
+            .expect("insert");
+        ledger.claim(stuck.id, since).expect("claim");
+        ledger.recover_interrupted(since).expect("recover");
+        // An uncertain non-dunning action blocks no dunning.
+        let other = ledger
+            .insert_action(
+                &new_action("n:c1:r1", &notice_kind("reminder-1"), C1, false),
+                since,
+            )
+            .expect("insert");
+        ledger.claim(other.id, since).expect("claim");
+        ledger.recover_interrupted(since).expect("recover");
+
+        let ctx = build_with(
+            &Plan::default(),
+            &full_snapshot(),
+            &matched(Vec::new()),
+            &ledger,
+            &run(Mode::Notify),
+            true,
+        );
+        assert!(!ctx.all_clear());
+        assert_eq!(
+            ctx.dunning_blocked,
+            vec![BlockedLine {
+                customer: "Adventure Works".into(),
+                since: "2026-11-18 06:02 CET".into(),
+                days: 3,
+                action: format!("action {}: notice/c3/INV-5/reminder-2", stuck.id),
+                resolve_command: format!(
+                    "cspguard resolve {} --sent --reason \"...\" (or --not-sent if it did not go \
+                     out)",
+                    stuck.id
+                ),
+            }]
+        );
+    }
+
+    #[test]
     fn digest_busy_day_fills_every_section() {
         let (ctx, approval, cancel, failed) = busy_context();
         assert!(!ctx.all_clear());
@@ -1291,8 +1377,7 @@ mod tests {
             .expect("uncertain line");
         assert_eq!(u.customer, "Adventure Works");
         assert!(u.detail.as_deref().unwrap_or_default().contains(&format!(
-            "check whether it happened, then `cspguard retry {}` if it did not",
-            u_id
+            "then `cspguard resolve {u_id} --sent --reason \"…\"` if it did, or `cspguard retry {u_id}` if it did not"
         )));
 
         // Fraud and misuse, most severe first; dunning and budget findings are not here.
@@ -1692,8 +1777,9 @@ mod tests {
             .filter(|h| h.status == HealthStatus::Warning && h.text.starts_with("Ledger:"))
             .map(|h| h.text.as_str())
             .collect();
-        assert_eq!(warnings.len(), 3, "{warnings:#?}");
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
         assert!(warnings[0].contains("actions awaiting approval"));
+        assert!(warnings[2].contains("whose dunning is blocked"));
         assert!(warnings.iter().all(|w| w.contains("disk I/O error")));
         assert!(!ctx.all_clear());
     }

@@ -22,6 +22,9 @@
 //! business hours; at most `max_suspensions_per_run` suspensions are claimed per run; when the
 //! circuit breaker trips no suspension is claimed and ops are alerted at once; holds and exempt
 //! lists are checked again right before claiming, and a hit cancels the action with the reason.
+//!
+//! A stop request (SIGTERM, `crate::stop::Stop`) is read before each claim: the action in flight
+//! finishes and is marked, nothing more is claimed, and the rest wait for the next run.
 
 mod group_alerts;
 
@@ -45,6 +48,7 @@ use crate::notices::templates::{
 use crate::pc::PartnerCenter;
 use crate::plan::{ActionKind, Finding, Plan, PlannedAction, Severity, SuspendReason};
 use crate::snapshot::Snapshot;
+use crate::stop::Stop;
 
 /// Who the ledger records for changes made by the run itself.
 pub const RUN_ACTOR: &str = "cspguard";
@@ -102,6 +106,9 @@ pub struct ExecutionReport {
     /// The refusals still to alert (action key, customer, refusal).
     #[serde(skip)]
     refusals: Vec<(String, Option<String>, Refusal)>,
+    /// Why execution stopped claiming actions before the end (e.g. "stopped by SIGTERM"); the
+    /// actions it left are in `waiting`.
+    pub stopped: Option<String>,
 }
 
 /// Everything the executor needs.
@@ -117,6 +124,9 @@ pub struct Executor<'a> {
     pub pc: Option<&'a PartnerCenter>,
     /// Which executable actions this run performs.
     pub selection: Selection,
+    /// A stop request (SIGTERM): read before claiming each action; once set, nothing more is
+    /// claimed (`None`: never stopped).
+    pub stop: Option<&'a Stop>,
 }
 
 /// Which executable actions a run performs.
@@ -237,6 +247,14 @@ impl Executor<'_> {
 
         let mut guard = self.enforcement_guard(&work, snapshot, report).await?;
         for (row, action) in work {
+            if let Some(why) = self.stop.and_then(Stop::reason) {
+                report.waiting.push((
+                    row.key.clone(),
+                    format!("not claimed: {why}; the next run takes it"),
+                ));
+                report.stopped = Some(why);
+                continue;
+            }
             match self.gate(&action)? {
                 Gate::Go => {}
                 Gate::Wait(why) => {

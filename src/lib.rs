@@ -40,4 +40,5 @@ pub mod secrets;
 pub mod silence;
 pub mod sim;
 pub mod snapshot;
+pub mod stop;
 pub mod summary;

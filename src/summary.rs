@@ -94,6 +94,9 @@ pub struct RunCounts {
     pub skipped: usize,
     /// Why the circuit breaker stopped every suspension, if it did.
     pub breaker: Option<String>,
+    /// Why the run stopped claiming actions early (e.g. "stopped by SIGTERM"); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     pub uncertain_recovered: usize,
     pub approvals_expired: usize,
 }
@@ -242,6 +245,11 @@ impl RunSummary {
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (c, id, mode) = (&self.counts, self.run_id, self.mode);
+        let stopped = c
+            .stopped
+            .as_ref()
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default();
         match (self.scope, &c.plan) {
             (RunScope::Cycle, plan) => {
                 let plan = plan.clone().unwrap_or_default();
@@ -253,7 +261,7 @@ impl fmt::Display for RunSummary {
                 write!(
                     f,
                     "run {id} ({mode}): {} findings, {} actions planned, {} recorded, {} sent, {} \
-                     failed, {} waiting{would}; {} Partner Center calls; outcome {}",
+                     failed, {} waiting{would}; {} Partner Center calls; outcome {}{stopped}",
                     plan.findings,
                     plan.planned_actions,
                     c.recorded,
@@ -268,7 +276,7 @@ impl fmt::Display for RunSummary {
                 write!(
                     f,
                     "run {id} ({mode}, only approved): {} performed, {} not performed, {} sent, {} \
-                     failed, {} waiting; outcome {}",
+                     failed, {} waiting; outcome {}{stopped}",
                     c.performed, c.skipped, c.sent, c.failed, c.waiting, self.outcome,
                 )?;
                 for n in &self.notes.waiting {

@@ -395,6 +395,61 @@ fn notice_of(w: &World, customer: &str) -> cspguard::ledger::ActionRow {
         .expect("a notice")
 }
 
+/// The digest lists the customers whose dunning an uncertain notice blocks, since when, and the
+/// `cspguard resolve` command (the same list as `status`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_lists_dunning_blocked_by_uncertain_notices_with_the_resolve_command() {
+    let now = now();
+    let tz = TimeZone::get(TZ).expect("tz");
+    let s = scenario::demo_tenant(now, &tz, 3);
+    let mut w = World::builder()
+        .dataset(s.dataset)
+        .clock(now)
+        .receivables(&s.receivables_csv)
+        .smtp_down()
+        .start()
+        .await;
+    let (fabrikam, tailspin) = (scenario::ids::REMINDER_1, scenario::ids::REMINDER_2);
+    w.run(now, &[], 3).await;
+    let later = now
+        .checked_add(jiff::SignedDuration::from_hours(2))
+        .expect("time");
+    let stuck: Vec<i64> = {
+        let l = w.ledger();
+        let ids: Vec<i64> = [fabrikam, tailspin]
+            .iter()
+            .map(|c| notice_of(&w, c).id)
+            .collect();
+        for id in &ids {
+            l.claim(*id, later).expect("claim");
+        }
+        l.recover_interrupted(later).expect("recover");
+        ids
+    };
+
+    w.start_smtp().await;
+    w.run(later, &[], 0).await;
+    let digest = w
+        .smtp()
+        .received()
+        .into_iter()
+        .find(|m| m.subject().starts_with("cspguard digest"))
+        .expect("the digest went out");
+    let text = digest.text();
+    assert!(
+        text.contains("DUNNING BLOCKED BY AN UNCERTAIN ACTION (2)"),
+        "{text}"
+    );
+    assert!(text.contains("Fabrikam AB: blocked since"), "{text}");
+    for id in stuck {
+        assert!(
+            text.contains(&format!("cspguard resolve {id} --sent")),
+            "{text}"
+        );
+    }
+    w.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolve_settles_uncertain_notices_and_status_names_blocked_customers() {
     let now = now();

@@ -76,6 +76,7 @@ fn deliver(plan: &Plan, cfg: &Config, ledger: &Ledger, now: Timestamp) -> Result
         now,
         pc: None,
         selection: Selection::All,
+        stop: None,
     };
     exec.record(plan, &mut ExecutionReport::default())
         .map_err(|e| e.to_string())?;

@@ -4,16 +4,17 @@
 //!
 //! Each tick re-reads the configuration (like a timer-started `cspguard run`), so an edited
 //! config applies from the next cycle; a tick whose run fails is logged and the daemon goes on.
-//! SIGTERM and SIGINT let the running cycle finish, then the daemon exits 0.
+//! SIGTERM and SIGINT stop the running cycle between actions (the action in flight finishes and
+//! is recorded, nothing more is claimed, the run is recorded degraded), then the daemon exits 0.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
 
 use cspguard::exit::Exit;
 use cspguard::ledger::Ledger;
 use cspguard::schedule::{LoopEnd, Schedule, SystemClock, Tick, run_loop};
+use cspguard::stop::Stop;
 
 use super::run::RunArgs;
 
@@ -35,12 +36,12 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<Exit> {
 
     // Install the handlers before announcing readiness: from here on a signal never kills a
     // cycle half-way.
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received; stopping"),
-            _ = int.recv() => tracing::info!("SIGINT received; stopping"),
+    let stop = super::signals::stop_on_signals()?;
+    let shutdown = {
+        let stop = stop.clone();
+        async move {
+            let why = stop.requested().await;
+            tracing::info!("{why}; the daemon stops");
         }
     };
     tracing::info!(
@@ -59,7 +60,8 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<Exit> {
         shutdown,
         |tick: Tick| {
             let path = path.clone();
-            async move { one_cycle(&path, tick).await }
+            let stop = stop.clone();
+            async move { one_cycle(&path, tick, stop).await }
         },
     )
     .await?;
@@ -78,15 +80,16 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<Exit> {
 }
 
 /// One scheduled cycle; its failure is logged, never fatal to the daemon.
-async fn one_cycle(config_path: &Path, tick: Tick) {
+async fn one_cycle(config_path: &Path, tick: Tick, stop: Stop) {
     let result = cspguard::observe::in_run(async {
         tracing::info!(due = %tick.due, missed = tick.missed, "scheduled run");
-        super::run::run(
+        super::run::run_until(
             config_path,
             RunArgs {
                 dry_run: false,
                 only_approved: false,
             },
+            stop,
         )
         .await
     })

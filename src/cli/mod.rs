@@ -14,6 +14,7 @@ pub mod man;
 pub mod plan;
 pub mod receivables;
 pub mod run;
+pub mod signals;
 pub mod silence;
 pub mod simulate;
 pub mod snapshot;

@@ -1,6 +1,7 @@
 //! `cspguard run`: one full cycle, what the systemd timer calls (`cspguard::run::cycle`), or with
 //! `--only-approved` only the actions a person approved (`cspguard::run::only_approved`). Prints
-//! the run's summary; the exit code is the run's.
+//! the run's summary; the exit code is the run's. SIGTERM and SIGINT stop the run between actions
+//! (`signals`): the action in flight finishes and is recorded, the run ends degraded (exit 3).
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use cspguard::config::Mode;
 use cspguard::exit::Exit;
 use cspguard::logging::stderr_text;
 use cspguard::run::{self, RunError, RunOptions, RunSummary, Session};
+use cspguard::stop::Stop;
 use tracing::Level;
 
 use super::OrExit as _;
@@ -24,8 +26,15 @@ pub struct RunArgs {
     pub only_approved: bool,
 }
 
-/// Run one cycle (or the approved actions) with the config at `config_path`.
+/// Run one cycle (or the approved actions) with the config at `config_path`; SIGTERM and SIGINT
+/// stop it between actions (exit 3, "stopped by SIGTERM").
 pub async fn run(config_path: &Path, args: RunArgs) -> anyhow::Result<Exit> {
+    let stop = super::signals::stop_on_signals()?;
+    run_until(config_path, args, stop).await
+}
+
+/// [`run`], stopping between actions once `stop` is requested.
+pub async fn run_until(config_path: &Path, args: RunArgs, stop: Stop) -> anyhow::Result<Exit> {
     let loaded = super::load_config_checked(config_path)?;
     let cfg = &loaded.config;
     let mode = if args.dry_run { Mode::DryRun } else { cfg.mode };
@@ -36,7 +45,9 @@ pub async fn run(config_path: &Path, args: RunArgs) -> anyhow::Result<Exit> {
         mode,
         now: super::now()?,
     };
-    let session = Session::open(cfg, cspguard::observe::correlation_id()).or_exit()?;
+    let session = Session::open(cfg, cspguard::observe::correlation_id())
+        .or_exit()?
+        .stop_on(stop);
     let summary = if args.only_approved {
         run::only_approved(&session, options).await
     } else {

@@ -17,8 +17,8 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use super::{
-    ActionRow, ActionStatus, Hold, KnownCustomer, Ledger, LedgerError, NoticeRow, Resolved, RunRow,
-    Settlement,
+    ActionRow, ActionStatus, Blocked, Hold, KnownCustomer, Ledger, LedgerError, NoticeRow,
+    Resolved, RunRow, Settlement,
 };
 use crate::output::OutputFormat;
 
@@ -500,42 +500,16 @@ struct StatusReport {
     silences: Vec<super::Silence>,
 }
 
-/// A customer whose dunning no stage can pass until a person settles an uncertain action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Blocked {
-    pub customer: String,
-    /// The company name the last run saw, if it saw the customer.
-    pub company_name: Option<String>,
-    /// When the action became uncertain (its interrupted attempt began).
-    pub since: Timestamp,
-    pub action_id: i64,
-    pub key: String,
-}
-
 /// The customers whose dunning is blocked by an uncertain dunning action (`notice/…`,
-/// `suspend/…`), oldest first.
+/// `suspend/…`), oldest first, named from the customers the last run saw.
 pub fn dunning_blocked(ledger: &Ledger) -> Result<Vec<Blocked>, LedgerError> {
     let known: Vec<KnownCustomer> = ledger.known_customers()?;
-    let mut out: Vec<Blocked> = ledger
-        .actions_with_status(&[ActionStatus::Uncertain])?
-        .into_iter()
-        .filter(|a| a.key.starts_with("notice/") || a.key.starts_with("suspend/"))
-        .filter_map(|a| {
-            let customer = a.customer?;
-            Some(Blocked {
-                company_name: known
-                    .iter()
-                    .find(|k| k.id.eq_ignore_ascii_case(&customer))
-                    .map(|k| k.company_name.clone()),
-                customer,
-                since: a.claimed_at.unwrap_or(a.updated_at),
-                action_id: a.id,
-                key: a.key,
-            })
-        })
-        .collect();
-    out.sort_by_key(|b| (b.since, b.action_id));
-    Ok(out)
+    super::dunning_blocked(ledger, &|customer| {
+        known
+            .iter()
+            .find(|k| k.id.eq_ignore_ascii_case(customer))
+            .map(|k| k.company_name.clone())
+    })
 }
 
 fn status(

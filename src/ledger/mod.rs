@@ -25,6 +25,7 @@
 
 mod actions;
 pub mod admin;
+mod blocked;
 mod directory;
 mod error;
 mod holds;
@@ -39,6 +40,7 @@ mod types;
 mod view;
 
 pub use actions::{ActionError, FailureKind};
+pub use blocked::{Blocked, dunning_blocked, is_dunning_key};
 pub use directory::{KnownCustomer, Resolved, resolve_among};
 pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};

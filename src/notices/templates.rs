@@ -693,6 +693,20 @@ pub struct ActionLine {
     pub detail: Option<String>,
 }
 
+/// A customer whose dunning an uncertain action blocks, as the digest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockedLine {
+    pub customer: String,
+    /// When the blocking action became uncertain, in the partner's time zone.
+    pub since: String,
+    /// Whole days blocked so far.
+    pub days: i64,
+    /// The blocking action, e.g. `action 12: email "reminder 2"`.
+    pub action: String,
+    /// The command that settles it once a person checked whether it happened.
+    pub resolve_command: String,
+}
+
 /// A finding in the digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingLine {
@@ -821,6 +835,9 @@ pub struct DigestContext {
     pub run_health: Vec<HealthLine>,
     pub needs_decision: Vec<DecisionItem>,
     pub uncertain_or_failed: Vec<ActionLine>,
+    /// Customers whose dunning an uncertain action blocks, oldest first, with the command that
+    /// settles it.
+    pub dunning_blocked: Vec<BlockedLine>,
     pub fraud_findings: Vec<FindingLine>,
     pub budget_findings: Vec<FindingLine>,
     pub aging: Vec<AgingRow>,
@@ -875,6 +892,7 @@ impl DigestContext {
         self.missing.is_empty()
             && self.needs_decision.is_empty()
             && self.uncertain_or_failed.is_empty()
+            && self.dunning_blocked.is_empty()
             && self.fraud_findings.is_empty()
             && self.budget_findings.is_empty()
             && !self.aging.iter().any(AgingRow::has_overdue)
@@ -1611,6 +1629,13 @@ pub mod samples {
                 status: "uncertain".into(),
                 detail: Some("the run stopped while sending; check the mailbox before retrying".into()),
             }],
+            dunning_blocked: vec![BlockedLine {
+                customer: "Tailspin Toys Ltd".into(),
+                since: "2026-11-18 06:02 CET".into(),
+                days: 3,
+                action: "action 41: email \"reminder 2\"".into(),
+                resolve_command: "cspguard resolve 41 --sent --reason \"...\" (or --not-sent if it did not go out)".into(),
+            }],
             fraud_findings: vec![FindingLine {
                 severity: Severity::Critical,
                 customer: Some("Fabrikam & Co".into()),
@@ -1703,6 +1728,7 @@ pub mod samples {
             )],
             needs_decision: Vec::new(),
             uncertain_or_failed: Vec::new(),
+            dunning_blocked: Vec::new(),
             fraud_findings: Vec::new(),
             budget_findings: Vec::new(),
             aging: vec![AgingRow::new(

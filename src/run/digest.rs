@@ -26,6 +26,8 @@ pub enum DigestOutcome {
     /// The incomplete digest went out earlier today and this run is missing data too: the
     /// complete one waits for a run with complete data.
     WaitingForCompleteData,
+    /// The run was stopped (SIGTERM) before the digest; the next run sends it.
+    Stopped,
     Sent {
         file: PathBuf,
         emailed: Emailed,
@@ -62,6 +64,9 @@ impl std::fmt::Display for DigestOutcome {
                 "incomplete digest already sent today; the complete one follows a run with \
                  complete data",
             ),
+            DigestOutcome::Stopped => {
+                f.write_str("not sent: the run was stopped; the next run sends it")
+            }
             DigestOutcome::Sent { file, emailed } => write!(
                 f,
                 "written to {}{}",

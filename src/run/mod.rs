@@ -27,6 +27,7 @@ use crate::plan::Plan;
 use crate::planning;
 use crate::secrets::SecretError;
 use crate::snapshot::{Section, Snapshot};
+use crate::stop::Stop;
 use crate::summary::RunScope;
 pub use crate::summary::RunSummary;
 
@@ -104,6 +105,7 @@ pub struct Session<'c> {
     pc: PartnerCenter,
     renderer: Renderer,
     mailer: Option<Mailer>,
+    stop: Stop,
     _lock: RunLock,
 }
 
@@ -132,8 +134,17 @@ impl<'c> Session<'c> {
             pc,
             renderer,
             mailer,
+            stop: Stop::new(),
             _lock: lock,
         })
+    }
+
+    /// Stop claiming actions once `stop` is requested (the CLI sets it on SIGTERM and SIGINT):
+    /// the action in flight finishes and is marked, the rest wait for the next run, the digest
+    /// waits too, and the run is recorded `degraded` with the reason.
+    pub fn stop_on(mut self, stop: Stop) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// The configuration the session was opened with.
@@ -160,6 +171,7 @@ impl<'c> Session<'c> {
                 RunScope::Cycle => Selection::All,
                 RunScope::OnlyApproved => Selection::OnlyApproved,
             },
+            stop: Some(&self.stop),
         }
     }
 
@@ -249,7 +261,11 @@ async fn cycle_body(
     let mut summary = summarize::cycle(run_id, options, &planned, &report, ledger);
     summary.counts.uncertain_recovered = recovered;
     summary.counts.approvals_expired = expired;
-    let digest = digest::send_if_due(&exec, &planned, &summary, run_id).await;
+    // A stopped run sends no digest: the next run that day does (with this run's work in it).
+    let digest = match &report.stopped {
+        Some(_) => Ok(digest::DigestOutcome::Stopped),
+        None => digest::send_if_due(&exec, &planned, &summary, run_id).await,
+    };
     summarize::finish_cycle(&mut summary, &planned, digest);
     ledger.finish_run(
         run_id,

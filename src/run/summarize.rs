@@ -92,8 +92,12 @@ pub(super) fn finish_cycle(
             .errors
             .push(format!("digest: {}", crate::exit::chain_text(e))),
     }
+    let stopped = stopped_line(s);
+    s.errors.extend(stopped.clone());
     let exit = match planned.exit() {
-        Exit::Ok if !s.notes.failed.is_empty() || digest.is_err() => Exit::Degraded,
+        Exit::Ok if !s.notes.failed.is_empty() || digest.is_err() || stopped.is_some() => {
+            Exit::Degraded
+        }
         other => other,
     };
     s.set_exit(exit);
@@ -112,6 +116,7 @@ pub(super) fn only_approved(
     s.notes = notes(report);
     s.emails_sent = report.sent;
     s.errors = failure_lines(&s.notes);
+    s.errors.extend(stopped_line(&s));
     s.set_exit(if s.errors.is_empty() {
         Exit::Ok
     } else {
@@ -142,6 +147,7 @@ fn counts(report: &ExecutionReport) -> RunCounts {
         performed: report.performed.len(),
         skipped: report.skipped.len(),
         breaker: report.breaker.clone(),
+        stopped: report.stopped.clone(),
         ..RunCounts::default()
     }
 }
@@ -162,6 +168,21 @@ fn notes(report: &ExecutionReport) -> ActionNotes {
         waiting: list(&report.waiting),
         failed: list(&report.failed),
     }
+}
+
+/// The error line of a run that stopped claiming actions early (SIGTERM), if it did.
+fn stopped_line(s: &RunSummary) -> Option<String> {
+    let why = s.counts.stopped.as_ref()?;
+    let left = s
+        .notes
+        .waiting
+        .iter()
+        .filter(|n| n.note.starts_with("not claimed: "))
+        .count();
+    Some(format!(
+        "{why}: the action in flight finished and was recorded; {left} action(s) not claimed \
+         wait for the next run"
+    ))
 }
 
 fn failure_lines(notes: &ActionNotes) -> Vec<String> {

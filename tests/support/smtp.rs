@@ -54,6 +54,44 @@ pub struct Options {
     pub refuse_auth: bool,
     /// RCPT TO this address is answered `550 5.1.1`.
     pub reject_recipient: Option<String>,
+    /// Hold the reply to the end of DATA (before the message is recorded) until released.
+    pub hold: Option<Hold>,
+}
+
+/// Holds every end-of-DATA reply until [`Hold::release`]: for tests that act while a message is
+/// in flight, synchronised on the server having seen the message (no sleeps).
+#[derive(Debug, Clone)]
+pub struct Hold {
+    seen: Arc<tokio::sync::watch::Sender<usize>>,
+    released: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Hold {
+    fn default() -> Self {
+        Hold {
+            seen: Arc::new(tokio::sync::watch::channel(0).0),
+            released: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+}
+
+impl Hold {
+    /// Wait until the server has read the whole DATA of a message (its reply held).
+    pub async fn data_seen(&self) {
+        let mut rx = self.seen.subscribe();
+        rx.wait_for(|n| *n > 0).await.expect("hold sender lives");
+    }
+
+    /// Answer the held messages, and every later one at once.
+    pub fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    async fn wait(&self) {
+        self.seen.send_modify(|n| *n += 1);
+        let mut rx = self.released.subscribe();
+        rx.wait_for(|r| *r).await.expect("hold sender lives");
+    }
 }
 
 impl Options {
@@ -64,6 +102,7 @@ impl Options {
             mechanisms: vec!["PLAIN", "LOGIN"],
             refuse_auth: false,
             reject_recipient: None,
+            hold: None,
         }
     }
 
@@ -311,6 +350,9 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                         &raw[..]
                     };
                     data.extend_from_slice(unstuffed);
+                }
+                if let Some(hold) = &opts.hold {
+                    hold.wait().await;
                 }
                 let n = {
                     let mut all = shared.received.lock().unwrap();

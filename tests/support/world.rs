@@ -399,6 +399,16 @@ impl World {
         std::fs::write(self.receivables_path(), csv).expect("receivables");
     }
 
+    /// The binary with `--config <this world's file> args` at business time `now`, not started
+    /// (for tests that signal the running process).
+    pub fn command(&self, now: Timestamp, args: &[&str]) -> std::process::Command {
+        let mut env = self.env.clone();
+        env.push(("CSPGUARD_TEST_NOW".to_owned(), now.to_string()));
+        let mut cmd = cli::command(&env, &[]);
+        cmd.arg("--config").arg(self.config_path()).args(args);
+        cmd
+    }
+
     /// Runs the binary with `--config <this world's file> args` at business time `now`.
     pub async fn cli(&self, now: Timestamp, args: &[&str]) -> Output {
         let mut all = vec![
