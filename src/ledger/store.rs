@@ -260,28 +260,19 @@ impl Ledger {
 
     /// The most recent runs, newest first.
     pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRow>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, mode, started_at, finished_at, outcome, counts, errors FROM runs \
+        let raw: Vec<(
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+        )> = self.select(
+            "SELECT id, mode, started_at, finished_at, outcome, counts, errors FROM runs \
                  ORDER BY id DESC LIMIT ?1",
-            )
-            .at(&self.path)?;
-        let raw = stmt
-            .query_map(params![limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+            params![limit],
+        )?;
         raw.into_iter()
             .map(|(id, mode, started, finished, outcome, counts, errors)| {
                 Ok(RunRow {
@@ -366,23 +357,16 @@ impl Ledger {
             "SELECT id, customer, recipient, template, locale, message_id, action_key, sent_at \
              FROM notices WHERE {cond} ORDER BY sent_at, id"
         );
-        let mut stmt = self.conn.prepare(&sql).at(&self.path)?;
-        let raw = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, String>(7)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+        let raw: Vec<(
+            i64,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+        )> = self.select(&sql, p)?;
         raw.into_iter()
             .map(
                 |(id, customer, recipient, template, locale, message_id, action_key, sent)| {
@@ -490,24 +474,17 @@ impl Ledger {
             "SELECT fingerprint, rule, customer, severity, summary, first_seen, last_seen, \
              last_notified, resolved_at FROM findings WHERE {cond} ORDER BY first_seen, fingerprint"
         );
-        let mut stmt = self.conn.prepare(&sql).at(&self.path)?;
-        let raw = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+        let raw: Vec<(
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        )> = self.select(&sql, p)?;
         raw.into_iter()
             .map(
                 |(
@@ -662,6 +639,24 @@ impl Ledger {
         Ok(())
     }
 
+    /// Run one query and read every row as a tuple of its columns, in `SELECT` order.
+    ///
+    /// The one place rows leave SQLite: callers turn the raw tuples into typed records.
+    pub(crate) fn select<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>, LedgerError>
+    where
+        T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+    {
+        let mut stmt = self.conn.prepare(sql).at(&self.path)?;
+        stmt.query_map(params, |r| T::try_from(r))
+            .at(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .at(&self.path)
+    }
+
     // ---- decoding helpers -------------------------------------------------------------------
 
     pub(crate) fn data(&self, what: &str, detail: impl std::fmt::Display) -> LedgerError {
@@ -700,25 +695,11 @@ impl Ledger {
         customer: Option<&str>,
         since: Date,
     ) -> Result<Vec<SpendSnapshot>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT customer, day, amount, currency FROM spend_snapshots \
+        let raw: Vec<(String, String, String, String)> = self.select(
+            "SELECT customer, day, amount, currency FROM spend_snapshots \
                  WHERE (?1 IS NULL OR customer = ?1) AND day >= ?2 ORDER BY customer, day",
-            )
-            .at(&self.path)?;
-        let raw = stmt
-            .query_map(params![customer, since.to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+            params![customer, since.to_string()],
+        )?;
         raw.into_iter()
             .map(|(customer, day, amount, currency)| {
                 Ok(SpendSnapshot {
