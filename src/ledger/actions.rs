@@ -353,14 +353,7 @@ impl Ledger {
         error: &str,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        self.transition(id, &[ActionStatus::Executing], "mark failed", |tx| {
-            tx.execute(
-                "UPDATE actions SET status = 'failed', last_error = ?2, finished_at = ?3, \
-                 updated_at = ?3, next_attempt_at = NULL WHERE id = ?1",
-                params![id, error, ts(now)],
-            )
-        })
-        .map(|_| ())
+        self.end_with_error(id, Ended::Failed, error, now)
     }
 
     /// Record a failed attempt of a claimed action as its kind says: transient ->
@@ -383,11 +376,26 @@ impl Ledger {
     /// `uncertain` with the error, like an interrupted run. Only a person's `retry` makes it
     /// eligible again.
     pub fn mark_uncertain(&self, id: i64, error: &str, now: Timestamp) -> Result<(), LedgerError> {
-        self.transition(id, &[ActionStatus::Executing], "mark uncertain", |tx| {
+        self.end_with_error(id, Ended::Uncertain, error, now)
+    }
+
+    /// `executing` -> `ended`, with the error and no further attempt scheduled.
+    fn end_with_error(
+        &self,
+        id: i64,
+        ended: Ended,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        let (status, what) = match ended {
+            Ended::Failed => (ActionStatus::Failed, "mark failed"),
+            Ended::Uncertain => (ActionStatus::Uncertain, "mark uncertain"),
+        };
+        self.transition(id, &[ActionStatus::Executing], what, |tx| {
             tx.execute(
-                "UPDATE actions SET status = 'uncertain', last_error = ?2, finished_at = ?3, \
+                "UPDATE actions SET status = ?4, last_error = ?2, finished_at = ?3, \
                  updated_at = ?3, next_attempt_at = NULL WHERE id = ?1",
-                params![id, error, ts(now)],
+                params![id, error, ts(now), status.as_str()],
             )
         })
         .map(|_| ())
@@ -583,4 +591,13 @@ impl Ledger {
         tx.commit().at(&self.path)?;
         Ok(row)
     }
+}
+
+/// The two ends of a claimed action that keep its error for a person to read.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    /// Failed for good: only a person's `retry` revives it.
+    Failed,
+    /// Nobody can tell whether it happened.
+    Uncertain,
 }
