@@ -251,10 +251,7 @@ impl Ledger {
         .at(&self.path)?;
         let row = self
             .action_by_key(&a.key)?
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "action with key",
-                id: a.key.clone(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("action with key", &a.key))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
@@ -285,10 +282,7 @@ impl Ledger {
         let row = self.action(id)?;
         tx.commit().at(&self.path)?;
         match (n, row) {
-            (_, None) => Err(LedgerError::NotFound {
-                what: "action",
-                id: id.to_string(),
-            }),
+            (_, None) => Err(LedgerError::not_found("action", id)),
             (0, Some(_)) => Ok(None),
             (_, Some(row)) => Ok(Some(row)),
         }
@@ -477,18 +471,11 @@ impl Ledger {
         reason: &str,
         now: Timestamp,
     ) -> Result<ActionRow, LedgerError> {
-        self.transition(
-            id,
-            &[ActionStatus::AwaitingApproval, ActionStatus::Approved],
+        let from = (
+            &[ActionStatus::AwaitingApproval, ActionStatus::Approved][..],
             "reject",
-            |tx| {
-                tx.execute(
-                    "UPDATE actions SET status = 'cancelled', rejected_by = ?2, rejected_at = ?3, \
-                     rejection_reason = ?4, finished_at = ?3, updated_at = ?3 WHERE id = ?1",
-                    params![id, who, ts(now), reason],
-                )
-            },
-        )
+        );
+        self.cancel_from(id, from, (who, reason), now)
     }
 
     /// After a person has looked at an `uncertain` (or finally `failed`) action: make it
@@ -516,7 +503,19 @@ impl Ledger {
         reason: &str,
         now: Timestamp,
     ) -> Result<ActionRow, LedgerError> {
-        self.transition(id, CANCELLABLE, "cancel", |tx| {
+        self.cancel_from(id, (CANCELLABLE, "cancel"), (who, reason), now)
+    }
+
+    /// A person's `(who, reason)` cancels action `id` for good, from the `(statuses, verb)` the
+    /// command allows.
+    fn cancel_from(
+        &self,
+        id: i64,
+        (allowed, verb): (&[ActionStatus], &'static str),
+        (who, reason): (&str, &str),
+        now: Timestamp,
+    ) -> Result<ActionRow, LedgerError> {
+        self.transition(id, allowed, verb, |tx| {
             tx.execute(
                 "UPDATE actions SET status = 'cancelled', rejected_by = ?2, rejected_at = ?3, \
                  rejection_reason = ?4, finished_at = ?3, updated_at = ?3 WHERE id = ?1",
@@ -566,31 +565,39 @@ impl Ledger {
         update: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<usize>,
     ) -> Result<ActionRow, LedgerError> {
         let tx = self.conn.unchecked_transaction().at(&self.path)?;
-        let row = self.action(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "action",
-            id: id.to_string(),
-        })?;
-        if !allowed.contains(&row.status) {
-            return Err(LedgerError::InvalidState {
-                id,
-                key: row.key,
-                status: row.status,
-                verb,
-                allowed: allowed
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            });
-        }
+        let row = self
+            .action(id)?
+            .ok_or_else(|| LedgerError::not_found("action", id))?;
+        in_state(row, allowed, verb)?;
         update(&tx).at(&self.path)?;
-        let row = self.action(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "action",
-            id: id.to_string(),
-        })?;
+        let row = self
+            .action(id)?
+            .ok_or_else(|| LedgerError::not_found("action", id))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
+}
+
+/// `row` if it is in one of the `allowed` statuses; else `InvalidState` for `verb`.
+pub(super) fn in_state(
+    row: ActionRow,
+    allowed: &[ActionStatus],
+    verb: &'static str,
+) -> Result<ActionRow, LedgerError> {
+    if allowed.contains(&row.status) {
+        return Ok(row);
+    }
+    Err(LedgerError::InvalidState {
+        id: row.id,
+        key: row.key,
+        status: row.status,
+        verb,
+        allowed: allowed
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("/"),
+    })
 }
 
 /// The two ends of a claimed action that keep its error for a person to read.

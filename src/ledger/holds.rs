@@ -109,10 +109,7 @@ impl Ledger {
         let hold = self
             .holds_where("id = ?1", params![id])?
             .pop()
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "hold",
-                id: id.to_string(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("hold", id))?;
         tx.commit().at(&self.path)?;
         Ok(hold)
     }
@@ -230,10 +227,7 @@ impl Ledger {
                 params![customer, subscription, action_key],
             )?
             .pop()
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "suspension",
-                id: action_key.to_string(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("suspension", action_key))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
@@ -262,10 +256,7 @@ impl Ledger {
         let row = self
             .suspensions_where("id = ?1", params![active.id])?
             .pop()
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "suspension",
-                id: active.id.to_string(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("suspension", active.id))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }

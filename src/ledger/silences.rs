@@ -205,10 +205,8 @@ impl Ledger {
             )
             .at(&self.path)?;
         let id = self.conn.last_insert_rowid();
-        self.silence(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "silence",
-            id: id.to_string(),
-        })
+        self.silence(id)?
+            .ok_or_else(|| LedgerError::not_found("silence", id))
     }
 
     /// End a silence now, recording who. Expiring one that already ended is an error that says so.
@@ -218,10 +216,9 @@ impl Ledger {
         who: &str,
         now: Timestamp,
     ) -> Result<Silence, LedgerError> {
-        let s = self.silence(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "silence",
-            id: id.to_string(),
-        })?;
+        let s = self
+            .silence(id)?
+            .ok_or_else(|| LedgerError::not_found("silence", id))?;
         if !s.active(now) {
             return Err(LedgerError::InvalidInput {
                 detail: format!(
@@ -236,10 +233,8 @@ impl Ledger {
                 params![id, who, ts(now)],
             )
             .at(&self.path)?;
-        self.silence(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "silence",
-            id: id.to_string(),
-        })
+        self.silence(id)?
+            .ok_or_else(|| LedgerError::not_found("silence", id))
     }
 
     /// One silence by id.

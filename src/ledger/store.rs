@@ -241,21 +241,12 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<(), LedgerError> {
         let errors = serde_json::Value::from(errors.to_vec()).to_string();
-        let n = self
-            .conn
-            .execute(
-                "UPDATE runs SET finished_at = ?1, outcome = ?2, counts = ?3, errors = ?4 \
-                 WHERE id = ?5",
-                params![ts(now), outcome, counts.to_string(), errors, id],
-            )
-            .at(&self.path)?;
-        if n == 0 {
-            return Err(LedgerError::NotFound {
-                what: "run",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        self.exec_one(
+            "UPDATE runs SET finished_at = ?1, outcome = ?2, counts = ?3, errors = ?4 \
+             WHERE id = ?5",
+            params![ts(now), outcome, counts.to_string(), errors, id],
+            ("run", &id.to_string()),
+        )
     }
 
     /// The most recent runs, newest first.
@@ -321,10 +312,7 @@ impl Ledger {
                 params![n.message_id, n.recipient],
             )?
             .pop()
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "notice",
-                id: n.message_id.clone(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("notice", &n.message_id))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
@@ -410,10 +398,7 @@ impl Ledger {
         .at(&self.path)?;
         let row = self
             .finding_row(fingerprint)?
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "finding",
-                id: fingerprint.to_string(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("finding", fingerprint))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
@@ -438,20 +423,11 @@ impl Ledger {
         fingerprint: &str,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        let n = self
-            .conn
-            .execute(
-                &format!("UPDATE findings SET {column} = ?1 WHERE fingerprint = ?2"),
-                params![ts(now), fingerprint],
-            )
-            .at(&self.path)?;
-        if n == 0 {
-            return Err(LedgerError::NotFound {
-                what: "finding",
-                id: fingerprint.to_string(),
-            });
-        }
-        Ok(())
+        self.exec_one(
+            &format!("UPDATE findings SET {column} = ?1 WHERE fingerprint = ?2"),
+            params![ts(now), fingerprint],
+            ("finding", fingerprint),
+        )
     }
 
     /// Findings that are not resolved, oldest first.
@@ -636,6 +612,23 @@ impl Ledger {
     /// Run one statement that returns no rows.
     fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), LedgerError> {
         self.conn.execute(sql, params).at(&self.path)?;
+        Ok(())
+    }
+
+    /// Run one statement that must change a row; `NotFound` with `(what, id)` when none matched.
+    fn exec_one(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        (what, id): (&'static str, &str),
+    ) -> Result<(), LedgerError> {
+        let n = self.conn.execute(sql, params).at(&self.path)?;
+        if n == 0 {
+            return Err(LedgerError::NotFound {
+                what,
+                id: id.to_string(),
+            });
+        }
         Ok(())
     }
 
