@@ -76,6 +76,40 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
+/// Rows of `runs`, `notices` and `findings` as SQLite returns them, in `SELECT` order.
+type RawRun = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+type RawNotice = (
+    i64,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+type RawFinding = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 impl Ledger {
     /// Open (creating if missing) and migrate the state file at `path`.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
@@ -251,15 +285,7 @@ impl Ledger {
 
     /// The most recent runs, newest first.
     pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRow>, LedgerError> {
-        let raw: Vec<(
-            i64,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-        )> = self.select(
+        let raw: Vec<RawRun> = self.select(
             "SELECT id, mode, started_at, finished_at, outcome, counts, errors FROM runs \
                  ORDER BY id DESC LIMIT ?1",
             params![limit],
@@ -345,16 +371,7 @@ impl Ledger {
             "SELECT id, customer, recipient, template, locale, message_id, action_key, sent_at \
              FROM notices WHERE {cond} ORDER BY sent_at, id"
         );
-        let raw: Vec<(
-            i64,
-            Option<String>,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-        )> = self.select(&sql, p)?;
+        let raw: Vec<RawNotice> = self.select(&sql, p)?;
         raw.into_iter()
             .map(
                 |(id, customer, recipient, template, locale, message_id, action_key, sent)| {
@@ -450,17 +467,7 @@ impl Ledger {
             "SELECT fingerprint, rule, customer, severity, summary, first_seen, last_seen, \
              last_notified, resolved_at FROM findings WHERE {cond} ORDER BY first_seen, fingerprint"
         );
-        let raw: Vec<(
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        )> = self.select(&sql, p)?;
+        let raw: Vec<RawFinding> = self.select(&sql, p)?;
         raw.into_iter()
             .map(
                 |(
