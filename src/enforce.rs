@@ -463,46 +463,22 @@ impl Enforcer<'_> {
                     return Err(EnforceError::refused(why, finding));
                 }
             }
-            match self
-                .pc
-                .set_subscription_status(customer, &current, &SubscriptionStatus::Suspended)
-                .await
+            let change = StatusChange::Suspend(reason);
+            if let Patched::Applied = self
+                .patch_status(customer, sid, &current, change, conflicts)
+                .await?
             {
-                Ok(after) => {
-                    if after.status != SubscriptionStatus::Suspended {
-                        return Err(EnforceError::transient(format!(
-                            "Partner Center accepted the suspension of {sid} but reports it as \
-                             {}; check it in Partner Center",
-                            after.status.as_str()
-                        )));
-                    }
-                    self.ledger
-                        .record_suspension(customer, sid, key, reason_text, self.now)?;
-                    return Ok(Performed::Done(json!({
-                        "outcome": "suspended",
-                        "subscription": sid,
-                        "reason": reason_text,
-                        "previous_status": current.status.as_str(),
-                        "etag_conflicts": conflicts,
-                    })));
-                }
-                Err(PcError::PreconditionFailed { .. }) if conflicts == 0 => {
-                    conflicts += 1;
-                    tracing::info!(
-                        customer,
-                        sid,
-                        "412 on suspend: re-reading and retrying once"
-                    );
-                }
-                Err(e) if is_azure_plan_refusal(&e) => {
-                    return Err(azure_plan_refusal(customer, sid, reason, &e));
-                }
-                Err(e) => {
-                    return Err(EnforceError::transient(format!(
-                        "suspending subscription {sid} failed: {e}"
-                    )));
-                }
+                self.ledger
+                    .record_suspension(customer, sid, key, reason_text, self.now)?;
+                return Ok(Performed::Done(json!({
+                    "outcome": "suspended",
+                    "subscription": sid,
+                    "reason": reason_text,
+                    "previous_status": current.status.as_str(),
+                    "etag_conflicts": conflicts,
+                })));
             }
+            conflicts += 1;
         }
     }
 
@@ -535,41 +511,65 @@ impl Enforcer<'_> {
                 }
                 ReactivateStep::Patch => {}
             }
-            match self
-                .pc
-                .set_subscription_status(customer, &current, &SubscriptionStatus::Active)
-                .await
+            let change = StatusChange::Reactivate;
+            if let Patched::Applied = self
+                .patch_status(customer, sid, &current, change, conflicts)
+                .await?
             {
-                Ok(after) => {
-                    if after.status != SubscriptionStatus::Active {
-                        return Err(EnforceError::transient(format!(
-                            "Partner Center accepted the reactivation of {sid} but reports it as \
-                             {}; check it in Partner Center",
-                            after.status.as_str()
-                        )));
-                    }
-                    self.ledger
-                        .record_reactivation(customer, sid, key, self.now)?;
-                    return Ok(Performed::Done(json!({
-                        "outcome": "reactivated",
-                        "subscription": sid,
-                        "etag_conflicts": conflicts,
-                    })));
-                }
-                Err(PcError::PreconditionFailed { .. }) if conflicts == 0 => {
-                    conflicts += 1;
-                    tracing::info!(
-                        customer,
-                        sid,
-                        "412 on reactivate: re-reading and retrying once"
-                    );
-                }
-                Err(e) => {
-                    return Err(EnforceError::transient(format!(
-                        "reactivating subscription {sid} failed: {e}"
-                    )));
-                }
+                self.ledger
+                    .record_reactivation(customer, sid, key, self.now)?;
+                return Ok(Performed::Done(json!({
+                    "outcome": "reactivated",
+                    "subscription": sid,
+                    "etag_conflicts": conflicts,
+                })));
             }
+            conflicts += 1;
+        }
+    }
+
+    /// PATCH `current` to the status `change` asks for and check that Partner Center reports
+    /// it so. A first 412 (`conflicts == 0`) comes back as [`Patched::Conflict`]: the caller
+    /// re-reads the subscription and tries once more.
+    async fn patch_status(
+        &self,
+        customer: &str,
+        sid: &str,
+        current: &Subscription,
+        change: StatusChange,
+        conflicts: u32,
+    ) -> Result<Patched, EnforceError> {
+        let target = change.target();
+        match self
+            .pc
+            .set_subscription_status(customer, current, &target)
+            .await
+        {
+            Ok(after) if after.status == target => Ok(Patched::Applied),
+            Ok(after) => Err(EnforceError::transient(format!(
+                "Partner Center accepted the {} of {sid} but reports it as {}; check it in \
+                 Partner Center",
+                change.noun(),
+                after.status.as_str()
+            ))),
+            Err(PcError::PreconditionFailed { .. }) if conflicts == 0 => {
+                tracing::info!(
+                    customer,
+                    sid,
+                    "412 on {}: re-reading and retrying once",
+                    change.verb()
+                );
+                Ok(Patched::Conflict)
+            }
+            Err(e) => Err(match change {
+                StatusChange::Suspend(reason) if is_azure_plan_refusal(&e) => {
+                    azure_plan_refusal(customer, sid, reason, &e)
+                }
+                _ => EnforceError::transient(format!(
+                    "{} subscription {sid} failed: {e}",
+                    change.gerund()
+                )),
+            }),
         }
     }
 
@@ -694,6 +694,51 @@ impl Enforcer<'_> {
              (moved or already gone); nothing cancelled"
         )))
     }
+}
+
+/// The two status changes cspguard makes to a subscription.
+#[derive(Debug, Clone, Copy)]
+enum StatusChange {
+    Suspend(SuspendReason),
+    Reactivate,
+}
+
+impl StatusChange {
+    fn target(self) -> SubscriptionStatus {
+        match self {
+            StatusChange::Suspend(_) => SubscriptionStatus::Suspended,
+            StatusChange::Reactivate => SubscriptionStatus::Active,
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            StatusChange::Suspend(_) => "suspend",
+            StatusChange::Reactivate => "reactivate",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            StatusChange::Suspend(_) => "suspension",
+            StatusChange::Reactivate => "reactivation",
+        }
+    }
+
+    fn gerund(self) -> &'static str {
+        match self {
+            StatusChange::Suspend(_) => "suspending",
+            StatusChange::Reactivate => "reactivating",
+        }
+    }
+}
+
+/// What one status PATCH came to, short of an error.
+enum Patched {
+    /// Partner Center applied it and reports the new status.
+    Applied,
+    /// A first 412: re-read the subscription and try once more.
+    Conflict,
 }
 
 /// The refusal for Partner Center's 403 / 900115 on suspending an Azure plan: what ops must do,

@@ -132,19 +132,8 @@ fn min_audit_date(now: Timestamp) -> jiff::civil::Date {
 
 /// Collect, evaluate, fetch the detail the policies asked for, evaluate again.
 pub async fn plan(pc: &PartnerCenter, config: &Config, ledger: &Ledger, now: Timestamp) -> Planned {
-    let tz = config.time_zone();
-    let mut opts = CollectOptions::last_days(
-        now,
-        *config.snapshot.audit_days.get_ref(),
-        DetailScope::None,
-    );
-    opts.audit_since = audit_since(ledger, config, now);
-    opts.max_concurrency = *config.partner_center.max_concurrency.get_ref();
-    let mut snapshot = collect::collect(pc, &opts, now).await;
-    let receivables = load_receivables(config, &snapshot, now);
-    let policy_config = config.policy();
-
-    let first = evaluate(&snapshot, &receivables, ledger, &policy_config, now, &tz);
+    let (pass, snapshot, receivables) = Pass::collect(pc, config, ledger, now).await;
+    let first = pass.evaluate(&snapshot, &receivables);
     let requests: Vec<DetailRequest> = first
         .needs_detail
         .iter()
@@ -155,47 +144,117 @@ pub async fn plan(pc: &PartnerCenter, config: &Config, ledger: &Ledger, now: Tim
             budget: false,
         })
         .collect();
-    let detail_fetched = requests.len();
-    if requests.is_empty() {
-        return Planned {
-            snapshot,
-            receivables,
-            plan: first,
-            detail_fetched,
-        };
-    }
-    let cache = LedgerProfileCache {
-        ledger: Mutex::new(ledger),
-        now,
-    };
-    let details = collect::fetch_details(pc, requests, opts.max_concurrency, Some(&cache)).await;
-    snapshot.details.extend(details);
-    snapshot.calls = pc.stats();
-    let plan = evaluate(&snapshot, &receivables, ledger, &policy_config, now, &tz);
-    Planned {
-        snapshot,
-        receivables,
-        plan,
-        detail_fetched,
-    }
+    pass.again(snapshot, receivables, first, requests, Merge::Whole)
+        .await
 }
 
-fn evaluate(
-    snapshot: &Snapshot,
-    receivables: &ReceivablesInput,
-    ledger: &dyn LedgerView,
-    config: &PolicyConfig,
+/// What both plans share between their two evaluations: the policy inputs beside the snapshot.
+struct Pass<'a> {
+    pc: &'a PartnerCenter,
+    ledger: &'a Ledger,
+    policy: PolicyConfig,
     now: Timestamp,
-    tz: &TimeZone,
-) -> Plan {
-    policy::evaluate(&PolicyInput {
-        snapshot,
-        receivables,
-        ledger,
-        config,
-        now,
-        tz,
-    })
+    tz: TimeZone,
+    max_concurrency: usize,
+}
+
+/// How fetched detail joins the snapshot's.
+#[derive(Debug, Clone, Copy)]
+enum Merge {
+    /// The fetched detail is all there is (it counts as what was fetched).
+    Whole,
+    /// Only billing profiles were fetched, beside the detail the snapshot holds (which counts).
+    ProfilesOnly,
+}
+
+impl<'a> Pass<'a> {
+    /// Bulk collection (audit records from the watermark) and the receivables import.
+    async fn collect(
+        pc: &'a PartnerCenter,
+        config: &Config,
+        ledger: &'a Ledger,
+        now: Timestamp,
+    ) -> (Pass<'a>, Snapshot, ReceivablesInput) {
+        let mut opts = CollectOptions::last_days(
+            now,
+            *config.snapshot.audit_days.get_ref(),
+            DetailScope::None,
+        );
+        opts.audit_since = audit_since(ledger, config, now);
+        opts.max_concurrency = *config.partner_center.max_concurrency.get_ref();
+        let snapshot = collect::collect(pc, &opts, now).await;
+        let receivables = load_receivables(config, &snapshot, now);
+        let pass = Pass {
+            pc,
+            ledger,
+            policy: config.policy(),
+            now,
+            tz: config.time_zone(),
+            max_concurrency: opts.max_concurrency,
+        };
+        (pass, snapshot, receivables)
+    }
+
+    fn evaluate(&self, snapshot: &Snapshot, receivables: &ReceivablesInput) -> Plan {
+        policy::evaluate(&PolicyInput {
+            snapshot,
+            receivables,
+            ledger: self.ledger,
+            config: &self.policy,
+            now: self.now,
+            tz: &self.tz,
+        })
+    }
+
+    /// Fetch `requests` (billing profiles through the ledger's cache), join them to the
+    /// snapshot by `merge` and evaluate again; with nothing to fetch, `first` stands.
+    async fn again(
+        &self,
+        mut snapshot: Snapshot,
+        receivables: ReceivablesInput,
+        first: Plan,
+        requests: Vec<DetailRequest>,
+        merge: Merge,
+    ) -> Planned {
+        let detail_fetched = match merge {
+            Merge::Whole => requests.len(),
+            Merge::ProfilesOnly => snapshot.details.len(),
+        };
+        if requests.is_empty() {
+            return Planned {
+                snapshot,
+                receivables,
+                plan: first,
+                detail_fetched,
+            };
+        }
+        let cache = LedgerProfileCache {
+            ledger: Mutex::new(self.ledger),
+            now: self.now,
+        };
+        let fetched =
+            collect::fetch_details(self.pc, requests, self.max_concurrency, Some(&cache)).await;
+        match merge {
+            Merge::Whole => snapshot.details.extend(fetched),
+            Merge::ProfilesOnly => {
+                for (id, detail) in fetched {
+                    if let Some(existing) = snapshot.details.get_mut(&id) {
+                        existing.billing_profile = detail.billing_profile;
+                    } else {
+                        snapshot.details.insert(id, detail);
+                    }
+                }
+            }
+        }
+        snapshot.calls = self.pc.stats();
+        let plan = self.evaluate(&snapshot, &receivables);
+        Planned {
+            snapshot,
+            receivables,
+            plan,
+            detail_fetched,
+        }
+    }
 }
 
 /// The ledger's billing-profile cache with a 24-hour time-to-live.
@@ -241,18 +300,7 @@ pub async fn plan_naive_full_scan(
     ledger: &Ledger,
     now: Timestamp,
 ) -> Planned {
-    let tz = config.time_zone();
-    let mut opts = CollectOptions::last_days(
-        now,
-        *config.snapshot.audit_days.get_ref(),
-        DetailScope::None,
-    );
-    opts.audit_since = audit_since(ledger, config, now);
-    opts.max_concurrency = *config.partner_center.max_concurrency.get_ref();
-    let mut snapshot = collect::collect(pc, &opts, now).await;
-    let receivables = load_receivables(config, &snapshot, now);
-    let policy_config = config.policy();
-
+    let (pass, mut snapshot, receivables) = Pass::collect(pc, config, ledger, now).await;
     let ids: Vec<String> = snapshot
         .customers
         .data()
@@ -260,7 +308,7 @@ pub async fn plan_naive_full_scan(
         .unwrap_or_default();
     let mut queue = ids.into_iter();
     let mut set = tokio::task::JoinSet::new();
-    let limit = opts.max_concurrency.max(1);
+    let limit = pass.max_concurrency.max(1);
     loop {
         while set.len() < limit {
             let Some(id) = queue.next() else { break };
@@ -295,7 +343,7 @@ pub async fn plan_naive_full_scan(
     }
     snapshot.calls = pc.stats();
 
-    let first = evaluate(&snapshot, &receivables, ledger, &policy_config, now, &tz);
+    let first = pass.evaluate(&snapshot, &receivables);
     let profiles: Vec<DetailRequest> = first
         .needs_detail
         .iter()
@@ -307,35 +355,8 @@ pub async fn plan_naive_full_scan(
             budget: false,
         })
         .collect();
-    let detail_fetched = snapshot.details.len();
-    if profiles.is_empty() {
-        return Planned {
-            snapshot,
-            receivables,
-            plan: first,
-            detail_fetched,
-        };
-    }
-    let cache = LedgerProfileCache {
-        ledger: Mutex::new(ledger),
-        now,
-    };
-    let fetched = collect::fetch_details(pc, profiles, opts.max_concurrency, Some(&cache)).await;
-    for (id, detail) in fetched {
-        if let Some(existing) = snapshot.details.get_mut(&id) {
-            existing.billing_profile = detail.billing_profile;
-        } else {
-            snapshot.details.insert(id, detail);
-        }
-    }
-    snapshot.calls = pc.stats();
-    let plan = evaluate(&snapshot, &receivables, ledger, &policy_config, now, &tz);
-    Planned {
-        snapshot,
-        receivables,
-        plan,
-        detail_fetched,
-    }
+    pass.again(snapshot, receivables, first, profiles, Merge::ProfilesOnly)
+        .await
 }
 
 /// One naive-scan read as a snapshot section (same mapping as collection's).

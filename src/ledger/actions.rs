@@ -251,10 +251,7 @@ impl Ledger {
         .at(&self.path)?;
         let row = self
             .action_by_key(&a.key)?
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "action with key",
-                id: a.key.clone(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("action with key", &a.key))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
@@ -285,10 +282,7 @@ impl Ledger {
         let row = self.action(id)?;
         tx.commit().at(&self.path)?;
         match (n, row) {
-            (_, None) => Err(LedgerError::NotFound {
-                what: "action",
-                id: id.to_string(),
-            }),
+            (_, None) => Err(LedgerError::not_found("action", id)),
             (0, Some(_)) => Ok(None),
             (_, Some(row)) => Ok(Some(row)),
         }
@@ -353,14 +347,7 @@ impl Ledger {
         error: &str,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        self.transition(id, &[ActionStatus::Executing], "mark failed", |tx| {
-            tx.execute(
-                "UPDATE actions SET status = 'failed', last_error = ?2, finished_at = ?3, \
-                 updated_at = ?3, next_attempt_at = NULL WHERE id = ?1",
-                params![id, error, ts(now)],
-            )
-        })
-        .map(|_| ())
+        self.end_with_error(id, Ended::Failed, error, now)
     }
 
     /// Record a failed attempt of a claimed action as its kind says: transient ->
@@ -383,11 +370,26 @@ impl Ledger {
     /// `uncertain` with the error, like an interrupted run. Only a person's `retry` makes it
     /// eligible again.
     pub fn mark_uncertain(&self, id: i64, error: &str, now: Timestamp) -> Result<(), LedgerError> {
-        self.transition(id, &[ActionStatus::Executing], "mark uncertain", |tx| {
+        self.end_with_error(id, Ended::Uncertain, error, now)
+    }
+
+    /// `executing` -> `ended`, with the error and no further attempt scheduled.
+    fn end_with_error(
+        &self,
+        id: i64,
+        ended: Ended,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        let (status, what) = match ended {
+            Ended::Failed => (ActionStatus::Failed, "mark failed"),
+            Ended::Uncertain => (ActionStatus::Uncertain, "mark uncertain"),
+        };
+        self.transition(id, &[ActionStatus::Executing], what, |tx| {
             tx.execute(
-                "UPDATE actions SET status = 'uncertain', last_error = ?2, finished_at = ?3, \
+                "UPDATE actions SET status = ?4, last_error = ?2, finished_at = ?3, \
                  updated_at = ?3, next_attempt_at = NULL WHERE id = ?1",
-                params![id, error, ts(now)],
+                params![id, error, ts(now), status.as_str()],
             )
         })
         .map(|_| ())
@@ -469,18 +471,11 @@ impl Ledger {
         reason: &str,
         now: Timestamp,
     ) -> Result<ActionRow, LedgerError> {
-        self.transition(
-            id,
-            &[ActionStatus::AwaitingApproval, ActionStatus::Approved],
+        let from = (
+            &[ActionStatus::AwaitingApproval, ActionStatus::Approved][..],
             "reject",
-            |tx| {
-                tx.execute(
-                    "UPDATE actions SET status = 'cancelled', rejected_by = ?2, rejected_at = ?3, \
-                     rejection_reason = ?4, finished_at = ?3, updated_at = ?3 WHERE id = ?1",
-                    params![id, who, ts(now), reason],
-                )
-            },
-        )
+        );
+        self.cancel_from(id, from, (who, reason), now)
     }
 
     /// After a person has looked at an `uncertain` (or finally `failed`) action: make it
@@ -508,7 +503,19 @@ impl Ledger {
         reason: &str,
         now: Timestamp,
     ) -> Result<ActionRow, LedgerError> {
-        self.transition(id, CANCELLABLE, "cancel", |tx| {
+        self.cancel_from(id, (CANCELLABLE, "cancel"), (who, reason), now)
+    }
+
+    /// A person's `(who, reason)` cancels action `id` for good, from the `(statuses, verb)` the
+    /// command allows.
+    fn cancel_from(
+        &self,
+        id: i64,
+        (allowed, verb): (&[ActionStatus], &'static str),
+        (who, reason): (&str, &str),
+        now: Timestamp,
+    ) -> Result<ActionRow, LedgerError> {
+        self.transition(id, allowed, verb, |tx| {
             tx.execute(
                 "UPDATE actions SET status = 'cancelled', rejected_by = ?2, rejected_at = ?3, \
                  rejection_reason = ?4, finished_at = ?3, updated_at = ?3 WHERE id = ?1",
@@ -558,29 +565,46 @@ impl Ledger {
         update: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<usize>,
     ) -> Result<ActionRow, LedgerError> {
         let tx = self.conn.unchecked_transaction().at(&self.path)?;
-        let row = self.action(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "action",
-            id: id.to_string(),
-        })?;
-        if !allowed.contains(&row.status) {
-            return Err(LedgerError::InvalidState {
-                id,
-                key: row.key,
-                status: row.status,
-                verb,
-                allowed: allowed
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            });
-        }
+        let row = self
+            .action(id)?
+            .ok_or_else(|| LedgerError::not_found("action", id))?;
+        in_state(row, allowed, verb)?;
         update(&tx).at(&self.path)?;
-        let row = self.action(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "action",
-            id: id.to_string(),
-        })?;
+        let row = self
+            .action(id)?
+            .ok_or_else(|| LedgerError::not_found("action", id))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
+}
+
+/// `row` if it is in one of the `allowed` statuses; else `InvalidState` for `verb`.
+pub(super) fn in_state(
+    row: ActionRow,
+    allowed: &[ActionStatus],
+    verb: &'static str,
+) -> Result<ActionRow, LedgerError> {
+    if allowed.contains(&row.status) {
+        return Ok(row);
+    }
+    Err(LedgerError::InvalidState {
+        id: row.id,
+        key: row.key,
+        status: row.status,
+        verb,
+        allowed: allowed
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("/"),
+    })
+}
+
+/// The two ends of a claimed action that keep its error for a person to read.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    /// Failed for good: only a person's `retry` revives it.
+    Failed,
+    /// Nobody can tell whether it happened.
+    Uncertain,
 }

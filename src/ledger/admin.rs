@@ -452,10 +452,7 @@ fn resolve(ledger: &Ledger, id: &str) -> Result<ActionRow, LedgerError> {
         Ok(n) => ledger.action(n)?,
         Err(_) => ledger.action_by_key(id)?,
     };
-    found.ok_or_else(|| LedgerError::NotFound {
-        what: "action",
-        id: id.to_string(),
-    })
+    found.ok_or_else(|| LedgerError::not_found("action", id))
 }
 
 /// Resolve every id and check its state before changing anything.
@@ -467,20 +464,7 @@ fn resolve_all(
 ) -> Result<Vec<ActionRow>, LedgerError> {
     let mut rows: Vec<ActionRow> = Vec::new();
     for id in ids {
-        let row = resolve(ledger, id)?;
-        if !allowed.contains(&row.status) {
-            return Err(LedgerError::InvalidState {
-                id: row.id,
-                key: row.key,
-                status: row.status,
-                verb,
-                allowed: allowed
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            });
-        }
+        let row = super::actions::in_state(resolve(ledger, id)?, allowed, verb)?;
         if !rows.iter().any(|r| r.id == row.id) {
             rows.push(row);
         }

@@ -121,6 +121,14 @@ fn holder(pid: &Option<u32>) -> String {
 }
 
 impl LedgerError {
+    /// `NotFound`: no `what` named `id`.
+    pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
+        LedgerError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+
     /// The documented exit code for this error (see `crate::exit`): 75 for a held lock, 2 for
     /// bad user input (unknown id, wrong state, bad date), 1 for everything else, including an
     /// unreadable, corrupt or too-new state database.

@@ -46,24 +46,7 @@ type RawSuspension = (
 impl Ledger {
     fn holds_where(&self, cond: &str, p: impl rusqlite::Params) -> Result<Vec<Hold>, LedgerError> {
         let sql = format!("SELECT {HOLD_COLS} FROM holds WHERE {cond} ORDER BY id");
-        let mut stmt = self.conn.prepare(&sql).at(&self.path)?;
-        let raw: Vec<RawHold> = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+        let raw: Vec<RawHold> = self.select(&sql, p)?;
         raw.into_iter()
             .map(
                 |(id, customer, invoice, reason, until, placed_by, placed_at, rel_by, rel_at)| {
@@ -126,10 +109,7 @@ impl Ledger {
         let hold = self
             .holds_where("id = ?1", params![id])?
             .pop()
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "hold",
-                id: id.to_string(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("hold", id))?;
         tx.commit().at(&self.path)?;
         Ok(hold)
     }
@@ -204,23 +184,7 @@ impl Ledger {
         p: impl rusqlite::Params,
     ) -> Result<Vec<Suspension>, LedgerError> {
         let sql = format!("SELECT {SUSPENSION_COLS} FROM suspensions WHERE {cond} ORDER BY id");
-        let mut stmt = self.conn.prepare(&sql).at(&self.path)?;
-        let raw: Vec<RawSuspension> = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+        let raw: Vec<RawSuspension> = self.select(&sql, p)?;
         raw.into_iter()
             .map(
                 |(id, customer, subscription, key, at, reason, re_at, re_key)| {
@@ -263,10 +227,7 @@ impl Ledger {
                 params![customer, subscription, action_key],
             )?
             .pop()
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "suspension",
-                id: action_key.to_string(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("suspension", action_key))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
@@ -295,10 +256,7 @@ impl Ledger {
         let row = self
             .suspensions_where("id = ?1", params![active.id])?
             .pop()
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "suspension",
-                id: active.id.to_string(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("suspension", active.id))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }

@@ -205,10 +205,8 @@ impl Ledger {
             )
             .at(&self.path)?;
         let id = self.conn.last_insert_rowid();
-        self.silence(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "silence",
-            id: id.to_string(),
-        })
+        self.silence(id)?
+            .ok_or_else(|| LedgerError::not_found("silence", id))
     }
 
     /// End a silence now, recording who. Expiring one that already ended is an error that says so.
@@ -218,10 +216,9 @@ impl Ledger {
         who: &str,
         now: Timestamp,
     ) -> Result<Silence, LedgerError> {
-        let s = self.silence(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "silence",
-            id: id.to_string(),
-        })?;
+        let s = self
+            .silence(id)?
+            .ok_or_else(|| LedgerError::not_found("silence", id))?;
         if !s.active(now) {
             return Err(LedgerError::InvalidInput {
                 detail: format!(
@@ -236,10 +233,8 @@ impl Ledger {
                 params![id, who, ts(now)],
             )
             .at(&self.path)?;
-        self.silence(id)?.ok_or_else(|| LedgerError::NotFound {
-            what: "silence",
-            id: id.to_string(),
-        })
+        self.silence(id)?
+            .ok_or_else(|| LedgerError::not_found("silence", id))
     }
 
     /// One silence by id.
@@ -264,23 +259,7 @@ impl Ledger {
         p: impl rusqlite::Params,
     ) -> Result<Vec<Silence>, LedgerError> {
         let sql = format!("SELECT {SILENCE_COLS} FROM silences WHERE {cond} ORDER BY id");
-        let mut stmt = self.conn.prepare(&sql).at(&self.path)?;
-        let raw: Vec<RawSilence> = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+        let raw: Vec<RawSilence> = self.select(&sql, p)?;
         raw.into_iter()
             .map(|(id, m, until, reason, by, at, exp_by, exp_at)| {
                 let matchers = m
@@ -304,15 +283,10 @@ impl Ledger {
 
     /// Every alert group's last email.
     pub fn group_states(&self) -> Result<Vec<GroupState>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT group_key, last_notified, last_key FROM alert_groups ORDER BY 1")
-            .at(&self.path)?;
-        let raw: Vec<(String, String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+        let raw: Vec<(String, String, String)> = self.select(
+            "SELECT group_key, last_notified, last_key FROM alert_groups ORDER BY 1",
+            [],
+        )?;
         raw.into_iter()
             .map(|(group, at, last_key)| {
                 Ok(GroupState {

@@ -76,6 +76,40 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
+/// Rows of `runs`, `notices` and `findings` as SQLite returns them, in `SELECT` order.
+type RawRun = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+type RawNotice = (
+    i64,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+type RawFinding = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 impl Ledger {
     /// Open (creating if missing) and migrate the state file at `path`.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
@@ -241,47 +275,21 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<(), LedgerError> {
         let errors = serde_json::Value::from(errors.to_vec()).to_string();
-        let n = self
-            .conn
-            .execute(
-                "UPDATE runs SET finished_at = ?1, outcome = ?2, counts = ?3, errors = ?4 \
-                 WHERE id = ?5",
-                params![ts(now), outcome, counts.to_string(), errors, id],
-            )
-            .at(&self.path)?;
-        if n == 0 {
-            return Err(LedgerError::NotFound {
-                what: "run",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        self.exec_one(
+            "UPDATE runs SET finished_at = ?1, outcome = ?2, counts = ?3, errors = ?4 \
+             WHERE id = ?5",
+            params![ts(now), outcome, counts.to_string(), errors, id],
+            ("run", &id.to_string()),
+        )
     }
 
     /// The most recent runs, newest first.
     pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRow>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, mode, started_at, finished_at, outcome, counts, errors FROM runs \
+        let raw: Vec<RawRun> = self.select(
+            "SELECT id, mode, started_at, finished_at, outcome, counts, errors FROM runs \
                  ORDER BY id DESC LIMIT ?1",
-            )
-            .at(&self.path)?;
-        let raw = stmt
-            .query_map(params![limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+            params![limit],
+        )?;
         raw.into_iter()
             .map(|(id, mode, started, finished, outcome, counts, errors)| {
                 Ok(RunRow {
@@ -330,10 +338,7 @@ impl Ledger {
                 params![n.message_id, n.recipient],
             )?
             .pop()
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "notice",
-                id: n.message_id.clone(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("notice", &n.message_id))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
@@ -366,23 +371,7 @@ impl Ledger {
             "SELECT id, customer, recipient, template, locale, message_id, action_key, sent_at \
              FROM notices WHERE {cond} ORDER BY sent_at, id"
         );
-        let mut stmt = self.conn.prepare(&sql).at(&self.path)?;
-        let raw = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, String>(7)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+        let raw: Vec<RawNotice> = self.select(&sql, p)?;
         raw.into_iter()
             .map(
                 |(id, customer, recipient, template, locale, message_id, action_key, sent)| {
@@ -426,10 +415,7 @@ impl Ledger {
         .at(&self.path)?;
         let row = self
             .finding_row(fingerprint)?
-            .ok_or_else(|| LedgerError::NotFound {
-                what: "finding",
-                id: fingerprint.to_string(),
-            })?;
+            .ok_or_else(|| LedgerError::not_found("finding", fingerprint))?;
         tx.commit().at(&self.path)?;
         Ok(row)
     }
@@ -454,20 +440,11 @@ impl Ledger {
         fingerprint: &str,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        let n = self
-            .conn
-            .execute(
-                &format!("UPDATE findings SET {column} = ?1 WHERE fingerprint = ?2"),
-                params![ts(now), fingerprint],
-            )
-            .at(&self.path)?;
-        if n == 0 {
-            return Err(LedgerError::NotFound {
-                what: "finding",
-                id: fingerprint.to_string(),
-            });
-        }
-        Ok(())
+        self.exec_one(
+            &format!("UPDATE findings SET {column} = ?1 WHERE fingerprint = ?2"),
+            params![ts(now), fingerprint],
+            ("finding", fingerprint),
+        )
     }
 
     /// Findings that are not resolved, oldest first.
@@ -490,24 +467,7 @@ impl Ledger {
             "SELECT fingerprint, rule, customer, severity, summary, first_seen, last_seen, \
              last_notified, resolved_at FROM findings WHERE {cond} ORDER BY first_seen, fingerprint"
         );
-        let mut stmt = self.conn.prepare(&sql).at(&self.path)?;
-        let raw = stmt
-            .query_map(p, |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+        let raw: Vec<RawFinding> = self.select(&sql, p)?;
         raw.into_iter()
             .map(
                 |(
@@ -662,6 +622,41 @@ impl Ledger {
         Ok(())
     }
 
+    /// Run one statement that must change a row; `NotFound` with `(what, id)` when none matched.
+    fn exec_one(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        (what, id): (&'static str, &str),
+    ) -> Result<(), LedgerError> {
+        let n = self.conn.execute(sql, params).at(&self.path)?;
+        if n == 0 {
+            return Err(LedgerError::NotFound {
+                what,
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Run one query and read every row as a tuple of its columns, in `SELECT` order.
+    ///
+    /// The one place rows leave SQLite: callers turn the raw tuples into typed records.
+    pub(crate) fn select<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>, LedgerError>
+    where
+        T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+    {
+        let mut stmt = self.conn.prepare(sql).at(&self.path)?;
+        stmt.query_map(params, |r| T::try_from(r))
+            .at(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .at(&self.path)
+    }
+
     // ---- decoding helpers -------------------------------------------------------------------
 
     pub(crate) fn data(&self, what: &str, detail: impl std::fmt::Display) -> LedgerError {
@@ -700,25 +695,11 @@ impl Ledger {
         customer: Option<&str>,
         since: Date,
     ) -> Result<Vec<SpendSnapshot>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT customer, day, amount, currency FROM spend_snapshots \
+        let raw: Vec<(String, String, String, String)> = self.select(
+            "SELECT customer, day, amount, currency FROM spend_snapshots \
                  WHERE (?1 IS NULL OR customer = ?1) AND day >= ?2 ORDER BY customer, day",
-            )
-            .at(&self.path)?;
-        let raw = stmt
-            .query_map(params![customer, since.to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .at(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .at(&self.path)?;
+            params![customer, since.to_string()],
+        )?;
         raw.into_iter()
             .map(|(customer, day, amount, currency)| {
                 Ok(SpendSnapshot {

@@ -1073,23 +1073,19 @@ impl Mailer {
             }
             let key = key.to_owned();
             let recipients = recipients.to_owned();
-            return if e.is_transient() {
-                MailError::Deferred {
-                    key,
-                    server,
-                    recipients,
-                    code,
-                    reply,
-                }
+            let refused = if e.is_transient() {
+                Refused::ForNow
             } else {
-                MailError::Rejected {
-                    key,
-                    server,
-                    recipients,
-                    code,
-                    reply,
-                }
+                Refused::ForGood
             };
+            return SmtpRefusal {
+                key,
+                server,
+                recipients,
+                code,
+                reply,
+            }
+            .error(refused);
         }
         let reason = full_chain(e, &text);
         let reason = self.scrub(reason);
@@ -1113,6 +1109,51 @@ impl Mailer {
                 text.replace(p.expose_secret(), "[REDACTED]")
             }
             _ => text,
+        }
+    }
+}
+
+/// How long a server's refusal holds: for now (a 4xx reply) or for good (a 5xx).
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    ForNow,
+    ForGood,
+}
+
+/// The particulars of one SMTP refusal, as [`MailError::Deferred`] and
+/// [`MailError::Rejected`] carry them.
+struct SmtpRefusal {
+    key: String,
+    server: String,
+    recipients: String,
+    code: u16,
+    reply: String,
+}
+
+impl SmtpRefusal {
+    fn error(self, refused: Refused) -> MailError {
+        let SmtpRefusal {
+            key,
+            server,
+            recipients,
+            code,
+            reply,
+        } = self;
+        match refused {
+            Refused::ForNow => MailError::Deferred {
+                key,
+                server,
+                recipients,
+                code,
+                reply,
+            },
+            Refused::ForGood => MailError::Rejected {
+                key,
+                server,
+                recipients,
+                code,
+                reply,
+            },
         }
     }
 }
@@ -1151,23 +1192,19 @@ fn every_recipient_refused(first: MailError, each: &Each) -> MailError {
             reply,
             ..
         } => {
-            if any_transient {
-                MailError::Deferred {
-                    key,
-                    server,
-                    recipients,
-                    code,
-                    reply,
-                }
+            let refused = if any_transient {
+                Refused::ForNow
             } else {
-                MailError::Rejected {
-                    key,
-                    server,
-                    recipients,
-                    code,
-                    reply,
-                }
+                Refused::ForGood
+            };
+            SmtpRefusal {
+                key,
+                server,
+                recipients,
+                code,
+                reply,
             }
+            .error(refused)
         }
         other => other,
     }

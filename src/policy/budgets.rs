@@ -414,12 +414,7 @@ fn notice_recipient(
     out: &mut PlanBuilder,
 ) -> Option<String> {
     let ov = input.config.customer(customer);
-    let detail = input
-        .snapshot
-        .details
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(customer))
-        .map(|(_, d)| d);
+    let detail = input.snapshot.detail(customer);
     let to = match ov.and_then(|o| o.email.clone()) {
         Some(e) => Some(e),
         None => match detail.map(|d| &d.billing_profile) {
@@ -478,10 +473,8 @@ fn budget_notice(input: &PolicyInput<'_>, u: &Usage<'_>, c: &Crossing<'_>, out: 
     let ov = input.config.customer(customer);
     let profile = input
         .snapshot
-        .details
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(customer))
-        .and_then(|(_, d)| d.billing_profile.data());
+        .detail(customer)
+        .and_then(|d| d.billing_profile.data());
     let locale_hint = ov
         .and_then(|o| o.locale.clone())
         .or_else(|| profile.and_then(|p| p.culture().or(p.language()).map(str::to_owned)));
