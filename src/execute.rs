@@ -154,14 +154,7 @@ impl Executor<'_> {
             return Ok(());
         }
         for f in &plan.findings {
-            l.upsert_finding(
-                &f.fingerprint,
-                &f.rule,
-                f.customer.as_deref(),
-                f.severity.as_str(),
-                &f.summary,
-                self.now,
-            )?;
+            self.record_finding(f)?;
         }
         for fp in &plan.resolved {
             l.resolve_finding(fp, self.now)?;
@@ -460,6 +453,13 @@ impl Executor<'_> {
         _snapshot: &Snapshot,
         report: &mut ExecutionReport,
     ) -> Result<(), ExecuteError> {
+        self.record_finding(f)?;
+        report.late_findings.push(f.clone());
+        Ok(())
+    }
+
+    /// Write (or refresh) a finding in the ledger at this run's time.
+    fn record_finding(&self, f: &Finding) -> Result<(), LedgerError> {
         self.ledger.upsert_finding(
             &f.fingerprint,
             &f.rule,
@@ -468,7 +468,6 @@ impl Executor<'_> {
             &f.summary,
             self.now,
         )?;
-        report.late_findings.push(f.clone());
         Ok(())
     }
 

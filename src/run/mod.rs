@@ -267,15 +267,20 @@ async fn cycle_body(
         None => digest::send_if_due(&exec, &planned, &summary, run_id).await,
     };
     summarize::finish_cycle(&mut summary, &planned, digest);
+    record_finished(ledger, run_id, &summary)?;
+    crate::observe::publish(&cfg.state.path, &cfg.metrics, &cfg.reports, &summary);
+    Ok(summary)
+}
+
+/// Close the run's ledger row from its summary (outcome, counts, errors).
+fn record_finished(ledger: &Ledger, run_id: i64, summary: &RunSummary) -> Result<(), LedgerError> {
     ledger.finish_run(
         run_id,
         summary.outcome.as_str(),
         &summary.counts_json(),
         &summary.errors,
         Timestamp::now(),
-    )?;
-    crate::observe::publish(&cfg.state.path, &cfg.metrics, &cfg.reports, &summary);
-    Ok(summary)
+    )
 }
 
 /// `run --only-approved`: execute approved actions now, without collecting or planning.
@@ -308,13 +313,7 @@ async fn only_approved_body(
     let mut summary = summarize::only_approved(run_id, options, &report);
     summary.counts.uncertain_recovered = recovered;
     summary.counts.approvals_expired = expired;
-    ledger.finish_run(
-        run_id,
-        summary.outcome.as_str(),
-        &summary.counts_json(),
-        &summary.errors,
-        Timestamp::now(),
-    )?;
+    record_finished(ledger, run_id, &summary)?;
     Ok(summary)
 }
 
