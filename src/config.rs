@@ -62,6 +62,8 @@ pub struct Config {
     #[serde(default = "default_timezone")]
     pub timezone: Spanned<String>,
     pub partner_center: PartnerCenterConfig,
+    /// `[graph]`: Microsoft Graph (app-only, same Entra app); without it no Graph call is made.
+    pub graph: Option<GraphConfig>,
     #[serde(default)]
     pub state: StateConfig,
     /// `[run]`: the whole-run deadline.
@@ -184,6 +186,53 @@ pub struct PartnerCenterConfig {
     pub max_response_mb: u64,
     /// Optional App+User credentials, needed for usage records and fraud events.
     pub app_user: Option<AppUserConfig>,
+}
+
+/// `[graph]`: where Microsoft Graph is and how hard to call it. Authentication uses the
+/// `[partner_center]` app (tenant, client id, secret, authority, token style), app-only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphConfig {
+    /// Graph base URL (default `https://graph.microsoft.com`; tests point it at loopback).
+    #[serde(default = "default_graph_base_url")]
+    pub base_url: Spanned<String>,
+    /// The token audience (default `https://graph.microsoft.com`).
+    #[serde(default = "default_graph_resource")]
+    pub resource: String,
+    /// Client-side cap on Graph requests per rolling minute (default 600).
+    #[serde(default = "default_graph_rate_limit")]
+    pub rate_limit_per_minute: Spanned<u32>,
+    /// How many Graph requests may be in flight at once (default 4).
+    #[serde(default = "default_graph_concurrency")]
+    pub max_concurrency: Spanned<usize>,
+    /// Absolute cap on the pages of one Graph collection (default 10000).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u64,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            base_url: default_graph_base_url(),
+            resource: default_graph_resource(),
+            rate_limit_per_minute: default_graph_rate_limit(),
+            max_concurrency: default_graph_concurrency(),
+            max_pages: default_max_pages(),
+        }
+    }
+}
+
+fn default_graph_base_url() -> Spanned<String> {
+    Spanned::new(0..0, crate::graph::DEFAULT_GRAPH_BASE_URL.to_owned())
+}
+fn default_graph_resource() -> String {
+    crate::graph::GRAPH_RESOURCE.to_owned()
+}
+fn default_graph_rate_limit() -> Spanned<u32> {
+    Spanned::new(0..0, 600)
+}
+fn default_graph_concurrency() -> Spanned<usize> {
+    Spanned::new(0..0, 4)
 }
 
 impl PartnerCenterConfig {
@@ -442,6 +491,37 @@ impl Config {
         Ok(config)
     }
 
+    fn validate_graph(&self, g: &GraphConfig, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let err = |span: Range<usize>, message: String| at(path, text, span, message);
+        if let Err(why) = check_url(g.base_url.get_ref()) {
+            return Err(err(g.base_url.span(), format!("graph.base_url: {why}")));
+        }
+        let rate = *g.rate_limit_per_minute.get_ref();
+        if rate == 0 || rate > 10_000 {
+            return Err(err(
+                g.rate_limit_per_minute.span(),
+                format!("graph.rate_limit_per_minute = {rate}: must be between 1 and 10000"),
+            ));
+        }
+        let conc = *g.max_concurrency.get_ref();
+        if conc == 0 || conc > 64 {
+            return Err(err(
+                g.max_concurrency.span(),
+                format!("graph.max_concurrency = {conc}: must be between 1 and 64"),
+            ));
+        }
+        if g.max_pages == 0 || g.max_pages > 1_000_000 {
+            return Err(ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: format!(
+                    "graph.max_pages = {}: must be between 1 and 1000000",
+                    g.max_pages
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
         let err = |span: Range<usize>, message: String| at(path, text, span, message);
         let pc = &self.partner_center;
@@ -474,6 +554,9 @@ impl Config {
             if let Err(why) = check_url(url.get_ref()) {
                 return Err(err(url.span(), format!("{key}: {why}")));
             }
+        }
+        if let Some(graph) = &self.graph {
+            self.validate_graph(graph, text, path)?;
         }
         let rate = *pc.rate_limit_per_minute.get_ref();
         if rate == 0 || rate > 500 {

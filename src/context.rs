@@ -103,3 +103,26 @@ pub fn client(
     let opts = client_options(config, refresh_store, correlation_id)?;
     Ok(PartnerCenter::new(opts)?)
 }
+
+/// Build the Microsoft Graph client when `[graph]` is configured (`None` without it). It signs
+/// in with the `[partner_center]` app, app-only, for the Graph audience.
+pub fn graph_client(
+    config: &Config,
+    correlation_id: uuid::Uuid,
+) -> Result<Option<crate::graph::GraphClient>, ContextError> {
+    let Some(g) = &config.graph else {
+        return Ok(None);
+    };
+    let pc = client_options(config, None, correlation_id)?;
+    let options = crate::graph::GraphOptions {
+        base_url: g.base_url.get_ref().trim_end_matches('/').to_owned(),
+        resource: g.resource.clone(),
+        rate_limit_per_minute: *g.rate_limit_per_minute.get_ref(),
+        max_concurrency: *g.max_concurrency.get_ref(),
+        limits: crate::pc::Limits {
+            max_pages: g.max_pages,
+            ..pc.limits
+        },
+    };
+    Ok(Some(crate::graph::GraphClient::new(&pc, &options)?))
+}

@@ -756,9 +756,9 @@ impl FraudEvent {
 // Errors
 // ---------------------------------------------------------------------------------------------
 
-/// A Partner Center error body, in either documented shape: the normal
-/// `{code, description, data, source}` (code a number or a string) or the throttling
-/// `{statusCode, message}`.
+/// An API error body, in any documented shape: Partner Center's normal
+/// `{code, description, data, source}` (code a number or a string), its throttling
+/// `{statusCode, message}`, or Microsoft Graph's `{"error": {"code", "message", "innerError"}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiErrorBody {
@@ -774,20 +774,36 @@ pub struct ApiErrorBody {
     pub status_code: Option<u64>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub message: Option<String>,
+    /// Graph's error object (`{"code", "message", "innerError"}`); any other shape is ignored.
+    #[serde(default)]
+    pub error: Option<Value>,
 }
 
 impl ApiErrorBody {
-    /// The Partner Center error code as text (`"3000"`, `"800091"`); `None` for the throttling
-    /// shape, which has only an HTTP status code (see [`ApiErrorBody::status_code`]).
+    /// The error code as text (`"3000"`, `"800091"`, Graph's `"TooManyRequests"`); `None` for the
+    /// throttling shape, which has only an HTTP status code (see [`ApiErrorBody::status_code`]).
     pub fn code(&self) -> Option<String> {
-        self.code.clone()
+        self.code.clone().or_else(|| self.graph_field("code"))
     }
 
-    /// The human-readable message (`description`, else `message`), or `""`.
-    pub fn message(&self) -> &str {
+    /// The human-readable message (`description`, else `message`, else Graph's
+    /// `error.message`), or `""`.
+    pub fn message(&self) -> String {
         nonblank(self.description.as_ref())
             .or(nonblank(self.message.as_ref()))
-            .unwrap_or("")
+            .map(str::to_owned)
+            .or_else(|| self.graph_field("message"))
+            .unwrap_or_default()
+    }
+
+    fn graph_field(&self, name: &str) -> Option<String> {
+        let v = self.error.as_ref()?.get(name)?;
+        let text = match v {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        (!text.is_empty()).then_some(text)
     }
 }
 
@@ -1027,6 +1043,15 @@ mod tests {
         assert_eq!(throttled.status_code, Some(429));
         assert_eq!(throttled.message(), "Rate limit");
         assert_eq!(ApiErrorBody::default().message(), "");
+        let graph: ApiErrorBody = lenient::from_value(json!({"error": {
+            "code": "TooManyRequests", "message": "Retry later",
+            "innerError": {"request-id": "r"}}}))
+        .unwrap_or_default();
+        assert_eq!(graph.code(), Some("TooManyRequests".to_owned()));
+        assert_eq!(graph.message(), "Retry later");
+        let entra: ApiErrorBody =
+            lenient::from_value(json!({"error": "invalid_client"})).unwrap_or_default();
+        assert_eq!((entra.code(), entra.message()), (None, String::new()));
     }
 
     #[test]

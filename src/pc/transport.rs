@@ -77,6 +77,14 @@ impl CallStats {
         self.totals.add(&delta);
     }
 
+    /// Add another client's statistics (e.g. Graph's to Partner Center's, for one run total).
+    pub fn merge(&mut self, other: &CallStats) {
+        for (label, stats) in &other.endpoints {
+            self.endpoints.entry(label.clone()).or_default().add(stats);
+        }
+        self.totals.add(&other.totals);
+    }
+
     /// Stats of one endpoint label (zero if never called).
     pub fn endpoint(&self, label: &str) -> EndpointStats {
         self.endpoints.get(label).copied().unwrap_or_default()
@@ -122,6 +130,9 @@ impl ApiRequest {
 pub(crate) struct Decoded<T> {
     pub value: T,
     pub body_hash: u64,
+    /// The answer's status and headers (`Location` and `Retry-After` of asynchronous operations).
+    pub status: StatusCode,
+    pub headers: HeaderMap,
 }
 
 /// The shared transport of one client.
@@ -134,6 +145,8 @@ pub(crate) struct Transport {
     base: Url,
     limits: Limits,
     stats: Mutex<CallStats>,
+    /// Which service this transport talks to, for log lines ("Partner Center", "Graph").
+    service: &'static str,
 }
 
 impl std::fmt::Debug for Transport {
@@ -214,7 +227,14 @@ impl Transport {
             base,
             limits: Limits::default(),
             stats: Mutex::new(CallStats::default()),
+            service: "Partner Center",
         }
+    }
+
+    /// The same transport, named `service` in its log lines.
+    pub fn with_service(mut self, service: &'static str) -> Self {
+        self.service = service;
+        self
     }
 
     /// The same transport with these bounds.
@@ -301,7 +321,8 @@ impl Transport {
                         self.auth.invalidate(req.kind, generation).await;
                     }
                     tracing::warn!(endpoint = %req.label, request_id = %call.request_id,
-                        "401 from Partner Center; dropping cached token and retrying once");
+                        service = self.service,
+                        "401 from the API; dropping cached token and retrying once");
                 }
                 Decision::Retry { reason, delay } => {
                     tracing::warn!(
@@ -310,7 +331,8 @@ impl Transport {
                         attempt = progress.attempts(),
                         delay_ms = delay.as_millis() as u64,
                         reason = %reason,
-                        "retrying Partner Center call"
+                        service = self.service,
+                        "retrying API call"
                     );
                     tokio::time::sleep(delay).await;
                 }
@@ -368,13 +390,16 @@ impl Transport {
             attempt = progress.attempts(),
             request_id = %call.request_id,
             bytes = response.body.len(),
-            "Partner Center call"
+            service = self.service,
+            "API call"
         );
         match classify_status(response.status) {
             StatusClass::Success => match decode(&response.body) {
                 Ok(value) => Attempt::Done(Decoded {
                     value,
                     body_hash: hash_bytes(&response.body),
+                    status: response.status,
+                    headers: response.headers,
                 }),
                 Err(e) => Attempt::Failed(RetryReason::UndecodableBody {
                     error: e.to_string(),
@@ -600,7 +625,7 @@ fn hash_bytes(b: &[u8]) -> u64 {
 fn error_info(body: &[u8], status: StatusCode) -> (Option<String>, String) {
     match crate::pc::lenient::from_slice::<crate::pc::models::ApiErrorBody>(body) {
         Ok(e) => {
-            let msg = quote(e.message());
+            let msg = quote(&e.message());
             let msg = if msg.is_empty() {
                 status.canonical_reason().unwrap_or("error").to_owned()
             } else {

@@ -103,6 +103,8 @@ pub struct Session<'c> {
     config: &'c Config,
     ledger: Ledger,
     pc: PartnerCenter,
+    /// The Graph client, when `[graph]` is configured.
+    graph: Option<crate::graph::GraphClient>,
     renderer: Renderer,
     mailer: Option<Mailer>,
     stop: Stop,
@@ -117,6 +119,7 @@ impl<'c> Session<'c> {
         let lock = RunLock::acquire(&config.state.path)?;
         let ledger = Ledger::open(&config.state.path)?;
         let pc = context::client(config, credentials::refresh_store(config)?, correlation_id)?;
+        let graph = context::graph_client(config, correlation_id)?;
         let renderer = Renderer::new(config.templates.dir.clone())
             .map_err(SessionError::Templates)?
             .with_limits(config.templates.limits());
@@ -132,6 +135,7 @@ impl<'c> Session<'c> {
             config,
             ledger,
             pc,
+            graph,
             renderer,
             mailer,
             stop: Stop::new(),
@@ -150,6 +154,11 @@ impl<'c> Session<'c> {
     /// The configuration the session was opened with.
     pub fn config(&self) -> &'c Config {
         self.config
+    }
+
+    /// The Graph client, when `[graph]` is configured.
+    pub fn graph(&self) -> Option<&crate::graph::GraphClient> {
+        self.graph.as_ref()
     }
 
     /// The ledger (the session holds the run lock).

@@ -1,6 +1,6 @@
 //! Token issuance and validation for the simulator: the Entra v1 (`resource=`) and v2 (`scope=`)
 //! token endpoints, client-credentials (app-only) and refresh-token (App+User) grants, refresh
-//! token rotation, and bearer checks.
+//! token rotation, and bearer checks, with the token's audience (Partner Center or Graph).
 //!
 //! Invariants: exactly one refresh token is valid at a time (each refresh grant rotates it, the
 //! old one is rejected with `invalid_grant`); access tokens are opaque random strings remembered
@@ -22,16 +22,43 @@ pub enum TokenKind {
     AppUser,
 }
 
+/// Which API an access token was issued for (its `aud` claim): a Partner Center token is refused
+/// by Graph and a Graph token by Partner Center.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    PartnerCenter,
+    Graph,
+}
+
+impl Audience {
+    /// The audience a `resource=` (v1) or `scope=` (v2) parameter asks for, if it is one the
+    /// simulator serves.
+    fn from_request(resource_or_scope: &str) -> Option<Audience> {
+        let first = resource_or_scope.split_whitespace().next().unwrap_or("");
+        let r = first
+            .trim_end_matches("/.default")
+            .trim_end_matches("/user_impersonation")
+            .trim_end_matches('/')
+            .to_ascii_lowercase();
+        match r.as_str() {
+            "https://api.partnercenter.microsoft.com" => Some(Audience::PartnerCenter),
+            "https://graph.microsoft.com" => Some(Audience::Graph),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct AccessToken {
     kind: TokenKind,
+    audience: Audience,
     expires: Instant,
 }
 
 /// Result of checking a bearer token.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Bearer {
-    Valid(TokenKind, String),
+    Valid(TokenKind, Audience, String),
     Missing,
     Unknown,
     Expired(String),
@@ -72,13 +99,19 @@ impl Tokens {
         }
     }
 
-    fn issue(&mut self, kind: TokenKind, lifetime: Duration) -> String {
+    fn issue(&mut self, kind: TokenKind, audience: Audience, lifetime: Duration) -> String {
         let token = format!("sim-at-{}", uuid::Uuid::new_v4().simple());
         let expires = Instant::now()
             .checked_add(lifetime)
             .unwrap_or_else(Instant::now);
-        self.access
-            .insert(token.clone(), AccessToken { kind, expires });
+        self.access.insert(
+            token.clone(),
+            AccessToken {
+                kind,
+                audience,
+                expires,
+            },
+        );
         token
     }
 
@@ -101,7 +134,7 @@ impl Tokens {
         match self.access.get(token) {
             None => Bearer::Unknown,
             Some(t) if t.expires <= Instant::now() => Bearer::Expired(token.to_string()),
-            Some(t) => Bearer::Valid(t.kind, token.to_string()),
+            Some(t) => Bearer::Valid(t.kind, t.audience, token.to_string()),
         }
     }
 }
@@ -174,6 +207,20 @@ pub fn token_endpoint(
         );
     }
     let resource = param(&form, "resource").unwrap_or(PC_RESOURCE).to_string();
+    let asked = match version {
+        TokenVersion::V1 => resource.as_str(),
+        TokenVersion::V2 => scope.unwrap_or(""),
+    };
+    let Some(audience) = Audience::from_request(asked) else {
+        return SimResponse::entra_error(
+            400,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {asked} was not found in the tenant. Ask for https://api.partnercenter.microsoft.com or https://graph.microsoft.com."
+            ),
+        );
+    };
     let lifetime = settings.lifetime;
     let secs = lifetime.as_secs();
     let now_unix = jiff::Timestamp::now().as_second();
@@ -197,7 +244,7 @@ pub fn token_endpoint(
     };
     match grant {
         "client_credentials" => {
-            let body = token_body(tokens.issue(TokenKind::AppOnly, lifetime));
+            let body = token_body(tokens.issue(TokenKind::AppOnly, audience, lifetime));
             SimResponse::json(200, &body)
         }
         "refresh_token" => {
@@ -210,7 +257,7 @@ pub fn token_endpoint(
                     "The provided refresh token is invalid, expired or already redeemed. Refresh tokens rotate: use the newest one, or redo the consent.",
                 );
             }
-            let mut body = token_body(tokens.issue(TokenKind::AppUser, lifetime));
+            let mut body = token_body(tokens.issue(TokenKind::AppUser, audience, lifetime));
             body["refresh_token"] = json!(tokens.rotate_refresh());
             body["scope"] = match version {
                 TokenVersion::V1 => json!("user_impersonation"),
@@ -245,14 +292,18 @@ mod tests {
     #[test]
     fn bearer_checks() {
         let mut t = Tokens::new("r0".into());
-        let tok = t.issue(TokenKind::AppOnly, Duration::from_secs(60));
+        let tok = t.issue(
+            TokenKind::AppOnly,
+            Audience::PartnerCenter,
+            Duration::from_secs(60),
+        );
         assert_eq!(
             t.check(Some(&format!("Bearer {tok}"))),
-            Bearer::Valid(TokenKind::AppOnly, tok.clone())
+            Bearer::Valid(TokenKind::AppOnly, Audience::PartnerCenter, tok.clone())
         );
         assert_eq!(
             t.check(Some(&format!("bearer  {tok}"))),
-            Bearer::Valid(TokenKind::AppOnly, tok.clone())
+            Bearer::Valid(TokenKind::AppOnly, Audience::PartnerCenter, tok.clone())
         );
         assert_eq!(t.check(None), Bearer::Missing);
         assert_eq!(t.check(Some("Basic abc")), Bearer::Missing);
@@ -293,6 +344,22 @@ mod tests {
             b"grant_type=client_credentials&client_id=c&client_secret=x",
         );
         assert!(bad.body.contains("invalid_client"));
+        let graph = token_endpoint(
+            &mut t,
+            &settings(),
+            TokenVersion::V2,
+            "t",
+            b"grant_type=client_credentials&client_id=c&client_secret=s&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+        );
+        assert_eq!(graph.status, 200, "{}", graph.body);
+        let elsewhere = token_endpoint(
+            &mut t,
+            &settings(),
+            TokenVersion::V1,
+            "t",
+            b"grant_type=client_credentials&client_id=c&client_secret=s&resource=https%3A%2F%2Fmanagement.azure.com",
+        );
+        assert!(elsewhere.body.contains("invalid_resource"));
         let tenant = token_endpoint(&mut t, &settings(), TokenVersion::V1, "other", b"");
         assert_eq!(tenant.status, 400);
         let garbage = token_endpoint(&mut t, &settings(), TokenVersion::V2, "t", &[0xff, 0xfe]);

@@ -22,10 +22,12 @@
 
 mod auth;
 pub mod dataset;
+pub mod graph;
 mod render;
 pub mod scenario;
-mod server;
-mod wire;
+pub(crate) mod server;
+pub(crate) mod state;
+pub(crate) mod wire;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -178,7 +180,7 @@ impl Simulator {
 /// A running simulator. Cheap to clone; all clones control the same server.
 #[derive(Clone)]
 pub struct SimHandle {
-    pub(crate) shared: Arc<server::Shared>,
+    pub(crate) shared: Arc<state::Shared>,
     pub(crate) addr: SocketAddr,
     pub(crate) join: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
@@ -281,7 +283,7 @@ impl SimHandle {
         body: String,
         times: Option<usize>,
     ) {
-        lock(&self.shared.overrides).push(server::Override {
+        lock(&self.shared.overrides).push(state::Override {
             method: method.to_ascii_uppercase(),
             path: path.to_string(),
             status,

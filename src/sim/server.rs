@@ -7,10 +7,10 @@
 //!   (`/v1/customers/usagerecords` before `/v1/customers/{id}`, `/v1/invoices/summary` before
 //!   `/v1/invoices/{id}`), matching is case-insensitive, and malformed input never reaches an
 //!   extractor that could answer with a non-JSON rejection.
-//! * Locks are std mutexes held only for synchronous work, never across an `.await`.
+//! * Locks (on `state.rs`'s shared state) are never held across an `.await`.
 //! * Every request is recorded at arrival; its status is filled in when the response is built.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,68 +25,18 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::auth::{self, Bearer, TokenKind, TokenSettings, TokenVersion, Tokens};
+use super::auth::{self, Audience, Bearer, TokenKind, TokenSettings, TokenVersion, Tokens};
 use super::dataset::{Dataset, SimAuditRecord, SimCustomer, SimSubscription, guid_from};
+use super::graph::{self, GraphCtx};
 use super::render;
+use super::state::{Data, Recorder, Shared};
 use super::wire::{SimResponse, decode_token, encode_token, member, param, parse_pairs};
-use super::{Faults, RecordedRequest, SimConfig, SimError, SimHandle, lock};
+use super::{RecordedRequest, SimConfig, SimError, SimHandle, lock};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How long a timeout fault holds its response.
 const TIMEOUT_HOLD: Duration = Duration::from_secs(30);
-
-/// Dataset plus its id index.
-pub struct Data {
-    pub ds: Dataset,
-    index: HashMap<String, usize>,
-}
-
-impl Data {
-    fn new(ds: Dataset) -> Self {
-        let mut d = Data {
-            ds,
-            index: HashMap::new(),
-        };
-        d.reindex();
-        d
-    }
-
-    /// Rebuilds the customer id index (after external mutation).
-    pub fn reindex(&mut self) {
-        self.index.clear();
-        self.index.reserve(self.ds.customers.len());
-        for (i, c) in self.ds.customers.iter().enumerate() {
-            self.index.insert(c.id.to_ascii_lowercase(), i);
-        }
-    }
-
-    fn customer_idx(&self, id: &str) -> Option<usize> {
-        self.index
-            .get(&id.to_ascii_lowercase())
-            .copied()
-            .filter(|&i| {
-                self.ds
-                    .customers
-                    .get(i)
-                    .is_some_and(|c| c.id.eq_ignore_ascii_case(id))
-            })
-    }
-
-    /// The customer `id` (case-insensitive), or Partner Center's 404.
-    fn customer(&self, id: &str) -> Result<&SimCustomer, SimResponse> {
-        self.customer_idx(id)
-            .and_then(|i| self.ds.customers.get(i))
-            .ok_or_else(|| SimResponse::not_found("Customer", id))
-    }
-
-    /// [`Data::customer`], to change.
-    fn customer_mut(&mut self, id: &str) -> Result<&mut SimCustomer, SimResponse> {
-        let idx = self.customer_idx(id);
-        idx.and_then(|i| self.ds.customers.get_mut(i))
-            .ok_or_else(|| SimResponse::not_found("Customer", id))
-    }
-}
 
 /// The subscription `sid` of `c` (case-insensitive), or Partner Center's 404.
 fn subscription<'a>(c: &'a SimCustomer, sid: &str) -> Result<&'a SimSubscription, SimResponse> {
@@ -130,72 +80,6 @@ fn automation_record(
         user_principal_name: AUTOMATION_UPN.into(),
         application_id: Some(ctx.sh.cfg.client_id.clone()),
         ..SimAuditRecord::succeeded(customer, operation, ctx.sh.now())
-    }
-}
-
-/// A scripted verbatim response.
-pub struct Override {
-    pub method: String,
-    pub path: String,
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-    pub remaining: Option<usize>,
-}
-
-#[derive(Default)]
-struct Recorder {
-    generation: u64,
-    list: Vec<RecordedRequest>,
-}
-
-/// State shared by the server and every handle.
-pub struct Shared {
-    pub cfg: SimConfig,
-    pub data: Mutex<Data>,
-    pub tokens: Mutex<Tokens>,
-    pub faults: Mutex<(Faults, fastrand::Rng)>,
-    pub latency: Mutex<Duration>,
-    rate: Mutex<VecDeque<Instant>>,
-    recorder: Mutex<Recorder>,
-    pub overrides: Mutex<Vec<Override>>,
-    pub shutdown: watch::Sender<bool>,
-    /// Key of continuation-token MACs.
-    token_key: u64,
-    /// RNG for ids of records created by write calls.
-    id_rng: Mutex<fastrand::Rng>,
-}
-
-impl Shared {
-    /// The simulator's business time: `SimConfig::clock` when fixed (for deterministic tests),
-    /// else the real time. Token lifetimes always use the real monotonic clock.
-    pub fn now(&self) -> Timestamp {
-        self.cfg.clock.unwrap_or_else(Timestamp::now)
-    }
-
-    pub fn recorded(&self) -> Vec<RecordedRequest> {
-        lock(&self.recorder).list.clone()
-    }
-
-    pub fn clear_recorded(&self) {
-        let mut r = lock(&self.recorder);
-        r.list.clear();
-        r.generation += 1;
-    }
-
-    fn record_start(&self, rec: RecordedRequest) -> (u64, usize) {
-        let mut r = lock(&self.recorder);
-        r.list.push(rec);
-        (r.generation, r.list.len() - 1)
-    }
-
-    fn record_finish(&self, slot: (u64, usize), status: u16) {
-        let mut r = lock(&self.recorder);
-        if r.generation == slot.0
-            && let Some(rec) = r.list.get_mut(slot.1)
-        {
-            rec.status = status;
-        }
     }
 }
 
@@ -270,6 +154,8 @@ enum Route {
     Invoice(String),
     FraudEvents,
     FraudStatus(String),
+    /// A Microsoft Graph path (`/v1.0/...`, `/beta/...`), served by `sim/graph/`.
+    Graph(graph::Area),
     MethodNotAllowed,
     Unknown,
 }
@@ -303,6 +189,7 @@ impl Route {
                 | Route::PatchUsageBudget(_)
                 | Route::UsageSummary(_)
                 | Route::UsageRecords
+                | Route::Graph(_)
         )
     }
 }
@@ -319,6 +206,10 @@ fn route(method: &str, path: &str) -> (Route, &'static str) {
     let get = m == "GET";
     let post = m == "POST";
     let patch = m == "PATCH";
+    if matches!(s.first(), Some(&"v1.0" | &"beta")) {
+        let (area, template) = graph::classify(&m, &s);
+        return (Route::Graph(area), template);
+    }
     let (r, t) = match s.as_slice() {
         [tenant, "oauth2", "token"] if post => (
             Route::Token(TokenVersion::V1, tenant.to_string()),
@@ -679,7 +570,12 @@ async fn process(
     let authz = headers.get("authorization").and_then(|v| v.to_str().ok());
     let bearer = lock(&sh.tokens).check(authz);
     let (kind, token) = match bearer {
-        Bearer::Valid(kind, token) => (kind, token),
+        Bearer::Valid(kind, audience, token) => {
+            if let Err(refused) = check_audience(&route, audience) {
+                return refused;
+            }
+            (kind, token)
+        }
         Bearer::Missing => {
             return unauthorized(
                 "Authentication failed: no bearer token. Send 'Authorization: Bearer <access token>'.",
@@ -706,6 +602,14 @@ async fn process(
     if route.rate_limited()
         && let Err(secs) = rate_check(sh)
     {
+        if matches!(route, Route::Graph(_)) {
+            return graph::graph_error(
+                429,
+                "TooManyRequests",
+                &format!("Too many requests. Retry after {secs} seconds."),
+            )
+            .with_header("retry-after", secs.to_string());
+        }
         return SimResponse::json(
             429,
             &json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {secs} seconds.")}),
@@ -719,6 +623,8 @@ async fn process(
         headers,
         params: &params,
         body,
+        method,
+        path,
     };
     match fault {
         Fault::None => dispatch(&ctx, &route),
@@ -761,6 +667,46 @@ struct Ctx<'a> {
     headers: &'a HeaderMap,
     params: &'a [(String, String)],
     body: &'a [u8],
+    method: &'a str,
+    path: &'a str,
+}
+
+/// A Partner Center token is refused by Graph and a Graph token by Partner Center (401, in the
+/// refusing service's error shape).
+fn check_audience(route: &Route, audience: Audience) -> Result<(), SimResponse> {
+    match (route, audience) {
+        (Route::Graph(_), Audience::Graph) => Ok(()),
+        (Route::Graph(_), Audience::PartnerCenter) => Err(graph::graph_error(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token validation failure. Invalid audience: the token was issued for Partner Center; ask for https://graph.microsoft.com/.default.",
+        )),
+        (_, Audience::Graph) => Err(unauthorized(
+            "Authentication failed: the token's audience is Microsoft Graph, not Partner Center. Acquire a token for https://api.partnercenter.microsoft.com.",
+        )),
+        (_, Audience::PartnerCenter) => Ok(()),
+    }
+}
+
+/// Serve a Graph route through `sim/graph/`.
+fn graph_dispatch(ctx: &Ctx<'_>, area: graph::Area) -> SimResponse {
+    let segs: Vec<&str> = ctx.path.split('/').filter(|s| !s.is_empty()).collect();
+    let (version, rest) = match segs.split_first() {
+        Some((v, rest)) => (*v, rest),
+        None => ("", &[][..]),
+    };
+    let host = ctx.header("host").unwrap_or("127.0.0.1");
+    let gctx = GraphCtx {
+        sh: ctx.sh,
+        method: ctx.method,
+        segs: rest,
+        version,
+        params: ctx.params,
+        headers: ctx.headers,
+        body: ctx.body,
+        origin: format!("http://{host}"),
+    };
+    graph::dispatch(&gctx, area)
 }
 
 impl Ctx<'_> {
@@ -800,6 +746,7 @@ impl Ctx<'_> {
 
 fn dispatch(ctx: &Ctx<'_>, route: &Route) -> SimResponse {
     let r = match route {
+        Route::Graph(area) => return graph_dispatch(ctx, *area),
         Route::Customers => list_customers(ctx),
         Route::Customer(id) => with_customer(ctx, id, |c| {
             Ok(SimResponse::json(200, &render::customer_full(c)))
