@@ -44,18 +44,8 @@ pub enum DemoError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot create the demo directory {path}")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Fs(#[from] crate::fsio::FsError),
     #[error("simulated day")]
     Day(#[source] jiff::Error),
     #[error("cannot start the simulator")]
@@ -265,10 +255,7 @@ fn fresh_dir(dir: &Path) -> Result<(), DemoError> {
             std::fs::remove_dir_all(&p).map_err(|source| DemoError::Clear { path: p, source })?;
         }
     }
-    std::fs::create_dir_all(dir).map_err(|source| DemoError::CreateDir {
-        path: dir.to_owned(),
-        source,
-    })
+    Ok(crate::fsio::create_dir_all(dir)?)
 }
 
 fn demo_config(dir: &Path, base_url: &str, receivables: &Path) -> String {
@@ -421,24 +408,10 @@ fn this_binary() -> String {
     }
 }
 
-fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError {
-    let path = path.to_owned();
-    move |source| DemoError::Write { path, source }
-}
-
 fn write(path: &Path, text: &str) -> Result<(), DemoError> {
-    std::fs::write(path, text).map_err(write_error(path))
+    Ok(crate::fsio::write(path, text.as_bytes())?)
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), DemoError> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(write_error(path))?;
-    f.write_all(text.as_bytes()).map_err(write_error(path))
+    Ok(crate::fsio::write_private(path, text.as_bytes())?)
 }

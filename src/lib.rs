@@ -18,6 +18,7 @@ pub mod execute;
 pub mod exit;
 pub mod fraud_list;
 pub mod fraud_status;
+pub mod fsio;
 pub mod graph;
 pub mod hygiene;
 pub mod ledger;

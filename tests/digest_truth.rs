@@ -7,17 +7,16 @@
 mod support;
 mod truth;
 
-use support::smtp::SmtpServer;
-use truth::{at, digests, noon, options, run, subject, text_part, world};
+use truth::{at, digests, noon, run, subject, text_part, world};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn top_debtors_are_ranked_within_each_currency_never_across() {
-    let smtp = SmtpServer::start(options()).await;
     let now = noon();
-    let w = world(now, smtp.port(), "notify", "").await;
+    let w = world(now, "notify", "").await;
+    let smtp = w.smtp();
     let (code, out) = run(&w, now).await;
     assert_eq!(code, Some(0), "{out}");
-    let digests = digests(&smtp);
+    let digests = digests(smtp);
     assert_eq!(digests.len(), 1, "one digest");
     let text = text_part(&digests[0]);
     let section = text
@@ -68,13 +67,13 @@ async fn top_debtors_are_ranked_within_each_currency_never_across() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incomplete_digest_says_what_is_missing_and_the_complete_one_follows_once() {
-    let smtp = SmtpServer::start(options()).await;
     let now = noon();
-    let w = world(now, smtp.port(), "notify", "").await;
+    let w = world(now, "notify", "").await;
+    let smtp = w.smtp();
 
     // The day's first run cannot import the receivables (a malformed export).
     std::fs::write(
-        &w.receivables,
+        &w.receivables_path(),
         format!(
             "{}\nnot-a-customer,INV-X,oops\n",
             w.receivables_csv.trim_end()
@@ -87,7 +86,7 @@ async fn an_incomplete_digest_says_what_is_missing_and_the_complete_one_follows_
         Some(3),
         "a failed import makes the run degraded: {out}"
     );
-    let first = digests(&smtp);
+    let first = digests(smtp);
     assert_eq!(first.len(), 1, "the incomplete digest goes out: {out}");
     assert!(
         subject(&first[0]).contains("(incomplete data)"),
@@ -104,19 +103,15 @@ async fn an_incomplete_digest_says_what_is_missing_and_the_complete_one_follows_
     // Still broken an hour later: no second incomplete digest.
     let (code, out) = run(&w, at(now, 1)).await;
     assert_eq!(code, Some(3), "{out}");
-    assert_eq!(
-        digests(&smtp).len(),
-        1,
-        "the incomplete digest is sent once"
-    );
+    assert_eq!(digests(smtp).len(), 1, "the incomplete digest is sent once");
 
     // The export is fixed: the complete digest follows, once.
-    std::fs::write(&w.receivables, &w.receivables_csv).expect("fix the export");
+    std::fs::write(&w.receivables_path(), &w.receivables_csv).expect("fix the export");
     let (code, out) = run(&w, at(now, 2)).await;
     assert_eq!(code, Some(0), "{out}");
     let (code, out2) = run(&w, at(now, 3)).await;
     assert_eq!(code, Some(0), "{out2}");
-    let all = digests(&smtp);
+    let all = digests(smtp);
     assert_eq!(all.len(), 2, "exactly one complete digest follows: {out}");
     let complete = text_part(&all[1]);
     assert!(
@@ -127,7 +122,7 @@ async fn an_incomplete_digest_says_what_is_missing_and_the_complete_one_follows_
     assert!(!complete.contains("INCOMPLETE DATA"), "{complete}");
     assert!(complete.contains("TOP DEBTORS"), "{complete}");
     assert!(
-        w.dir.path().join("reports").is_dir() || w.dir.path().join("state/reports").is_dir(),
+        w.dir().join("reports").is_dir() || w.dir().join("state/reports").is_dir(),
         "the digest file is written beside the state"
     );
 }

@@ -10,7 +10,7 @@ mod truth;
 use cspguard::sim::dataset::SimSubscription;
 use cspguard::sim::scenario::ids;
 use support::smtp::{Received, SmtpServer};
-use truth::{at, noon, options, run, text_part, world};
+use truth::{at, noon, run, text_part, world};
 
 const EXTRA: &str = "[partner.payment_instructions_by_locale]\n\
                      ja = \"JA-BANK: みずほ銀行 1234567\"\n\
@@ -25,11 +25,11 @@ fn to(smtp: &SmtpServer, domain: &str) -> Vec<Received> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_state_only_what_is_true_for_the_customer() {
-    let smtp = SmtpServer::start(options()).await;
     let now = noon();
-    let w = world(now, smtp.port(), "notify", EXTRA).await;
+    let w = world(now, "notify", EXTRA).await;
+    let smtp = w.smtp();
     // Woodgrove (final notice first, ko-KR) also has an Azure plan, which dunning never suspends.
-    w.sim.with_dataset(|d| {
+    w.sim().with_dataset(|d| {
         let c = d
             .customers
             .iter_mut()
@@ -45,7 +45,7 @@ async fn notices_state_only_what_is_true_for_the_customer() {
 
     // A final notice as the first email: no "earlier reminders"; it names the licence it will
     // suspend, not the Azure plan and not "all subscriptions"; Korean payment instructions.
-    let woodgrove = to(&smtp, "woodgrovekorea.example");
+    let woodgrove = to(smtp, "woodgrovekorea.example");
     assert_eq!(woodgrove.len(), 1, "{out}");
     let text = text_part(&woodgrove[0]);
     assert!(!text.contains("여러 차례 안내해 드렸음에도"), "{text}");
@@ -65,17 +65,17 @@ async fn notices_state_only_what_is_true_for_the_customer() {
     assert!(text.contains("KO-BANK: 신한은행 110-123"), "{text}");
 
     // ja-JP gets the `ja` payment instructions; Swedish falls back to the default ones.
-    let tailspin = to(&smtp, "tailspintoyskk.example");
+    let tailspin = to(smtp, "tailspintoyskk.example");
     assert_eq!(tailspin.len(), 1);
     assert!(text_part(&tailspin[0]).contains("JA-BANK: みずほ銀行 1234567"));
-    let fabrikam = to(&smtp, "fabrikamab.example");
+    let fabrikam = to(smtp, "fabrikamab.example");
     let sv = text_part(&fabrikam[0]);
     assert!(!sv.contains("JA-BANK") && !sv.contains("KO-BANK"), "{sv}");
 
     // A week later Tailspin's final notice follows the reminder it really got: now it says so.
     let (code, out) = run(&w, at(now, 7 * 24)).await;
     assert_eq!(code, Some(0), "{out}");
-    let tailspin = to(&smtp, "tailspintoyskk.example");
+    let tailspin = to(smtp, "tailspintoyskk.example");
     assert_eq!(tailspin.len(), 2, "{out}");
     let final_notice = text_part(&tailspin[1]);
     assert!(

@@ -7,8 +7,8 @@
 mod support;
 mod truth;
 
-use support::smtp::SmtpServer;
-use truth::{Out, at, cli, noon, options, run, world};
+use support::cli::Output as Out;
+use truth::{at, cli, noon, run, world};
 
 fn widest(text: &str) -> usize {
     text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
@@ -21,9 +21,8 @@ fn ok(out: &Out) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_history_and_approve_fit_100_columns_with_names_and_local_times() {
-    let smtp = SmtpServer::start(options()).await;
     let now = noon();
-    let w = world(now, smtp.port(), "notify", "").await;
+    let w = world(now, "notify", "").await;
     for days in [0, 6, 13] {
         // The simulator's clock stays at day 0, so later runs cannot read the activity log
         // (degraded, exit 3); everything else is collected and acted on.

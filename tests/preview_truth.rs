@@ -7,17 +7,15 @@ mod support;
 mod truth;
 
 use cspguard::sim::scenario::ids;
-use support::smtp::SmtpServer;
-use truth::{cli, noon, options, run, world};
+use truth::{cli, noon, run, world};
 
 const EXTRA: &str = "[partner.payment_instructions_by_locale]\n\
                      ja = \"JA-BANK: みずほ銀行 1234567\"\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_uses_the_partner_a_real_customer_and_regional_locale_tags() {
-    let smtp = SmtpServer::start(options()).await;
     let now = noon();
-    let w = world(now, smtp.port(), "notify", EXTRA).await;
+    let w = world(now, "notify", EXTRA).await;
     let (code, out) = run(&w, now).await;
     assert_eq!(code, Some(0), "{out}");
 

@@ -87,15 +87,7 @@ async fn list(cfg: &cspguard::config::Config, args: ListArgs) -> anyhow::Result<
     if let Some(why) = state.not_used() {
         eprintln!("note: {why}");
     }
-    let ledger = if cfg.state.path.exists() {
-        Ledger::open(&cfg.state.path).or_exit()?
-    } else {
-        eprintln!(
-            "note: no state database at {} yet: no cspguard action is recorded",
-            cfg.state.path.display()
-        );
-        Ledger::open_in_memory().or_exit()?
-    };
+    let ledger = super::existing_ledger_or_empty(cfg, "no cspguard action is recorded")?;
     let pc = context::client(
         cfg,
         state.refresh_store(),

@@ -270,6 +270,23 @@ pub fn now() -> anyhow::Result<Timestamp> {
 }
 
 /// Flush standard output after a library wrote to it.
+/// The existing state database, read-only use; without one, an empty in-memory ledger and a
+/// note on stderr saying `missing` (what that means for this command). Never creates the file.
+pub fn existing_ledger_or_empty(
+    cfg: &cspguard::config::Config,
+    missing: &str,
+) -> anyhow::Result<cspguard::ledger::Ledger> {
+    use cspguard::ledger::Ledger;
+    if cfg.state.path.exists() {
+        return Ok(Ledger::open(&cfg.state.path).or_exit()?);
+    }
+    eprintln!(
+        "note: no state database at {} yet: {missing}",
+        cfg.state.path.display()
+    );
+    Ok(Ledger::open_in_memory().or_exit()?)
+}
+
 pub fn flush(mut out: impl std::io::Write) -> anyhow::Result<()> {
     out.flush().context("cannot write to standard output")
 }

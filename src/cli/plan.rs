@@ -15,7 +15,6 @@ use cspguard::config::Config;
 use cspguard::context;
 use cspguard::credentials::AppUserState;
 use cspguard::exit::Exit;
-use cspguard::ledger::Ledger;
 use cspguard::pc::CallStats;
 use cspguard::plan::{Plan, render};
 use cspguard::planning::{self, Planned};
@@ -126,17 +125,11 @@ pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
     if let Some(why) = state.not_used() {
         eprintln!("note: {why}");
     }
-    let ledger = if cfg.state.path.exists() {
-        Ledger::open(&cfg.state.path).or_exit()?
-    } else {
-        eprintln!(
-            "note: no state database at {} yet: it is created by the first `cspguard run`. The \
-             plan starts from an empty ledger (no holds, no earlier notices) and keeps no \
-             billing-profile cache",
-            cfg.state.path.display()
-        );
-        Ledger::open_in_memory().or_exit()?
-    };
+    let ledger = super::existing_ledger_or_empty(
+        cfg,
+        "it is created by the first `cspguard run`. The plan starts from an empty ledger (no \
+         holds, no earlier notices) and keeps no billing-profile cache",
+    )?;
     let pc = context::client(cfg, state.refresh_store(), uuid::Uuid::new_v4()).or_exit()?;
     let now = match &args.at {
         Some(at) => match parse_at(at, &cfg.time_zone(), super::now()?) {

@@ -18,7 +18,6 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::pc::auth::{AuthSettings, Authenticator};
 use crate::pc::client::ClientOptions;
 use crate::pc::error::PcError;
 use crate::pc::lenient;
@@ -84,18 +83,7 @@ impl GraphClient {
     pub fn new(pc: &ClientOptions, graph: &GraphOptions) -> Result<Self, PcError> {
         let base = parse_base_url(&graph.base_url)?;
         let http = build_http(pc.request_timeout, pc.connect_timeout)?;
-        let auth = Authenticator::new(
-            http.clone(),
-            AuthSettings {
-                authority: &pc.authority,
-                tenant: pc.tenant_id.trim(),
-                client_id: pc.client_id.trim(),
-                client_secret: &pc.client_secret,
-                style: pc.token_style,
-                resource: &graph.resource,
-                app_user: None,
-            },
-        )?;
+        let auth = pc.authenticator(http.clone(), &graph.resource, None)?;
         let limiter = RateLimiter::new(graph.rate_limit_per_minute, graph.max_concurrency);
         let transport = Transport::new(
             http,

@@ -853,11 +853,7 @@ fn write_actions(
     title: &str,
     show: &Show<'_>,
 ) -> Result<(), AdminError> {
-    if format == OutputFormat::Json {
-        return write_json(out, &rows);
-    }
-    writeln!(out, "{title}")?;
-    write_table(out, &action_table(rows, show), rows.is_empty())
+    write_rows(out, format, (title, rows), |r| action_table(r, show))
 }
 
 fn write_holds(
@@ -867,11 +863,21 @@ fn write_holds(
     title: &str,
     show: &Show<'_>,
 ) -> Result<(), AdminError> {
+    write_rows(out, format, (title, rows), |r| hold_table(r, show))
+}
+
+/// Rows as JSON, or under `title` as the table `table` makes of them.
+fn write_rows<T: serde::Serialize>(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    (title, rows): (&str, &[T]),
+    table: impl FnOnce(&[T]) -> Table,
+) -> Result<(), AdminError> {
     if format == OutputFormat::Json {
         return write_json(out, &rows);
     }
     writeln!(out, "{title}")?;
-    write_table(out, &hold_table(rows, show), rows.is_empty())
+    write_table(out, &table(rows), rows.is_empty())
 }
 
 fn write_table(out: &mut dyn Write, t: &Table, empty: bool) -> Result<(), AdminError> {

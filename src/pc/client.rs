@@ -102,6 +102,30 @@ impl ClientOptions {
     }
 }
 
+impl ClientOptions {
+    /// The authenticator of this Entra app for the token audience `resource` (Partner Center's,
+    /// or Graph's for the Graph client), with App+User only when `app_user` is given.
+    pub(crate) fn authenticator(
+        &self,
+        http: reqwest::Client,
+        resource: &str,
+        app_user: Option<Arc<dyn RefreshTokenStore>>,
+    ) -> Result<Authenticator, PcError> {
+        Authenticator::new(
+            http,
+            AuthSettings {
+                authority: &self.authority,
+                tenant: self.tenant_id.trim(),
+                client_id: self.client_id.trim(),
+                client_secret: &self.client_secret,
+                style: self.token_style,
+                resource,
+                app_user,
+            },
+        )
+    }
+}
+
 impl std::fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientOptions")
@@ -208,18 +232,7 @@ impl PartnerCenter {
         }
         let base = parse_base_url(&opts.base_url)?;
         let http = build_http(opts.request_timeout, opts.connect_timeout)?;
-        let auth = Authenticator::new(
-            http.clone(),
-            AuthSettings {
-                authority: &opts.authority,
-                tenant: opts.tenant_id.trim(),
-                client_id: opts.client_id.trim(),
-                client_secret: &opts.client_secret,
-                style: opts.token_style,
-                resource: &opts.resource,
-                app_user: opts.app_user.clone(),
-            },
-        )?;
+        let auth = opts.authenticator(http.clone(), &opts.resource, opts.app_user.clone())?;
         let limiter = RateLimiter::new(opts.rate_limit_per_minute, opts.max_concurrency);
         let transport = Transport::new(
             http,

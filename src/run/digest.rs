@@ -87,25 +87,10 @@ pub enum DigestError {
     Ledger(#[from] LedgerError),
     #[error("cannot render the digest")]
     Render(#[source] TemplateError),
-    #[error("cannot create the digest directory {path}")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot keep the digest's HTML copy")]
+    Fs(#[from] crate::fsio::FsError),
     #[error("cannot send the digest")]
     Send(#[source] MailError),
-}
-
-fn write_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> DigestError {
-    let path = path.to_owned();
-    move |source| DigestError::Write { path, source }
 }
 
 /// Where digests are written.
@@ -235,14 +220,10 @@ async fn write_and_send(
         .render_digest(&ctx)
         .map_err(DigestError::Render)?;
     let dir = digest_dir(cfg);
-    std::fs::create_dir_all(&dir).map_err(|source| DigestError::CreateDir {
-        path: dir.clone(),
-        source,
-    })?;
+    crate::fsio::create_dir_all(&dir)?;
     let file = dir.join(format!("digest-{date}.html"));
     let tmp = dir.join(format!(".digest-{date}.html.tmp"));
-    std::fs::write(&tmp, &rendered.html).map_err(write_error(&tmp))?;
-    std::fs::rename(&tmp, &file).map_err(write_error(&file))?;
+    crate::fsio::write_atomic(&file, &tmp, rendered.html.as_bytes())?;
     let ops = cfg
         .mail
         .as_ref()
