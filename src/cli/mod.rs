@@ -278,13 +278,13 @@ pub fn existing_ledger_or_empty(
 ) -> anyhow::Result<cspguard::ledger::Ledger> {
     use cspguard::ledger::Ledger;
     if cfg.state.path.exists() {
-        return Ok(Ledger::open(&cfg.state.path).or_exit()?);
+        return Ledger::open(&cfg.state.path).or_exit();
     }
     eprintln!(
         "note: no state database at {} yet: {missing}",
         cfg.state.path.display()
     );
-    Ok(Ledger::open_in_memory().or_exit()?)
+    Ledger::open_in_memory().or_exit()
 }
 
 pub fn flush(mut out: impl std::io::Write) -> anyhow::Result<()> {
