@@ -73,7 +73,7 @@ async fn an_incomplete_digest_says_what_is_missing_and_the_complete_one_follows_
 
     // The day's first run cannot import the receivables (a malformed export).
     std::fs::write(
-        &w.receivables_path(),
+        w.receivables_path(),
         format!(
             "{}\nnot-a-customer,INV-X,oops\n",
             w.receivables_csv.trim_end()
@@ -106,7 +106,7 @@ async fn an_incomplete_digest_says_what_is_missing_and_the_complete_one_follows_
     assert_eq!(digests(smtp).len(), 1, "the incomplete digest is sent once");
 
     // The export is fixed: the complete digest follows, once.
-    std::fs::write(&w.receivables_path(), &w.receivables_csv).expect("fix the export");
+    std::fs::write(w.receivables_path(), &w.receivables_csv).expect("fix the export");
     let (code, out) = run(&w, at(now, 2)).await;
     assert_eq!(code, Some(0), "{out}");
     let (code, out2) = run(&w, at(now, 3)).await;
