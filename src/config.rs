@@ -632,6 +632,12 @@ impl Config {
                 });
             }
         }
+        if let Err(why) = self.fraud.sources.check(self.fraud_available()) {
+            return Err(ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: format!("[fraud]: {why}"),
+            });
+        }
         if self.digest.hour > 23 {
             return Err(ConfigError::InvalidNoPosition {
                 path: path.to_owned(),
@@ -786,6 +792,22 @@ impl Config {
             alerts: self.alerts.clone(),
             customers: self.customers.clone(),
         }
+    }
+
+    /// Which fraud sources have credentials (what `[fraud] sources = "auto"` decides from).
+    pub fn fraud_available(&self) -> crate::policy::fraud::Available {
+        crate::policy::fraud::Available {
+            graph: self.graph.is_some(),
+            app_user: self.partner_center.app_user.is_some(),
+        }
+    }
+
+    /// Whether `source` is read by runs with this config, and why not.
+    pub fn fraud_source_use(
+        &self,
+        source: crate::policy::fraud::FraudSource,
+    ) -> crate::policy::fraud::SourceUse {
+        self.fraud.sources.use_of(source, self.fraud_available())
     }
 
     /// The configured time zone (validated at load time).

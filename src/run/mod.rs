@@ -252,7 +252,7 @@ async fn cycle_body(
 
     let planned = crate::observe::with_spinner(
         "collecting from Partner Center",
-        planning::plan(&session.pc, cfg, ledger, now),
+        planning::plan_with(&session.pc, session.graph(), cfg, ledger, now),
     )
     .await;
     // A dry-run keeps apart from every state a later real run depends on (the audit watermark,
@@ -339,6 +339,7 @@ fn nothing_collected(now: Timestamp) -> Snapshot {
         usage: not_read(),
         audit_records: not_read(),
         fraud_events: not_read(),
+        security_alerts: not_read(),
         invoice_summary: not_read(),
         invoices: not_read(),
         details: Default::default(),

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 pub use dataset::{
     AZURE_PLAN_OFFER_ID, Dataset, SimAuditRecord, SimCustomer, SimEntitlement, SimFraudEvent,
+    SimMfa, SimSecurityAlert,
     SimInvoice, SimInvoiceSummary, SimSubscription, make_etag,
 };
 
