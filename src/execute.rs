@@ -1019,6 +1019,13 @@ async fn perform_pc(
         ActionKind::CancelAzureSubscription {
             azure_subscription_id,
         } => e.cancel_azure(&customer, azure_subscription_id).await,
+        ActionKind::GraphAlertStatus { .. } => Err(EnforceError::Action {
+            error: ActionError::permanent(
+                "a Graph alert status is set by `cspguard fraud resolve --alert`, not by a run"
+                    .to_owned(),
+            ),
+            alert: None,
+        }),
         ActionKind::CustomerNotice { .. }
         | ActionKind::OpsAlert { .. }
         | ActionKind::OpsAlertGroup(_) => Err(EnforceError::Action {

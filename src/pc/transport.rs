@@ -554,6 +554,17 @@ fn status_error(req: &ApiRequest, response: &Response) -> PcError {
     if status == StatusCode::PRECONDITION_FAILED {
         return PcError::PreconditionFailed { endpoint, message };
     }
+    if status == StatusCode::UNAUTHORIZED
+        && req.kind == TokenKind::AppUser
+        && mentions_mfa(code.as_deref(), &message)
+    {
+        return PcError::MfaRequired {
+            endpoint,
+            status: code_u16,
+            code,
+            message,
+        };
+    }
     if status == StatusCode::FORBIDDEN && mentions_app_user(code.as_deref(), &message) {
         return PcError::AppUserRequired {
             endpoint,
@@ -570,6 +581,16 @@ fn status_error(req: &ApiRequest, response: &Response) -> PcError {
         message,
         hint,
     }
+}
+
+/// Partner Center's refusal of an App+User call without an MFA claim: code 900421 (reported by
+/// partners; Microsoft's page names no body), or a message that says MFA is required.
+fn mentions_mfa(code: Option<&str>, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    code.is_some_and(|c| c.trim() == "900421")
+        || m.contains("multi-factor")
+        || m.contains("multifactor")
+        || m.contains("mfa")
 }
 
 /// What to do about an error answer that is not retried.
