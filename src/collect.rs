@@ -15,8 +15,8 @@ use jiff::civil::Date;
 use tokio::task::JoinSet;
 
 use crate::pc::models::{CustomerBillingProfile, FraudEvent};
-use crate::policy::fraud::SourceUse;
 use crate::pc::{PartnerCenter, PcError};
+use crate::policy::fraud::SourceUse;
 use crate::snapshot::{CustomerDetail, Section, Snapshot};
 
 /// Which customers get per-customer detail calls.

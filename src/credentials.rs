@@ -41,15 +41,45 @@ pub fn refresh_store(cfg: &Config) -> Result<Option<Arc<dyn RefreshTokenStore>>,
         return Ok(None);
     };
     let ledger = Ledger::open(&cfg.state.path)?;
-    let seed = if ledger.load_refresh_token()?.is_some() {
-        None
-    } else {
-        Some(secrets::resolve_from_env(
+    let configured = || {
+        secrets::resolve_from_env(
             &app_user.refresh_token_ref(),
             app_user.refresh_token.as_ref(),
-        )?)
+        )
+    };
+    let seed = if ledger.load_refresh_token()?.is_some() {
+        // A stored token exists: a different configured token is a new consent (for example
+        // after MFA enforcement refused the old one) and replaces it. A configured token that
+        // cannot be read leaves the stored one in use.
+        if let Ok(configured) = configured() {
+            reseed_if_new(&ledger, &configured)?;
+        }
+        None
+    } else {
+        let seed = configured()?;
+        ledger.save_refresh_seed(&seed, Timestamp::now())?;
+        Some(seed)
     };
     Ok(Some(Arc::new(LedgerRefreshStore::new(ledger, seed))))
+}
+
+/// Replace the stored refresh token with `configured` when it differs from the configured token
+/// the stored one descends from (first recorded by this version: then nothing is replaced).
+fn reseed_if_new(ledger: &Ledger, configured: &SecretString) -> Result<(), LedgerError> {
+    use secrecy::ExposeSecret;
+    let now = Timestamp::now();
+    match ledger.load_refresh_seed()? {
+        Some(known) if known.expose_secret() == configured.expose_secret() => Ok(()),
+        Some(_) => {
+            tracing::info!(
+                "a new App+User refresh token is configured (a new consent): it replaces the \
+                 token stored in the state database"
+            );
+            ledger.save_refresh_token(configured, now)?;
+            ledger.save_refresh_seed(configured, now)
+        }
+        None => ledger.save_refresh_seed(configured, now),
+    }
 }
 
 /// The state opened for a command outside a run that may refresh App+User tokens (`plan`,

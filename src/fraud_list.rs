@@ -110,7 +110,9 @@ pub async fn list(
     };
     let alerts = match sources.graph {
         Some(g) => {
-            let since = now.checked_sub(jiff::SignedDuration::from_hours(24 * 30)).ok();
+            let since = now
+                .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
+                .ok();
             let query = AlertQuery::OpenOrObservedSince(since);
             let pages = alerts::list(g, &query).map_err(FraudListError::Graph)?;
             pages.collect_all().await.map_err(FraudListError::Graph)?

@@ -325,7 +325,10 @@ pub async fn resolve_alert(
         requires_approval: true,
         reason: format!(
             "{who} set Graph security alert {id} to {status}{} with `cspguard fraud resolve`",
-            reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+            reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         ),
         findings: Vec::new(),
         after: Vec::new(),

@@ -11,9 +11,9 @@ use cspguard::credentials;
 use cspguard::exit::Exit;
 use cspguard::fraud_list;
 use cspguard::fraud_status::{self, AlertResolveRequest, ReasonArg, ResolveRequest, StatusArg};
-use cspguard::policy::fraud::{FraudSource, SourceUse};
 use cspguard::ledger::admin::current_os_user;
 use cspguard::ledger::{Ledger, RunLock};
+use cspguard::policy::fraud::{FraudSource, SourceUse};
 
 use super::{OrExit as _, OutputFormat};
 
@@ -114,9 +114,16 @@ async fn resolve_alert(
     let ledger = Ledger::open(&cfg.state.path).or_exit()?;
     let now = super::now()?;
     let mut stdout = std::io::stdout().lock();
-    fraud_status::resolve_alert(&graph, &ledger, request, &current_os_user(), now, &mut stdout)
-        .await
-        .or_exit()?;
+    fraud_status::resolve_alert(
+        &graph,
+        &ledger,
+        request,
+        &current_os_user(),
+        now,
+        &mut stdout,
+    )
+    .await
+    .or_exit()?;
     super::flush(stdout)?;
     Ok(Exit::Ok)
 }

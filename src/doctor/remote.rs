@@ -88,7 +88,11 @@ pub(super) async fn graph(r: &mut Report<'_>, cfg: &Config) {
     const TOKEN: &str = "Graph token";
     const ALERTS: &str = "Graph security alerts";
     let Some(g) = &cfg.graph else {
-        r.line(Status::Skip, TOKEN, "no [graph] section: Graph security alerts are not read");
+        r.line(
+            Status::Skip,
+            TOKEN,
+            "no [graph] section: Graph security alerts are not read",
+        );
         return;
     };
     let client = match context::graph_client(cfg, uuid::Uuid::new_v4()) {

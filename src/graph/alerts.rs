@@ -184,9 +184,16 @@ impl AlertQuery {
 }
 
 /// The alerts matching `query`, page by page (`@odata.nextLink`, bounded by the client).
-pub fn list(client: &GraphClient, query: &AlertQuery) -> Result<GraphPages<PartnerSecurityAlert>, PcError> {
+pub fn list(
+    client: &GraphClient,
+    query: &AlertQuery,
+) -> Result<GraphPages<PartnerSecurityAlert>, PcError> {
     let filter = query.filter();
-    let params: Vec<(&str, &str)> = filter.as_deref().map(|f| ("$filter", f)).into_iter().collect();
+    let params: Vec<(&str, &str)> = filter
+        .as_deref()
+        .map(|f| ("$filter", f))
+        .into_iter()
+        .collect();
     let url = client.url(&ALERTS_PATH, &params)?;
     Ok(client.pages(LIST_LABEL, url))
 }
@@ -256,7 +263,12 @@ mod tests {
             Some("status eq 'active' or status eq 'investigating'")
         );
         let t: Timestamp = "2026-11-20T10:00:00.5Z".parse().expect("ts");
-        let f = AlertQuery::OpenOrObservedSince(Some(t)).filter().expect("filter");
-        assert!(f.ends_with("or lastObservedDateTime ge 2026-11-20T10:00:00Z"), "{f}");
+        let f = AlertQuery::OpenOrObservedSince(Some(t))
+            .filter()
+            .expect("filter");
+        assert!(
+            f.ends_with("or lastObservedDateTime ge 2026-11-20T10:00:00Z"),
+            "{f}"
+        );
     }
 }

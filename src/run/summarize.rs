@@ -303,5 +303,6 @@ pub(super) fn record_observations(
         if let Err(e) = ledger.set_watermark(AUDIT_WATERMARK, &utc_today.to_string(), now) {
             tracing::warn!(error = %e, "cannot advance the audit-record watermark");
         }
-    }    crate::fraud_alerts::record_watermark(ledger, snapshot, now);
+    }
+    crate::fraud_alerts::record_watermark(ledger, snapshot, now);
 }

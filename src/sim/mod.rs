@@ -36,8 +36,7 @@ use std::time::Duration;
 
 pub use dataset::{
     AZURE_PLAN_OFFER_ID, Dataset, SimAuditRecord, SimCustomer, SimEntitlement, SimFraudEvent,
-    SimMfa, SimSecurityAlert,
-    SimInvoice, SimInvoiceSummary, SimSubscription, make_etag,
+    SimInvoice, SimInvoiceSummary, SimMfa, SimSecurityAlert, SimSubscription, make_etag,
 };
 
 /// Errors of the simulator (starting it, loading datasets, serving).

@@ -120,13 +120,20 @@ impl FraudSources {
             return Ok(());
         };
         if list.is_empty() {
-            return Err("sources = []: list at least one of \"graph\" and \"v1\", or use \"auto\"".to_owned());
+            return Err(
+                "sources = []: list at least one of \"graph\" and \"v1\", or use \"auto\""
+                    .to_owned(),
+            );
         }
         for s in list {
             if let SourceUse::Skip(why) = self.use_of(*s, available) {
                 let fix = match s {
-                    FraudSource::Graph => "add a [graph] section (app-only, permission PartnerSecurity.Read.All)",
-                    FraudSource::V1 => "configure [partner_center.app_user] (the MFA consent flow in the README)",
+                    FraudSource::Graph => {
+                        "add a [graph] section (app-only, permission PartnerSecurity.Read.All)"
+                    }
+                    FraudSource::V1 => {
+                        "configure [partner_center.app_user] (the MFA consent flow in the README)"
+                    }
                 };
                 return Err(format!(
                     "sources lists {:?} but {why}: {fix}, or remove it from sources",
@@ -180,4 +187,3 @@ impl FraudConfig {
         Ok(())
     }
 }
-

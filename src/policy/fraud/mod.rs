@@ -30,9 +30,9 @@ use crate::pc::models::Subscription;
 use crate::plan::{
     ActionKind, DetailNeed, Finding, PlanBuilder, PlannedAction, Severity, SuspendReason,
 };
-use signal::Signal;
 use crate::policy::PolicyInput;
 use crate::snapshot::Section;
+use signal::Signal;
 
 const POLICY: &str = "fraud";
 
@@ -41,8 +41,11 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     let snap = input.snapshot;
     let v1 = usable(&snap.fraud_events, FraudSource::V1, out);
     let graph = usable(&snap.security_alerts, FraudSource::Graph, out);
-    let attempted = [snap.fraud_events.is_failed(), snap.security_alerts.is_failed()]
-        .contains(&true)
+    let attempted = [
+        snap.fraud_events.is_failed(),
+        snap.security_alerts.is_failed(),
+    ]
+    .contains(&true)
         || v1.is_some()
         || graph.is_some();
     if !attempted {
@@ -684,7 +687,11 @@ mod tests {
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(f.facts["confidence"], "medium");
         assert_eq!(f.facts["affected_resources"], "/subscriptions/x/vm-1");
-        assert!(f.summary.contains("severity high, confidence medium"), "{}", f.summary);
+        assert!(
+            f.summary.contains("severity high, confidence medium"),
+            "{}",
+            f.summary
+        );
         assert_eq!(p.findings[1].severity, Severity::Info);
         assert!(p.findings[1].summary.starts_with("TEST "));
         // The response works from the Graph source; the test alert gets none.
@@ -704,7 +711,11 @@ mod tests {
         let p = go(&s, &config(FraudResponse::Cancel, false));
         let fps: Vec<_> = p.findings.iter().map(|f| f.fingerprint.as_str()).collect();
         assert_eq!(fps, ["fraud.alert:c1:a2", "fraud.event:c1:ev1"]);
-        let merged = p.findings.iter().find(|f| f.rule == "fraud.event").expect("v1");
+        let merged = p
+            .findings
+            .iter()
+            .find(|f| f.rule == "fraud.event")
+            .expect("v1");
         assert_eq!(merged.facts["graph_alert_id"], "a1");
         assert!(merged.summary.contains("also Graph security alert a1"));
         assert_eq!(keys(&p), ["fraud-cancel/c1/az1", "fraud-cancel/c1/az2"]);

@@ -140,7 +140,11 @@ fn event_facts(e: &FraudEvent, s: &Signal<'_>) -> BTreeMap<String, String> {
         "severity",
         e.severity.as_ref().map(|s| s.as_str().to_owned()),
     );
-    put(&mut facts, "azure_subscription", s.azure_sub.map(str::to_owned));
+    put(
+        &mut facts,
+        "azure_subscription",
+        s.azure_sub.map(str::to_owned),
+    );
     put(&mut facts, "service", e.service_name.clone());
     put(
         &mut facts,
@@ -193,15 +197,27 @@ fn alert_facts(a: &PartnerSecurityAlert, s: &Signal<'_>) -> BTreeMap<String, Str
     let mut facts = BTreeMap::new();
     facts.insert("source".into(), "graph".into());
     facts.insert("alert_id".into(), a.id.clone());
-    put(&mut facts, "status", a.status.as_ref().map(|x| x.to_string()));
+    put(
+        &mut facts,
+        "status",
+        a.status.as_ref().map(|x| x.to_string()),
+    );
     put(&mut facts, "alert_type", a.alert_type.clone());
-    put(&mut facts, "severity", a.severity.as_ref().map(|x| x.to_string()));
+    put(
+        &mut facts,
+        "severity",
+        a.severity.as_ref().map(|x| x.to_string()),
+    );
     put(
         &mut facts,
         "confidence",
         a.confidence_level.as_ref().map(|x| x.to_string()),
     );
-    put(&mut facts, "azure_subscription", s.azure_sub.map(str::to_owned));
+    put(
+        &mut facts,
+        "azure_subscription",
+        s.azure_sub.map(str::to_owned),
+    );
     let resources: Vec<&str> = a
         .affected_resources
         .iter()
@@ -254,7 +270,11 @@ fn alert_summary(a: &PartnerSecurityAlert, s: &Signal<'_>) -> String {
     if let Some(t) = a.first_observed_date_time.or(a.detected_date_time) {
         summary.push_str(&format!(" since {}", short_time(t)));
     }
-    if let Some(r) = a.affected_resources.first().and_then(|r| r.resource_id.as_deref()) {
+    if let Some(r) = a
+        .affected_resources
+        .first()
+        .and_then(|r| r.resource_id.as_deref())
+    {
         summary.push_str(&format!("; resource {r}"));
     }
     summary
@@ -281,10 +301,7 @@ pub(super) fn merge<'e>(mut v1: Vec<Signal<'e>>, graph: Vec<Signal<'e>>) -> Vec<
     for alert in graph {
         match v1.iter_mut().find(|e| same_signal(e, &alert)) {
             Some(event) => {
-                let ids = event
-                    .facts
-                    .entry("graph_alert_id".into())
-                    .or_default();
+                let ids = event.facts.entry("graph_alert_id".into()).or_default();
                 if !ids.is_empty() {
                     ids.push_str(", ");
                 }

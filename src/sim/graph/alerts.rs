@@ -104,7 +104,9 @@ fn split_or(filter: &str) -> Vec<String> {
 }
 
 fn list(ctx: &GraphCtx<'_>) -> SimResponse {
-    let filter = param(ctx, "$filter").map(str::trim).filter(|f| !f.is_empty());
+    let filter = param(ctx, "$filter")
+        .map(str::trim)
+        .filter(|f| !f.is_empty());
     let terms = match filter.map(parse_filter) {
         None => None,
         Some(Some(t)) => Some(t),
@@ -148,7 +150,12 @@ fn list(ctx: &GraphCtx<'_>) -> SimResponse {
         .collect();
     matching.sort_by(|a, b| a.id.cmp(&b.id));
     let total = matching.len();
-    let page: Vec<Value> = matching.iter().skip(skip).take(top).map(|a| render(a)).collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(skip)
+        .take(top)
+        .map(|a| render(a))
+        .collect();
     let mut body = json!({
         "@odata.context": ctx.absolute("/beta/$metadata#security/partner/securityAlerts"),
         "value": page,
@@ -156,7 +163,10 @@ fn list(ctx: &GraphCtx<'_>) -> SimResponse {
     if skip + top < total
         && let Some(map) = body.as_object_mut()
     {
-        map.insert("@odata.nextLink".into(), Value::from(next_link(ctx, filter, top, skip + top)));
+        map.insert(
+            "@odata.nextLink".into(),
+            Value::from(next_link(ctx, filter, top, skip + top)),
+        );
     }
     SimResponse::json(200, &body)
 }
