@@ -883,6 +883,37 @@ mod tests {
     }
 
     #[test]
+    fn fraud_sources_are_checked_against_the_credentials_at_load() {
+        let graph_only = format!("{MINIMAL}[fraud]\nsources = [\"graph\"]\n");
+        let e = parse(&graph_only).unwrap_err().to_string();
+        assert!(e.contains("[fraud]") && e.contains("[graph]"), "{e}");
+        let ok = format!("{graph_only}[graph]\n");
+        let c = parse(&ok).unwrap();
+        assert!(
+            c.fraud_source_use(crate::policy::fraud::FraudSource::Graph)
+                .is_read()
+        );
+        assert_eq!(
+            c.fraud_source_use(crate::policy::fraud::FraudSource::V1),
+            crate::policy::fraud::SourceUse::Skip("not selected in [fraud] sources".into())
+        );
+        let auto = parse(MINIMAL).unwrap();
+        assert_eq!(
+            auto.fraud_source_use(crate::policy::fraud::FraudSource::Graph),
+            crate::policy::fraud::SourceUse::Skip("[graph] is not configured".into())
+        );
+        let bad = format!("{MINIMAL}[fraud]\nsources = \"everything\"\n");
+        assert!(parse(&bad).is_err());
+        let overlap = format!("{MINIMAL}[fraud]\noverlap_hours = 0\n");
+        assert!(
+            parse(&overlap)
+                .unwrap_err()
+                .to_string()
+                .contains("overlap_hours")
+        );
+    }
+
+    #[test]
     fn unknown_key_names_file_line_column_and_key() {
         let text = format!("{MINIMAL}rate_limit = 5\n");
         let e = parse(&text).unwrap_err().to_string();

@@ -214,4 +214,26 @@ mod tests {
         let store = LedgerRefreshStore::new(Ledger::open_in_memory().unwrap(), None);
         assert!(store.load().unwrap().is_none());
     }
+
+    #[test]
+    fn a_changed_configured_token_is_a_new_consent_and_replaces_the_stored_one() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = Timestamp::now();
+        ledger
+            .save_refresh_token(&SecretString::from("rotated-1"), now)
+            .unwrap();
+        let stored = || ledger.load_refresh_token().unwrap().unwrap();
+        // First seen by this version: recorded, nothing replaced.
+        reseed_if_new(&ledger, &SecretString::from("consent-a")).unwrap();
+        assert_eq!(stored().expose_secret(), "rotated-1");
+        reseed_if_new(&ledger, &SecretString::from("consent-a")).unwrap();
+        assert_eq!(stored().expose_secret(), "rotated-1");
+        // A new consent (e.g. after an MFA refusal) replaces the stored token.
+        reseed_if_new(&ledger, &SecretString::from("consent-b")).unwrap();
+        assert_eq!(stored().expose_secret(), "consent-b");
+        assert_eq!(
+            ledger.load_refresh_seed().unwrap().unwrap().expose_secret(),
+            "consent-b"
+        );
+    }
 }

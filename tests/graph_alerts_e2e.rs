@@ -82,7 +82,8 @@ async fn app_only_run_detects_crypto_mining_alerts_ops_plans_response_and_resolv
     let (ds, alert_id, plan) = fraud_tenant(now);
     let mut w = world(ds, now)
         .configure(|c, _| {
-            c.remove_section("partner_center.app_user");
+            c.remove_section("partner_center.app_user")
+                .set("fraud", "mark_investigating", "true");
         })
         .start()
         .await;
@@ -140,6 +141,9 @@ async fn app_only_run_detects_crypto_mining_alerts_ops_plans_response_and_resolv
         .expect("suspension planned");
     assert_eq!(suspend.status, ActionStatus::AwaitingApproval);
     assert!(actions.iter().all(|a| !a.key.contains("test-alert-1")));
+    // mark_investigating: the new alert was PATCHed to investigating; the test alert was not.
+    assert_eq!(sim_alert(&w, &alert_id).status, "investigating");
+    assert_eq!(sim_alert(&w, "test-alert-1").status, "active");
 
     // The watermark advanced; `fraud list` shows the Graph alerts.
     assert!(

@@ -176,6 +176,7 @@ impl<'c> Session<'c> {
             mode: options.mode,
             now: options.now,
             pc: Some(&self.pc),
+            graph: self.graph.as_ref(),
             selection: match scope {
                 RunScope::Cycle => Selection::All,
                 RunScope::OnlyApproved => Selection::OnlyApproved,

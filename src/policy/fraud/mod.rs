@@ -1,19 +1,26 @@
-//! The fraud policy: Azure fraud events from Partner Center (App+User only) and the configured
-//! response to them (`[fraud]`).
+//! The fraud policy: fraud signals from two sources, Partner Center's v1 fraud events (App+User
+//! only) and Microsoft Graph partner security alerts (app-only), and the configured response to
+//! them (`[fraud]`, `config.rs`). `signal.rs` turns either into one [`signal::Signal`] and folds
+//! a Graph alert into the v1 event reporting the same signal (same Azure subscription and type).
 //!
 //! Rules:
-//! - `fraud.event:{customer}:{eventId}` (critical): an open event (status Active, Investigating or
-//!   absent). Critical findings become ops alerts through `alerts`; this module plans no alert.
-//!   Events flagged as test events (`isTest`) are information only and get no response.
-//! - `fraud.not_checked:partner` (info): fraud events were not read (no App+User credentials).
-//! - `fraud.read_failed:partner` (warning): reading fraud events failed.
+//! - `fraud.event:{customer}:{eventId}` (critical): an open v1 event (status Active,
+//!   Investigating or absent); when both sources ran, it also names the Graph alert(s) of the
+//!   same signal (`graph_alert_id`). Critical findings become ops alerts through `alerts`; this
+//!   module plans no alert. Signals flagged `isTest` are information only and get no response.
+//! - `fraud.alert:{customer}:{alertId}` (critical): an open Graph alert no v1 event reports.
+//! - `fraud.not_checked:partner` (info): no fraud source was read (with why).
+//! - `fraud.read_failed:partner` / `fraud.read_failed:graph` (warning): reading a source failed.
+//!   A rule family is evaluated (its missing findings resolved) only when its source was read.
 //!
 //! Responses (`response`): `alert` (the finding alone), `suspend` (a `Suspend{Fraud}` of each
 //! active Azure plan subscription of the customer, key
 //! `fraud-suspend/{customer}/{subscription}/{eventId}`) or `cancel` (a
 //! `CancelAzureSubscription` of the affected Azure subscription, key
-//! `fraud-cancel/{customer}/{azureSub}`). With `mark_investigating`, new Active events get a
-//! `FraudEventStatus{Investigating}` action, key `fraud-status/{azureSub}/{eventId}/Investigating`.
+//! `fraud-cancel/{customer}/{azureSub}`), from either source (the key's last part is the event or
+//! alert id). With `mark_investigating`, new Active events get a `FraudEventStatus{Investigating}`
+//! action, key `fraud-status/{azureSub}/{eventId}/Investigating`, and new Graph alerts a
+//! `GraphAlertStatus{investigating}` action, key `fraud-alert-status/{alertId}/investigating`.
 //!
 //! Invariants: suspension and cancellation ALWAYS require approval, whatever the config;
 //! customers marked `exempt` are never suspended or cancelled (the plan says so); a suspension is
@@ -204,20 +211,27 @@ fn signal_finding(ev: &Signal<'_>, out: &mut PlanBuilder) {
     });
 }
 
-/// Set a new v1 event to `Investigating` in Partner Center (needs its Azure subscription id).
-/// Graph alerts are set by hand (`cspguard fraud resolve --alert`); the plan says so.
+/// Set a new signal to investigating: a v1 event in Partner Center (needs its Azure
+/// subscription id), a Graph alert with a PATCH.
 fn mark_investigating(ev: &Signal<'_>, out: &mut PlanBuilder) {
     if ev.source == FraudSource::Graph {
-        out.skip(
-            ev.customer,
-            POLICY,
-            format!(
-                "{} is not marked investigating automatically; run `cspguard fraud resolve \
-                 --alert {} --status investigating` once someone looks at it",
-                ev.what(),
-                ev.id
+        out.action(PlannedAction {
+            key: format!("fraud-alert-status/{}/investigating", ev.id),
+            customer: ev.customer.map(str::to_owned),
+            kind: ActionKind::GraphAlertStatus {
+                alert_id: ev.id.to_owned(),
+                status: "investigating".into(),
+                resolved_reason: None,
+            },
+            requires_approval: false,
+            reason: format!(
+                "Mark Graph security alert {} ({}) on {} as investigating (this only records \
+                 the status; it does not stop the activity)",
+                ev.id, ev.kind, ev.name
             ),
-        );
+            findings: vec![ev.fp.clone()],
+            after: vec![],
+        });
         return;
     }
     match ev.azure_sub {
@@ -695,8 +709,10 @@ mod tests {
         assert_eq!(p.findings[1].severity, Severity::Info);
         assert!(p.findings[1].summary.starts_with("TEST "));
         // The response works from the Graph source; the test alert gets none.
-        assert_eq!(keys(&p), ["fraud-cancel/c1/az1"]);
-        assert!(p.skipped.iter().any(|k| k.reason.contains("--alert a1")));
+        assert_eq!(
+            keys(&p),
+            ["fraud-alert-status/a1/investigating", "fraud-cancel/c1/az1"]
+        );
     }
 
     #[test]
