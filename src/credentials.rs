@@ -1,5 +1,6 @@
 //! The App+User refresh token's home: the ledger. Adapts the ledger's credential table to the
-//! client's [`RefreshTokenStore`] trait, seeded once from the configured initial token.
+//! client's [`RefreshTokenStore`] trait, seeded once from the configured initial token; a
+//! different configured token later is a new consent and replaces the stored one.
 //!
 //! Architecture invariant: a rotated refresh token is written to the ledger (a durable SQLite
 //! transaction) before the client uses the access token that came with it, so a crash never

@@ -104,9 +104,15 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
     if !input.app_user_configured {
         all_health.push(HealthLine {
             status: HealthStatus::NotChecked,
-            text: "App+User credentials are not configured: usage, budgets and fraud events are \
-                   not checked (complete the one-time App+User consent to enable them)."
-                .into(),
+            text: format!(
+                "App+User credentials are not configured: usage, budgets and fraud events are \
+                 not checked (complete the one-time App+User consent to enable them){}.",
+                if input.snapshot.security_alerts.data().is_some() {
+                    "; fraud is checked through Graph security alerts"
+                } else {
+                    ""
+                }
+            ),
         });
     }
     all_health.extend(health);

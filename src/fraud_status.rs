@@ -1,6 +1,7 @@
 //! Setting the status of Azure fraud events by hand (`cspguard fraud resolve`): `Investigating`,
-//! or `Resolved` with a reason, in Partner Center, recorded in the ledger as a done action with
-//! who asked and when.
+//! or `Resolved` with a reason, in Partner Center ([`resolve`]), or of a Microsoft Graph security
+//! alert (`--alert`, [`resolve_alert`], a PATCH with `legitimate`, `ignore` or `fraud`), recorded
+//! in the ledger as a done action with who asked and when.
 //!
 //! Invariants: the arguments are checked before anything is written or sent (`resolved` needs a
 //! reason, `investigating` takes none); the action is written to the ledger, approved by the OS
