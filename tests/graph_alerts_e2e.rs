@@ -163,6 +163,21 @@ async fn app_only_run_detects_crypto_mining_alerts_ops_plans_response_and_resolv
     assert_eq!(entry["customer_name"], "Fourth Coffee");
     assert!(entry["finding"].is_string(), "{entry}");
 
+    // `cspguard snapshot` shows the alerts as their own section.
+    let snap = w.cli(now, &["snapshot", "--format", "json"]).await;
+    assert_eq!(snap.code, Some(0), "{}", snap.show());
+    let v: serde_json::Value = serde_json::from_str(&snap.stdout).expect("JSON");
+    assert_eq!(
+        v["security_alerts"]["status"], "ok",
+        "{}",
+        v["security_alerts"]
+    );
+    assert_eq!(
+        v["security_alerts"]["data"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(v["fraud_events"]["status"], "not_checked");
+
     // `fraud resolve --alert` PATCHes the alert; the simulator holds the new status.
     let bad = w
         .cli(
