@@ -417,3 +417,40 @@ async fn simulator_pages_filters_and_patches_generated_alerts() {
     assert!(missing.is_not_found(), "{missing}");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_mfa_refusal_is_recognised_at_once_without_re_authenticating() {
+    let h = simulator(3).await;
+    h.with_dataset(|d| d.mfa = SimMfa::Missing);
+    let mut o = client_options(&h, 3);
+    o.app_user = Some(std::sync::Arc::new(
+        cspguard::pc::MemoryRefreshTokenStore::new(Some(secrecy::SecretString::from(
+            "sim-refresh-token-0",
+        ))),
+    ));
+    let pc = cspguard::pc::PartnerCenter::new(o).expect("client");
+    let err = pc
+        .fraud_events(None)
+        .next_page()
+        .await
+        .expect_err("refused for MFA");
+    assert!(err.is_mfa_required(), "{err:?}");
+    assert_eq!(err.status(), Some(401));
+    let text = err.to_string();
+    assert!(
+        text.contains("code 900421") && text.contains("redo the one-time"),
+        "{text}"
+    );
+    let api_calls = h
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("fraudEvents"))
+        .count();
+    assert_eq!(
+        api_calls, 1,
+        "not retried: a new token has no MFA claim either"
+    );
+    // App-only calls are unaffected.
+    pc.invoice_summary().await.expect("app-only still works");
+    h.shutdown().await;
+}

@@ -406,9 +406,14 @@ impl Transport {
                     bytes: response.body.len(),
                 }),
             },
-            StatusClass::Unauthorized => Attempt::Unauthorized {
-                generation: bearer.generation,
-                response,
+            // A refusal for a missing MFA claim stands: a new token from the same consent has
+            // no MFA claim either, so re-authenticating would only rotate the refresh token.
+            StatusClass::Unauthorized => match status_error(req, &response) {
+                e @ PcError::MfaRequired { .. } => Attempt::Fatal(e),
+                _ => Attempt::Unauthorized {
+                    generation: bearer.generation,
+                    response,
+                },
             },
             StatusClass::Throttled => {
                 self.bump(&req.label, |s| s.throttled += 1);
