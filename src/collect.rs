@@ -14,8 +14,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use tokio::task::JoinSet;
 
-use crate::pc::models::CustomerBillingProfile;
+use crate::pc::models::{CustomerBillingProfile, FraudEvent};
 use crate::pc::{PartnerCenter, PcError};
+use crate::policy::fraud::SourceUse;
 use crate::snapshot::{CustomerDetail, Section, Snapshot};
 
 /// Which customers get per-customer detail calls.
@@ -37,6 +38,8 @@ pub struct CollectOptions {
     pub details: DetailScope,
     /// Concurrent per-customer fetches (the client's rate limiter still bounds the rate).
     pub max_concurrency: usize,
+    /// Whether Partner Center's v1 fraud events are read (`[fraud] sources`).
+    pub fraud_v1: SourceUse,
 }
 
 impl CollectOptions {
@@ -50,6 +53,7 @@ impl CollectOptions {
             audit_since,
             details,
             max_concurrency: 8,
+            fraud_v1: SourceUse::Read,
         }
     }
 }
@@ -62,7 +66,7 @@ pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) 
         section(pc.customers().collect_all()),
         section(pc.customers_usage_records()),
         section(pc.audit_records(opts.audit_since, None).collect_all()),
-        section(pc.fraud_events(None).collect_all()),
+        fraud_v1(pc, &opts.fraud_v1),
         section(pc.invoice_summary()),
         section(pc.invoices().collect_all()),
     );
@@ -84,11 +88,24 @@ pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) 
         usage,
         audit_records,
         fraud_events,
+        security_alerts: Section::NotChecked {
+            reason: "not read by this collection (Graph alerts are a separate step)".to_owned(),
+        },
         invoice_summary,
         invoices,
         details,
         calls: pc.stats(),
         index: Default::default(),
+    }
+}
+
+/// The v1 fraud events, unless `[fraud] sources` leaves them out.
+async fn fraud_v1(pc: &PartnerCenter, use_: &SourceUse) -> Section<Vec<FraudEvent>> {
+    match use_ {
+        SourceUse::Read => section(pc.fraud_events(None).collect_all()).await,
+        SourceUse::Skip(reason) => Section::NotChecked {
+            reason: reason.clone(),
+        },
     }
 }
 

@@ -632,6 +632,12 @@ impl Config {
                 });
             }
         }
+        if let Err(why) = self.fraud.sources.check(self.fraud_available()) {
+            return Err(ConfigError::InvalidNoPosition {
+                path: path.to_owned(),
+                message: format!("[fraud]: {why}"),
+            });
+        }
         if self.digest.hour > 23 {
             return Err(ConfigError::InvalidNoPosition {
                 path: path.to_owned(),
@@ -788,6 +794,22 @@ impl Config {
         }
     }
 
+    /// Which fraud sources have credentials (what `[fraud] sources = "auto"` decides from).
+    pub fn fraud_available(&self) -> crate::policy::fraud::Available {
+        crate::policy::fraud::Available {
+            graph: self.graph.is_some(),
+            app_user: self.partner_center.app_user.is_some(),
+        }
+    }
+
+    /// Whether `source` is read by runs with this config, and why not.
+    pub fn fraud_source_use(
+        &self,
+        source: crate::policy::fraud::FraudSource,
+    ) -> crate::policy::fraud::SourceUse {
+        self.fraud.sources.use_of(source, self.fraud_available())
+    }
+
     /// The configured time zone (validated at load time).
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(self.timezone.get_ref()).unwrap_or(jiff::tz::TimeZone::UTC)
@@ -858,6 +880,37 @@ mod tests {
         assert_eq!(c.partner_center.token_style, TokenStyle::V1);
         assert_eq!(c.state.path, PathBuf::from(DEFAULT_STATE_PATH));
         assert!(c.partner_center.app_user.is_none());
+    }
+
+    #[test]
+    fn fraud_sources_are_checked_against_the_credentials_at_load() {
+        let graph_only = format!("{MINIMAL}[fraud]\nsources = [\"graph\"]\n");
+        let e = parse(&graph_only).unwrap_err().to_string();
+        assert!(e.contains("[fraud]") && e.contains("[graph]"), "{e}");
+        let ok = format!("{graph_only}[graph]\n");
+        let c = parse(&ok).unwrap();
+        assert!(
+            c.fraud_source_use(crate::policy::fraud::FraudSource::Graph)
+                .is_read()
+        );
+        assert_eq!(
+            c.fraud_source_use(crate::policy::fraud::FraudSource::V1),
+            crate::policy::fraud::SourceUse::Skip("not selected in [fraud] sources".into())
+        );
+        let auto = parse(MINIMAL).unwrap();
+        assert_eq!(
+            auto.fraud_source_use(crate::policy::fraud::FraudSource::Graph),
+            crate::policy::fraud::SourceUse::Skip("[graph] is not configured".into())
+        );
+        let bad = format!("{MINIMAL}[fraud]\nsources = \"everything\"\n");
+        assert!(parse(&bad).is_err());
+        let overlap = format!("{MINIMAL}[fraud]\noverlap_hours = 0\n");
+        assert!(
+            parse(&overlap)
+                .unwrap_err()
+                .to_string()
+                .contains("overlap_hours")
+        );
     }
 
     #[test]

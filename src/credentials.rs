@@ -1,5 +1,6 @@
 //! The App+User refresh token's home: the ledger. Adapts the ledger's credential table to the
-//! client's [`RefreshTokenStore`] trait, seeded once from the configured initial token.
+//! client's [`RefreshTokenStore`] trait, seeded once from the configured initial token; a
+//! different configured token later is a new consent and replaces the stored one.
 //!
 //! Architecture invariant: a rotated refresh token is written to the ledger (a durable SQLite
 //! transaction) before the client uses the access token that came with it, so a crash never
@@ -41,15 +42,45 @@ pub fn refresh_store(cfg: &Config) -> Result<Option<Arc<dyn RefreshTokenStore>>,
         return Ok(None);
     };
     let ledger = Ledger::open(&cfg.state.path)?;
-    let seed = if ledger.load_refresh_token()?.is_some() {
-        None
-    } else {
-        Some(secrets::resolve_from_env(
+    let configured = || {
+        secrets::resolve_from_env(
             &app_user.refresh_token_ref(),
             app_user.refresh_token.as_ref(),
-        )?)
+        )
+    };
+    let seed = if ledger.load_refresh_token()?.is_some() {
+        // A stored token exists: a different configured token is a new consent (for example
+        // after MFA enforcement refused the old one) and replaces it. A configured token that
+        // cannot be read leaves the stored one in use.
+        if let Ok(configured) = configured() {
+            reseed_if_new(&ledger, &configured)?;
+        }
+        None
+    } else {
+        let seed = configured()?;
+        ledger.save_refresh_seed(&seed, Timestamp::now())?;
+        Some(seed)
     };
     Ok(Some(Arc::new(LedgerRefreshStore::new(ledger, seed))))
+}
+
+/// Replace the stored refresh token with `configured` when it differs from the configured token
+/// the stored one descends from (first recorded by this version: then nothing is replaced).
+fn reseed_if_new(ledger: &Ledger, configured: &SecretString) -> Result<(), LedgerError> {
+    use secrecy::ExposeSecret;
+    let now = Timestamp::now();
+    match ledger.load_refresh_seed()? {
+        Some(known) if known.expose_secret() == configured.expose_secret() => Ok(()),
+        Some(_) => {
+            tracing::info!(
+                "a new App+User refresh token is configured (a new consent): it replaces the \
+                 token stored in the state database"
+            );
+            ledger.save_refresh_token(configured, now)?;
+            ledger.save_refresh_seed(configured, now)
+        }
+        None => ledger.save_refresh_seed(configured, now),
+    }
 }
 
 /// The state opened for a command outside a run that may refresh App+User tokens (`plan`,
@@ -183,5 +214,27 @@ mod tests {
     fn no_seed_and_no_saved_token_is_none() {
         let store = LedgerRefreshStore::new(Ledger::open_in_memory().unwrap(), None);
         assert!(store.load().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_changed_configured_token_is_a_new_consent_and_replaces_the_stored_one() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = Timestamp::now();
+        ledger
+            .save_refresh_token(&SecretString::from("rotated-1"), now)
+            .unwrap();
+        let stored = || ledger.load_refresh_token().unwrap().unwrap();
+        // First seen by this version: recorded, nothing replaced.
+        reseed_if_new(&ledger, &SecretString::from("consent-a")).unwrap();
+        assert_eq!(stored().expose_secret(), "rotated-1");
+        reseed_if_new(&ledger, &SecretString::from("consent-a")).unwrap();
+        assert_eq!(stored().expose_secret(), "rotated-1");
+        // A new consent (e.g. after an MFA refusal) replaces the stored token.
+        reseed_if_new(&ledger, &SecretString::from("consent-b")).unwrap();
+        assert_eq!(stored().expose_secret(), "consent-b");
+        assert_eq!(
+            ledger.load_refresh_seed().unwrap().unwrap().expose_secret(),
+            "consent-b"
+        );
     }
 }

@@ -104,9 +104,15 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
     if !input.app_user_configured {
         all_health.push(HealthLine {
             status: HealthStatus::NotChecked,
-            text: "App+User credentials are not configured: usage, budgets and fraud events are \
-                   not checked (complete the one-time App+User consent to enable them)."
-                .into(),
+            text: format!(
+                "App+User credentials are not configured: usage, budgets and fraud events are \
+                 not checked (complete the one-time App+User consent to enable them){}.",
+                if input.snapshot.security_alerts.data().is_some() {
+                    "; fraud is checked through Graph security alerts"
+                } else {
+                    ""
+                }
+            ),
         });
     }
     all_health.extend(health);
@@ -157,6 +163,9 @@ pub fn missing_data(snapshot: &Snapshot, receivables: &ReceivablesInput) -> Vec<
             d.billing_profile.is_failed() || d.subscriptions.is_failed() || d.budget.is_failed()
         })
         .count();
+    if snapshot.security_alerts.is_failed() {
+        missing.push("Graph security alerts (Microsoft Graph read failed)".to_owned());
+    }
     if details > 0 {
         missing.push(format!(
             "detail of {details} customer{} (Partner Center read failed)",
@@ -315,6 +324,9 @@ fn describe(kind: &ActionKind, customer: Option<&str>, snapshot: &Snapshot) -> S
         ActionKind::CancelAzureSubscription {
             azure_subscription_id,
         } => format!("CANCEL Azure subscription {azure_subscription_id} — irreversible"),
+        ActionKind::GraphAlertStatus {
+            alert_id, status, ..
+        } => format!("mark Graph security alert {alert_id} as {status}"),
     }
 }
 
@@ -761,6 +773,33 @@ fn section_line<T>(label: &str, s: &Section<T>, ok_text: impl FnOnce(&T) -> Stri
     }
 }
 
+/// The Graph security-alert source: read, failed, or not checked and why. Deliberately not read
+/// while the v1 fraud events were read is not a gap (fraud was checked), so it stays `Ok`.
+fn graph_alerts_line(s: &Snapshot) -> HealthLine {
+    const LABEL: &str = "Graph security alerts";
+    match (&s.security_alerts, &s.fraud_events) {
+        (Section::Ok { data }, _) => {
+            let test = data.iter().filter(|a| a.is_test()).count();
+            let open = data.iter().filter(|a| a.is_open()).count();
+            ok(format!(
+                "{LABEL}: {} alert{} read, {open} open{}.",
+                data.len(),
+                plural(data.len()),
+                if test > 0 {
+                    format!(" ({test} marked as test: shown, never acted on)")
+                } else {
+                    String::new()
+                }
+            ))
+        }
+        (Section::NotChecked { reason }, Section::Ok { .. }) => ok(format!(
+            "{LABEL}: not checked: {} (fraud was checked through Partner Center's fraud events).",
+            reason.trim_end_matches('.')
+        )),
+        (other, _) => section_line(LABEL, other, |_| String::new()),
+    }
+}
+
 fn snapshot_health(s: &Snapshot) -> Vec<HealthLine> {
     let count = |n: usize, what: &str| format!("{n} {what}{} read", plural(n));
     let mut lines = vec![
@@ -772,6 +811,7 @@ fn snapshot_health(s: &Snapshot) -> Vec<HealthLine> {
         section_line("Fraud events", &s.fraud_events, |f| {
             count(f.len(), "fraud event")
         }),
+        graph_alerts_line(s),
         section_line("Invoice summary", &s.invoice_summary, |_| "read".into()),
         section_line("Partner invoices", &s.invoices, |i| {
             count(i.len(), "invoice")

@@ -122,6 +122,8 @@ pub struct Executor<'a> {
     /// The Partner Center client for suspensions and the other Partner Center actions
     /// (`None`: they wait).
     pub pc: Option<&'a PartnerCenter>,
+    /// The Graph client for Graph alert status changes (`None`: they wait).
+    pub graph: Option<&'a crate::graph::GraphClient>,
     /// Which executable actions this run performs.
     pub selection: Selection,
     /// A stop request (SIGTERM): read before claiming each action; once set, nothing more is
@@ -531,6 +533,9 @@ impl Executor<'_> {
         snapshot: &Snapshot,
         report: &mut ExecutionReport,
     ) -> Result<(), ExecuteError> {
+        if matches!(action.kind, ActionKind::GraphAlertStatus { .. }) {
+            return self.graph_one(row, action, snapshot, report).await;
+        }
         let Some(pc) = self.pc else {
             report.waiting.push((
                 row.key.clone(),
@@ -560,6 +565,55 @@ impl Executor<'_> {
             now: self.now,
         };
         let result = perform_pc(&enforcer, &claimed, action).await;
+        self.record_enforcement(&claimed, result, snapshot, report)
+            .await
+    }
+
+    /// Set a Graph security alert's status (claimed first, recorded like a Partner Center action).
+    async fn graph_one(
+        &self,
+        row: &ActionRow,
+        action: &PlannedAction,
+        snapshot: &Snapshot,
+        report: &mut ExecutionReport,
+    ) -> Result<(), ExecuteError> {
+        let (
+            Some(graph),
+            ActionKind::GraphAlertStatus {
+                alert_id,
+                status,
+                resolved_reason,
+            },
+        ) = (self.graph, &action.kind)
+        else {
+            report.waiting.push((
+                row.key.clone(),
+                "no Microsoft Graph connection in this run ([graph])".to_owned(),
+            ));
+            return Ok(());
+        };
+        let Some(claimed) = self.ledger.claim(row.id, self.now)? else {
+            return Ok(());
+        };
+        let status = crate::graph::alerts::AlertStatus::parse(status);
+        let reason = resolved_reason
+            .as_deref()
+            .map(crate::graph::alerts::AlertResolvedReason::parse);
+        let result =
+            match crate::graph::alerts::update_status(graph, alert_id, &status, reason.as_ref())
+                .await
+            {
+                Ok(alert) => Ok(Performed::Done(serde_json::json!({
+                    "alert_id": alert_id,
+                    "status": alert.status.as_ref().map(ToString::to_string),
+                }))),
+                Err(e) => Err(EnforceError::Action {
+                    error: ActionError::transient(format!(
+                        "Microsoft Graph did not update security alert {alert_id}: {e}"
+                    )),
+                    alert: None,
+                }),
+            };
         self.record_enforcement(&claimed, result, snapshot, report)
             .await
     }
@@ -1019,6 +1073,13 @@ async fn perform_pc(
         ActionKind::CancelAzureSubscription {
             azure_subscription_id,
         } => e.cancel_azure(&customer, azure_subscription_id).await,
+        ActionKind::GraphAlertStatus { .. } => Err(EnforceError::Action {
+            error: ActionError::permanent(
+                "a Graph alert status is set through Microsoft Graph, not Partner Center"
+                    .to_owned(),
+            ),
+            alert: None,
+        }),
         ActionKind::CustomerNotice { .. }
         | ActionKind::OpsAlert { .. }
         | ActionKind::OpsAlertGroup(_) => Err(EnforceError::Action {

@@ -1,7 +1,8 @@
-//! Listing Azure fraud events (`cspguard fraud list`): the events Partner Center reports now,
-//! with their status and customer names, next to what cspguard did about each (the ledger's
-//! fraud actions for the subscription and the event's finding). Read-only: it changes nothing in
-//! Partner Center or the ledger.
+//! Listing fraud signals (`cspguard fraud list`): the Azure fraud events Partner Center reports
+//! now and the Graph partner security alerts that are open or were observed in the last 30 days,
+//! from the sources the config reads ([`Sources`]), with their status and customer names, next
+//! to what cspguard did about each (the ledger's fraud actions for the subscription, event or
+//! alert, and its finding). Read-only: it changes nothing in Partner Center, Graph or the ledger.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,6 +10,8 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::graph::GraphClient;
+use crate::graph::alerts::{self, AlertQuery, PartnerSecurityAlert};
 use crate::ledger::{Ledger, LedgerError};
 use crate::pc::models::FraudEvent;
 use crate::pc::{PartnerCenter, PcError};
@@ -16,6 +19,18 @@ use crate::pc::{PartnerCenter, PcError};
 /// Errors of listing fraud events.
 #[derive(Debug, thiserror::Error)]
 pub enum FraudListError {
+    /// Microsoft Graph could not be read.
+    #[error(
+        "cannot read the security alerts from Microsoft Graph: {0}; check `cspguard doctor` \
+         and try again"
+    )]
+    Graph(PcError),
+    /// No fraud source is configured.
+    #[error(
+        "no fraud source is read with this config: {0}; configure [graph] (Graph security \
+         alerts, app-only) or App+User credentials (v1 fraud events)"
+    )]
+    NoSource(String),
     /// Partner Center could not be read.
     #[error(
         "cannot read the fraud events from Partner Center: {0}; check `cspguard doctor` and try \
@@ -30,7 +45,8 @@ pub enum FraudListError {
 impl crate::exit::ExitStatus for FraudListError {
     fn exit(&self) -> crate::exit::Exit {
         match self {
-            FraudListError::Partner(_) => crate::exit::Exit::Failed,
+            FraudListError::Partner(_) | FraudListError::Graph(_) => crate::exit::Exit::Failed,
+            FraudListError::NoSource(_) => crate::exit::Exit::Config,
             FraudListError::Ledger(e) => e.exit(),
         }
     }
@@ -39,6 +55,9 @@ impl crate::exit::ExitStatus for FraudListError {
 /// One fraud event and what cspguard did about it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FraudEntry {
+    /// `v1` (Partner Center fraud event) or `graph` (Graph security alert).
+    pub source: &'static str,
+    /// The event id, or the alert id for Graph.
     pub event_id: String,
     /// `Active`, `Investigating` or `Resolved` (as Partner Center reports it).
     pub status: String,
@@ -68,9 +87,38 @@ pub struct TakenAction {
     pub reason: String,
 }
 
-/// Read the fraud events from Partner Center and join them with the ledger.
-pub async fn list(pc: &PartnerCenter, ledger: &Ledger) -> Result<Vec<FraudEntry>, FraudListError> {
-    let events = pc.fraud_events(None).collect_all().await?;
+/// The sources to list; `None` = not read (with the reason in `why_none`).
+pub struct Sources<'a> {
+    pub v1: Option<&'a PartnerCenter>,
+    pub graph: Option<&'a GraphClient>,
+    /// Why neither is read, for the error when both are `None`.
+    pub why_none: String,
+}
+
+/// Read the fraud events and security alerts and join them with the ledger.
+pub async fn list(
+    sources: &Sources<'_>,
+    ledger: &Ledger,
+    now: Timestamp,
+) -> Result<Vec<FraudEntry>, FraudListError> {
+    if sources.v1.is_none() && sources.graph.is_none() {
+        return Err(FraudListError::NoSource(sources.why_none.clone()));
+    }
+    let events = match sources.v1 {
+        Some(pc) => pc.fraud_events(None).collect_all().await?,
+        None => Vec::new(),
+    };
+    let alerts = match sources.graph {
+        Some(g) => {
+            let since = now
+                .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
+                .ok();
+            let query = AlertQuery::OpenOrObservedSince(since);
+            let pages = alerts::list(g, &query).map_err(FraudListError::Graph)?;
+            pages.collect_all().await.map_err(FraudListError::Graph)?
+        }
+        None => Vec::new(),
+    };
     let names = ledger.customer_names()?;
     let actions: Vec<_> = ledger
         .actions(None, None)?
@@ -80,13 +128,90 @@ pub async fn list(pc: &PartnerCenter, ledger: &Ledger) -> Result<Vec<FraudEntry>
     let findings: BTreeMap<String, String> = ledger
         .open_findings()?
         .into_iter()
-        .filter(|f| f.fingerprint.starts_with("fraud.event:"))
+        .filter(|f| {
+            f.fingerprint.starts_with("fraud.event:") || f.fingerprint.starts_with("fraud.alert:")
+        })
         .map(|f| (f.fingerprint, f.summary))
         .collect();
-    Ok(events
+    let mut entries: Vec<FraudEntry> = events
         .iter()
         .map(|e| entry(e, &names, &actions, &findings))
-        .collect())
+        .collect();
+    entries.extend(
+        alerts
+            .iter()
+            .map(|a| alert_entry(a, &names, &actions, &findings)),
+    );
+    Ok(entries)
+}
+
+fn taken_about(
+    actions: &[crate::ledger::ActionRow],
+    about: impl Fn(&str) -> bool,
+) -> Vec<TakenAction> {
+    actions
+        .iter()
+        .filter(|a| about(&a.key))
+        .map(|a| TakenAction {
+            id: a.id,
+            kind: a.kind.clone(),
+            status: a.status.as_str().to_owned(),
+            updated_at: a.updated_at,
+            reason: a.reason.clone(),
+        })
+        .collect()
+}
+
+fn alert_entry(
+    a: &PartnerSecurityAlert,
+    names: &BTreeMap<String, String>,
+    actions: &[crate::ledger::ActionRow],
+    findings: &BTreeMap<String, String>,
+) -> FraudEntry {
+    let sub = a.subscription_id.clone();
+    let taken = taken_about(actions, |key| {
+        // fraud-alert-status/{alert}/..., fraud-cancel/{customer}/{sub},
+        // fraud-suspend/{customer}/{sub}/{alert}
+        let parts: Vec<&str> = key.split('/').collect();
+        (!a.id.is_empty() && parts.contains(&a.id.as_str()))
+            || (!key.starts_with("fraud-status/")
+                && sub.as_deref().is_some_and(|s| parts.contains(&s)))
+    });
+    let suffix = format!(":{}", a.id);
+    let finding = findings
+        .iter()
+        .find(|(fp, _)| fp.starts_with("fraud.alert:") && fp.ends_with(&suffix))
+        .map(|(_, summary)| summary.clone());
+    FraudEntry {
+        source: "graph",
+        event_id: a.id.clone(),
+        status: a
+            .status
+            .as_ref()
+            .map_or_else(|| "active".to_owned(), ToString::to_string),
+        customer_tenant_id: a.customer_tenant_id.clone(),
+        customer_name: a
+            .customer_tenant_id
+            .as_ref()
+            .and_then(|t| names.get(t).cloned()),
+        azure_subscription_id: sub,
+        event_name: Some(format!(
+            "{}{}",
+            if a.is_test() { "TEST " } else { "" },
+            a.display_name
+                .clone()
+                .or_else(|| a.alert_type.clone())
+                .unwrap_or_else(|| "security alert".to_owned())
+        )),
+        resource: a
+            .affected_resources
+            .first()
+            .and_then(|r| r.resource_id.clone()),
+        event_time: a.last_observed_date_time.or(a.detected_date_time),
+        resolved_reason: a.resolved_reason.as_ref().map(ToString::to_string),
+        actions: taken,
+        finding,
+    }
 }
 
 fn entry(
@@ -125,6 +250,7 @@ fn entry(
             .and_then(|t| names.get(t).cloned())
     });
     FraudEntry {
+        source: "v1",
         event_id: e.event_id.clone(),
         status: e
             .event_status
@@ -150,10 +276,10 @@ fn entry(
 pub fn render(entries: &[FraudEntry], tz: &jiff::tz::TimeZone) -> String {
     let mut out = String::new();
     if entries.is_empty() {
-        out.push_str("No Azure fraud events reported by Partner Center.\n");
+        out.push_str("No Azure fraud events or Graph security alerts reported.\n");
         return out;
     }
-    let _ = writeln!(out, "{} Azure fraud event(s):", entries.len());
+    let _ = writeln!(out, "{} fraud signal(s):", entries.len());
     for e in entries {
         let when = e.event_time.map_or_else(
             || "time unknown".to_owned(),
@@ -166,7 +292,7 @@ pub fn render(entries: &[FraudEntry], tz: &jiff::tz::TimeZone) -> String {
         let _ = writeln!(
             out,
             "\n{} [{}{}]  {}\n  customer {} ({})\n  Azure subscription {}  resource {}\n  \
-             event {}",
+             {} {}",
             e.event_name.as_deref().unwrap_or("fraud event"),
             e.status,
             e.resolved_reason
@@ -178,6 +304,11 @@ pub fn render(entries: &[FraudEntry], tz: &jiff::tz::TimeZone) -> String {
             e.customer_tenant_id.as_deref().unwrap_or("-"),
             e.azure_subscription_id.as_deref().unwrap_or("-"),
             e.resource.as_deref().unwrap_or("-"),
+            if e.source == "graph" {
+                "Graph alert"
+            } else {
+                "event"
+            },
             e.event_id,
         );
         if let Some(f) = &e.finding {

@@ -1,6 +1,7 @@
 //! Setting the status of Azure fraud events by hand (`cspguard fraud resolve`): `Investigating`,
-//! or `Resolved` with a reason, in Partner Center, recorded in the ledger as a done action with
-//! who asked and when.
+//! or `Resolved` with a reason, in Partner Center ([`resolve`]), or of a Microsoft Graph security
+//! alert (`--alert`, [`resolve_alert`], a PATCH with `legitimate`, `ignore` or `fraud`), recorded
+//! in the ledger as a done action with who asked and when.
 //!
 //! Invariants: the arguments are checked before anything is written or sent (`resolved` needs a
 //! reason, `investigating` takes none); the action is written to the ledger, approved by the OS
@@ -14,6 +15,8 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use crate::enforce::{Enforcer, Performed};
+use crate::graph::GraphClient;
+use crate::graph::alerts::{self, AlertResolvedReason, AlertStatus};
 use crate::ledger::{Ledger, LedgerError, NewAction};
 use crate::pc::PartnerCenter;
 use crate::plan::{ActionKind, PlannedAction};
@@ -32,6 +35,8 @@ pub enum ReasonArg {
     Fraud,
     /// Not fraud: a false positive.
     Ignore,
+    /// Legitimate activity (Graph security alerts only).
+    Legitimate,
 }
 
 /// Which fraud events get which status.
@@ -62,6 +67,13 @@ pub enum FraudStatusError {
          ledger (`cspguard history`); fix the cause and run the command again"
     )]
     Partner(String),
+    /// Microsoft Graph refused or failed; the ledger records the action as failed.
+    #[error(
+        "Microsoft Graph did not update the security alert: {0}; the attempt is recorded in the \
+         ledger (`cspguard history`); fix the cause (the app needs the application permission \
+         PartnerSecurity.ReadWrite.All to update alerts) and run the command again"
+    )]
+    Graph(String),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -76,6 +88,7 @@ impl crate::exit::ExitStatus for FraudStatusError {
             FraudStatusError::Usage(_) => crate::exit::Exit::Config,
             FraudStatusError::Ledger(_)
             | FraudStatusError::Partner(_)
+            | FraudStatusError::Graph(_)
             | FraudStatusError::Output(_)
             | FraudStatusError::Json(_) => crate::exit::Exit::Failed,
         }
@@ -95,6 +108,11 @@ impl ResolveRequest {
             )),
             (StatusArg::Resolved, Some(ReasonArg::Fraud)) => Ok(("Resolved", Some("Fraud"))),
             (StatusArg::Resolved, Some(ReasonArg::Ignore)) => Ok(("Resolved", Some("Ignore"))),
+            (StatusArg::Resolved, Some(ReasonArg::Legitimate)) => Err(FraudStatusError::Usage(
+                "--reason legitimate applies to Graph security alerts (--alert ID) only; \
+                 Partner Center fraud events take --reason fraud or --reason ignore"
+                    .to_owned(),
+            )),
             (StatusArg::Resolved, None) => Err(FraudStatusError::Usage(
                 "--status resolved needs --reason fraud (it was fraud) or --reason ignore (a \
                  false positive)"
@@ -209,6 +227,141 @@ pub async fn resolve(
             let error = e.to_string();
             ledger.mark_failed_final(claimed.id, &error, now)?;
             Err(FraudStatusError::Partner(error))
+        }
+    }
+}
+
+/// Which Graph security alert gets which status (`cspguard fraud resolve --alert ID`).
+#[derive(Debug)]
+pub struct AlertResolveRequest {
+    pub alert_id: String,
+    pub status: StatusArg,
+    /// Why (required with `Resolved`): `legitimate`, `ignore` or `fraud`.
+    pub reason: Option<ReasonArg>,
+}
+
+impl AlertResolveRequest {
+    /// Graph's status and reason, or why the combination is invalid.
+    pub fn status_and_reason(
+        &self,
+    ) -> Result<(AlertStatus, Option<AlertResolvedReason>), FraudStatusError> {
+        match (self.status, self.reason) {
+            (StatusArg::Investigating, None) => Ok((AlertStatus::Investigating, None)),
+            (StatusArg::Investigating, Some(_)) => Err(FraudStatusError::Usage(
+                "--reason applies only to --status resolved; leave it out for investigating"
+                    .to_owned(),
+            )),
+            (StatusArg::Resolved, Some(r)) => Ok((
+                AlertStatus::Resolved,
+                Some(match r {
+                    ReasonArg::Fraud => AlertResolvedReason::Fraud,
+                    ReasonArg::Ignore => AlertResolvedReason::Ignore,
+                    ReasonArg::Legitimate => AlertResolvedReason::Legitimate,
+                }),
+            )),
+            (StatusArg::Resolved, None) => Err(FraudStatusError::Usage(
+                "--status resolved needs --reason fraud (it was fraud), --reason legitimate \
+                 (legitimate activity) or --reason ignore (ignore this alert)"
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+/// Write, approve as `who` and claim the ledger action recording a manual change.
+fn claim_manual(
+    ledger: &Ledger,
+    action: &PlannedAction,
+    who: &str,
+    now: Timestamp,
+) -> Result<i64, FraudStatusError> {
+    let row = ledger.insert_action(
+        &NewAction {
+            key: action.key.clone(),
+            kind: action.kind.name().to_owned(),
+            customer: action.customer.clone(),
+            payload: serde_json::to_value(action)?,
+            requires_approval: true,
+            reason: action.reason.clone(),
+        },
+        now,
+    )?;
+    let row = ledger.approve(row.id, who, now)?;
+    match ledger.claim(row.id, now)? {
+        Some(claimed) => Ok(claimed.id),
+        None => Err(FraudStatusError::Usage(format!(
+            "action {} could not be claimed (is a run executing it?)",
+            row.key
+        ))),
+    }
+}
+
+/// Set a Graph security alert's status with a PATCH, recorded in the ledger like the v1 path:
+/// written, approved by `who`, claimed, then marked done (with the alert as Graph reports it
+/// afterwards) or failed.
+pub async fn resolve_alert(
+    graph: &GraphClient,
+    ledger: &Ledger,
+    args: &AlertResolveRequest,
+    who: &str,
+    now: Timestamp,
+    out: &mut dyn Write,
+) -> Result<(), FraudStatusError> {
+    let (status, reason) = args.status_and_reason()?;
+    let id = args.alert_id.trim();
+    if id.is_empty() {
+        return Err(FraudStatusError::Usage("the alert id is empty".to_owned()));
+    }
+    let action = PlannedAction {
+        key: format!(
+            "fraud-alert-status/{id}/manual/{status}/{}",
+            now.as_millisecond()
+        ),
+        customer: None,
+        kind: ActionKind::GraphAlertStatus {
+            alert_id: id.to_owned(),
+            status: status.to_string(),
+            resolved_reason: reason.as_ref().map(ToString::to_string),
+        },
+        requires_approval: true,
+        reason: format!(
+            "{who} set Graph security alert {id} to {status}{} with `cspguard fraud resolve`",
+            reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        findings: Vec::new(),
+        after: Vec::new(),
+    };
+    let claimed = claim_manual(ledger, &action, who, now)?;
+    match alerts::update_status(graph, id, &status, reason.as_ref()).await {
+        Ok(alert) => {
+            let result = json!({
+                "alert_id": id,
+                "status": alert.status.as_ref().map(ToString::to_string),
+                "resolved_reason": alert.resolved_reason.as_ref().map(ToString::to_string),
+                "by": who,
+            });
+            ledger.mark_done(claimed, &result, now)?;
+            writeln!(
+                out,
+                "Graph security alert {id}: {}{}, as Microsoft Graph now reports it; recorded \
+                 as action {claimed} by {who}. The status is only a record: it does not stop \
+                 the activity.",
+                alert.status.as_ref().map_or("unknown", |s| s.as_str()),
+                alert
+                    .resolved_reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+            )?;
+            Ok(())
+        }
+        Err(e) => {
+            let error = e.to_string();
+            ledger.mark_failed_final(claimed, &error, now)?;
+            Err(FraudStatusError::Graph(error))
         }
     }
 }

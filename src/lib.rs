@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod enforce;
 pub mod execute;
 pub mod exit;
+pub mod fraud_alerts;
 pub mod fraud_list;
 pub mod fraud_status;
 pub mod fsio;

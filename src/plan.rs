@@ -156,6 +156,13 @@ pub enum ActionKind {
     },
     /// Cancel a compromised Azure subscription (irreversible).
     CancelAzureSubscription { azure_subscription_id: String },
+    /// Set a Microsoft Graph partner security alert's `status` (and `resolvedReason`) with a
+    /// PATCH (`cspguard fraud resolve --alert`; it only records the status).
+    GraphAlertStatus {
+        alert_id: String,
+        status: String,
+        resolved_reason: Option<String>,
+    },
 }
 
 impl ActionKind {
@@ -170,6 +177,7 @@ impl ActionKind {
             ActionKind::SetBudget { .. } => "set_budget",
             ActionKind::FraudEventStatus { .. } => "fraud_event_status",
             ActionKind::CancelAzureSubscription { .. } => "cancel_azure_subscription",
+            ActionKind::GraphAlertStatus { .. } => "graph_alert_status",
         }
     }
 
@@ -672,6 +680,9 @@ pub mod render {
             ActionKind::CancelAzureSubscription {
                 azure_subscription_id,
             } => format!("CANCEL Azure subscription {azure_subscription_id} (irreversible)"),
+            ActionKind::GraphAlertStatus {
+                alert_id, status, ..
+            } => format!("mark Graph security alert {alert_id} {status}"),
         }
     }
 

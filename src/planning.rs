@@ -16,10 +16,13 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::collect::{self, CollectOptions, DetailRequest, DetailScope, ProfileCache};
 use crate::config::Config;
+use crate::fraud_alerts;
+use crate::graph::GraphClient;
 use crate::ledger::{Ledger, LedgerView};
 use crate::pc::models::CustomerBillingProfile;
 use crate::pc::{PartnerCenter, lenient};
 use crate::plan::Plan;
+use crate::policy::fraud::FraudSource;
 use crate::policy::{self, PolicyConfig, PolicyInput, ReceivablesInput};
 use crate::receivables::matching::{CustomerDirectory, MatchRule, match_customers};
 use crate::receivables::{FileSource, ReceivablesSource};
@@ -130,9 +133,22 @@ fn min_audit_date(now: Timestamp) -> jiff::civil::Date {
         .unwrap_or(today)
 }
 
-/// Collect, evaluate, fetch the detail the policies asked for, evaluate again.
+/// Collect, evaluate, fetch the detail the policies asked for, evaluate again (without Graph:
+/// the security alerts are "not checked").
 pub async fn plan(pc: &PartnerCenter, config: &Config, ledger: &Ledger, now: Timestamp) -> Planned {
-    let (pass, snapshot, receivables) = Pass::collect(pc, config, ledger, now).await;
+    plan_with(pc, None, config, ledger, now).await
+}
+
+/// [`plan`] with the Graph client, when `[graph]` is configured: the security alerts are read
+/// as a fraud source beside Partner Center's fraud events (`[fraud] sources`).
+pub async fn plan_with(
+    pc: &PartnerCenter,
+    graph: Option<&GraphClient>,
+    config: &Config,
+    ledger: &Ledger,
+    now: Timestamp,
+) -> Planned {
+    let (pass, snapshot, receivables) = Pass::collect(pc, graph, config, ledger, now).await;
     let first = pass.evaluate(&snapshot, &receivables);
     let requests: Vec<DetailRequest> = first
         .needs_detail
@@ -171,6 +187,7 @@ impl<'a> Pass<'a> {
     /// Bulk collection (audit records from the watermark) and the receivables import.
     async fn collect(
         pc: &'a PartnerCenter,
+        graph: Option<&GraphClient>,
         config: &Config,
         ledger: &'a Ledger,
         now: Timestamp,
@@ -182,7 +199,13 @@ impl<'a> Pass<'a> {
         );
         opts.audit_since = audit_since(ledger, config, now);
         opts.max_concurrency = *config.partner_center.max_concurrency.get_ref();
-        let snapshot = collect::collect(pc, &opts, now).await;
+        opts.fraud_v1 = config.fraud_source_use(FraudSource::V1);
+        let alert_query = fraud_alerts::query(ledger, config);
+        let (mut snapshot, alerts) = tokio::join!(
+            collect::collect(pc, &opts, now),
+            fraud_alerts::collect(graph, config, &alert_query),
+        );
+        snapshot.security_alerts = alerts;
         let receivables = load_receivables(config, &snapshot, now);
         let pass = Pass {
             pc,
@@ -300,7 +323,7 @@ pub async fn plan_naive_full_scan(
     ledger: &Ledger,
     now: Timestamp,
 ) -> Planned {
-    let (pass, mut snapshot, receivables) = Pass::collect(pc, config, ledger, now).await;
+    let (pass, mut snapshot, receivables) = Pass::collect(pc, None, config, ledger, now).await;
     let ids: Vec<String> = snapshot
         .customers
         .data()

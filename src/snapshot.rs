@@ -12,6 +12,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::graph::alerts::PartnerSecurityAlert;
 use crate::money;
 use crate::pc::CallStats;
 use crate::pc::models::{
@@ -71,6 +72,9 @@ pub struct Snapshot {
     pub usage: Section<Vec<CustomerMonthlyUsageRecord>>,
     pub audit_records: Section<Vec<AuditRecord>>,
     pub fraud_events: Section<Vec<FraudEvent>>,
+    /// Microsoft Graph partner security alerts: the app-only fraud source beside
+    /// `fraud_events` (read by its own collection step, `fraud_alerts`).
+    pub security_alerts: Section<Vec<PartnerSecurityAlert>>,
     pub invoice_summary: Section<InvoiceSummary>,
     pub invoices: Section<Vec<Invoice>>,
     /// Detail per customer id, for the customers that were asked for.
@@ -130,6 +134,7 @@ impl Snapshot {
             || self.usage.is_failed()
             || self.audit_records.is_failed()
             || self.fraud_events.is_failed()
+            || self.security_alerts.is_failed()
             || self.invoice_summary.is_failed()
             || self.invoices.is_failed()
             || self.details.values().any(|d| {
@@ -149,6 +154,7 @@ impl Snapshot {
         line(&mut out, "usage", &self.usage);
         line(&mut out, "audit records", &self.audit_records);
         line(&mut out, "fraud events", &self.fraud_events);
+        line(&mut out, "Graph security alerts", &self.security_alerts);
         line(&mut out, "invoice summary", &self.invoice_summary);
         line(&mut out, "invoices", &self.invoices);
         for (customer, d) in &self.details {
@@ -193,6 +199,7 @@ impl Snapshot {
         self.usage_table(&mut out);
         self.audit_table(&mut out);
         self.fraud_table(&mut out);
+        self.alerts_table(&mut out);
         let _ = writeln!(
             out,
             "\nBalance owed to Microsoft: {}",
@@ -295,6 +302,35 @@ impl Snapshot {
                     .or_else(|| r.customer_id.clone())
                     .unwrap_or_default(),
                 r.user_principal_name.clone(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+
+    fn alerts_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nGraph security alerts: {}",
+            self.security_alerts.status_line(|a| a.len().to_string())
+        );
+        let Some(alerts) = self.security_alerts.data() else {
+            return;
+        };
+        let mut t = table(&["Status", "Customer", "Subscription", "Alert", "Last seen"]);
+        for a in alerts {
+            let customer = a.customer_tenant_id.as_deref().unwrap_or_default();
+            t.add_row(vec![
+                a.status.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+                self.company_name(customer).unwrap_or(customer).to_owned(),
+                a.subscription_id.clone().unwrap_or_default(),
+                format!(
+                    "{}{}",
+                    if a.is_test() { "TEST " } else { "" },
+                    a.alert_type.clone().unwrap_or_default()
+                ),
+                a.last_observed_date_time
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
             ]);
         }
         let _ = writeln!(out, "{t}");

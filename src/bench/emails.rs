@@ -75,6 +75,7 @@ fn deliver(plan: &Plan, cfg: &Config, ledger: &Ledger, now: Timestamp) -> Result
         mode: Mode::Notify,
         now,
         pc: None,
+        graph: None,
         selection: Selection::All,
         stop: None,
     };

@@ -141,7 +141,8 @@ pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
         },
         None => super::now()?,
     };
-    let planned = planning::plan(&pc, cfg, &ledger, now).await;
+    let graph = context::graph_client(cfg, uuid::Uuid::new_v4()).or_exit()?;
+    let planned = planning::plan_with(&pc, graph.as_ref(), cfg, &ledger, now).await;
     print(&planned, cfg, args, now)?;
     Ok(planned.exit())
 }

@@ -48,7 +48,16 @@ pub async fn run(config_path: &Path, args: SnapshotArgs) -> anyhow::Result<Exit>
     let now = Timestamp::now();
     let mut opts = CollectOptions::last_days(now, *cfg.snapshot.audit_days.get_ref(), details);
     opts.max_concurrency = *cfg.partner_center.max_concurrency.get_ref();
-    let snap = collect::collect(&pc, &opts, now).await;
+    opts.fraud_v1 = cfg.fraud_source_use(cspguard::policy::fraud::FraudSource::V1);
+    let mut snap = collect::collect(&pc, &opts, now).await;
+    // Graph security alerts: all of them (no watermark: the snapshot shows what is there).
+    let graph = context::graph_client(cfg, uuid::Uuid::new_v4()).or_exit()?;
+    snap.security_alerts = cspguard::fraud_alerts::collect(
+        graph.as_ref(),
+        cfg,
+        &cspguard::graph::alerts::AlertQuery::All,
+    )
+    .await;
 
     let text = match args.format {
         OutputFormat::Json => snap

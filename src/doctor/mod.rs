@@ -6,7 +6,9 @@
 //! config file; permissions of the config and secret files and that every secret resolves; the
 //! state directory, state database and run lock; the receivables export; the metrics and outbox
 //! directories; the token endpoint and an app-only Partner Center call; an App+User call (when
-//! configured); mail; the templates. `local.rs` checks this machine, `remote.rs` the services,
+//! configured; a refusal for a missing MFA claim is its own `Partner Center MFA` failure saying
+//! what to redo); a Graph token and one page of security alerts (when `[graph]` is configured);
+//! mail; the templates. `local.rs` checks this machine, `remote.rs` the services,
 //! `access.rs` knows the user and asks the kernel what it may do, `report.rs` counts the lines.
 //!
 //! Doctor creates no file or directory: a missing state directory or database is reported as
@@ -42,6 +44,7 @@ pub async fn run(config_path: &Path, sink: &mut dyn FnMut(&CheckLine)) -> Totals
     local::metrics(&mut r, cfg, &user);
     remote::partner_center(&mut r, cfg, lock.as_ref()).await;
     drop(lock);
+    remote::graph(&mut r, cfg).await;
     remote::mail(&mut r, cfg).await;
     local::outbox(&mut r, cfg, &user);
     local::templates(&mut r, cfg, &user);

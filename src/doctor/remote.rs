@@ -70,13 +70,56 @@ async fn app_user(r: &mut Report<'_>, cfg: &Config, lock: Option<&RunLock>, id: 
         .and_then(|store| context::client(cfg, store, id).map_err(|e| chain_text(&e)));
     match client {
         Err(e) => r.line(Status::Fail, CHECK, e),
-        Ok(client) => {
-            let page = client.fraud_events(None).next_page().await;
-            r.result(CHECK, page, |_| {
-                "GET /v1/fraudEvents with the App+User token".to_owned()
-            });
-        }
+        Ok(client) => match client.fraud_events(None).next_page().await {
+            Err(e) if e.is_mfa_required() => r.line(Status::Fail, "Partner Center MFA", e),
+            page => {
+                r.result(CHECK, page, |_| {
+                    "GET /v1/fraudEvents with the App+User token (its MFA claim was accepted)"
+                        .to_owned()
+                });
+            }
+        },
     }
+}
+
+/// Microsoft Graph (when `[graph]` is configured): one Graph token request without retries,
+/// then one page of partner security alerts (the app needs `PartnerSecurity.Read.All`).
+pub(super) async fn graph(r: &mut Report<'_>, cfg: &Config) {
+    const TOKEN: &str = "Graph token";
+    const ALERTS: &str = "Graph security alerts";
+    let Some(g) = &cfg.graph else {
+        r.line(
+            Status::Skip,
+            TOKEN,
+            "no [graph] section: Graph security alerts are not read",
+        );
+        return;
+    };
+    let client = match context::graph_client(cfg, uuid::Uuid::new_v4()) {
+        Ok(Some(c)) => c,
+        Ok(None) => return r.line(Status::Skip, TOKEN, "no [graph] section"),
+        Err(e) => return r.line(Status::Fail, TOKEN, chain_text(&e)),
+    };
+    if let Err(e) = client.acquire_token().await {
+        r.line(Status::Fail, TOKEN, e);
+        return r.line(Status::Skip, ALERTS, "no Graph token");
+    }
+    r.line(
+        Status::Pass,
+        TOKEN,
+        format!("app-only token for {}", g.resource),
+    );
+    let query = crate::graph::alerts::AlertQuery::OpenOrObservedSince(None);
+    let page = match crate::graph::alerts::list(&client, &query) {
+        Ok(mut pages) => pages.next_page().await,
+        Err(e) => Err(e),
+    };
+    r.result(ALERTS, page, |_| {
+        format!(
+            "GET /beta/security/partner/securityAlerts at {} (PartnerSecurity.Read.All granted)",
+            g.base_url.get_ref()
+        )
+    });
 }
 
 /// Mail: the configured transport answers.

@@ -27,6 +27,9 @@ use super::{ActionStatus, LedgerView};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Credentials row holding the App+User refresh token.
 const REFRESH_TOKEN: &str = "app_user_refresh_token";
+/// The configured refresh token the stored one descends from: a different configured token is
+/// a new consent and replaces the stored one.
+const REFRESH_SEED: &str = "app_user_refresh_seed";
 
 /// Bounded retries with exponential backoff for failed actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -583,6 +586,35 @@ impl Ledger {
             .optional()
             .at(&self.path)?;
         Ok(value.map(SecretString::from))
+    }
+
+    /// The configured App+User refresh token the stored one descends from (the consent it came
+    /// from), if recorded.
+    pub fn load_refresh_seed(&self) -> Result<Option<SecretString>, LedgerError> {
+        let value: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM credentials WHERE name = ?1",
+                params![REFRESH_SEED],
+                |r| r.get(0),
+            )
+            .optional()
+            .at(&self.path)?;
+        Ok(value.map(SecretString::from))
+    }
+
+    /// Record the configured refresh token (the consent) the stored token descends from.
+    pub fn save_refresh_seed(
+        &self,
+        seed: &SecretString,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO credentials (name, value, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+            params![REFRESH_SEED, seed.expose_secret(), ts(now)],
+        )
     }
 
     /// Persist the rotated App+User refresh token (replacing the previous one).

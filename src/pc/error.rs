@@ -45,6 +45,25 @@ pub enum PcError {
         message: String,
     },
 
+    /// 401 code 900421: Partner Center refused an App+User call because the access token has no
+    /// MFA claim (enforced for every App+User call since 1 April 2026).
+    #[error(
+        "{status} on {endpoint}: Partner Center refused the App+User call because the token \
+         carries no MFA claim{} ({message}). Every App+User call needs MFA since 1 April 2026: \
+         redo the one-time App+User consent with a partner user who signs in with MFA (README, \
+         \"Creating the Entra app and the App+User consent\", steps 3 and 4), store the new \
+         refresh token as the refresh_token credential (a changed credential replaces the token \
+         cspguard stored), then check with `cspguard doctor`. \
+         App-only features, including Graph security alerts, keep working meanwhile",
+        code.as_ref().map(|c| format!(" (code {c})")).unwrap_or_default()
+    )]
+    MfaRequired {
+        endpoint: String,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+
     /// 412: the resource changed since it was read (ETag mismatch). Re-read and decide again.
     #[error(
         "412 on {endpoint}: the resource changed since it was read (ETag mismatch: {message}); re-read it and decide again"
@@ -147,7 +166,9 @@ impl PcError {
     /// The HTTP status behind this error, when there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            PcError::AppUserRequired { status, .. } | PcError::Api { status, .. } => Some(*status),
+            PcError::AppUserRequired { status, .. }
+            | PcError::MfaRequired { status, .. }
+            | PcError::Api { status, .. } => Some(*status),
             PcError::PreconditionFailed { .. } => Some(412),
             PcError::Throttled { .. } => Some(429),
             _ => None,
@@ -157,6 +178,11 @@ impl PcError {
     /// True for a 404 answer.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
+    }
+
+    /// True when Partner Center refused an App+User call for a missing MFA claim.
+    pub fn is_mfa_required(&self) -> bool {
+        matches!(self, PcError::MfaRequired { .. })
     }
 
     /// True when the failure is about missing App+User credentials (configured or server side).

@@ -406,9 +406,14 @@ impl Transport {
                     bytes: response.body.len(),
                 }),
             },
-            StatusClass::Unauthorized => Attempt::Unauthorized {
-                generation: bearer.generation,
-                response,
+            // A refusal for a missing MFA claim stands: a new token from the same consent has
+            // no MFA claim either, so re-authenticating would only rotate the refresh token.
+            StatusClass::Unauthorized => match status_error(req, &response) {
+                e @ PcError::MfaRequired { .. } => Attempt::Fatal(e),
+                _ => Attempt::Unauthorized {
+                    generation: bearer.generation,
+                    response,
+                },
             },
             StatusClass::Throttled => {
                 self.bump(&req.label, |s| s.throttled += 1);
@@ -554,6 +559,17 @@ fn status_error(req: &ApiRequest, response: &Response) -> PcError {
     if status == StatusCode::PRECONDITION_FAILED {
         return PcError::PreconditionFailed { endpoint, message };
     }
+    if status == StatusCode::UNAUTHORIZED
+        && req.kind == TokenKind::AppUser
+        && mentions_mfa(code.as_deref(), &message)
+    {
+        return PcError::MfaRequired {
+            endpoint,
+            status: code_u16,
+            code,
+            message,
+        };
+    }
     if status == StatusCode::FORBIDDEN && mentions_app_user(code.as_deref(), &message) {
         return PcError::AppUserRequired {
             endpoint,
@@ -570,6 +586,16 @@ fn status_error(req: &ApiRequest, response: &Response) -> PcError {
         message,
         hint,
     }
+}
+
+/// Partner Center's refusal of an App+User call without an MFA claim: code 900421 (reported by
+/// partners; Microsoft's page names no body), or a message that says MFA is required.
+fn mentions_mfa(code: Option<&str>, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    code.is_some_and(|c| c.trim() == "900421")
+        || m.contains("multi-factor")
+        || m.contains("multifactor")
+        || m.contains("mfa")
 }
 
 /// What to do about an error answer that is not retried.

@@ -136,6 +136,25 @@ pub fn fraud_event(event_id: &str, customer: &str, azure_sub: &str, status: &str
     .expect("test fraud event")
 }
 
+/// A Graph partner security alert (crypto mining, high severity, medium confidence).
+pub fn security_alert(
+    id: &str,
+    customer: &str,
+    azure_sub: &str,
+    status: &str,
+) -> crate::graph::alerts::PartnerSecurityAlert {
+    lenient::from_value(json!({
+        "id": id, "displayName": "Crypto mining pool connections",
+        "alertType": "networkConnectionsToCryptoMiningPools", "status": status,
+        "severity": "high", "confidenceLevel": "medium", "customerTenantId": customer,
+        "subscriptionId": azure_sub, "isTest": false,
+        "firstObservedDateTime": "2026-11-20T09:00:00Z",
+        "lastObservedDateTime": "2026-11-20T10:00:00Z",
+        "affectedResources": [{"resourceId": "/subscriptions/x/vm-1", "resourceType": "AzureResource"}]
+    }))
+    .expect("test security alert")
+}
+
 /// A receivable row.
 pub fn receivable(
     customer: &str,
@@ -174,6 +193,9 @@ pub fn snapshot(now: Timestamp) -> Snapshot {
         usage: Section::Ok { data: vec![] },
         audit_records: Section::Ok { data: vec![] },
         fraud_events: Section::Ok { data: vec![] },
+        security_alerts: Section::NotChecked {
+            reason: "[graph] is not configured".into(),
+        },
         invoice_summary: Section::NotChecked {
             reason: "not needed in policy tests".into(),
         },

@@ -176,6 +176,7 @@ impl<'c> Session<'c> {
             mode: options.mode,
             now: options.now,
             pc: Some(&self.pc),
+            graph: self.graph.as_ref(),
             selection: match scope {
                 RunScope::Cycle => Selection::All,
                 RunScope::OnlyApproved => Selection::OnlyApproved,
@@ -252,7 +253,7 @@ async fn cycle_body(
 
     let planned = crate::observe::with_spinner(
         "collecting from Partner Center",
-        planning::plan(&session.pc, cfg, ledger, now),
+        planning::plan_with(&session.pc, session.graph(), cfg, ledger, now),
     )
     .await;
     // A dry-run keeps apart from every state a later real run depends on (the audit watermark,
@@ -339,6 +340,7 @@ fn nothing_collected(now: Timestamp) -> Snapshot {
         usage: not_read(),
         audit_records: not_read(),
         fraud_events: not_read(),
+        security_alerts: not_read(),
         invoice_summary: not_read(),
         invoices: not_read(),
         details: Default::default(),

@@ -304,4 +304,5 @@ pub(super) fn record_observations(
             tracing::warn!(error = %e, "cannot advance the audit-record watermark");
         }
     }
+    crate::fraud_alerts::record_watermark(ledger, snapshot, now);
 }

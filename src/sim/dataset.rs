@@ -38,6 +38,12 @@ pub struct Dataset {
     pub customers: Vec<SimCustomer>,
     pub audit_records: Vec<SimAuditRecord>,
     pub fraud_events: Vec<SimFraudEvent>,
+    /// Microsoft Graph partner security alerts (`/beta/security/partner/securityAlerts`).
+    #[serde(default)]
+    pub security_alerts: Vec<SimSecurityAlert>,
+    /// Partner Center refuses App+User calls for a missing MFA claim (401, code 900421).
+    #[serde(default)]
+    pub mfa: SimMfa,
     /// Microsoft -> partner invoices, newest first.
     pub invoices: Vec<SimInvoice>,
     pub invoice_summary: SimInvoiceSummary,
@@ -195,6 +201,85 @@ pub struct SimFraudEvent {
     /// (azureResourceId, type)
     pub affected_resources: Vec<(String, String)>,
     pub is_test: bool,
+}
+
+/// A Microsoft Graph partner security alert (`partnerSecurityAlert`, beta).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimSecurityAlert {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    /// camelCase, e.g. `networkConnectionsToCryptoMiningPools`.
+    pub alert_type: String,
+    /// `active`, `investigating` or `resolved`.
+    pub status: String,
+    /// `informational`, `low`, `medium` or `high`.
+    pub severity: String,
+    /// `low`, `medium` or `high`.
+    pub confidence_level: String,
+    pub customer_tenant_id: String,
+    /// The Azure subscription (entitlement) id.
+    pub subscription_id: String,
+    pub catalog_offer_id: Option<String>,
+    pub detected: Timestamp,
+    pub first_observed: Timestamp,
+    pub last_observed: Timestamp,
+    /// `legitimate`, `ignore` or `fraud` once resolved.
+    pub resolved_reason: Option<String>,
+    pub resolved_on: Option<Timestamp>,
+    pub resolved_by: Option<String>,
+    pub is_test: bool,
+    /// (resourceId, resourceType)
+    pub affected_resources: Vec<(String, String)>,
+    /// (statusFrom, statusTo, updatedBy, updatedDateTime)
+    pub activity_logs: Vec<(String, String, String, Timestamp)>,
+}
+
+impl SimSecurityAlert {
+    /// The alert Graph would report for a fraud event (same customer, subscription and kind of
+    /// signal; the alert type in Graph's camelCase), with an id derived from the event.
+    pub fn for_event(ev: &SimFraudEvent) -> SimSecurityAlert {
+        let mut alert_type = ev.event_type.clone();
+        if let Some(first) = alert_type.get(..1) {
+            alert_type = format!("{}{}", first.to_ascii_lowercase(), &alert_type[1..]);
+        }
+        SimSecurityAlert {
+            id: format!("{}-{}", ev.subscription_id, ev.entity_id),
+            display_name: format!("Action Required: {}", ev.display_name),
+            description: ev.description.clone(),
+            alert_type,
+            status: ev.event_status.to_ascii_lowercase(),
+            severity: ev.severity.to_ascii_lowercase(),
+            confidence_level: ev.confidence_level.to_ascii_lowercase(),
+            customer_tenant_id: ev.customer_id.clone(),
+            subscription_id: ev.subscription_id.clone(),
+            catalog_offer_id: Some(ev.catalog_offer_id.clone()),
+            detected: ev.first_occurrence,
+            first_observed: ev.first_occurrence,
+            last_observed: ev.last_occurrence,
+            resolved_reason: None,
+            resolved_on: None,
+            resolved_by: None,
+            is_test: ev.is_test,
+            affected_resources: ev
+                .affected_resources
+                .iter()
+                .map(|(id, _)| (id.clone(), "AzureResource".to_owned()))
+                .collect(),
+            activity_logs: Vec::new(),
+        }
+    }
+}
+
+/// Whether the simulated partner's App+User tokens carry the MFA claim Partner Center demands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimMfa {
+    /// App+User calls are served.
+    #[default]
+    Present,
+    /// Every App+User API call is refused: 401 with code 900421 (the consent lacked MFA).
+    Missing,
 }
 
 /// A Microsoft -> partner invoice.
@@ -423,6 +508,8 @@ impl Dataset {
             customers: Vec::new(),
             audit_records: Vec::new(),
             fraud_events: Vec::new(),
+            security_alerts: Vec::new(),
+            mfa: SimMfa::Present,
             invoices: Vec::new(),
             invoice_summary: SimInvoiceSummary::default(),
         }
@@ -670,6 +757,43 @@ mod generate {
 
     fn days(n: i64) -> SignedDuration {
         SignedDuration::from_hours(n * DAY)
+    }
+
+    /// One `isTest` Graph alert (Partner Center's test alerts), on the last customer with an
+    /// Azure subscription; no randomness, so the rest of the tenant is unchanged.
+    fn test_alert(ds: &mut Dataset, now: Timestamp) {
+        let Some((cust, ent)) = ds.customers.iter().rev().find_map(|c| {
+            c.subscriptions
+                .iter()
+                .flat_map(|s| s.entitlements.iter())
+                .next()
+                .map(|e| (c, e))
+        }) else {
+            return;
+        };
+        let at = minus(now, SignedDuration::from_hours(2));
+        ds.security_alerts.push(SimSecurityAlert {
+            id: format!("test-{}", ent.id),
+            display_name: "Test alert: Virtual machine connecting to crypto currency mining pool"
+                .into(),
+            description: "A test alert raised from Partner Center to check alert handling.".into(),
+            alert_type: "networkConnectionsToCryptoMiningPools".into(),
+            status: "active".into(),
+            severity: "high".into(),
+            confidence_level: "high".into(),
+            customer_tenant_id: cust.id.clone(),
+            subscription_id: ent.id.clone(),
+            catalog_offer_id: None,
+            detected: at,
+            first_observed: at,
+            last_observed: at,
+            resolved_reason: None,
+            resolved_on: None,
+            resolved_by: None,
+            is_test: true,
+            affected_resources: Vec::new(),
+            activity_logs: Vec::new(),
+        });
     }
 
     fn minus(now: Timestamp, d: SignedDuration) -> Timestamp {
@@ -1052,8 +1176,10 @@ mod generate {
                     last,
                 )
             });
+            ds.security_alerts.push(SimSecurityAlert::for_event(&ev));
             ds.fraud_events.push(ev);
         }
+        test_alert(&mut ds, now);
 
         audits.retain(|a| a.operation_date <= now);
         audits.sort_by_key(|a| a.operation_date);

@@ -4,7 +4,8 @@
 //! It owns: the simulated partner tenant ([`Dataset`]), the HTTP server (axum, bound to
 //! 127.0.0.1 only), token issuance and validation (app-only and App+User, refresh-token
 //! rotation), seek/offset/page-number paging, ETag/If-Match on PATCH, the Azure-plan suspension
-//! refusal (403/900115), the 500 requests/minute rate limit with `Retry-After`, configurable
+//! refusal (403/900115), MFA enforcement of App+User calls (`Dataset::mfa`: 401 with code
+//! 900421), the 500 requests/minute rate limit with `Retry-After`, configurable
 //! latency and deterministic faults, scripted response overrides and request recording.
 //!
 //! Invariants:
@@ -36,7 +37,7 @@ use std::time::Duration;
 
 pub use dataset::{
     AZURE_PLAN_OFFER_ID, Dataset, SimAuditRecord, SimCustomer, SimEntitlement, SimFraudEvent,
-    SimInvoice, SimInvoiceSummary, SimSubscription, make_etag,
+    SimInvoice, SimInvoiceSummary, SimMfa, SimSecurityAlert, SimSubscription, make_etag,
 };
 
 /// Errors of the simulator (starting it, loading datasets, serving).

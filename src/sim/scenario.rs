@@ -198,7 +198,11 @@ pub fn demo_tenant(now: Timestamp, tz: &TimeZone, filler: usize) -> Scenario {
             hours_ago(6),
             None,
         ));
-        d.fraud_events.push(fraud_event(&c, hours_ago(6)));
+        let event = fraud_event(&c, hours_ago(6));
+        // Graph reports the same signal as a partner security alert (read when [graph] is set).
+        d.security_alerts
+            .push(crate::sim::dataset::SimSecurityAlert::for_event(&event));
+        d.fraud_events.push(event);
     }
     d.audit_records.sort_by_key(|r| r.operation_date);
 

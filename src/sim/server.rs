@@ -592,6 +592,16 @@ async fn process(
             );
         }
     };
+    if kind == TokenKind::AppUser
+        && !matches!(route, Route::Graph(_))
+        && lock(&sh.data).ds.mfa == super::dataset::SimMfa::Missing
+    {
+        return SimResponse::pc_error(
+            401,
+            900421,
+            "Multi-factor authentication is required for App+User calls to the Partner Center API, and the access token carries no MFA claim. Sign in again with MFA (the Secure Application Model consent) to obtain a new refresh token.",
+        );
+    }
     if route.app_user_only() && kind != TokenKind::AppUser {
         return SimResponse::pc_error(
             403,

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod mail;
+pub mod shapes;
 pub mod smtp;
 pub mod world;
 

@@ -121,7 +121,7 @@ impl InhibitRule {
         let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
         vec![
             InhibitRule {
-                source: strings(&["fraud.event", "activity.fraud_detected"]),
+                source: strings(&["fraud.event", "fraud.alert", "activity.fraud_detected"]),
                 target: strings(&["budget.*", "anomaly.*"]),
                 equal: vec![GroupLabel::Customer],
             },

@@ -1,19 +1,26 @@
-//! The fraud policy: Azure fraud events from Partner Center (App+User only) and the configured
-//! response to them (`[fraud]`).
+//! The fraud policy: fraud signals from two sources, Partner Center's v1 fraud events (App+User
+//! only) and Microsoft Graph partner security alerts (app-only), and the configured response to
+//! them (`[fraud]`, `config.rs`). `signal.rs` turns either into one [`signal::Signal`] and folds
+//! a Graph alert into the v1 event reporting the same signal (same Azure subscription and type).
 //!
 //! Rules:
-//! - `fraud.event:{customer}:{eventId}` (critical): an open event (status Active, Investigating or
-//!   absent). Critical findings become ops alerts through `alerts`; this module plans no alert.
-//!   Events flagged as test events (`isTest`) are information only and get no response.
-//! - `fraud.not_checked:partner` (info): fraud events were not read (no App+User credentials).
-//! - `fraud.read_failed:partner` (warning): reading fraud events failed.
+//! - `fraud.event:{customer}:{eventId}` (critical): an open v1 event (status Active,
+//!   Investigating or absent); when both sources ran, it also names the Graph alert(s) of the
+//!   same signal (`graph_alert_id`). Critical findings become ops alerts through `alerts`; this
+//!   module plans no alert. Signals flagged `isTest` are information only and get no response.
+//! - `fraud.alert:{customer}:{alertId}` (critical): an open Graph alert no v1 event reports.
+//! - `fraud.not_checked:partner` (info): no fraud source was read (with why).
+//! - `fraud.read_failed:partner` / `fraud.read_failed:graph` (warning): reading a source failed.
+//!   A rule family is evaluated (its missing findings resolved) only when its source was read.
 //!
 //! Responses (`response`): `alert` (the finding alone), `suspend` (a `Suspend{Fraud}` of each
 //! active Azure plan subscription of the customer, key
 //! `fraud-suspend/{customer}/{subscription}/{eventId}`) or `cancel` (a
 //! `CancelAzureSubscription` of the affected Azure subscription, key
-//! `fraud-cancel/{customer}/{azureSub}`). With `mark_investigating`, new Active events get a
-//! `FraudEventStatus{Investigating}` action, key `fraud-status/{azureSub}/{eventId}/Investigating`.
+//! `fraud-cancel/{customer}/{azureSub}`), from either source (the key's last part is the event or
+//! alert id). With `mark_investigating`, new Active events get a `FraudEventStatus{Investigating}`
+//! action, key `fraud-status/{azureSub}/{eventId}/Investigating`, and new Graph alerts a
+//! `GraphAlertStatus{investigating}` action, key `fraud-alert-status/{alertId}/investigating`.
 //!
 //! Invariants: suspension and cancellation ALWAYS require approval, whatever the config;
 //! customers marked `exempt` are never suspended or cancelled (the plan says so); a suspension is
@@ -21,278 +28,220 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+mod config;
+mod signal;
 
-use crate::pc::models::{FraudEvent, FraudEventStatus, Subscription};
+pub use config::{Available, FraudConfig, FraudResponse, FraudSource, FraudSources, SourceUse};
+
+use crate::pc::models::Subscription;
 use crate::plan::{
     ActionKind, DetailNeed, Finding, PlanBuilder, PlannedAction, Severity, SuspendReason,
-    short_time,
 };
 use crate::policy::PolicyInput;
 use crate::snapshot::Section;
+use signal::Signal;
 
 const POLICY: &str = "fraud";
 
-/// What cspguard does about an open fraud event, beyond the critical finding and its alert.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FraudResponse {
-    /// Only the finding (and the ops alert it triggers).
-    #[default]
-    Alert,
-    /// Plan suspension of the customer's active Azure plan subscription(s), with approval.
-    Suspend,
-    /// Plan cancellation of the compromised Azure subscription (irreversible), with approval.
-    Cancel,
-}
-
-/// `[fraud]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FraudConfig {
-    /// `alert` (default), `suspend` or `cancel`.
-    pub response: FraudResponse,
-    /// Set new Active events to `Investigating` in Partner Center.
-    pub mark_investigating: bool,
-}
-
-impl FraudConfig {
-    /// Check the settings (called at config load). Every combination is valid today.
-    pub fn validate(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-fn status_text(e: &FraudEvent) -> &str {
-    e.event_status
-        .as_ref()
-        .map(|s| s.as_str())
-        .unwrap_or("unknown")
-}
-
-/// An open fraud event with what every rule derives from it.
-struct Event<'e> {
-    e: &'e FraudEvent,
-    /// The customer's tenant id, if the event names one.
-    customer: Option<&'e str>,
-    /// The finding's fingerprint.
-    fp: String,
-    /// The customer as people know it.
-    name: String,
-    /// What happened, e.g. "Crypto mining".
-    kind: String,
-    azure_sub: Option<&'e str>,
-    /// Flagged `isTest`: information only, no response.
-    is_test: bool,
-}
-
-impl<'e> Event<'e> {
-    fn new(e: &'e FraudEvent) -> Event<'e> {
-        let customer = e
-            .customer_tenant_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty());
-        let cust_key = customer.unwrap_or("partner");
-        Event {
-            e,
-            customer,
-            fp: format!("fraud.event:{cust_key}:{}", e.event_id),
-            name: e
-                .customer_friendly_name
-                .clone()
-                .or_else(|| customer.map(str::to_owned))
-                .unwrap_or_else(|| "an unknown customer".to_owned()),
-            kind: e
-                .display_name
-                .clone()
-                .or_else(|| e.event_type.clone())
-                .or_else(|| e.service_name.clone().map(|s| format!("{s} event")))
-                .unwrap_or_else(|| "fraud event".to_owned()),
-            azure_sub: e
-                .subscription_id
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty()),
-            is_test: e.is_test == Some(true),
-        }
-    }
-}
-
 /// Add this policy's findings and actions.
 pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
-    let Some(events) = read_events(input, out) else {
+    let snap = input.snapshot;
+    let v1 = usable(&snap.fraud_events, FraudSource::V1, out);
+    let graph = usable(&snap.security_alerts, FraudSource::Graph, out);
+    let attempted = [
+        snap.fraud_events.is_failed(),
+        snap.security_alerts.is_failed(),
+    ]
+    .contains(&true)
+        || v1.is_some()
+        || graph.is_some();
+    if !attempted {
+        not_checked(input, out);
         return;
-    };
-    out.evaluated("fraud.event");
+    }
     out.evaluated("fraud.not_checked");
     out.evaluated("fraud.read_failed");
+    if v1.is_some() {
+        out.evaluated("fraud.event");
+    }
+    if graph.is_some() {
+        out.evaluated("fraud.alert");
+    }
+    let events: Vec<Signal<'_>> = v1
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e.is_open())
+        .map(Signal::from_event)
+        .collect();
+    let alerts: Vec<Signal<'_>> = graph
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.is_open())
+        .map(|a| Signal::from_alert(a, snap))
+        .collect();
+    let mut open = signal::merge(events, alerts);
+    // Sort so that the plan (and which signal's key a shared action gets) never depends on the
+    // order of the API responses.
+    open.sort_by(|a, b| (a.customer, a.id).cmp(&(b.customer, b.id)));
+    respond(input, open, out);
+}
+
+/// The findings and the configured response for each open signal.
+fn respond(input: &PolicyInput<'_>, open: Vec<Signal<'_>>, out: &mut PlanBuilder) {
     let cfg = &input.config.fraud;
-
-    // Sort so that the plan (and which event's key a shared action gets) never depends on the
-    // order of the API response.
-    let mut open: Vec<&FraudEvent> = events.iter().filter(|e| e.is_open()).collect();
-    open.sort_by(|a, b| {
-        (&a.customer_tenant_id, &a.event_id).cmp(&(&b.customer_tenant_id, &b.event_id))
-    });
     let mut cancel_groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-
-    for e in open {
-        let ev = Event::new(e);
-        event_finding(&ev, out);
+    for ev in &open {
+        signal_finding(ev, out);
         if ev.is_test {
             continue;
         }
-        let is_new = matches!(e.event_status, None | Some(FraudEventStatus::Active));
-        if cfg.mark_investigating && is_new {
-            mark_investigating(&ev, out);
+        if cfg.mark_investigating && ev.is_new {
+            mark_investigating(ev, out);
         }
-        if let Some(customer) = responder(input, &ev, out) {
-            match cfg.response {
-                FraudResponse::Alert => {}
-                FraudResponse::Suspend => plan_suspend(input, &ev, customer, out),
-                FraudResponse::Cancel => match ev.azure_sub {
-                    Some(sub) => cancel_groups
-                        .entry((customer.to_owned(), sub.to_owned()))
-                        .or_default()
-                        .push(ev.fp.clone()),
-                    None => out.skip(
-                        Some(customer),
-                        POLICY,
-                        format!(
-                            "fraud event {} has no Azure subscription id; nothing to cancel",
-                            e.event_id
-                        ),
+        let Some(customer) = responder(input, ev, out) else {
+            continue;
+        };
+        match cfg.response {
+            FraudResponse::Alert => {}
+            FraudResponse::Suspend => plan_suspend(input, ev, customer, out),
+            FraudResponse::Cancel => match ev.azure_sub {
+                Some(sub) => cancel_groups
+                    .entry((customer.to_owned(), sub.to_owned()))
+                    .or_default()
+                    .push(ev.fp.clone()),
+                None => out.skip(
+                    Some(customer),
+                    POLICY,
+                    format!(
+                        "{} has no Azure subscription id; nothing to cancel",
+                        ev.what()
                     ),
-                },
-            }
+                ),
+            },
         }
     }
     plan_cancels(cancel_groups, out);
 }
 
-/// The fraud events, or `None` after the finding and skip saying why they cannot be used.
-fn read_events<'i>(input: &'i PolicyInput<'_>, out: &mut PlanBuilder) -> Option<&'i [FraudEvent]> {
-    match &input.snapshot.fraud_events {
+/// A source's data, or `None` (after the `read_failed` finding and skip when it failed).
+fn usable<'i, T>(
+    section: &'i Section<Vec<T>>,
+    source: FraudSource,
+    out: &mut PlanBuilder,
+) -> Option<&'i [T]> {
+    match section {
         Section::Ok { data } => Some(data),
-        Section::NotChecked { reason } => {
-            let mut facts = BTreeMap::new();
-            facts.insert("reason".into(), reason.clone());
-            out.finding(Finding {
-                fingerprint: "fraud.not_checked:partner".into(),
-                rule: "fraud.not_checked".into(),
-                severity: Severity::Info,
-                customer: None,
-                summary: format!("Azure fraud events were not checked: {reason}"),
-                facts,
-            });
-            out.skip(None, POLICY, format!("fraud events not checked: {reason}"));
-            None
-        }
+        Section::NotChecked { .. } => None,
         Section::Failed { error } => {
-            out.evaluated("fraud.not_checked");
             let mut facts = BTreeMap::new();
             facts.insert("error".into(), error.clone());
+            let (key, what) = match source {
+                FraudSource::V1 => ("partner", "Azure fraud events"),
+                FraudSource::Graph => ("graph", "Graph security alerts"),
+            };
             out.finding(Finding {
-                fingerprint: "fraud.read_failed:partner".into(),
+                fingerprint: format!("fraud.read_failed:{key}"),
                 rule: "fraud.read_failed".into(),
                 severity: Severity::Warning,
                 customer: None,
-                summary: format!("Azure fraud events could not be read this run: {error}"),
+                summary: format!("{what} could not be read this run: {error}"),
                 facts,
             });
             out.skip(
                 None,
                 POLICY,
-                format!("fraud events could not be read: {error}"),
+                format!("{} could not be read: {error}", source_noun(source)),
             );
             None
         }
     }
 }
 
-/// The `fraud.event` finding: critical, or info for a test event.
-fn event_finding(ev: &Event<'_>, out: &mut PlanBuilder) {
-    let e = ev.e;
-    let mut facts = BTreeMap::new();
-    facts.insert("event_id".into(), e.event_id.clone());
-    facts.insert("status".into(), status_text(e).to_owned());
-    let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            facts.insert(k.to_owned(), v);
-        }
+fn source_noun(source: FraudSource) -> &'static str {
+    match source {
+        FraudSource::V1 => "fraud events",
+        FraudSource::Graph => "Graph security alerts",
+    }
+}
+
+/// No source was read: the info finding and skip saying why (the v1 reason first, as before
+/// Graph alerts existed; the Graph reason as a fact when Graph was not configured either).
+fn not_checked(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
+    let reason_of = |s: &Section<_>| match s {
+        Section::NotChecked { reason } => reason.clone(),
+        _ => String::new(),
     };
-    put("event_type", e.event_type.clone());
-    put(
-        "severity",
-        e.severity.as_ref().map(|s| s.as_str().to_owned()),
-    );
-    put("azure_subscription", ev.azure_sub.map(str::to_owned));
-    put("service", e.service_name.clone());
-    put(
-        "resource",
-        e.resource_name.clone().or(e.entity_name.clone()),
-    );
-    put("hit_count", e.hit_count.map(|h| h.to_string()));
-    put(
-        "first_occurrence",
-        e.first_occurrence.map(|t| t.to_string()),
-    );
-    put("last_occurrence", e.last_occurrence.map(|t| t.to_string()));
-    put("description", e.description.clone());
-    put("country", e.country.clone());
-    if ev.is_test {
-        facts.insert("is_test".into(), "true".into());
+    let reason = match &input.snapshot.fraud_events {
+        Section::NotChecked { reason } => reason.clone(),
+        _ => "not read".to_owned(),
+    };
+    let graph_reason = match &input.snapshot.security_alerts {
+        Section::NotChecked { reason } => reason.clone(),
+        other => reason_of(other),
+    };
+    let mut facts = BTreeMap::new();
+    facts.insert("reason".into(), reason.clone());
+    if graph_reason != "[graph] is not configured" && !graph_reason.is_empty() {
+        facts.insert("graph_reason".into(), graph_reason);
     }
     out.finding(Finding {
+        fingerprint: "fraud.not_checked:partner".into(),
+        rule: "fraud.not_checked".into(),
+        severity: Severity::Info,
+        customer: None,
+        summary: format!("Azure fraud events were not checked: {reason}"),
+        facts,
+    });
+    out.skip(None, POLICY, format!("fraud events not checked: {reason}"));
+}
+
+/// The `fraud.event` / `fraud.alert` finding: critical, or info for a test signal.
+fn signal_finding(ev: &Signal<'_>, out: &mut PlanBuilder) {
+    out.finding(Finding {
         fingerprint: ev.fp.clone(),
-        rule: "fraud.event".into(),
+        rule: ev.rule.into(),
         severity: if ev.is_test {
             Severity::Info
         } else {
             Severity::Critical
         },
         customer: ev.customer.map(str::to_owned),
-        summary: event_summary(ev),
-        facts,
+        summary: ev.summary.clone(),
+        facts: ev.facts.clone(),
     });
 }
 
-fn event_summary(ev: &Event<'_>) -> String {
-    let e = ev.e;
-    let mut summary = format!(
-        "{}Azure fraud event on {}: {}",
-        if ev.is_test { "TEST " } else { "" },
-        ev.name,
-        ev.kind
-    );
-    if let Some(s) = &e.severity {
-        summary.push_str(&format!(" (severity {s})"));
+/// Set a new signal to investigating: a v1 event in Partner Center (needs its Azure
+/// subscription id), a Graph alert with a PATCH.
+fn mark_investigating(ev: &Signal<'_>, out: &mut PlanBuilder) {
+    if ev.source == FraudSource::Graph {
+        out.action(PlannedAction {
+            key: format!("fraud-alert-status/{}/investigating", ev.id),
+            customer: ev.customer.map(str::to_owned),
+            kind: ActionKind::GraphAlertStatus {
+                alert_id: ev.id.to_owned(),
+                status: "investigating".into(),
+                resolved_reason: None,
+            },
+            requires_approval: false,
+            reason: format!(
+                "Mark Graph security alert {} ({}) on {} as investigating (this only records \
+                 the status; it does not stop the activity)",
+                ev.id, ev.kind, ev.name
+            ),
+            findings: vec![ev.fp.clone()],
+            after: vec![],
+        });
+        return;
     }
-    if let Some(sub) = ev.azure_sub {
-        summary.push_str(&format!(" on Azure subscription {sub}"));
-    }
-    summary.push_str(&format!(", status {}", status_text(e)));
-    if let Some(h) = e.hit_count {
-        summary.push_str(&format!(", {h} hits"));
-    }
-    if let Some(t) = e.first_occurrence {
-        summary.push_str(&format!(" since {}", short_time(t)));
-    }
-    summary
-}
-
-/// Set a new event to `Investigating` in Partner Center (needs its Azure subscription id).
-fn mark_investigating(ev: &Event<'_>, out: &mut PlanBuilder) {
-    let e = ev.e;
     match ev.azure_sub {
         Some(sub) => {
             out.action(PlannedAction {
-                key: format!("fraud-status/{sub}/{}/Investigating", e.event_id),
+                key: format!("fraud-status/{sub}/{}/Investigating", ev.id),
                 customer: ev.customer.map(str::to_owned),
                 kind: ActionKind::FraudEventStatus {
                     azure_subscription_id: sub.to_owned(),
-                    event_ids: vec![e.event_id.clone()],
+                    event_ids: vec![ev.id.to_owned()],
                     status: "Investigating".into(),
                     resolved_reason: None,
                 },
@@ -300,7 +249,7 @@ fn mark_investigating(ev: &Event<'_>, out: &mut PlanBuilder) {
                 reason: format!(
                     "Mark fraud event {} ({}) on {} as Investigating in Partner Center (this only \
                      records the status; it does not stop the activity)",
-                    e.event_id, ev.kind, ev.name
+                    ev.id, ev.kind, ev.name
                 ),
                 findings: vec![ev.fp.clone()],
                 after: vec![],
@@ -311,7 +260,7 @@ fn mark_investigating(ev: &Event<'_>, out: &mut PlanBuilder) {
             POLICY,
             format!(
                 "fraud event {} has no Azure subscription id; status not updated",
-                e.event_id
+                ev.id
             ),
         ),
     }
@@ -321,7 +270,7 @@ fn mark_investigating(ev: &Event<'_>, out: &mut PlanBuilder) {
 /// the configured response is not `alert`): the event names no customer, or it is exempt.
 fn responder<'e>(
     input: &PolicyInput<'_>,
-    ev: &Event<'e>,
+    ev: &Signal<'e>,
     out: &mut PlanBuilder,
 ) -> Option<&'e str> {
     let response = input.config.fraud.response;
@@ -333,8 +282,8 @@ fn responder<'e>(
             None,
             POLICY,
             format!(
-                "fraud event {} names no customer; no suspension or cancellation planned",
-                ev.e.event_id
+                "{} names no customer; no suspension or cancellation planned",
+                ev.what()
             ),
         );
         return None;
@@ -344,13 +293,13 @@ fn responder<'e>(
             Some(customer),
             POLICY,
             format!(
-                "customer is exempt: no {} planned for fraud event {} (the alert still goes out)",
+                "customer is exempt: no {} planned for {} (the alert still goes out)",
                 if response == FraudResponse::Suspend {
                     "suspension"
                 } else {
                     "cancellation"
                 },
-                ev.e.event_id
+                ev.what()
             ),
         );
         return None;
@@ -384,7 +333,7 @@ fn plan_cancels(cancel_groups: BTreeMap<(String, String), Vec<String>>, out: &mu
 /// The customer's subscriptions, or `None` after asking for them or saying they failed.
 fn subscriptions<'i>(
     input: &'i PolicyInput<'_>,
-    ev: &Event<'_>,
+    ev: &Signal<'_>,
     customer: &str,
     out: &mut PlanBuilder,
 ) -> Option<&'i [Subscription]> {
@@ -401,8 +350,8 @@ fn subscriptions<'i>(
                 Some(customer),
                 POLICY,
                 format!(
-                    "fraud event {}: suspension waits for the customer's subscriptions",
-                    ev.e.event_id
+                    "{}: suspension waits for the customer's subscriptions",
+                    ev.what()
                 ),
             );
             None
@@ -412,8 +361,8 @@ fn subscriptions<'i>(
                 Some(customer),
                 POLICY,
                 format!(
-                    "fraud event {}: subscriptions could not be read ({error}); no suspension planned",
-                    ev.e.event_id
+                    "{}: subscriptions could not be read ({error}); no suspension planned",
+                    ev.what()
                 ),
             );
             None
@@ -423,11 +372,10 @@ fn subscriptions<'i>(
 }
 
 /// Suspend every active Azure plan of the customer, with approval.
-fn plan_suspend(input: &PolicyInput<'_>, ev: &Event<'_>, customer: &str, out: &mut PlanBuilder) {
+fn plan_suspend(input: &PolicyInput<'_>, ev: &Signal<'_>, customer: &str, out: &mut PlanBuilder) {
     let Some(subs) = subscriptions(input, ev, customer, out) else {
         return;
     };
-    let e = ev.e;
     let mut targets: Vec<&str> = subs
         .iter()
         .filter(|s| s.is_azure_plan() && s.status.as_str().eq_ignore_ascii_case("active"))
@@ -440,15 +388,15 @@ fn plan_suspend(input: &PolicyInput<'_>, ev: &Event<'_>, customer: &str, out: &m
             Some(customer),
             POLICY,
             format!(
-                "fraud event {}: the customer has no active Azure plan subscription to suspend",
-                e.event_id
+                "{}: the customer has no active Azure plan subscription to suspend",
+                ev.what()
             ),
         );
         return;
     }
     for sub in targets {
         out.action(PlannedAction {
-            key: format!("fraud-suspend/{customer}/{sub}/{}", e.event_id),
+            key: format!("fraud-suspend/{customer}/{sub}/{}", ev.id),
             customer: Some(customer.to_owned()),
             kind: ActionKind::Suspend {
                 subscription_id: sub.to_owned(),
@@ -456,11 +404,13 @@ fn plan_suspend(input: &PolicyInput<'_>, ev: &Event<'_>, customer: &str, out: &m
             },
             requires_approval: true,
             reason: format!(
-                "Suspend Azure plan {sub} of {} because of fraud event {} ({}). Partner \
+                "Suspend Azure plan {sub} of {} because of {} ({}). Partner \
                  Center refuses to suspend an Azure plan that still has active Azure \
                  subscriptions or reservations; cancelling the compromised subscription may be \
                  needed instead.",
-                ev.name, e.event_id, ev.kind
+                ev.name,
+                ev.what(),
+                ev.kind
             ),
             findings: vec![ev.fp.clone()],
             after: vec![],
@@ -471,6 +421,7 @@ fn plan_suspend(input: &PolicyInput<'_>, ev: &Event<'_>, customer: &str, out: &m
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pc::models::FraudEvent;
     use crate::plan::Plan;
     use crate::policy::testkit::*;
     use crate::policy::{CustomerOverride, PolicyConfig, ReceivablesInput};
@@ -485,6 +436,7 @@ mod tests {
             fraud: FraudConfig {
                 response,
                 mark_investigating: mark,
+                ..FraudConfig::default()
             },
             ..PolicyConfig::default()
         }
@@ -725,5 +677,105 @@ mod tests {
         );
         let c = config(FraudResponse::Suspend, true);
         assert_eq!(go(&s, &c), go(&s, &c));
+    }
+
+    #[test]
+    fn graph_alerts_alone_make_findings_and_the_configured_response() {
+        let mut s = snapshot(now());
+        s.fraud_events = Section::NotChecked {
+            reason: "App+User credentials not configured".into(),
+        };
+        let mut test_alert = security_alert("t1", "c2", "az9", "active");
+        test_alert.is_test = Some(true);
+        s.security_alerts = Section::Ok {
+            data: vec![
+                security_alert("a1", "c1", "az1", "active"),
+                security_alert("a2", "c1", "az1", "resolved"),
+                test_alert,
+            ],
+        };
+        let p = go(&s, &config(FraudResponse::Cancel, true));
+        let fps: Vec<_> = p.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        assert_eq!(fps, ["fraud.alert:c1:a1", "fraud.alert:c2:t1"]);
+        let f = &p.findings[0];
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.facts["confidence"], "medium");
+        assert_eq!(f.facts["affected_resources"], "/subscriptions/x/vm-1");
+        assert!(
+            f.summary.contains("severity high, confidence medium"),
+            "{}",
+            f.summary
+        );
+        assert_eq!(p.findings[1].severity, Severity::Info);
+        assert!(p.findings[1].summary.starts_with("TEST "));
+        // The response works from the Graph source; the test alert gets none.
+        assert_eq!(
+            keys(&p),
+            ["fraud-alert-status/a1/investigating", "fraud-cancel/c1/az1"]
+        );
+    }
+
+    #[test]
+    fn a_signal_in_both_sources_is_one_finding() {
+        let mut s = snap(vec![fraud_event("ev1", "c1", "az1", "Active")]);
+        s.security_alerts = Section::Ok {
+            data: vec![
+                security_alert("a1", "c1", "AZ1", "active"),
+                security_alert("a2", "c1", "az2", "active"),
+            ],
+        };
+        let p = go(&s, &config(FraudResponse::Cancel, false));
+        let fps: Vec<_> = p.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        assert_eq!(fps, ["fraud.alert:c1:a2", "fraud.event:c1:ev1"]);
+        let merged = p
+            .findings
+            .iter()
+            .find(|f| f.rule == "fraud.event")
+            .expect("v1");
+        assert_eq!(merged.facts["graph_alert_id"], "a1");
+        assert!(merged.summary.contains("also Graph security alert a1"));
+        assert_eq!(keys(&p), ["fraud-cancel/c1/az1", "fraud-cancel/c1/az2"]);
+    }
+
+    #[test]
+    fn a_failed_graph_read_is_a_warning_beside_the_v1_events() {
+        let mut s = snap(vec![fraud_event("ev1", "c1", "az1", "Active")]);
+        s.security_alerts = Section::Failed {
+            error: "403 on GET /beta/security/partner/securityAlerts".into(),
+        };
+        let p = go(&s, &config(FraudResponse::Alert, false));
+        let fps: Vec<_> = p.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        assert_eq!(fps, ["fraud.event:c1:ev1", "fraud.read_failed:graph"]);
+    }
+
+    #[test]
+    fn sources_resolve_against_the_credentials() {
+        let both = Available {
+            graph: true,
+            app_user: true,
+        };
+        let app_only = Available {
+            graph: true,
+            app_user: false,
+        };
+        let auto = FraudSources::Auto;
+        assert!(auto.use_of(FraudSource::Graph, both).is_read());
+        assert_eq!(
+            auto.use_of(FraudSource::V1, app_only),
+            SourceUse::Skip("App+User credentials not configured".into())
+        );
+        let only: FraudConfig = toml::from_str("sources = [\"graph\"]").expect("toml");
+        assert_eq!(
+            only.sources.use_of(FraudSource::V1, both),
+            SourceUse::Skip("not selected in [fraud] sources".into())
+        );
+        let v1: FraudConfig = toml::from_str("sources = [\"v1\"]").expect("toml");
+        let e = v1.sources.check(app_only).expect_err("no App+User");
+        assert!(e.contains("[partner_center.app_user]"), "{e}");
+        assert!(toml::from_str::<FraudConfig>("sources = \"graph\"").is_err());
+        assert!(toml::from_str::<FraudConfig>("sources = [\"v2\"]").is_err());
+        let auto: FraudConfig = toml::from_str("sources = \"auto\"").expect("toml");
+        assert_eq!(auto.sources, FraudSources::Auto);
+        assert!(FraudSources::Only(vec![]).check(both).is_err());
     }
 }
