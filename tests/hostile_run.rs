@@ -109,10 +109,11 @@ async fn receivables_text_with_bidi_zero_width_and_a_megabyte_reaches_the_subjec
     w.shutdown().await;
 }
 
-/// A secret a server echoes reaches no output: the SMTP relay refuses a customer's address
-/// with a reply quoting the client secret; the failure travels to the log (JSON lines on
-/// stderr), the printed summary, the run report, the metrics file and the digest email, and the
-/// secret is in none of them.
+/// A secret a server echoes reaches no output. The SMTP relay refuses a customer's address with
+/// a reply quoting the client secret; the failure travels to the log (JSON lines on stderr),
+/// the printed summary, the run report, the metrics file and the digest email. Partner Center
+/// echoes it in a company name, which is no error and reaches the emails as data (only the last
+/// pass before sending stands in its way). The secret is in none of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_echoed_by_a_server_is_in_no_log_report_metrics_or_email() {
     use cspguard::sim::{SimConfig, scenario};
@@ -121,8 +122,15 @@ async fn a_secret_echoed_by_a_server_is_in_no_log_report_metrics_or_email() {
 
     let now = support::noon_today();
     let tz = TimeZone::get(support::config::TZ).expect("tz");
-    let s = scenario::demo_tenant(now, &tz, 3);
+    let mut s = scenario::demo_tenant(now, &tz, 3);
     let secret = SimConfig::default().client_secret;
+    let tailspin = s
+        .dataset
+        .customers
+        .iter_mut()
+        .find(|c| c.company_name == "Tailspin Toys KK")
+        .expect("Tailspin is in the scenario");
+    tailspin.company_name = format!("Tailspin Toys KK {secret}");
     let mut options = smtp_options();
     options.reject_recipient = Some("billing@fabrikamab.example".to_owned());
     options.reject_text = Some(format!("no such user; you sent client_secret={secret}"));
@@ -170,10 +178,20 @@ async fn a_secret_echoed_by_a_server_is_in_no_log_report_metrics_or_email() {
     let parsed = digest.mail();
     let bodies: String = parsed.parts.iter().map(|p| p.body.as_str()).collect();
     assert!(bodies.contains(echoed), "the digest lists the failure");
+    let mut redacted = 0;
     for mail in &mails {
         let m = mail.mail();
         assert!(!m.subject().contains(&secret));
         assert!(m.parts.iter().all(|p| !p.body.contains(&secret)));
+        redacted += m
+            .parts
+            .iter()
+            .filter(|p| p.body.contains("[redacted]"))
+            .count();
     }
+    assert!(
+        redacted > 0,
+        "the company name's echo reached an email, redacted"
+    );
     w.shutdown().await;
 }
