@@ -112,8 +112,9 @@ async fn receivables_text_with_bidi_zero_width_and_a_megabyte_reaches_the_subjec
 /// A secret a server echoes reaches no output. The SMTP relay refuses a customer's address with
 /// a reply quoting the client secret; the failure travels to the log (JSON lines on stderr),
 /// the printed summary, the run report, the metrics file and the digest email. Partner Center
-/// echoes it in a company name, which is no error and reaches the emails as data (only the last
-/// pass before sending stands in its way). The secret is in none of them.
+/// echoes it as data, which no error carries and only the last pass on the way out stands in
+/// the way of: in a company name (reaching the emails) and in the refused billing address
+/// (reaching the "recipient refused" log line). The secret is in none of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_echoed_by_a_server_is_in_no_log_report_metrics_or_email() {
     use cspguard::sim::{SimConfig, scenario};
@@ -131,8 +132,16 @@ async fn a_secret_echoed_by_a_server_is_in_no_log_report_metrics_or_email() {
         .find(|c| c.company_name == "Tailspin Toys KK")
         .expect("Tailspin is in the scenario");
     tailspin.company_name = format!("Tailspin Toys KK {secret}");
+    let refused = format!("{secret}@fabrikamab.example");
+    let fabrikam = s
+        .dataset
+        .customers
+        .iter_mut()
+        .find(|c| c.company_name == "Fabrikam AB")
+        .expect("Fabrikam is in the scenario");
+    fabrikam.email = Some(refused.clone());
     let mut options = smtp_options();
-    options.reject_recipient = Some("billing@fabrikamab.example".to_owned());
+    options.reject_recipient = Some(refused);
     options.reject_text = Some(format!("no such user; you sent client_secret={secret}"));
     let w = World::builder()
         .dataset(s.dataset)
@@ -150,6 +159,10 @@ async fn a_secret_echoed_by_a_server_is_in_no_log_report_metrics_or_email() {
 
     // The printed output and the JSON log lines.
     assert!(out.stderr.contains(echoed), "the refusal is logged");
+    assert!(
+        out.stderr.contains("[redacted]@fabrikamab.example"),
+        "the refused address is logged, redacted"
+    );
     assert!(
         !out.both().contains(&secret),
         "no secret on stdout or stderr"
