@@ -4,8 +4,9 @@
 //! control character, the Unicode line and paragraph separators) and the cleaning of
 //! customer-supplied text ([`clean_display_text`]: bidi overrides and isolates, zero-width and
 //! other invisible format characters removed, control characters turned into spaces, length
-//! capped at [`MAX_DISPLAY_CHARS`]). No I/O; used by config validation and by the Partner
-//! Center decoding of names.
+//! capped at [`MAX_DISPLAY_CHARS`]). No I/O; used by config validation, by the Partner Center
+//! decoding of company and contact names, and by the receivables import (customer references and
+//! invoice numbers).
 
 /// Longest customer-supplied name kept (characters); longer names are cut and end in `…`.
 pub const MAX_DISPLAY_CHARS: usize = 200;

@@ -12,7 +12,11 @@
 //! - `auto` (default): `journald` when `JOURNAL_STREAM` is set (started by systemd), else `text`.
 //!
 //! Architecture invariant: nothing logs secret values; secrets live in `secrecy` types whose
-//! Debug output is redacted, and errors name secret *sources*, never values.
+//! Debug output is redacted, and errors name secret *sources*, never values. As a last pass,
+//! every line the formatters write to stderr (and [`stderr_text`]) goes through
+//! [`crate::redact`], so a known secret that slipped into a message or field is replaced.
+//! Native journald entries (info and debug under `journald`) are written by `tracing-journald`
+//! itself and do not pass this writer.
 
 use std::io::IsTerminal as _;
 use std::sync::Mutex;
@@ -107,7 +111,7 @@ pub fn init_with(verbose: u8, quiet: bool, format: LogFormat) {
                 let _ = tracing_subscriber::fmt()
                     .without_time()
                     .with_env_filter(filter)
-                    .with_writer(std::io::stderr)
+                    .with_writer(|| RedactedStderr)
                     .with_ansi(false)
                     .with_target(false)
                     .try_init();
@@ -116,7 +120,7 @@ pub fn init_with(verbose: u8, quiet: bool, format: LogFormat) {
         LogFormat::Text | LogFormat::Auto => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
-                .with_writer(std::io::stderr)
+                .with_writer(|| RedactedStderr)
                 .with_ansi(std::io::stderr().is_terminal())
                 .with_target(false)
                 .try_init();
@@ -131,10 +135,11 @@ static STDERR_PRIORITIES: std::sync::atomic::AtomicBool = std::sync::atomic::Ato
 /// `text` as the command writes it to stderr at `level`: with the sd-daemon priority prefix on
 /// every line under journald (so `journalctl -p warning` shows it), unchanged otherwise.
 pub fn stderr_text(level: Level, text: &str) -> String {
+    let text = crate::redact::redact(text);
     if STDERR_PRIORITIES.load(std::sync::atomic::Ordering::Relaxed) {
         String::from_utf8_lossy(&prefix_lines(syslog_prefix(level), text.as_bytes())).into_owned()
     } else {
-        text.to_owned()
+        text
     }
 }
 
@@ -177,8 +182,27 @@ struct CorrelatedStderr;
 
 impl std::io::Write for CorrelatedStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let line = add_correlation(buf, run_correlation().as_deref());
+        let line = add_correlation(
+            &crate::redact::redact_bytes(buf),
+            run_correlation().as_deref(),
+        );
         std::io::stderr().lock().write_all(&line)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// stderr, each formatted event (one `write`) with the known secrets redacted.
+struct RedactedStderr;
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr()
+            .lock()
+            .write_all(&crate::redact::redact_bytes(buf))?;
         Ok(buf.len())
     }
 
@@ -232,9 +256,10 @@ impl<'a> MakeWriter<'a> for PriorityStderr {
 
 impl std::io::Write for Prefixed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let buf = crate::redact::redact_bytes(buf);
         std::io::stderr()
             .lock()
-            .write_all(&prefix_lines(self.prefix, buf))?;
+            .write_all(&prefix_lines(self.prefix, &buf))?;
         Ok(buf.len())
     }
 

@@ -6,7 +6,8 @@
 //! Architecture invariant: files are written atomically (a temporary file in the same directory,
 //! synced, then renamed over the target), so a collector or a reader never sees half a file.
 //! Nothing here holds or writes a secret: reports carry counts, endpoint templates and errors
-//! that are already secret-free (errors name secret sources, never values).
+//! that are already secret-free (errors name secret sources, never values); as a last pass,
+//! every string of the report and every metrics label goes through [`crate::redact`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -112,9 +113,10 @@ pub fn current_correlation_id() -> String {
         .unwrap_or_default()
 }
 
-/// Escape a Prometheus label value.
+/// A Prometheus label value: known secrets redacted ([`crate::redact`]), then escaped.
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
+    crate::redact::redact(v)
+        .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
@@ -346,6 +348,13 @@ pub fn prune_reports(
     Ok(deleted)
 }
 
+/// The JSON run report, every string passed through [`crate::redact`] a last time.
+pub fn report_json(summary: &RunSummary) -> Result<Vec<u8>, serde_json::Error> {
+    let mut value = serde_json::to_value(summary)?;
+    crate::redact::redact_json(&mut value);
+    serde_json::to_vec_pretty(&value)
+}
+
 /// Write the run report and (when configured) the metrics file, and prune old reports.
 /// Failures are logged as warnings: reporting never changes a run's outcome.
 pub fn publish(
@@ -356,7 +365,7 @@ pub fn publish(
 ) {
     let dir = reports_dir(state_path);
     let path = dir.join(format!("run-{}.json", summary.run_id));
-    match serde_json::to_vec_pretty(summary) {
+    match report_json(summary) {
         Ok(bytes) => {
             if let Err(e) = write_atomic(&path, &bytes, 0o600) {
                 tracing::warn!(error = %e, "cannot write the run report");
@@ -385,6 +394,14 @@ pub fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_carry_no_known_secret() {
+        crate::redact::register("observe-label-s3cret");
+        let l = label("GET /v1/customers?token=observe-label-s3cret");
+        assert!(!l.contains("observe-label-s3cret"), "{l}");
+        assert!(l.contains(crate::redact::REDACTED), "{l}");
+    }
 
     #[test]
     fn labels_are_escaped() {

@@ -3,7 +3,9 @@
 //! Owns: the process-wide registry of secret values in use (client secret, refresh and access
 //! tokens, SMTP password) and [`redact`], which replaces every occurrence of one of them with
 //! `[redacted]`. Server-supplied text (error descriptions, echoed bodies, SMTP replies) passes
-//! through [`redact`] before it reaches logs, errors, reports, metrics or emails.
+//! through [`redact`] where it enters an error, and everything that leaves the process passes a
+//! last time on its way out: log lines (`crate::logging`'s writers), the JSON run report and the
+//! metrics labels (`crate::observe`), and every email (`Mailer::build_message`).
 //!
 //! Values shorter than [`MIN_SECRET_LEN`] characters are not registered (redacting them would
 //! mangle ordinary words); the registry holds at most [`MAX_SECRETS`] values (oldest dropped).
@@ -35,8 +37,8 @@ pub fn register(secret: &str) {
     known.push(secret.to_owned());
 }
 
-/// `text` with every registered secret value (and its URL-encoded form) replaced by
-/// `[redacted]`.
+/// `text` with every registered secret value replaced by `[redacted]`: as it is, URL-encoded (an
+/// echoed form), HTML-escaped (a rendered email) and JSON-escaped (a JSON log line or report).
 pub fn redact(text: &str) -> String {
     let known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
     let mut out = text.to_owned();
@@ -44,12 +46,82 @@ pub fn redact(text: &str) -> String {
         if out.contains(secret.as_str()) {
             out = out.replace(secret.as_str(), REDACTED);
         }
-        let encoded = form_encode(secret);
-        if encoded != *secret && out.contains(encoded.as_str()) {
-            out = out.replace(encoded.as_str(), REDACTED);
+        for form in [
+            form_encode(secret),
+            html_escape(secret),
+            json_escape(secret),
+        ] {
+            if form != *secret && out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), REDACTED);
+            }
         }
     }
     out
+}
+
+/// [`redact`] over UTF-8 bytes (a log line as the formatter wrote it); bytes that are not UTF-8
+/// pass unchanged.
+pub fn redact_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let out = redact(text);
+            if out == text {
+                std::borrow::Cow::Borrowed(bytes)
+            } else {
+                std::borrow::Cow::Owned(out.into_bytes())
+            }
+        }
+        Err(_) => std::borrow::Cow::Borrowed(bytes),
+    }
+}
+
+/// Every string in `value` (keys too) passed through [`redact`]: the last pass over a JSON
+/// document (a run report) before it leaves the process.
+pub fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            let out = redact(s);
+            if out != *s {
+                *s = out;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                redact_json(&mut v);
+                map.insert(redact(&key), v);
+            }
+        }
+        serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {}
+    }
+}
+
+/// How minijinja's HTML autoescape writes a value.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            '/' => out.push_str("&#x2f;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value as it appears inside a JSON string.
+fn json_escape(s: &str) -> String {
+    let quoted = serde_json::Value::from(s).to_string();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_owned()
 }
 
 /// `application/x-www-form-urlencoded` form of a value (how a secret appears in an echoed form).
@@ -81,5 +153,21 @@ mod tests {
         assert_eq!(t.matches(REDACTED).count(), 2, "{t}");
         register("abc");
         assert_eq!(redact("abc"), "abc", "short values are not secrets");
+    }
+
+    #[test]
+    fn html_and_json_escaped_forms_and_json_documents_are_redacted() {
+        register("redact-test-<a&b>/\"q\"");
+        let html = redact("secret: redact-test-&lt;a&amp;b&gt;&#x2f;&quot;q&quot;");
+        assert_eq!(html, format!("secret: {REDACTED}"));
+        let json = redact(r#"{"m":"redact-test-<a&b>/\"q\""}"#);
+        assert_eq!(json, format!(r#"{{"m":"{REDACTED}"}}"#));
+        let mut doc = serde_json::json!({"errors": ["x redact-test-<a&b>/\"q\" y"], "n": 1});
+        redact_json(&mut doc);
+        assert_eq!(doc["errors"][0], format!("x {REDACTED} y"));
+        assert_eq!(
+            redact_bytes(b"line redact-test-<a&b>/\"q\"\n").as_ref(),
+            format!("line {REDACTED}\n").as_bytes()
+        );
     }
 }

@@ -283,6 +283,55 @@ async fn a_401_drops_the_token_and_retries_once() {
     assert_eq!(always.api().len(), 2);
 }
 
+/// The access token is taken after the wait for a request slot (the in-flight bound and the
+/// rate limit), never before: calls queued behind one whose token expired take the renewed
+/// token when their turn comes, so one expiry costs one 401, not one per queued call. With the
+/// token taken before `permit`/`acquire_start` in `Transport::attempt`, every queued call would
+/// carry the expired token. A current-thread runtime makes the order of events deterministic;
+/// nothing here depends on time.
+#[tokio::test]
+async fn the_token_is_taken_after_the_slot_wait_so_queued_calls_never_carry_an_expired_one() {
+    // The first token expires while the first call is in flight: its 401 tells the client.
+    let mock = Mock::start(|req, _| {
+        if req.h("authorization") == Some("Bearer mock-token-1") {
+            (
+                401,
+                vec![],
+                r#"{"code": 401, "description": "token expired"}"#.into(),
+            )
+        } else {
+            ok(customer_json("c"))
+        }
+    })
+    .await;
+    let mut options = mock.options();
+    options.max_concurrency = 1;
+    let pc = PartnerCenter::new(options).expect("client builds");
+    let (a, b, c, d) = tokio::join!(
+        pc.customer("c1"),
+        pc.customer("c2"),
+        pc.customer("c3"),
+        pc.customer("c4")
+    );
+    for r in [a, b, c, d] {
+        r.expect("every call succeeds");
+    }
+    let api = mock.api();
+    let expired = api
+        .iter()
+        .filter(|r| r.h("authorization") == Some("Bearer mock-token-1"))
+        .count();
+    assert_eq!(
+        expired,
+        1,
+        "only the call in flight when the token expired sent it; the queued ones took the \
+         renewed token: {:?}",
+        api.iter().map(|r| r.h("authorization")).collect::<Vec<_>>()
+    );
+    assert_eq!(api.len(), 5, "four calls, one 401 round trip");
+    assert_eq!(mock.tokens().len(), 2);
+}
+
 #[tokio::test]
 async fn seek_paging_replays_continuation_and_normalises_links() {
     let mock = Mock::start(|req, _| {

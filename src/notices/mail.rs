@@ -7,6 +7,9 @@
 //! - [`Mailer`]: turns an [`OutgoingEmail`] into a `multipart/alternative` message (text + HTML)
 //!   and delivers it.
 //! - [`MailError`]: typed failures, classified by [`MailError::is_transient`].
+//! - The SMTP transaction (MAIL, RCPT per recipient, DATA, the message) and how a failed step
+//!   maps to a [`MailError`]; the bounded steps themselves and the kept connections are in
+//!   `smtp`.
 //!
 //! Invariants:
 //! - Every message carries From, optional Reply-To, Date and a Message-ID derived from the
@@ -17,6 +20,9 @@
 //!   control characters are rejected with [`MailError::BadAddress`], never sent; control
 //!   characters (CR, LF, ...) in the subject are replaced by spaces. Non-ASCII subjects and display
 //!   names are RFC 2047-encoded by lettre. HTML escaping is the templates' job, not this module's.
+//! - Over SMTP, silence before the relay answered DATA is [`MailError::Unavailable`] (nothing was
+//!   sent); silence after it is [`MailError::Uncertain`]. Subject and body pass
+//!   [`crate::redact`] before they leave.
 //! - Plain (unencrypted) SMTP is only allowed to a loopback relay; this is checked by
 //!   [`MailConfig::validate`] and again by [`Mailer::new`].
 //! - The SMTP password only lives in a [`SecretString`] (and, unavoidably, inside lettre's
@@ -33,15 +39,21 @@ use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::{PoolConfig, response::Response};
-use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt as RcptCommand};
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+use lettre::{AsyncSendmailTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::net::is_loopback_host;
 use crate::secrets::{SecretError, SecretRef};
+
+mod smtp;
+
+use smtp::{Failure, Relay, Step, step};
 
 /// Default SMTP timeout (connect and each command), seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
@@ -652,12 +664,7 @@ impl MailError {
 }
 
 enum Transport {
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        server: String,
-        /// Bound of the connection phase and, separately, of the message transaction.
-        timeout: Duration,
-    },
+    Smtp(Relay),
     Sendmail {
         transport: AsyncSendmailTransport<Tokio1Executor>,
         command: PathBuf,
@@ -676,14 +683,12 @@ pub struct Mailer {
     tenant: String,
     transport: Transport,
     password: Option<SecretString>,
-    /// Set once an SMTP connection phase completed; later messages use pooled connections.
-    connected: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Mailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let transport = match &self.transport {
-            Transport::Smtp { server, .. } => format!("smtp {server}"),
+            Transport::Smtp(relay) => format!("smtp {}", relay.server),
             Transport::Sendmail { command, .. } => format!("sendmail {}", command.display()),
             Transport::File { dir } => format!("file {}", dir.display()),
         };
@@ -747,7 +752,6 @@ impl Mailer {
             tenant: String::new(),
             transport,
             password,
-            connected: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -756,23 +760,22 @@ impl Mailer {
     /// exists; the file outbox exists. Returns what was checked.
     pub async fn test_connection(&self) -> Result<String, MailError> {
         match &self.transport {
-            Transport::Smtp {
-                transport,
-                server,
-                timeout,
-            } => match bounded(*timeout, transport.test_connection()).await {
-                None => Err(MailError::Unavailable {
-                    key: "doctor".to_owned(),
-                    server: server.clone(),
-                    reason: format!("no answer within {} s", timeout.as_secs()),
-                }),
-                Some(Ok(true)) => Ok(format!("connected to {server}")),
-                Some(Ok(false)) => Err(MailError::Protocol {
-                    server: server.clone(),
-                    reason: "the server did not answer NOOP".to_owned(),
-                }),
-                Some(Err(e)) => Err(self.smtp_error("doctor", server, "no recipient", &e)),
-            },
+            Transport::Smtp(relay) => {
+                let mut conn = relay
+                    .open()
+                    .await
+                    .map_err(|f| self.failure(relay, "doctor", "no recipient", f))?;
+                let deadline = std::time::Instant::now() + relay.timeout;
+                step(
+                    deadline,
+                    Step::Noop,
+                    conn.command(lettre::transport::smtp::commands::Noop),
+                )
+                .await
+                .map_err(|f| self.failure(relay, "doctor", "no recipient", f))?;
+                relay.keep(conn);
+                Ok(format!("connected to {}", relay.server))
+            }
             Transport::Sendmail { command, .. } => {
                 if command.is_file() {
                     Ok(format!("{} exists", command.display()))
@@ -811,14 +814,17 @@ impl Mailer {
 
     /// Build the message without sending it: validates addresses, sanitises the subject, sets
     /// From, Reply-To, To, Cc, Subject, Date, Message-ID and a `multipart/alternative` body.
+    /// Subject and body pass [`crate::redact`]: no known secret leaves in an email.
     pub fn build_message(&self, email: &OutgoingEmail) -> Result<Message, MailError> {
         let key = &email.key;
         if email.to.is_empty() {
             return Err(MailError::NoRecipients { key: key.clone() });
         }
+        // The last pass before the email leaves the process: no known secret in it.
+        let redact = crate::redact::redact;
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .subject(sanitize_header_text(&email.subject))
+            .subject(redact(&sanitize_header_text(&email.subject)))
             .date(std::time::SystemTime::from(email.date))
             .message_id(Some(self.message_id(key)));
         if let Some(r) = &self.reply_to {
@@ -835,12 +841,12 @@ impl Mailer {
             .singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_PLAIN)
-                    .body(email.text.clone()),
+                    .body(redact(&email.text)),
             )
             .singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_HTML)
-                    .body(email.html.clone()),
+                    .body(redact(&email.html)),
             );
         builder.multipart(body).map_err(|e| MailError::Build {
             key: key.clone(),
@@ -852,10 +858,10 @@ impl Mailer {
     /// cannot rule out delivery when the connection breaks after the final `.`; the fixed
     /// Message-ID makes such a duplicate recognisable.
     ///
-    /// Over SMTP each recipient's refusal is handled on its own: when the server refuses the
-    /// message, it is offered to each recipient in its own transaction (`to` first; `cc` only
-    /// once a `to` address took it), so a refused cc never blocks the primary. The receipt lists
-    /// who got it and who refused; the error, when no `to` address took it, names them.
+    /// Over SMTP each recipient's refusal is handled on its own (RCPT by RCPT: `to` first; `cc`
+    /// only once a `to` address was accepted), so a refused cc never blocks the primary. The
+    /// receipt lists who got it and who refused; the error, when no `to` address took it, names
+    /// them.
     pub async fn send(&self, email: &OutgoingEmail) -> Result<SentReceipt, MailError> {
         let message = self.build_message(email)?;
         let rcpts = recipients(email)?;
@@ -864,31 +870,12 @@ impl Mailer {
         let mut accepted: Vec<String> = rcpts.iter().map(Rcpt::address).collect();
         let mut refused = Vec::new();
         let transport_response = match &self.transport {
-            Transport::Smtp {
-                transport,
-                server,
-                timeout,
-            } => {
-                let bytes = message.formatted();
-                let bound = (server.as_str(), *timeout);
-                match self
-                    .smtp_send(transport, bound, (key, &accepted.join(", ")), message)
-                    .await
-                {
-                    Ok(response) => describe_response(&response),
-                    Err(err) => {
-                        let refusal =
-                            matches!(err, MailError::Deferred { .. } | MailError::Rejected { .. });
-                        if !refusal || rcpts.len() < 2 {
-                            return Err(err);
-                        }
-                        let each = self
-                            .send_each(transport, bound, key, &rcpts, &bytes)
-                            .await?;
-                        (accepted, refused) = (each.accepted, each.refused);
-                        each.response
-                    }
-                }
+            Transport::Smtp(relay) => {
+                let each = self
+                    .smtp_deliver(relay, key, &rcpts, &message.formatted())
+                    .await?;
+                (accepted, refused) = (each.accepted, each.refused);
+                each.response
             }
             Transport::Sendmail { transport, command } => {
                 transport
@@ -933,69 +920,56 @@ impl Mailer {
         })
     }
 
-    /// One SMTP delivery with every step bounded (lettre's own timeout covers only the TCP
-    /// connect, lettre issue #1027): until one connection phase has completed, first the
-    /// connection phase (connect, greeting, EHLO, STARTTLS, AUTH, NOOP) within `timeout`; a
-    /// timeout there means nothing was sent. Then the transaction (MAIL, RCPT, DATA, the message,
-    /// the final reply) within `timeout`; a timeout there is [`MailError::Uncertain`], because the
-    /// server may already have accepted DATA.
-    async fn smtp_send(
+    /// One SMTP delivery with every step bounded (see [`smtp`]): a connection ready for MAIL
+    /// (kept or new; the connection phase within `timeout`), then the transaction within
+    /// `timeout`. Each recipient's refusal is handled on its own: `to` addresses first, `cc`
+    /// only once a `to` address was accepted, so a refused cc never blocks the primary. Fails,
+    /// naming every refused address, when no `to` address was accepted. Silence before the
+    /// server answered DATA means nothing was sent ([`MailError::Unavailable`]); silence after
+    /// it is [`MailError::Uncertain`].
+    async fn smtp_deliver(
         &self,
-        transport: &AsyncSmtpTransport<Tokio1Executor>,
-        (server, timeout): (&str, Duration),
-        (key, recipients): (&str, &str),
-        message: Message,
-    ) -> Result<lettre::transport::smtp::response::Response, MailError> {
-        use std::sync::atomic::Ordering;
-        if !self.connected.load(Ordering::Relaxed) {
-            self.connection_phase(transport, (server, timeout), key)
-                .await?;
-            self.connected.store(true, Ordering::Relaxed);
-        }
-        match bounded(timeout, transport.send(message)).await {
-            None => Err(self.uncertain(key, server, timeout)),
-            Some(result) => result.map_err(|e| self.smtp_error(key, server, recipients, &e)),
-        }
-    }
-
-    /// The connection phase alone, bounded; its connection goes back to the pool.
-    async fn connection_phase(
-        &self,
-        transport: &AsyncSmtpTransport<Tokio1Executor>,
-        (server, timeout): (&str, Duration),
-        key: &str,
-    ) -> Result<(), MailError> {
-        match bounded(timeout, transport.test_connection()).await {
-            None => Err(MailError::Unavailable {
-                key: key.to_owned(),
-                server: server.to_owned(),
-                reason: format!(
-                    "no answer within {} s ([mail] timeout_secs) while connecting, before the \
-                     message was sent",
-                    timeout.as_secs()
-                ),
-            }),
-            Some(Err(e)) => Err(self.smtp_error(key, server, "no recipient yet", &e)),
-            Some(Ok(false)) => Err(MailError::Protocol {
-                server: server.to_owned(),
-                reason: "the server did not answer NOOP".to_owned(),
-            }),
-            Some(Ok(true)) => Ok(()),
-        }
-    }
-
-    /// Offer the message to each recipient in its own SMTP transaction, `to` addresses first and
-    /// `cc` only once a `to` address took it. Fails, naming every refused address, when no `to`
-    /// address took it (a 4xx among them makes it [`MailError::Deferred`]); a connection or
-    /// authentication failure fails the whole send. Each transaction is bounded like the first.
-    async fn send_each(
-        &self,
-        transport: &AsyncSmtpTransport<Tokio1Executor>,
-        (server, timeout): (&str, Duration),
+        relay: &Relay,
         key: &str,
         rcpts: &[Rcpt],
         bytes: &[u8],
     ) -> Result<Each, MailError> {
+        let mut conn = relay
+            .open()
+            .await
+            .map_err(|f| self.failure(relay, key, "no recipient yet", f))?;
+        let result = self.transaction(relay, &mut conn, key, rcpts, bytes).await;
+        if result.is_ok() {
+            relay.keep(conn);
+        }
+        result
+    }
+
+    /// MAIL, RCPT for each recipient, DATA and the message, all within `relay.timeout`.
+    async fn transaction(
+        &self,
+        relay: &Relay,
+        conn: &mut AsyncSmtpConnection,
+        key: &str,
+        rcpts: &[Rcpt],
+        bytes: &[u8],
+    ) -> Result<Each, MailError> {
+        let deadline = std::time::Instant::now() + relay.timeout;
+        let everyone = rcpts
+            .iter()
+            .map(Rcpt::address)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let params = mail_parameters(conn, &self.from, rcpts, bytes).map_err(|reason| {
+            MailError::Protocol {
+                server: relay.server.clone(),
+                reason,
+            }
+        })?;
+        let mail = Mail::new(Some(self.from.email.clone()), params);
+        step(deadline, Step::Mail, conn.command(mail))
+            .await
+            .map_err(|f| self.failure(relay, key, &everyone, f))?;
         let mut each = Each::default();
         let mut first_error = None;
         for r in rcpts {
@@ -1003,43 +977,60 @@ impl Mailer {
                 break;
             }
             let address = r.address();
-            let envelope = lettre::address::Envelope::new(
-                Some(self.from.email.clone()),
-                vec![r.mailbox.email.clone()],
-            )
-            .map_err(|e| MailError::Build {
-                key: key.to_owned(),
-                reason: e.to_string(),
-            })?;
-            let sent = match bounded(timeout, transport.send_raw(&envelope, bytes)).await {
-                // The server may have taken it: never offered again automatically.
-                None => return Err(self.uncertain(key, server, timeout)),
-                Some(sent) => sent,
-            };
-            match sent {
-                Ok(response) => {
-                    each.response = describe_response(&response);
+            let rcpt = RcptCommand::new(r.mailbox.email.clone(), vec![]);
+            let err = match step(deadline, Step::Rcpt, conn.command(rcpt)).await {
+                Ok(_) => {
                     each.accepted.push(address);
+                    continue;
                 }
-                Err(e) => {
-                    let err = self.smtp_error(key, server, &address, &e);
-                    if !matches!(err, MailError::Deferred { .. } | MailError::Rejected { .. }) {
-                        return Err(err);
-                    }
-                    tracing::warn!(%key, %address, field = r.field, %err, "recipient refused");
-                    each.refused.push(Refusal {
-                        field: r.field,
-                        address,
-                        reason: err.to_string(),
-                        transient: err.is_transient(),
-                    });
-                    first_error.get_or_insert(err);
-                }
+                Err(f) => self.failure(relay, key, &address, f),
+            };
+            if !matches!(err, MailError::Deferred { .. } | MailError::Rejected { .. }) {
+                return Err(err);
             }
+            tracing::warn!(%key, %address, field = r.field, %err, "recipient refused");
+            each.refused.push(Refusal {
+                field: r.field,
+                address,
+                reason: err.to_string(),
+                transient: err.is_transient(),
+            });
+            first_error.get_or_insert(err);
         }
-        match first_error {
-            Some(err) if each.accepted.is_empty() => Err(every_recipient_refused(err, &each)),
-            _ => Ok(each),
+        if let Some(err) = first_error
+            && each.accepted.is_empty()
+        {
+            return Err(every_recipient_refused(err, &each));
+        }
+        let accepted = each.accepted.join(", ");
+        step(deadline, Step::Data, conn.command(Data))
+            .await
+            .map_err(|f| self.failure(relay, key, &accepted, f))?;
+        let response = step(deadline, Step::Message, conn.message(bytes))
+            .await
+            .map_err(|f| self.failure(relay, key, &accepted, f))?;
+        each.response = describe_response(&response);
+        Ok(each)
+    }
+
+    /// The error for a failed SMTP step: silence before DATA was answered means nothing was
+    /// sent; silence after it is uncertain; a reply or a broken connection is classified by
+    /// [`Mailer::smtp_error`].
+    fn failure(&self, relay: &Relay, key: &str, recipients: &str, failure: Failure) -> MailError {
+        match failure {
+            Failure::Silent(step) if step.may_have_delivered() => {
+                self.uncertain(key, &relay.server, relay.timeout)
+            }
+            Failure::Silent(step) => MailError::Unavailable {
+                key: key.to_owned(),
+                server: relay.server.clone(),
+                reason: format!(
+                    "no answer {step} within {} s ([mail] timeout_secs), before the message was \
+                     sent",
+                    relay.timeout.as_secs()
+                ),
+            },
+            Failure::Failed(e) => self.smtp_error(key, &relay.server, recipients, &e),
         }
     }
 
@@ -1102,14 +1093,16 @@ impl Mailer {
         }
     }
 
-    /// Remove the SMTP password from text that came from the outside (defence in depth).
+    /// Remove the SMTP password and every other known secret ([`crate::redact`]) from text that
+    /// came from the outside, e.g. a relay's reply echoing what it was sent.
     fn scrub(&self, text: String) -> String {
-        match &self.password {
+        let text = match &self.password {
             Some(p) if crate::secrets::secret_appears_in(p, &text) => {
                 text.replace(p.expose_secret(), "[REDACTED]")
             }
             _ => text,
-        }
+        };
+        crate::redact::redact(&text)
     }
 }
 
@@ -1226,9 +1219,35 @@ fn recipients(email: &OutgoingEmail) -> Result<Vec<Rcpt>, MailError> {
     Ok(out)
 }
 
-/// `future`'s output, or `None` when it did not finish within `limit`.
-async fn bounded<T>(limit: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
-    tokio::time::timeout(limit, future).await.ok()
+/// The MAIL FROM parameters the message needs (8BITMIME for a non-ASCII message, SMTPUTF8 for
+/// non-ASCII addresses), or why the server cannot take it.
+fn mail_parameters(
+    conn: &AsyncSmtpConnection,
+    from: &Mailbox,
+    rcpts: &[Rcpt],
+    bytes: &[u8],
+) -> Result<Vec<MailParameter>, String> {
+    let info = conn.server_info();
+    let mut params = Vec::new();
+    let addresses_ascii =
+        from.email.to_string().is_ascii() && rcpts.iter().all(|r| r.address().is_ascii());
+    if !addresses_ascii {
+        if !info.supports_feature(Extension::SmtpUtfEight) {
+            return Err(
+                "an address is not ASCII but the server does not offer SMTPUTF8".to_owned(),
+            );
+        }
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        if !info.supports_feature(Extension::EightBitMime) {
+            return Err(
+                "the message is not ASCII but the server does not offer 8BITMIME".to_owned(),
+            );
+        }
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    Ok(params)
 }
 
 fn build_smtp(cfg: &MailConfig, password: Option<&SecretString>) -> Result<Transport, MailError> {
@@ -1273,29 +1292,23 @@ fn build_smtp(cfg: &MailConfig, password: Option<&SecretString>) -> Result<Trans
             }
         }
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port)
-        .tls(tls)
-        .timeout(Some(cfg.timeout()))
-        .pool_config(PoolConfig::new().max_size(cfg.pool_size()));
-    match (&cfg.username, password) {
-        (Some(user), Some(pw)) => {
-            builder = builder
-                .credentials(Credentials::new(
-                    user.clone(),
-                    pw.expose_secret().to_owned(),
-                ))
-                .authentication(vec![Mechanism::Plain, Mechanism::Login]);
-        }
+    let credentials = match (&cfg.username, password) {
+        (Some(user), Some(pw)) => Some(Credentials::new(
+            user.clone(),
+            pw.expose_secret().to_owned(),
+        )),
         (Some(_), None) => return Err(MailError::Credentials("username is set but no password")),
         (None, Some(_)) => return Err(MailError::Credentials("a password but no username")),
-        (None, None) => {}
-    }
-    Ok(Transport::Smtp {
-        transport: builder.build(),
-        server,
-        timeout: cfg.timeout(),
-    })
+        (None, None) => None,
+    };
+    let keep = usize::try_from(cfg.pool_size()).unwrap_or(1);
+    Ok(Transport::Smtp(Relay::new(
+        (host, port),
+        tls,
+        credentials,
+        cfg.timeout(),
+        keep,
+    )))
 }
 
 /// Parse a mailbox from the config (`from`, `reply_to`, `ops_to`).

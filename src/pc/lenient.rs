@@ -384,7 +384,7 @@ pub fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     with_value(d, text_from_value)
 }
 
-/// Optional customer-supplied name (a company name): cleaned of bidi overrides, zero-width and
+/// Optional customer-supplied name (a company or contact name): cleaned of bidi overrides, zero-width and
 /// control characters and capped in length ([`crate::hygiene::clean_display_text`]).
 pub fn opt_display_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(opt_text(d)?

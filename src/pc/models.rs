@@ -92,9 +92,9 @@ pub struct Address {
     pub address_line3: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub postal_code: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_display_name")]
     pub first_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_display_name")]
     pub last_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub phone_number: Option<String>,
@@ -108,9 +108,9 @@ pub struct Address {
 pub struct CustomerBillingProfile {
     #[serde(default, deserialize_with = "lenient::opt_nonblank")]
     pub id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_display_name")]
     pub first_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, deserialize_with = "lenient::opt_display_name")]
     pub last_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub email: Option<String>,

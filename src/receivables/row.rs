@@ -1,7 +1,9 @@
 //! Turns one raw row (text per logical field, each with its position) into a validated
 //! [`Receivable`], shared by the CSV and JSON readers so both formats obey the same rules.
 //!
-//! Invariants of every `Receivable` built here: customer and invoice are non-empty and trimmed;
+//! Invariants of every `Receivable` built here: customer and invoice are non-empty, trimmed,
+//! cleaned of bidi overrides, zero-width and control characters and at most
+//! [`MAX_DISPLAY_CHARS`] characters long;
 //! `issue_date <= due_date`; `0 <= amount_paid <= amount`; currency is three upper-case ASCII
 //! letters; contact email, when present, is one plausible address. Amounts are parsed from text
 //! and only when the grouping is unambiguous.
@@ -15,6 +17,10 @@ use rust_decimal::Decimal;
 use super::config::{DecimalSeparator, Field, ReceivablesConfig};
 use super::error::Problem;
 use super::{InvoiceStatus, Receivable, SourcePos};
+use crate::hygiene::{MAX_DISPLAY_CHARS, clean_display_text, is_invisible_format};
+
+/// Longest email address (RFC 5321 path limit).
+const MAX_EMAIL_LEN: usize = 254;
 
 /// One field's raw text and where its value starts in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +97,26 @@ pub(crate) fn build(
             .map(|raw| (raw, raw.text.trim().to_owned()))
     };
 
-    let customer = required(Field::Customer, &mut problems).map(|(_, v)| v);
-    let invoice = required(Field::Invoice, &mut problems).map(|(_, v)| v);
+    // Customer-supplied text that reaches subjects, names and reports: cleaned of bidi
+    // overrides, zero-width and control characters and capped (`crate::hygiene`).
+    let display = |f: Field, problems: &mut Vec<Problem>| -> Option<String> {
+        let (raw, v) = required(f, problems)?;
+        let clean = clean_display_text(&v, MAX_DISPLAY_CHARS);
+        if clean.is_empty() {
+            problems.push(at(
+                raw,
+                format!(
+                    "{} holds only invisible characters: every row needs {}",
+                    header(f),
+                    describe(f)
+                ),
+            ));
+            return None;
+        }
+        Some(clean)
+    };
+    let customer = display(Field::Customer, &mut problems);
+    let invoice = display(Field::Invoice, &mut problems);
 
     let date = |f: Field, problems: &mut Vec<Problem>| -> Option<(Date, &RawField)> {
         let (raw, v) = required(f, problems)?;
@@ -395,6 +419,12 @@ fn example(sep: DecimalSeparator) -> &'static str {
 
 /// A syntactic plausibility check, not RFC 5322: one address, `local@domain.tld`, no spaces.
 pub fn check_email(v: &str) -> Result<(), &'static str> {
+    if v.len() > MAX_EMAIL_LEN {
+        return Err("is longer than an address can be (254 characters)");
+    }
+    if v.chars().any(is_invisible_format) {
+        return Err("contains a bidi override or zero-width character");
+    }
     if v.contains([',', ';']) {
         return Err("expected a single address; put one contact email per invoice");
     }

@@ -54,8 +54,24 @@ pub struct Options {
     pub refuse_auth: bool,
     /// RCPT TO this address is answered `550 5.1.1`.
     pub reject_recipient: Option<String>,
+    /// The text of that refusal (default "No such user here"), e.g. one echoing a secret.
+    pub reject_text: Option<String>,
     /// Hold the reply to the end of DATA (before the message is recorded) until released.
     pub hold: Option<Hold>,
+    /// Go silent at this step of every transaction (on a session that got through greeting,
+    /// EHLO, STARTTLS and AUTH): never answer, keep the connection open.
+    pub stall: Option<StallAt>,
+}
+
+/// Where a stalling server goes silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StallAt {
+    /// MAIL FROM is read and never answered.
+    Mail,
+    /// MAIL FROM is accepted; RCPT TO is read and never answered.
+    Rcpt,
+    /// DATA is answered 354 and the message read; the final reply never comes.
+    AfterData,
 }
 
 /// Holds every end-of-DATA reply until [`Hold::release`]: for tests that act while a message is
@@ -102,7 +118,9 @@ impl Options {
             mechanisms: vec!["PLAIN", "LOGIN"],
             refuse_auth: false,
             reject_recipient: None,
+            reject_text: None,
             hold: None,
+            stall: None,
         }
     }
 
@@ -150,6 +168,7 @@ impl Received {
 pub struct SmtpServer {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    stalled: Arc<std::sync::atomic::AtomicUsize>,
     accept_task: JoinHandle<()>,
 }
 
@@ -167,10 +186,12 @@ impl SmtpServer {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Vec::new()));
+        let stalled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             options,
             acceptor: tls_acceptor(),
             received: Arc::clone(&received),
+            stalled: Arc::clone(&stalled),
         });
         let accept_task = tokio::spawn(async move {
             let mut sessions = JoinSet::new();
@@ -183,6 +204,7 @@ impl SmtpServer {
         Ok(SmtpServer {
             addr,
             received,
+            stalled,
             accept_task,
         })
     }
@@ -200,6 +222,11 @@ impl SmtpServer {
         self.received.lock().unwrap().clone()
     }
 
+    /// How many times the server went silent at its [`Options::stall`] step.
+    pub fn stalled(&self) -> usize {
+        self.stalled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Stop listening and abort all sessions; the port is free when this returns.
     pub async fn stop(self) {
         self.accept_task.abort();
@@ -211,6 +238,19 @@ struct Shared {
     options: Options,
     acceptor: TlsAcceptor,
     received: Arc<Mutex<Vec<Received>>>,
+    stalled: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Shared {
+    /// Never answer when the server stalls at `at` (the client gives up and hangs up; the
+    /// session is aborted when the server stops).
+    async fn stall_if(&self, at: StallAt) {
+        if self.options.stall == Some(at) {
+            self.stalled
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 fn tls_acceptor() -> TlsAcceptor {
@@ -311,6 +351,7 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                 } else if opts.credentials.is_some() && user.is_none() {
                     reply(&mut io, "530 5.7.0 Authentication required\r\n").await?;
                 } else {
+                    shared.stall_if(StallAt::Mail).await;
                     txn = Txn {
                         mail_from: Some(path_arg(&line)),
                         rcpt_to: Vec::new(),
@@ -323,8 +364,10 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                 if txn.mail_from.is_none() {
                     reply(&mut io, "503 5.5.1 MAIL first\r\n").await?;
                 } else if opts.reject_recipient.as_deref() == Some(to.as_str()) {
-                    reply(&mut io, "550 5.1.1 No such user here\r\n").await?;
+                    let text = opts.reject_text.as_deref().unwrap_or("No such user here");
+                    reply(&mut io, &format!("550 5.1.1 {text}\r\n")).await?;
                 } else {
+                    shared.stall_if(StallAt::Rcpt).await;
                     txn.rcpt_to.push(to);
                     reply(&mut io, "250 2.1.5 Ok\r\n").await?;
                 }
@@ -354,6 +397,7 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                 if let Some(hold) = &opts.hold {
                     hold.wait().await;
                 }
+                shared.stall_if(StallAt::AfterData).await;
                 let n = {
                     let mut all = shared.received.lock().unwrap();
                     all.push(Received {

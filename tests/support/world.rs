@@ -341,6 +341,14 @@ impl World {
         self.smtp = Some(server);
     }
 
+    /// Restarts the SMTP server on the port `[mail]` points at, with other options (e.g. no
+    /// longer stalling).
+    pub async fn restart_smtp_with(&mut self, options: Options) {
+        self.stop_smtp().await;
+        self.smtp_options = Some(options);
+        self.start_smtp().await;
+    }
+
     /// Starts the SMTP server on a new port and points `[mail]` at it.
     pub async fn move_smtp(&mut self) {
         self.stop_smtp().await;

@@ -127,6 +127,22 @@ fn crlf_in_subject_cannot_add_a_header() {
 }
 
 #[test]
+fn no_known_secret_leaves_in_an_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = file_mailer(dir.path());
+    crate::redact::register("mail-test-s3cret/value");
+    let mut e = email("k");
+    e.subject = "Alert: server said mail-test-s3cret/value".to_owned();
+    e.text = "The token endpoint echoed mail-test-s3cret/value.".to_owned();
+    e.html = "<p>It echoed mail-test-s3cret&#x2f;value.</p>".to_owned();
+    let msg = m.build_message(&e).unwrap();
+    let parsed = String::from_utf8(msg.formatted()).unwrap();
+    let h = headers(&parsed);
+    assert_eq!(header(&h, "Subject"), ["Alert: server said [redacted]"]);
+    assert!(!parsed.contains("s3cret"), "{parsed}");
+}
+
+#[test]
 fn crlf_or_garbage_in_an_address_is_bad_address_never_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let m = file_mailer(dir.path());
