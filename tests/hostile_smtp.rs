@@ -187,6 +187,20 @@ async fn silence_after_the_data_on_a_working_connection_is_uncertain() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_connection_closed_after_the_data_is_uncertain_not_retried() {
+    // The relay read the whole message and hung up without a final reply: it may have queued
+    // the message, so sending again could deliver it twice.
+    let server = stalling_server(StallAt::CloseAfterData).await;
+    let err = starttls_mailer(server.port())
+        .send(&email())
+        .await
+        .expect_err("no final reply");
+    assert_eq!(server.stalled(), 1, "{err}");
+    assert!(matches!(err, MailError::Uncertain { .. }), "{err}");
+    server.stop().await;
+}
+
 /// The action states after a `run` whose relay went silent at `at`, then after a run with the
 /// relay answering again: notices not sent are sent once; uncertain ones are never repeated.
 async fn run_with_relay_silent_at(at: StallAt) -> (Vec<ActionStatus>, World) {

@@ -703,3 +703,33 @@ fn check_command_reports_problems_with_exit_code_2() -> TestResult {
     assert_eq!(outcome, CheckOutcome::Valid { receivables: 5 });
     Ok(())
 }
+
+#[test]
+fn an_export_over_max_file_mb_is_refused_whole_and_says_how_to_fix_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("huge.csv");
+    let header = std::fs::read_to_string(fixture("ar-default.csv"))?;
+    let mut text = header.clone();
+    while text.len() <= 1024 * 1024 {
+        text.push_str(&header[header.find('\n').map_or(0, |i| i + 1)..]);
+    }
+    std::fs::write(&path, &text)?;
+    let mut config = defaults();
+    config.max_file_mb = 1;
+    let err = import_files(std::slice::from_ref(&path), &config).expect_err("too large");
+    assert!(
+        matches!(err, ImportError::TooLarge { limit_mb: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("receivables.max_file_mb"), "{err}");
+    // Within the limit the same rows import (the duplicates are then what is reported).
+    config.max_file_mb = 2;
+    let again = import_files(std::slice::from_ref(&path), &config);
+    assert!(!matches!(again, Err(ImportError::TooLarge { .. })));
+    config.max_file_mb = 0;
+    assert!(
+        config.validate_format().is_err(),
+        "0 MiB is refused at load"
+    );
+    Ok(())
+}

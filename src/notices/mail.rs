@@ -20,9 +20,10 @@
 //!   control characters are rejected with [`MailError::BadAddress`], never sent; control
 //!   characters (CR, LF, ...) in the subject are replaced by spaces. Non-ASCII subjects and display
 //!   names are RFC 2047-encoded by lettre. HTML escaping is the templates' job, not this module's.
-//! - Over SMTP, silence before the relay answered DATA is [`MailError::Unavailable`] (nothing was
-//!   sent); silence after it is [`MailError::Uncertain`]. Subject and body pass
-//!   [`crate::redact`] before they leave.
+//! - Over SMTP, silence (or a closed connection) before the relay answered DATA is
+//!   [`MailError::Unavailable`] (nothing was sent); silence or a closed connection after the
+//!   message data is [`MailError::Uncertain`]. Subject and body pass [`crate::redact`] before
+//!   they leave.
 //! - Plain (unencrypted) SMTP is only allowed to a loopback relay; this is checked by
 //!   [`MailConfig::validate`] and again by [`Mailer::new`].
 //! - The SMTP password only lives in a [`SecretString`] (and, unavoidably, inside lettre's
@@ -1008,7 +1009,14 @@ impl Mailer {
             .map_err(|f| self.failure(relay, key, &accepted, f))?;
         let response = step(deadline, Step::Message, conn.message(bytes))
             .await
-            .map_err(|f| self.failure(relay, key, &accepted, f))?;
+            .map_err(|f| match f {
+                // Not a reply but a broken connection once the message was on its way: the
+                // relay may have queued it, so it must not be sent again blindly.
+                Failure::Failed(e) if e.status().is_none() => {
+                    self.uncertain(key, &relay.server, relay.timeout)
+                }
+                f => self.failure(relay, key, &accepted, f),
+            })?;
         each.response = describe_response(&response);
         Ok(each)
     }

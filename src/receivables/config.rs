@@ -34,6 +34,9 @@ pub struct ReceivablesConfig {
     pub mapping_file: Option<PathBuf>,
     /// Reject export files whose modification time is older than this many days.
     pub max_age_days: Option<u32>,
+    /// Largest export (or mapping) file read, in MiB (default 256, at most 4096); a larger file
+    /// is refused whole, not read.
+    pub max_file_mb: u64,
 }
 
 impl Default for ReceivablesConfig {
@@ -48,7 +51,18 @@ impl Default for ReceivablesConfig {
             match_by: MatchBy::TenantId,
             mapping_file: None,
             max_age_days: None,
+            max_file_mb: DEFAULT_MAX_FILE_MB,
         }
+    }
+}
+
+/// Default of `receivables.max_file_mb`.
+pub const DEFAULT_MAX_FILE_MB: u64 = 256;
+
+impl ReceivablesConfig {
+    /// `max_file_mb` in bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_mb.saturating_mul(1024 * 1024)
     }
 }
 
@@ -244,6 +258,8 @@ pub enum ConfigError {
     },
     #[error("receivables.date_format is empty: use e.g. \"%Y-%m-%d\" or \"%d.%m.%Y\"")]
     EmptyDateFormat,
+    #[error("receivables.max_file_mb = {0}: must be between 1 and 4096")]
+    MaxFileSize(u64),
     #[error(
         "receivables.path is empty: give the export file or a glob such as \"/var/lib/cspguard/import/*.csv\""
     )]
@@ -279,6 +295,9 @@ impl ReceivablesConfig {
         }
         if self.date_format.trim().is_empty() {
             return Err(ConfigError::EmptyDateFormat);
+        }
+        if !(1..=4096).contains(&self.max_file_mb) {
+            return Err(ConfigError::MaxFileSize(self.max_file_mb));
         }
         for (i, a) in Field::ALL.iter().enumerate() {
             let ha = self.columns.header(*a).trim();

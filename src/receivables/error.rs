@@ -50,6 +50,12 @@ pub enum ImportError {
     NoFilesMatched { pattern: String },
     #[error("receivables.path {pattern:?} is not a valid glob: {reason}")]
     BadPattern { pattern: String, reason: String },
+    #[error(
+        "receivables file {} is larger than receivables.max_file_mb = {limit_mb} MiB: nothing was \
+         imported; split the export or raise the limit",
+        path.display()
+    )]
+    TooLarge { path: PathBuf, limit_mb: u64 },
     #[error("cannot read receivables export {}: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -79,10 +79,7 @@ impl CustomerMapping {
     /// separated by `delimiter`. All or nothing, with file:line:column problems: empty values,
     /// tenant ids that are not GUIDs, and a customer number mapped twice are rejected.
     pub fn load(path: &Path, delimiter: u8) -> Result<CustomerMapping, ImportError> {
-        let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = super::read_bounded(path, super::config::DEFAULT_MAX_FILE_MB)?;
         let mut problems = Problems::default();
         let mut map = HashMap::new();
         let mut first_seen: HashMap<String, u64> = HashMap::new();

@@ -226,10 +226,7 @@ pub fn import_files(
         if problems.is_full() {
             break;
         }
-        let bytes = std::fs::read(file).map_err(|source| ImportError::Io {
-            path: file.clone(),
-            source,
-        })?;
+        let bytes = read_bounded(file, config.max_file_mb)?;
         let Some(text) = csv::decode(&bytes, file, &mut problems) else {
             continue;
         };
@@ -291,4 +288,31 @@ pub fn import_file(
     config: &ReceivablesConfig,
 ) -> Result<Vec<Receivable>, ImportError> {
     import_files(&[path.to_path_buf()], config)
+}
+
+/// Read a whole file of at most `limit_mb` MiB; a larger one is refused without being read
+/// whole (its declared size is checked first, then at most one byte past the limit is read).
+pub fn read_bounded(path: &Path, limit_mb: u64) -> Result<Vec<u8>, ImportError> {
+    use std::io::Read as _;
+    let limit = limit_mb.saturating_mul(1024 * 1024);
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let too_large = || ImportError::TooLarge {
+        path: path.to_path_buf(),
+        limit_mb,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }

@@ -72,6 +72,9 @@ pub enum StallAt {
     Rcpt,
     /// DATA is answered 354 and the message read; the final reply never comes.
     AfterData,
+    /// DATA is answered 354 and the message read; then the connection is closed without a
+    /// final reply.
+    CloseAfterData,
 }
 
 /// Holds every end-of-DATA reply until [`Hold::release`]: for tests that act while a message is
@@ -398,6 +401,12 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                     hold.wait().await;
                 }
                 shared.stall_if(StallAt::AfterData).await;
+                if opts.stall == Some(StallAt::CloseAfterData) {
+                    shared
+                        .stalled
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    return Ok(Outcome::Closed);
+                }
                 let n = {
                     let mut all = shared.received.lock().unwrap();
                     all.push(Received {
