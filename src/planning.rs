@@ -16,6 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::collect::{self, CollectOptions, DetailRequest, DetailScope, ProfileCache};
 use crate::config::Config;
+use crate::graph::GraphClient;
 use crate::ledger::{Ledger, LedgerView};
 use crate::pc::models::CustomerBillingProfile;
 use crate::pc::{PartnerCenter, lenient};
@@ -23,6 +24,7 @@ use crate::plan::Plan;
 use crate::policy::{self, PolicyConfig, PolicyInput, ReceivablesInput};
 use crate::receivables::matching::{CustomerDirectory, MatchRule, match_customers};
 use crate::receivables::{FileSource, ReceivablesSource};
+use crate::recon::model::ReconInput;
 use crate::snapshot::Snapshot;
 
 /// Name of the ledger watermark holding the last processed audit-record date (`YYYY-MM-DD`).
@@ -36,6 +38,8 @@ pub const PROFILE_TTL_HOURS: i64 = 24;
 pub struct Planned {
     pub snapshot: Snapshot,
     pub receivables: ReceivablesInput,
+    /// The billing reconciliation's exports (`NotConfigured` unless enabled).
+    pub recon: ReconInput,
     pub plan: Plan,
     /// Customers whose detail was fetched between the two evaluations.
     pub detail_fetched: usize,
@@ -132,7 +136,20 @@ fn min_audit_date(now: Timestamp) -> jiff::civil::Date {
 
 /// Collect, evaluate, fetch the detail the policies asked for, evaluate again.
 pub async fn plan(pc: &PartnerCenter, config: &Config, ledger: &Ledger, now: Timestamp) -> Planned {
-    let (pass, snapshot, receivables) = Pass::collect(pc, config, ledger, now).await;
+    plan_reconciled(pc, None, config, ledger, now).await
+}
+
+/// [`plan`], with the billing reconciliation when `[reconciliation]` is enabled (through
+/// `graph`; without a Graph client the reconciliation is reported as failed).
+pub async fn plan_reconciled(
+    pc: &PartnerCenter,
+    graph: Option<&GraphClient>,
+    config: &Config,
+    ledger: &Ledger,
+    now: Timestamp,
+) -> Planned {
+    let (mut pass, snapshot, receivables) = Pass::collect(pc, config, ledger, now).await;
+    pass.recon = reconcile(graph, config, ledger, &snapshot, None, now).await;
     let first = pass.evaluate(&snapshot, &receivables);
     let requests: Vec<DetailRequest> = first
         .needs_detail
@@ -148,10 +165,56 @@ pub async fn plan(pc: &PartnerCenter, config: &Config, ledger: &Ledger, now: Tim
         .await
 }
 
+/// The billing reconciliation's input: the exports of the periods under review (only `period`
+/// when given), or `NotConfigured` unless `[reconciliation] enabled`.
+pub async fn reconcile(
+    graph: Option<&GraphClient>,
+    config: &Config,
+    ledger: &Ledger,
+    snapshot: &Snapshot,
+    period: Option<&str>,
+    now: Timestamp,
+) -> ReconInput {
+    let rc = config.reconciliation.get_ref();
+    if !rc.enabled {
+        return ReconInput::NotConfigured;
+    }
+    let Some(graph) = graph else {
+        return ReconInput::Failed {
+            error: "no Microsoft Graph client ([graph] is not configured)".to_owned(),
+        };
+    };
+    let invoices = match &snapshot.invoices {
+        crate::snapshot::Section::Ok { data } => data,
+        crate::snapshot::Section::NotChecked { reason } => {
+            return ReconInput::Failed {
+                error: format!("Microsoft's invoice list was not read: {reason}"),
+            };
+        }
+        crate::snapshot::Section::Failed { error } => {
+            return ReconInput::Failed {
+                error: format!("Microsoft's invoice list could not be read: {error}"),
+            };
+        }
+    };
+    let request = crate::recon::Request {
+        config: rc,
+        invoices,
+        period,
+        now,
+        connect_timeout: std::time::Duration::from_secs(10),
+        read_timeout: std::time::Duration::from_secs(
+            *config.partner_center.request_timeout_secs.get_ref(),
+        ),
+    };
+    crate::recon::reconcile(graph, ledger, request).await
+}
+
 /// What both plans share between their two evaluations: the policy inputs beside the snapshot.
 struct Pass<'a> {
     pc: &'a PartnerCenter,
     ledger: &'a Ledger,
+    recon: ReconInput,
     policy: PolicyConfig,
     now: Timestamp,
     tz: TimeZone,
@@ -187,6 +250,7 @@ impl<'a> Pass<'a> {
         let pass = Pass {
             pc,
             ledger,
+            recon: ReconInput::NotConfigured,
             policy: config.policy(),
             now,
             tz: config.time_zone(),
@@ -199,6 +263,7 @@ impl<'a> Pass<'a> {
         policy::evaluate(&PolicyInput {
             snapshot,
             receivables,
+            recon: &self.recon,
             ledger: self.ledger,
             config: &self.policy,
             now: self.now,
@@ -224,6 +289,7 @@ impl<'a> Pass<'a> {
             return Planned {
                 snapshot,
                 receivables,
+                recon: self.recon.clone(),
                 plan: first,
                 detail_fetched,
             };
@@ -251,6 +317,7 @@ impl<'a> Pass<'a> {
         Planned {
             snapshot,
             receivables,
+            recon: self.recon.clone(),
             plan,
             detail_fetched,
         }
