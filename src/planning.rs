@@ -210,6 +210,59 @@ pub async fn reconcile(
     crate::recon::reconcile(graph, ledger, request).await
 }
 
+/// What `cspguard reconcile` reports: the reconciliation alone (bulk collection, the
+/// receivables, the exports and one pure evaluation; no detail fetch, nothing recorded but the
+/// exports remembered, nothing sent).
+#[derive(Debug)]
+pub struct Reconciled {
+    pub snapshot: Snapshot,
+    pub receivables: ReceivablesInput,
+    pub plan: Plan,
+}
+
+impl Reconciled {
+    /// The reconciliation findings (`recon.*`).
+    pub fn findings(&self) -> Vec<&crate::plan::Finding> {
+        self.plan
+            .findings
+            .iter()
+            .filter(|f| f.rule.starts_with("recon."))
+            .collect()
+    }
+
+    /// Failed when the customer list could not be read, degraded when something could not be
+    /// reconciled for a reason a later run may clear (failed exports, unreadable receivables or
+    /// invoices), ok otherwise (findings and legacy invoices included).
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self.snapshot.exit() {
+            crate::exit::Exit::Failed => crate::exit::Exit::Failed,
+            _ if self.plan.recon.as_ref().is_none_or(|r| r.incomplete()) => {
+                crate::exit::Exit::Degraded
+            }
+            _ => crate::exit::Exit::Ok,
+        }
+    }
+}
+
+/// Reconcile `period` (or the periods under review) on its own, for `cspguard reconcile`.
+pub async fn reconcile_only(
+    pc: &PartnerCenter,
+    graph: &GraphClient,
+    config: &Config,
+    ledger: &Ledger,
+    period: Option<&str>,
+    now: Timestamp,
+) -> Reconciled {
+    let (mut pass, snapshot, receivables) = Pass::collect(pc, config, ledger, now).await;
+    pass.recon = reconcile(Some(graph), config, ledger, &snapshot, period, now).await;
+    let plan = pass.evaluate(&snapshot, &receivables);
+    Reconciled {
+        snapshot,
+        receivables,
+        plan,
+    }
+}
+
 /// What both plans share between their two evaluations: the policy inputs beside the snapshot.
 struct Pass<'a> {
     pc: &'a PartnerCenter,

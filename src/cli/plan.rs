@@ -148,7 +148,8 @@ pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
         },
         None => super::now()?,
     };
-    let planned = planning::plan(&pc, cfg, &ledger, now).await;
+    let graph = context::graph_client(cfg, uuid::Uuid::new_v4()).or_exit()?;
+    let planned = planning::plan_reconciled(&pc, graph.as_ref(), cfg, &ledger, now).await;
     print(&planned, cfg, args, now)?;
     Ok(planned.exit())
 }
@@ -197,8 +198,14 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
             } else {
                 format!("Plan at {now}")
             };
+            let recon = planned
+                .plan
+                .recon
+                .as_ref()
+                .map(|r| format!("\n{}", r.text().render()))
+                .unwrap_or_default();
             super::print_out(&format!(
-                "{at} (mode {}; nothing is executed by `plan`)\n{receivables}\n\n{}\n\
+                "{at} (mode {}; nothing is executed by `plan`)\n{receivables}\n\n{}{recon}\n\
                  Partner Center calls: {} (detail fetched for {} customers)",
                 cfg.mode,
                 render::to_table(&plan, &planned.snapshot),

@@ -107,10 +107,21 @@ fn coverage_of(rec: &Reconciliation) -> Coverage {
         match &e.status {
             ExportStatus::Reconciled if e.remembered => c.exports_remembered += 1,
             ExportStatus::Reconciled => c.exports_fetched += 1,
-            ExportStatus::NotReconcilable { reason } => c.not_reconcilable.push(Unreconciled {
-                what: format!("{:?} export {} ({})", e.kind, e.subject, e.period).to_lowercase(),
-                reason: reason.clone(),
-            }),
+            ExportStatus::NotReconcilable { reason, retry } => {
+                c.not_reconcilable.push(Unreconciled {
+                    what: format!(
+                        "{} export {} ({})",
+                        match e.kind {
+                            crate::recon::model::ExportKind::Billed => "billed",
+                            crate::recon::model::ExportKind::Unbilled => "unbilled",
+                        },
+                        e.subject,
+                        e.period
+                    ),
+                    reason: reason.clone(),
+                    retry: *retry,
+                });
+            }
         }
         c.lines += e.lines;
         c.bad_lines += e.bad_lines;
@@ -211,6 +222,7 @@ fn compare(
                      never converted",
                     other.into_iter().collect::<Vec<_>>().join(", ")
                 ),
+                retry: false,
             });
         } else {
             report.coverage.items_audited += 1;

@@ -240,7 +240,7 @@ impl Exporter<'_> {
                     ExportStatus::NotReconcilable { .. } => "not_reconcilable".to_owned(),
                 },
                 reason: match &record.status {
-                    ExportStatus::NotReconcilable { reason } => Some(reason.clone()),
+                    ExportStatus::NotReconcilable { reason, .. } => Some(reason.clone()),
                     ExportStatus::Reconciled => None,
                 },
                 lines: record.lines,
@@ -373,6 +373,7 @@ fn to_record(
         Err(u) => {
             record.status = ExportStatus::NotReconcilable {
                 reason: u.reason.clone(),
+                retry: !u.permanent,
             };
             return (record, Vec::new());
         }
@@ -416,6 +417,7 @@ fn remembered(
     } else {
         ExportStatus::NotReconcilable {
             reason: row.reason.unwrap_or_else(|| "not reconcilable".to_owned()),
+            retry: false,
         }
     };
     let record = ExportRecord {

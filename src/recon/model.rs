@@ -1,7 +1,8 @@
 //! The billing reconciliation's values (issue 17): `[reconciliation]` ([`ReconConfig`]), what
 //! the exports said ([`Reconciliation`], the policy's input [`ReconInput`]) and the result
-//! ([`ReconReport`], carried in `Plan::recon`). Plain data: no I/O, imports nothing from the
-//! crate, so the config, the plan and the policy can all name it.
+//! ([`ReconReport`], carried in `Plan::recon`) and its text for people ([`ReconText`], shared by
+//! `cspguard reconcile`, `plan` and the digest). Plain data: no I/O, imports only `crate::money`,
+//! so the config, the plan, the policy and the digest can all name it.
 //!
 //! The rules (`crate::policy::recon`):
 //! * `recon.not_invoiced`: Microsoft billed the partner for a customer in a period and the
@@ -251,7 +252,11 @@ pub enum ExportKind {
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum ExportStatus {
     Reconciled,
-    NotReconcilable { reason: String },
+    /// `retry`: tried again next run (a failure); otherwise final (a legacy invoice).
+    NotReconcilable {
+        reason: String,
+        retry: bool,
+    },
 }
 
 /// One export considered.
@@ -309,6 +314,8 @@ pub struct Coverage {
 pub struct Unreconciled {
     pub what: String,
     pub reason: String,
+    /// A failure tried again next run (a legacy invoice or a currency mismatch is not).
+    pub retry: bool,
 }
 
 /// Totals of one currency.
@@ -359,4 +366,173 @@ pub struct Exposure {
     pub days_overdue: i64,
     /// The dunning state beside it (this run's dunning finding, if any).
     pub dunning: Option<String>,
+}
+
+/// A reconciliation report as lines of text, by section (empty sections stay empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconText {
+    /// `N items audited` (or `0 items audited`, with why).
+    pub verdict: String,
+    /// Per currency: billed, invoiced, never invoiced, unbilled.
+    pub totals: Vec<String>,
+    pub not_invoiced: Vec<String>,
+    pub under_invoiced: Vec<String>,
+    /// Late payers' exposure, beside their dunning state.
+    pub exposure: Vec<String>,
+    /// Periods, invoices, customers, lines, what could not be reconciled and why.
+    pub coverage: Vec<String>,
+}
+
+impl ReconReport {
+    /// Whether the partner has something to act on.
+    pub fn has_findings(&self) -> bool {
+        !(self.not_invoiced.is_empty()
+            && self.under_invoiced.is_empty()
+            && self.exposure.is_empty())
+    }
+
+    /// Whether something could not be reconciled for a reason a later run may clear (a failed
+    /// export, unreadable receivables), as opposed to final reasons (legacy invoices).
+    pub fn incomplete(&self) -> bool {
+        self.coverage.note.is_some() || self.coverage.not_reconcilable.iter().any(|u| u.retry)
+    }
+
+    /// The report as text.
+    pub fn text(&self) -> ReconText {
+        let who = |g: &Gap| g.company.clone().unwrap_or_else(|| g.customer.clone());
+        let m = crate::money::format_code;
+        let mut verdict = self.verdict.clone();
+        if let Some(note) = &self.coverage.note {
+            verdict = format!("{verdict}: {note}");
+        }
+        ReconText {
+            verdict,
+            totals: self
+                .totals
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}: billed by Microsoft {}, invoiced {}, never invoiced {}, unbilled this period {}",
+                        t.currency,
+                        m(t.billed, &t.currency),
+                        m(t.invoiced, &t.currency),
+                        m(t.not_invoiced, &t.currency),
+                        m(t.unbilled, &t.currency)
+                    )
+                })
+                .collect(),
+            not_invoiced: self
+                .not_invoiced
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{} ({}), {}: Microsoft billed {}, invoiced nothing",
+                        who(g),
+                        g.customer,
+                        g.period,
+                        m(g.cost, &g.currency)
+                    )
+                })
+                .collect(),
+            under_invoiced: self
+                .under_invoiced
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{} ({}), {}: invoiced {} ({}) against cost {}; at least {} expected",
+                        who(g),
+                        g.customer,
+                        g.period,
+                        m(g.invoiced, &g.currency),
+                        g.invoices.join(", "),
+                        m(g.cost, &g.currency),
+                        m(g.expected, &g.currency)
+                    )
+                })
+                .collect(),
+            exposure: self.exposure.iter().map(exposure_line).collect(),
+            coverage: self.coverage_lines(),
+        }
+    }
+
+    fn coverage_lines(&self) -> Vec<String> {
+        let c = &self.coverage;
+        let mut out = vec![
+            format!(
+                "periods {}; {} Microsoft invoice(s){}",
+                if c.periods.is_empty() {
+                    "none".to_owned()
+                } else {
+                    c.periods.join(", ")
+                },
+                c.invoices.len(),
+                if c.invoices.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", c.invoices.join(", "))
+                }
+            ),
+            format!(
+                "{} export(s) fetched, {} remembered from earlier runs; {} billed customer(s); {} line item(s), {} unreadable",
+                c.exports_fetched, c.exports_remembered, c.customers, c.lines, c.bad_lines
+            ),
+        ];
+        for u in &c.not_reconcilable {
+            out.push(format!("not reconcilable: {}: {}", u.what, u.reason));
+        }
+        if !c.unmapped_customers.is_empty() {
+            out.push(format!(
+                "billed customers not in Partner Center's customer list (no receivable can map to them): {}",
+                c.unmapped_customers.join(", ")
+            ));
+        }
+        if c.unmatched_receivables > 0 {
+            out.push(format!(
+                "{} receivables row(s) match no customer; an invoice reported missing may be among them",
+                c.unmatched_receivables
+            ));
+        }
+        out
+    }
+}
+
+fn exposure_line(e: &Exposure) -> String {
+    let m = crate::money::format_code;
+    format!(
+        "{} ({}): {} at stake ({} days overdue; uncollected {}, never invoiced {}, unbilled {}); dunning: {}",
+        e.company.as_deref().unwrap_or(&e.customer),
+        e.customer,
+        m(e.total, &e.currency),
+        e.days_overdue,
+        m(e.uncollected, &e.currency),
+        m(e.not_invoiced, &e.currency),
+        m(e.unbilled, &e.currency),
+        e.dunning.as_deref().unwrap_or("no dunning step this run")
+    )
+}
+
+impl ReconText {
+    /// Plain text for a terminal: a heading with the verdict, then each non-empty section.
+    pub fn render(&self) -> String {
+        let mut out = format!("Billing reconciliation: {}\n", self.verdict);
+        for (title, lines) in [
+            ("Totals per currency", &self.totals),
+            ("Billed by Microsoft, never invoiced", &self.not_invoiced),
+            (
+                "Invoiced below cost plus the minimum margin",
+                &self.under_invoiced,
+            ),
+            ("Exposure of late payers", &self.exposure),
+            ("Coverage", &self.coverage),
+        ] {
+            if lines.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("{title}:\n"));
+            for l in lines {
+                out.push_str(&format!("  - {l}\n"));
+            }
+        }
+        out
+    }
 }

@@ -252,7 +252,7 @@ async fn cycle_body(
 
     let planned = crate::observe::with_spinner(
         "collecting from Partner Center",
-        planning::plan(&session.pc, cfg, ledger, now),
+        planning::plan_reconciled(&session.pc, session.graph(), cfg, ledger, now),
     )
     .await;
     // A dry-run keeps apart from every state a later real run depends on (the audit watermark,
