@@ -145,12 +145,7 @@ fn group(rec: &Reconciliation) -> Billed<'_> {
 
 /// The customer invoices of `rows` issued within the period widened by the window, void ones
 /// left out.
-fn in_window<'r>(
-    rows: &'r [Receivable],
-    start: Date,
-    end: Date,
-    window: Span,
-) -> Vec<&'r Receivable> {
+fn in_window(rows: &[Receivable], start: Date, end: Date, window: Span) -> Vec<&Receivable> {
     let from = start.checked_sub(window).unwrap_or(start);
     let to = end.checked_add(window).unwrap_or(end);
     rows.iter()
