@@ -4,6 +4,7 @@
 //! work itself is in the library (`cspguard::run`, `cspguard::ledger::admin`, ...).
 
 pub mod bench;
+pub mod bench_recon;
 pub mod completions;
 pub mod daemon;
 pub mod demo;
