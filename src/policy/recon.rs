@@ -425,3 +425,125 @@ fn totals(
     }
     by.into_values().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::tz::TimeZone;
+
+    use super::*;
+    use crate::policy::testkit::{customer, date, dec, ledger, matched, receivable, snapshot, ts};
+    use crate::policy::{PolicyConfig, evaluate as evaluate_all};
+    use crate::recon::model::{CostLine, Period};
+
+    const A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+
+    fn rec(currency: &str, amount: &str) -> ReconInput {
+        ReconInput::Loaded(Reconciliation {
+            periods: vec![Period {
+                label: "2026-10".into(),
+                start: date("2026-10-01"),
+                end: date("2026-10-31"),
+            }],
+            exports: Vec::new(),
+            billed: vec![CostLine {
+                customer: A.into(),
+                customer_name: Some("Alpha".into()),
+                period: "2026-10".into(),
+                currency: currency.into(),
+                product: "P".into(),
+                amount: dec(amount),
+                lines: 3,
+            }],
+            unbilled: Vec::new(),
+        })
+    }
+
+    fn plan(recon: &ReconInput, receivables: &ReceivablesInput) -> crate::plan::Plan {
+        let now = ts("2026-11-21T08:00:00Z");
+        let mut snap = snapshot(now);
+        snap.customers = crate::snapshot::Section::Ok {
+            data: vec![customer(A, "Alpha")],
+        };
+        let mut config = PolicyConfig::default();
+        config.recon.min_margin_percent = dec("10");
+        config.recon.match_window_days = 0;
+        evaluate_all(&PolicyInput {
+            snapshot: &snap,
+            receivables,
+            recon,
+            ledger: &ledger(),
+            config: &config,
+            now,
+            tz: &TimeZone::UTC,
+        })
+    }
+
+    fn recon_rules(p: &crate::plan::Plan) -> Vec<&str> {
+        p.findings
+            .iter()
+            .filter(|f| f.rule.starts_with("recon."))
+            .map(|f| f.rule.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn without_receivables_nothing_is_invented_and_nothing_is_clean() {
+        let p = plan(&rec("EUR", "100"), &ReceivablesInput::NotConfigured);
+        let r = p.recon.clone().expect("a report");
+        assert_eq!(r.verdict, "0 items audited");
+        assert!(r.coverage.note.is_some() && r.incomplete());
+        assert!(recon_rules(&p).is_empty());
+        let failed = ReceivablesInput::Failed {
+            error: "bad row".into(),
+        };
+        let p = plan(&rec("EUR", "100"), &failed);
+        assert!(recon_rules(&p).is_empty());
+        assert!(p.recon.expect("report").verdict.starts_with("0 items"));
+    }
+
+    #[test]
+    fn not_invoiced_under_invoiced_and_enough() {
+        // Issued 2026-10-02 (due 2026-11-01): inside the October window.
+        let none = matched(vec![]);
+        assert_eq!(
+            recon_rules(&plan(&rec("EUR", "100"), &none)),
+            vec![NOT_INVOICED]
+        );
+        let low = matched(vec![receivable(A, "I1", "2026-11-01", "105", "105")]);
+        assert_eq!(
+            recon_rules(&plan(&rec("EUR", "100"), &low)),
+            vec![UNDER_INVOICED]
+        );
+        let enough = matched(vec![receivable(A, "I1", "2026-11-01", "110", "110")]);
+        let p = plan(&rec("EUR", "100"), &enough);
+        assert!(recon_rules(&p).is_empty());
+        assert_eq!(p.recon.expect("report").verdict, "1 items audited");
+    }
+
+    #[test]
+    fn another_currency_is_never_converted() {
+        let eur = matched(vec![receivable(A, "I1", "2026-11-01", "500", "500")]);
+        let p = plan(&rec("USD", "100"), &eur);
+        assert!(recon_rules(&p).is_empty());
+        let r = p.recon.expect("report");
+        assert_eq!(r.verdict, "0 items audited");
+        assert!(
+            r.coverage.not_reconcilable[0]
+                .reason
+                .contains("never converted")
+        );
+    }
+
+    #[test]
+    fn exposure_of_a_late_payer_counts_in_the_risk_ranking() {
+        let late = matched(vec![receivable(A, "I1", "2026-11-01", "50", "0")]);
+        let p = plan(&rec("EUR", "100"), &late);
+        let mut rules = recon_rules(&p);
+        rules.sort_unstable();
+        assert_eq!(rules, vec![EXPOSURE, UNDER_INVOICED]);
+        let r = p.recon.clone().expect("report");
+        assert_eq!(r.exposure[0].total, dec("50"));
+        assert_eq!(r.exposure[0].days_overdue, 20);
+        assert!(p.risk.iter().any(|s| s.customer == A));
+    }
+}
