@@ -115,7 +115,12 @@ pub struct ManifestBlob {
 impl Manifest {
     /// The URL of blob `blob`: `rootDirectory/name?sasToken` (the name percent-encoded as one
     /// path segment).
+    /// The root must be `https` (or `http` to loopback), since the SAS token travels with it.
     pub fn blob_url(&self, blob: &ManifestBlob) -> Result<Url, PcError> {
+        crate::net::check_url(self.root_directory.trim()).map_err(|why| PcError::InvalidUrl {
+            url: crate::pc::error::quote(&self.root_directory),
+            reason: format!("manifest rootDirectory: {why}"),
+        })?;
         let mut url = Url::parse(self.root_directory.trim()).map_err(|e| PcError::InvalidUrl {
             url: crate::pc::error::quote(&self.root_directory),
             reason: format!("manifest rootDirectory: {e}"),
@@ -302,6 +307,14 @@ mod tests {
             "https://x.blob.core.windows.net/c/v1/P=1/part-0.json.gz?sv=1&sig=abc"
         );
         assert!(!format!("{m:?}").contains("sig=abc"));
+        let plain: Manifest = serde_json::from_str(
+            r#"{"rootDirectory": "http://storage.example/c", "sasToken": "sig=x", "blobs": [{"name": "b"}]}"#,
+        )
+        .unwrap();
+        assert!(
+            plain.blob_url(&plain.blobs[0]).is_err(),
+            "no SAS token over plain http"
+        );
     }
 
     #[test]
