@@ -856,7 +856,6 @@ pub struct DigestContext {
     pub alerting: AlertSection,
     /// The billing reconciliation (only when `[reconciliation]` is enabled): totals per
     /// currency, not-invoiced and under-invoiced customers, late payers' exposure, coverage.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reconciliation: Option<crate::recon::model::ReconText>,
 }
 
