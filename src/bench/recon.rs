@@ -35,7 +35,7 @@ pub fn config_toml(
         "{}[graph]\nbase_url = \"{base_url}\"\n\
          [reconciliation]\nenabled = true\nperiods = 1\nunbilled = false\n\
          max_poll_interval_secs = 0\n",
-        super::config_toml(base_url, receivables, state, 6000, 8)
+        super::config_toml(base_url, receivables, state, 450, 8)
     )
 }
 

@@ -23,7 +23,7 @@ pub fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
         exe: std::env::current_exe().context("cannot find the cspguard executable")?,
         latency: Duration::ZERO,
         server_rate: 0,
-        client_rate: 6000,
+        client_rate: 450,
     };
     let out = args.out.join("recon");
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
