@@ -163,13 +163,15 @@ fn compare(
 ) -> BTreeMap<String, Decimal> {
     let mut invoiced_by: BTreeMap<String, Decimal> = BTreeMap::new();
     let cfg = &input.config.recon;
-    let window = i64::from(cfg.match_window_days).days();
     let known: Option<BTreeSet<String>> = input
         .snapshot
         .customers
         .data()
         .map(|cs| cs.iter().map(|c| c.id.to_ascii_lowercase()).collect());
-    let margin = Decimal::ONE + cfg.min_margin_percent / Decimal::from(100);
+    let rule = Rule {
+        window: i64::from(cfg.match_window_days).days(),
+        margin: Decimal::ONE + cfg.min_margin_percent / Decimal::from(100),
+    };
     for (&(customer, period, currency), &(cost, name)) in billed {
         let Some(p) = rec.periods.iter().find(|p| p.label == period) else {
             continue;
@@ -186,61 +188,87 @@ fn compare(
         }
         let rows = receivables
             .get(customer)
-            .map(|v| in_window(v, p.start, p.end, window))
+            .map(|v| in_window(v, p.start, p.end, rule.window))
             .unwrap_or_default();
-        let company = input
-            .snapshot
-            .company_name(customer)
-            .or(name)
-            .map(str::to_owned);
-        let same: Vec<&&Receivable> = rows.iter().filter(|r| r.currency == currency).collect();
-        if rows.is_empty() {
-            report.coverage.items_audited += 1;
-            let gap = Gap {
-                customer: customer.to_owned(),
-                company,
-                period: period.to_owned(),
-                currency: currency.to_owned(),
-                cost,
-                invoiced: Decimal::ZERO,
-                expected: money::round(cost * margin, currency),
-                invoices: Vec::new(),
-            };
-            out.finding(gap_finding(NOT_INVOICED, &gap, p.start, p.end, window));
-            report.not_invoiced.push(gap);
-        } else if same.is_empty() {
-            let other: BTreeSet<&str> = rows.iter().map(|r| r.currency.as_str()).collect();
-            report.coverage.not_reconcilable.push(Unreconciled {
-                what: format!("{} in {period}", company.as_deref().unwrap_or(customer)),
-                reason: format!(
-                    "invoiced only in {} while Microsoft billed in {currency}; currencies are \
-                     never converted",
-                    other.into_iter().collect::<Vec<_>>().join(", ")
-                ),
-                retry: false,
-            });
-        } else {
-            report.coverage.items_audited += 1;
-            let invoiced: Decimal = same.iter().map(|r| r.amount).sum();
+        let gap = Gap {
+            customer: customer.to_owned(),
+            company: input
+                .snapshot
+                .company_name(customer)
+                .or(name)
+                .map(str::to_owned),
+            period: period.to_owned(),
+            currency: currency.to_owned(),
+            cost,
+            invoiced: Decimal::ZERO,
+            expected: money::round(cost * rule.margin, currency),
+            invoices: Vec::new(),
+        };
+        if let Some(invoiced) = rule.judge(gap, p, &rows, report, out) {
             *invoiced_by.entry(currency.to_owned()).or_default() += invoiced;
-            let expected = money::round(cost * margin, currency);
-            if invoiced < expected {
-                let gap = Gap {
-                    customer: customer.to_owned(),
-                    company,
-                    period: period.to_owned(),
-                    currency: currency.to_owned(),
-                    cost,
-                    invoiced,
-                    expected,
-                    invoices: same.iter().map(|r| r.invoice.clone()).collect(),
-                };
-                out.finding(gap_finding(UNDER_INVOICED, &gap, p.start, p.end, window));
-                report.under_invoiced.push(gap);
-            }
         }
     }
     invoiced_by
+}
+
+/// The match window and the margin factor.
+struct Rule {
+    window: Span,
+    margin: Decimal,
+}
+
+impl Rule {
+    /// Judge one billed customer-period-currency against its customer invoices in the window
+    /// (`rows`); returns what was invoiced in the billed currency, when comparable.
+    fn judge(
+        &self,
+        mut gap: Gap,
+        p: &crate::recon::model::Period,
+        rows: &[&Receivable],
+        report: &mut ReconReport,
+        out: &mut PlanBuilder,
+    ) -> Option<Decimal> {
+        let same: Vec<&&Receivable> = rows.iter().filter(|r| r.currency == gap.currency).collect();
+        if rows.is_empty() {
+            report.coverage.items_audited += 1;
+            out.finding(gap_finding(NOT_INVOICED, &gap, p.start, p.end, self.window));
+            report.not_invoiced.push(gap);
+            return Some(Decimal::ZERO);
+        }
+        if same.is_empty() {
+            let other: BTreeSet<&str> = rows.iter().map(|r| r.currency.as_str()).collect();
+            report.coverage.not_reconcilable.push(Unreconciled {
+                what: format!(
+                    "{} in {}",
+                    gap.company.as_deref().unwrap_or(&gap.customer),
+                    gap.period
+                ),
+                reason: format!(
+                    "invoiced only in {} while Microsoft billed in {}; currencies are never \
+                     converted",
+                    other.into_iter().collect::<Vec<_>>().join(", "),
+                    gap.currency
+                ),
+                retry: false,
+            });
+            return None;
+        }
+        report.coverage.items_audited += 1;
+        gap.invoiced = same.iter().map(|r| r.amount).sum();
+        let invoiced = gap.invoiced;
+        if invoiced < gap.expected {
+            gap.invoices = same.iter().map(|r| r.invoice.clone()).collect();
+            out.finding(gap_finding(
+                UNDER_INVOICED,
+                &gap,
+                p.start,
+                p.end,
+                self.window,
+            ));
+            report.under_invoiced.push(gap);
+        }
+        Some(invoiced)
+    }
 }
 
 fn gap_finding(rule: &str, gap: &Gap, start: Date, end: Date, window: Span) -> Finding {
