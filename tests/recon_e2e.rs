@@ -357,3 +357,34 @@ async fn reconcile_refuses_when_not_enabled() {
     );
     assert_eq!(billed_exports(&w), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_still_running_past_the_poll_bound_is_reported_and_tried_again() {
+    let now: Timestamp = NOW.parse().expect("now");
+    let (mut w, _) = world(now, false).await;
+    w.sim().with_dataset(|ds| ds.billing.running_polls = 1_000);
+    w.configure(|c| {
+        c.set("reconciliation", "max_polls", "3")
+            .set("reconciliation", "unbilled", "false");
+    });
+    std::fs::create_dir_all(w.state_path().parent().expect("state dir")).expect("state dir");
+    drop(cspguard::ledger::Ledger::open(&w.state_path()).expect("a state database"));
+    for round in 1..=2 {
+        let out = w.cli(now, &["reconcile", "--json"]).await;
+        assert_eq!(out.code, Some(3), "{}\n{}", out.stdout, out.stderr);
+        let json: Value = serde_json::from_str(&out.stdout).expect("JSON");
+        let r = &json["reconciliation"];
+        assert_eq!(r["verdict"], "0 items audited", "{r:#}");
+        let unrec = r["coverage"]["not_reconcilable"].as_array().expect("list");
+        assert_eq!(unrec.len(), 4, "{r:#}");
+        assert!(
+            unrec.iter().all(|u| u["reason"]
+                .as_str()
+                .is_some_and(|t| t.contains("still running after 3 polls")
+                    && t.contains("tried again next run"))),
+            "{r:#}"
+        );
+        assert!(r["not_invoiced"].as_array().is_some_and(Vec::is_empty));
+        assert_eq!(billed_exports(&w), 4 * round, "nothing was remembered");
+    }
+}
