@@ -95,7 +95,7 @@ pub async fn run(config_path: &Path, args: ReconcileArgs) -> anyhow::Result<Exit
     } else {
         let text = report.map_or_else(
             || "Billing reconciliation: 0 items audited (nothing was reconciled)\n".to_owned(),
-            |r| r.text().render(),
+            ReconReport::tables,
         );
         super::print_out(text.trim_end())?;
     }

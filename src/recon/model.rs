@@ -536,3 +536,97 @@ impl ReconText {
         out
     }
 }
+
+impl ReconReport {
+    /// The report as terminal tables (`cspguard reconcile`): the verdict, totals per currency,
+    /// the never-invoiced and under-invoiced customer-periods, the late payers' exposure, then
+    /// the coverage as a list.
+    pub fn tables(&self) -> String {
+        use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+        let m = crate::money::format_code;
+        let table = |header: &[&str]| {
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED);
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_width(160);
+            t.set_header(header.to_vec());
+            t
+        };
+        let text = self.text();
+        let mut out = format!("Billing reconciliation: {}\n", text.verdict);
+        let mut totals = table(&[
+            "currency",
+            "billed",
+            "invoiced",
+            "never invoiced",
+            "unbilled",
+        ]);
+        for t in &self.totals {
+            let c = &t.currency;
+            totals.add_row(vec![
+                c.clone(),
+                m(t.billed, c),
+                m(t.invoiced, c),
+                m(t.not_invoiced, c),
+                m(t.unbilled, c),
+            ]);
+        }
+        out.push_str(&format!("{totals}\n"));
+        for (title, gaps) in [
+            ("Billed by Microsoft, never invoiced", &self.not_invoiced),
+            (
+                "Invoiced below cost plus the minimum margin",
+                &self.under_invoiced,
+            ),
+        ] {
+            if gaps.is_empty() {
+                continue;
+            }
+            let mut t = table(&[
+                "customer", "tenant", "period", "cost", "invoiced", "expected",
+            ]);
+            for g in gaps {
+                t.add_row(vec![
+                    g.company.clone().unwrap_or_default(),
+                    g.customer.clone(),
+                    g.period.clone(),
+                    m(g.cost, &g.currency),
+                    m(g.invoiced, &g.currency),
+                    m(g.expected, &g.currency),
+                ]);
+            }
+            out.push_str(&format!("{title}:\n{t}\n"));
+        }
+        if !self.exposure.is_empty() {
+            let mut t = table(&[
+                "customer",
+                "overdue",
+                "at stake",
+                "uncollected",
+                "never invoiced",
+                "unbilled",
+                "dunning",
+            ]);
+            for e in &self.exposure {
+                let c = &e.currency;
+                t.add_row(vec![
+                    e.company.clone().unwrap_or_else(|| e.customer.clone()),
+                    format!("{} days", e.days_overdue),
+                    m(e.total, c),
+                    m(e.uncollected, c),
+                    m(e.not_invoiced, c),
+                    m(e.unbilled, c),
+                    e.dunning
+                        .clone()
+                        .unwrap_or_else(|| "no dunning step this run".to_owned()),
+                ]);
+            }
+            out.push_str(&format!("Exposure of late payers:\n{t}\n"));
+        }
+        out.push_str("Coverage:\n");
+        for l in &text.coverage {
+            out.push_str(&format!("  - {l}\n"));
+        }
+        out
+    }
+}
