@@ -91,6 +91,10 @@ pub struct Config {
     /// `[alerts]`: grouped ops alerts, intervals, inhibition and the first-run baseline.
     #[serde(default)]
     pub alerts: crate::policy::alerts::AlertConfig,
+    /// `[reconciliation]`: billing reconciliation against Microsoft's billed exports (off
+    /// unless `enabled`; needs `[graph]` and `PartnerBilling.Read.All`).
+    #[serde(default = "default_reconciliation")]
+    pub reconciliation: Spanned<crate::recon::model::ReconConfig>,
     /// `[partner]`: who the partner is, as customers see it in notices.
     #[serde(default)]
     pub partner: PartnerConfig,
@@ -120,6 +124,10 @@ pub struct Config {
     /// `[customers."<tenant id>"]`: per-customer overrides (exempt, email, cc, locale).
     #[serde(default)]
     pub customers: std::collections::BTreeMap<String, crate::policy::CustomerOverride>,
+}
+
+fn default_reconciliation() -> Spanned<crate::recon::model::ReconConfig> {
+    Spanned::new(0..0, crate::recon::model::ReconConfig::default())
 }
 
 fn default_timezone() -> Spanned<String> {
@@ -790,6 +798,7 @@ impl Config {
             fraud: self.fraud.clone(),
             anomaly: self.anomaly.clone(),
             alerts: self.alerts.clone(),
+            recon: self.reconciliation.get_ref().clone(),
             customers: self.customers.clone(),
         }
     }

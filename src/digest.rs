@@ -117,6 +117,12 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
     }
     all_health.extend(health);
     all_health.extend(skip_health(input.plan));
+    if let Some(r) = input.plan.recon.as_ref().filter(|r| r.incomplete()) {
+        all_health.push(warning(format!(
+            "Billing reconciliation incomplete ({}): see the Billing reconciliation section.",
+            r.verdict
+        )));
+    }
 
     DigestContext {
         partner_name: one_line(input.partner_name),
@@ -137,6 +143,7 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         alerting: crate::alert_digest::section(input.plan, input.ledger, input.now, &|c| {
             names.name(c)
         }),
+        reconciliation: input.plan.recon.as_ref().map(|r| r.text()),
     }
 }
 

@@ -36,6 +36,7 @@ pub mod plan;
 pub mod planning;
 pub mod policy;
 pub mod receivables;
+pub mod recon;
 pub mod redact;
 pub mod run;
 pub mod schedule;

@@ -273,6 +273,9 @@ pub struct Plan {
     /// rule family.
     #[serde(default, skip_serializing_if = "AlertHygiene::is_empty")]
     pub alerting: AlertHygiene,
+    /// The billing reconciliation (`[reconciliation]` enabled only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recon: Option<crate::recon::model::ReconReport>,
 }
 
 /// Why an alert group's email is sent this run.
@@ -458,6 +461,11 @@ impl PlanBuilder {
         self.evaluated.contains(rule)
     }
 
+    /// Set the billing reconciliation's report.
+    pub fn recon(&mut self, report: crate::recon::model::ReconReport) {
+        self.plan.recon = Some(report);
+    }
+
     /// Findings added so far.
     pub fn findings(&self) -> &[Finding] {
         &self.plan.findings
@@ -633,6 +641,7 @@ pub mod render {
                     .collect(),
                 families: Default::default(),
             },
+            recon: None,
         }
     }
 

@@ -26,6 +26,7 @@ use crate::policy::fraud::FraudSource;
 use crate::policy::{self, PolicyConfig, PolicyInput, ReceivablesInput};
 use crate::receivables::matching::{CustomerDirectory, MatchRule, match_customers};
 use crate::receivables::{FileSource, ReceivablesSource};
+use crate::recon::model::ReconInput;
 use crate::snapshot::Snapshot;
 
 /// Name of the ledger watermark holding the last processed audit-record date (`YYYY-MM-DD`).
@@ -39,6 +40,8 @@ pub const PROFILE_TTL_HOURS: i64 = 24;
 pub struct Planned {
     pub snapshot: Snapshot,
     pub receivables: ReceivablesInput,
+    /// The billing reconciliation's exports (`NotConfigured` unless enabled).
+    pub recon: ReconInput,
     pub plan: Plan,
     /// Customers whose detail was fetched between the two evaluations.
     pub detail_fetched: usize,
@@ -140,7 +143,9 @@ pub async fn plan(pc: &PartnerCenter, config: &Config, ledger: &Ledger, now: Tim
 }
 
 /// [`plan`] with the Graph client, when `[graph]` is configured: the security alerts are read
-/// as a fraud source beside Partner Center's fraud events (`[fraud] sources`).
+/// as a fraud source beside Partner Center's fraud events (`[fraud] sources`), and the billing
+/// reconciliation runs when `[reconciliation]` is enabled (without a Graph client it is
+/// reported as failed).
 pub async fn plan_with(
     pc: &PartnerCenter,
     graph: Option<&GraphClient>,
@@ -148,7 +153,8 @@ pub async fn plan_with(
     ledger: &Ledger,
     now: Timestamp,
 ) -> Planned {
-    let (pass, snapshot, receivables) = Pass::collect(pc, graph, config, ledger, now).await;
+    let (mut pass, snapshot, receivables) = Pass::collect(pc, graph, config, ledger, now).await;
+    pass.recon = reconcile(graph, config, ledger, &snapshot, None, now).await;
     let first = pass.evaluate(&snapshot, &receivables);
     let requests: Vec<DetailRequest> = first
         .needs_detail
@@ -164,10 +170,109 @@ pub async fn plan_with(
         .await
 }
 
+/// The billing reconciliation's input: the exports of the periods under review (only `period`
+/// when given), or `NotConfigured` unless `[reconciliation] enabled`.
+pub async fn reconcile(
+    graph: Option<&GraphClient>,
+    config: &Config,
+    ledger: &Ledger,
+    snapshot: &Snapshot,
+    period: Option<&str>,
+    now: Timestamp,
+) -> ReconInput {
+    let rc = config.reconciliation.get_ref();
+    if !rc.enabled {
+        return ReconInput::NotConfigured;
+    }
+    let Some(graph) = graph else {
+        return ReconInput::Failed {
+            error: "no Microsoft Graph client ([graph] is not configured)".to_owned(),
+        };
+    };
+    let invoices = match &snapshot.invoices {
+        crate::snapshot::Section::Ok { data } => data,
+        crate::snapshot::Section::NotChecked { reason } => {
+            return ReconInput::Failed {
+                error: format!("Microsoft's invoice list was not read: {reason}"),
+            };
+        }
+        crate::snapshot::Section::Failed { error } => {
+            return ReconInput::Failed {
+                error: format!("Microsoft's invoice list could not be read: {error}"),
+            };
+        }
+    };
+    let request = crate::recon::Request {
+        config: rc,
+        invoices,
+        period,
+        now,
+        connect_timeout: std::time::Duration::from_secs(10),
+        read_timeout: std::time::Duration::from_secs(
+            *config.partner_center.request_timeout_secs.get_ref(),
+        ),
+    };
+    crate::recon::reconcile(graph, ledger, request).await
+}
+
+/// What `cspguard reconcile` reports: the reconciliation alone (bulk collection, the
+/// receivables, the exports and one pure evaluation; no detail fetch, nothing recorded but the
+/// exports remembered, nothing sent).
+#[derive(Debug)]
+pub struct Reconciled {
+    pub snapshot: Snapshot,
+    pub receivables: ReceivablesInput,
+    pub plan: Plan,
+}
+
+impl Reconciled {
+    /// The reconciliation findings (`recon.*`).
+    pub fn findings(&self) -> Vec<&crate::plan::Finding> {
+        self.plan
+            .findings
+            .iter()
+            .filter(|f| f.rule.starts_with("recon."))
+            .collect()
+    }
+
+    /// Failed when the customer list could not be read, degraded when something could not be
+    /// reconciled for a reason a later run may clear (failed exports, unreadable receivables or
+    /// invoices), ok otherwise (findings and legacy invoices included).
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self.snapshot.exit() {
+            crate::exit::Exit::Failed => crate::exit::Exit::Failed,
+            _ if self.plan.recon.as_ref().is_none_or(|r| r.incomplete()) => {
+                crate::exit::Exit::Degraded
+            }
+            _ => crate::exit::Exit::Ok,
+        }
+    }
+}
+
+/// Reconcile `period` (or the periods under review) on its own, for `cspguard reconcile`.
+pub async fn reconcile_only(
+    pc: &PartnerCenter,
+    graph: &GraphClient,
+    config: &Config,
+    ledger: &Ledger,
+    period: Option<&str>,
+    now: Timestamp,
+) -> Reconciled {
+    let (mut pass, snapshot, receivables) = Pass::collect(pc, None, config, ledger, now).await;
+    pass.recon = reconcile(Some(graph), config, ledger, &snapshot, period, now).await;
+    let plan = pass.evaluate(&snapshot, &receivables);
+    Reconciled {
+        snapshot,
+        receivables,
+        plan,
+    }
+}
+
 /// What both plans share between their two evaluations: the policy inputs beside the snapshot.
 struct Pass<'a> {
     pc: &'a PartnerCenter,
     ledger: &'a Ledger,
+    recon: ReconInput,
     policy: PolicyConfig,
     now: Timestamp,
     tz: TimeZone,
@@ -210,6 +315,7 @@ impl<'a> Pass<'a> {
         let pass = Pass {
             pc,
             ledger,
+            recon: ReconInput::NotConfigured,
             policy: config.policy(),
             now,
             tz: config.time_zone(),
@@ -222,6 +328,7 @@ impl<'a> Pass<'a> {
         policy::evaluate(&PolicyInput {
             snapshot,
             receivables,
+            recon: &self.recon,
             ledger: self.ledger,
             config: &self.policy,
             now: self.now,
@@ -247,6 +354,7 @@ impl<'a> Pass<'a> {
             return Planned {
                 snapshot,
                 receivables,
+                recon: self.recon.clone(),
                 plan: first,
                 detail_fetched,
             };
@@ -274,6 +382,7 @@ impl<'a> Pass<'a> {
         Planned {
             snapshot,
             receivables,
+            recon: self.recon.clone(),
             plan,
             detail_fetched,
         }

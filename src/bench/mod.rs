@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::Dataset;
 
 pub mod emails;
+pub mod recon;
 pub mod worker;
 
 /// Errors of the benchmark's measurements.

@@ -89,6 +89,7 @@ pub async fn measure(cfg: &Config, mode: WorkerMode) -> Result<WorkerResult, Wor
         let plan = policy::evaluate(&PolicyInput {
             snapshot: &planned.snapshot,
             receivables: &planned.receivables,
+            recon: &planned.recon,
             ledger: &ledger,
             config: &policy_config,
             now,

@@ -57,6 +57,11 @@ pub struct BenchArgs {
     /// Output directory (results.json, results.md and per-run files).
     #[arg(long, default_value = "bench/out")]
     pub out: PathBuf,
+    /// Instead of the tenant sizes, measure `cspguard reconcile` against billed exports of this
+    /// many generated line items each (comma separated, e.g. 10000,1000000): peak memory must
+    /// stay flat as the export grows.
+    #[arg(long, value_delimiter = ',', value_name = "LINES")]
+    pub recon_lines: Vec<u64>,
     /// Internal: run one measured planning pass in this process (`plan` or `naive`) with the
     /// global --config and write its figures to --worker-out.
     #[arg(long, hide = true, value_name = "MODE")]
@@ -71,6 +76,7 @@ pub fn run(config_path: &Path, args: BenchArgs) -> anyhow::Result<Exit> {
     match (&args.worker, &args.worker_out) {
         (Some(mode), Some(out)) => worker(config_path, mode, out),
         (Some(_), None) => bail!("bench --worker needs --worker-out"),
+        _ if !args.recon_lines.is_empty() => super::bench_recon::orchestrate(&args),
         _ => orchestrate(&args),
     }
 }
@@ -157,17 +163,17 @@ fn write_report(out: &Path, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Env {
-    exe: PathBuf,
-    latency: Duration,
-    server_rate: u32,
-    client_rate: u32,
+pub(super) struct Env {
+    pub(super) exe: PathBuf,
+    pub(super) latency: Duration,
+    pub(super) server_rate: u32,
+    pub(super) client_rate: u32,
 }
 
 /// A simulator child process.
-struct Sim {
-    child: Child,
-    base_url: String,
+pub(super) struct Sim {
+    pub(super) child: Child,
+    pub(super) base_url: String,
 }
 
 impl Env {
@@ -180,7 +186,7 @@ impl Env {
         bench::lower_bound(calls, rate, self.latency, MAX_CONCURRENCY).as_secs_f64()
     }
 
-    fn start_sim(&self, dir: &Path, log: &Path) -> anyhow::Result<Sim> {
+    pub(super) fn start_sim(&self, dir: &Path, log: &Path) -> anyhow::Result<Sim> {
         let mut child = Command::new(&self.exe)
             .arg("-q")
             .arg("simulate")
@@ -388,7 +394,7 @@ impl Env {
 }
 
 /// Stop a simulator child this process started: SIGINT (it shuts down on Ctrl-C), then wait.
-fn stop(child: &mut Child) -> anyhow::Result<()> {
+pub(super) fn stop(child: &mut Child) -> anyhow::Result<()> {
     let pid = libc::pid_t::try_from(child.id()).context("simulator pid")?;
     // SAFETY: plain syscall on the pid of our own, not yet reaped, child.
     unsafe {

@@ -4,6 +4,7 @@
 //! work itself is in the library (`cspguard::run`, `cspguard::ledger::admin`, ...).
 
 pub mod bench;
+pub mod bench_recon;
 pub mod completions;
 pub mod daemon;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod ledger;
 pub mod man;
 pub mod plan;
 pub mod receivables;
+pub mod reconcile;
 pub mod run;
 pub mod signals;
 pub mod silence;
@@ -72,6 +74,10 @@ pub enum Command {
     /// Collect, evaluate every policy and print the findings and actions with their reasons
     /// (changes nothing in Partner Center and sends nothing).
     Plan(plan::PlanArgs),
+    /// Reconcile what Microsoft billed the partner (Graph billed and unbilled reconciliation
+    /// exports) against the partner's receivables, per customer, period and currency, and print
+    /// it (table or JSON); no dunning, no mail, no Partner Center change.
+    Reconcile(reconcile::ReconcileArgs),
     /// Run one full cycle: collect, evaluate, send due notices and alerts, the digest when due,
     /// and record the run (what the systemd timer calls). Changes: sends email, writes the state
     /// file and reports, and (enforce mode or approved actions) suspends, reactivates and sets
@@ -145,6 +151,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Doctor => runtime()?.block_on(doctor::run(config)),
         Command::Templates { cmd } => templates::run(config, cmd),
         Command::Plan(args) => runtime()?.block_on(plan::run(config, args)),
+        Command::Reconcile(args) => runtime()?.block_on(reconcile::run(config, args)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args)),
         Command::Receivables { cmd } => receivables::run(config, cmd),

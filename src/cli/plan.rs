@@ -191,8 +191,14 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
             } else {
                 format!("Plan at {now}")
             };
+            let recon = planned
+                .plan
+                .recon
+                .as_ref()
+                .map(|r| format!("\n{}", r.text().render()))
+                .unwrap_or_default();
             super::print_out(&format!(
-                "{at} (mode {}; nothing is executed by `plan`)\n{receivables}\n\n{}\n\
+                "{at} (mode {}; nothing is executed by `plan`)\n{receivables}\n\n{}{recon}\n\
                  Partner Center calls: {} (detail fetched for {} customers)",
                 cfg.mode,
                 render::to_table(&plan, &planned.snapshot),

@@ -4,7 +4,8 @@
 //! findings, watermarks, daily spend snapshots, holds, suspensions cspguard made, the rotated
 //! App+User refresh token, the billing-profile cache, silences and the alert groups' last
 //! emails, and the customers and invoices the last run saw (`directory.rs`, for checking the
-//! targets of `pause`/`resume`); plus the run lock beside it.
+//! targets of `pause`/`resume`), and the billing reconciliation exports already reconciled
+//! (`recon.rs`); plus the run lock beside it.
 //!
 //! Invariants:
 //! - An action is written under its unique idempotency key before anything happens; inserting an
@@ -32,6 +33,7 @@ mod holds;
 mod lock;
 mod msgid;
 mod names;
+mod recon;
 pub mod schema;
 mod settle;
 mod silences;
@@ -45,6 +47,7 @@ pub use directory::{KnownCustomer, Resolved, resolve_among};
 pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
 pub use msgid::{message_id_for, message_id_for_tenant};
+pub use recon::{ReconExportRow, ReconTotalRow};
 pub use settle::Settlement;
 pub use silences::{
     GroupState, MAX_SILENCE_DAYS, MatchLabel, Matcher, NewSilence, Silence, silence_table,

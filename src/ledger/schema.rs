@@ -184,6 +184,31 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (customer, invoice)
     );
     "#,
+    // 4 -> 5 (issue 17): billing reconciliation exports already reconciled (never fetched again)
+    // and their totals per customer, currency and product.
+    r#"
+    CREATE TABLE recon_exports (
+        export_key  TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        invoice     TEXT,
+        period      TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('reconciled', 'not_reconcilable')),
+        reason      TEXT,
+        lines       INTEGER NOT NULL,
+        bad_lines   INTEGER NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE TABLE recon_totals (
+        export_key    TEXT NOT NULL REFERENCES recon_exports (export_key),
+        customer      TEXT NOT NULL,
+        customer_name TEXT,
+        currency      TEXT NOT NULL,
+        product       TEXT NOT NULL,
+        amount        TEXT NOT NULL,
+        lines         INTEGER NOT NULL,
+        PRIMARY KEY (export_key, customer, currency, product)
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -854,6 +854,9 @@ pub struct DigestContext {
     /// Alerts held back from the ops emails (silenced, inhibited, deferred), the silences in
     /// force and the first run's baseline.
     pub alerting: AlertSection,
+    /// The billing reconciliation (only when `[reconciliation]` is enabled): totals per
+    /// currency, not-invoiced and under-invoiced customers, late payers' exposure, coverage.
+    pub reconciliation: Option<crate::recon::model::ReconText>,
 }
 
 /// A finding held back from the ops emails, as the digest lists it.
@@ -896,6 +899,9 @@ impl DigestContext {
             && self.fraud_findings.is_empty()
             && self.budget_findings.is_empty()
             && !self.aging.iter().any(AgingRow::has_overdue)
+            && self.reconciliation.as_ref().is_none_or(|r| {
+                r.not_invoiced.is_empty() && r.under_invoiced.is_empty() && r.exposure.is_empty()
+            })
             && !self
                 .run_health
                 .iter()
@@ -1714,6 +1720,7 @@ pub mod samples {
                 silences: vec!["#3 rule=budget.* until 2026-12-01T23:00:00Z by alice: quarterly budget review".into()],
                 baseline: Some("47 activity.admin_grant, 17 activity.young_order before the first run on 2026-11-20".into()),
             },
+            reconciliation: None,
         }
     }
 
@@ -1739,6 +1746,7 @@ pub mod samples {
             recent_actions: Vec::new(),
             riskiest: Vec::new(),
             alerting: AlertSection::default(),
+            reconciliation: None,
             health: vec![
                 ok("Receivables import: 3,479 rows from billing-export-2026-11-21.csv."),
                 ok("Audit records, usage and fraud events: read."),

@@ -1099,6 +1099,7 @@ mod tests {
             &PolicyInput {
                 snapshot: &snap,
                 receivables: &rec,
+                recon: &crate::recon::model::ReconInput::NotConfigured,
                 ledger: &l,
                 config: &config,
                 now,

@@ -20,6 +20,7 @@ pub mod anomaly;
 pub mod budgets;
 pub mod dunning;
 pub mod fraud;
+pub mod recon;
 pub mod risk;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -72,6 +73,8 @@ pub struct PolicyConfig {
     pub fraud: fraud::FraudConfig,
     pub anomaly: anomaly::AnomalyConfig,
     pub alerts: alerts::AlertConfig,
+    /// `[reconciliation]`: the billing reconciliation's match window and minimum margin.
+    pub recon: crate::recon::model::ReconConfig,
     /// Per-customer overrides by tenant id.
     pub customers: BTreeMap<String, CustomerOverride>,
 }
@@ -90,6 +93,8 @@ impl PolicyConfig {
 pub struct PolicyInput<'a> {
     pub snapshot: &'a Snapshot,
     pub receivables: &'a ReceivablesInput,
+    /// The billing reconciliation's exports (`NotConfigured` unless enabled).
+    pub recon: &'a crate::recon::model::ReconInput,
     pub ledger: &'a dyn LedgerView,
     pub config: &'a PolicyConfig,
     pub now: Timestamp,
@@ -135,6 +140,7 @@ pub fn evaluate(input: &PolicyInput<'_>) -> Plan {
     activity::evaluate(input, &mut b);
     fraud::evaluate(input, &mut b);
     anomaly::evaluate(input, &mut b);
+    recon::evaluate(input, &mut b);
     alerts::evaluate(input, &mut b);
     risk::evaluate(input, &mut b);
     b.build()

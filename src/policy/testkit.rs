@@ -247,6 +247,7 @@ pub fn run(
     evaluate(&PolicyInput {
         snapshot,
         receivables,
+        recon: &crate::recon::model::ReconInput::NotConfigured,
         ledger,
         config,
         now,

@@ -47,6 +47,10 @@ pub struct Dataset {
     /// Microsoft -> partner invoices, newest first.
     pub invoices: Vec<SimInvoice>,
     pub invoice_summary: SimInvoiceSummary,
+    /// Billing reconciliation exports (Graph): line items per invoice and of the unbilled
+    /// period, legacy and failing invoices. Empty unless scripted ([`Dataset::script_billing`]).
+    #[serde(default)]
+    pub billing: SimBilling,
 }
 
 /// One customer tenant with its billing profile, budget, usage and subscriptions.
@@ -299,6 +303,77 @@ pub struct SimInvoice {
     pub document_type: String,
 }
 
+/// What the simulated billing reconciliation exports contain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimBilling {
+    /// Billed line items; each names its Microsoft invoice.
+    #[serde(default)]
+    pub billed: Vec<SimLineItem>,
+    /// This period's unbilled line items.
+    #[serde(default)]
+    pub unbilled: Vec<SimLineItem>,
+    /// Invoices whose billed export fails with code 5000 "No data available" (legacy commerce).
+    #[serde(default)]
+    pub legacy_invoices: Vec<String>,
+    /// Invoices whose billed export fails with another code (a service-side failure).
+    #[serde(default)]
+    pub failing_invoices: Vec<String>,
+    /// Polls that answer `running` before an operation finishes.
+    #[serde(default = "one")]
+    pub running_polls: u32,
+    /// Generated line items added to every billed export (for the benchmark), spread over the
+    /// customers; they are consistent with the dataset's customers.
+    #[serde(default)]
+    pub synthetic_lines: u64,
+    /// Operations started so far (runtime state, not part of a dataset file).
+    #[serde(skip)]
+    pub operations: Vec<SimOperation>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for SimBilling {
+    fn default() -> Self {
+        Self {
+            billed: Vec::new(),
+            unbilled: Vec::new(),
+            legacy_invoices: Vec::new(),
+            failing_invoices: Vec::new(),
+            running_polls: 1,
+            synthetic_lines: 0,
+            operations: Vec::new(),
+        }
+    }
+}
+
+/// One reconciliation line item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimLineItem {
+    /// The Microsoft invoice (billed items only).
+    pub invoice: Option<String>,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub product_id: String,
+    pub product_name: String,
+    pub currency: String,
+    pub quantity: u32,
+    pub unit_price: Decimal,
+    pub charge_start: Timestamp,
+    pub charge_end: Timestamp,
+}
+
+/// An export operation the simulator started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOperation {
+    pub id: String,
+    /// `billed` (subject: invoice id) or `unbilled` (subject: currency).
+    pub kind: &'static str,
+    pub subject: String,
+    pub polls: u32,
+}
+
 /// The partner's account balance with Microsoft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimInvoiceSummary {
@@ -512,6 +587,7 @@ impl Dataset {
             mfa: SimMfa::Present,
             invoices: Vec::new(),
             invoice_summary: SimInvoiceSummary::default(),
+            billing: SimBilling::default(),
         }
     }
 
@@ -1223,6 +1299,93 @@ mod generate {
             latest_invoice_date: latest,
         };
         ds
+    }
+}
+
+/// Tenant id of the billed customer that is not in the customer list (scripted billing).
+pub const DEPARTED_TENANT: &str = "00000000-0000-4000-8000-00000000dead";
+
+impl Dataset {
+    /// Script the billing reconciliation exports from this dataset: for each of the `periods`
+    /// newest Microsoft invoices, one line item per customer licence subscription (quantity
+    /// times a list price) and one Azure consumption line per customer with month-to-date
+    /// usage, in the customer's currency; the next older invoice is a legacy invoice (code
+    /// 5000); this period's unbilled lines are the customers' month-to-date usage; and one
+    /// billed customer ([`DEPARTED_TENANT`]) is no longer in the customer list.
+    pub fn script_billing(&mut self, periods: usize) {
+        let mut billing = SimBilling::default();
+        for inv in self.invoices.iter().take(periods) {
+            for c in &self.customers {
+                for s in c
+                    .subscriptions
+                    .iter()
+                    .filter(|s| s.billing_type == "license")
+                {
+                    billing.billed.push(SimLineItem {
+                        invoice: Some(inv.id.clone()),
+                        customer_id: c.id.clone(),
+                        customer_name: c.company_name.clone(),
+                        product_id: s.offer_id.clone(),
+                        product_name: s.offer_name.clone(),
+                        currency: c.currency.clone(),
+                        quantity: s.quantity,
+                        unit_price: list_price(&s.offer_id),
+                        charge_start: inv.billing_period_start,
+                        charge_end: inv.billing_period_end,
+                    });
+                }
+                if c.usage_mtd > Decimal::ZERO {
+                    billing.billed.push(usage_line(c, Some(inv)));
+                }
+            }
+            billing.billed.push(SimLineItem {
+                invoice: Some(inv.id.clone()),
+                customer_id: DEPARTED_TENANT.to_owned(),
+                customer_name: "Departed Customer Ltd".to_owned(),
+                product_id: "CFQ7TTC0LH18:0001".to_owned(),
+                product_name: "Microsoft 365 Business Basic".to_owned(),
+                currency: inv.currency_code.clone(),
+                quantity: 3,
+                unit_price: Decimal::new(600, 2),
+                charge_start: inv.billing_period_start,
+                charge_end: inv.billing_period_end,
+            });
+        }
+        if let Some(legacy) = self.invoices.get(periods) {
+            billing.legacy_invoices.push(legacy.id.clone());
+        }
+        for c in self
+            .customers
+            .iter()
+            .filter(|c| c.usage_mtd > Decimal::ZERO)
+        {
+            billing.unbilled.push(usage_line(c, None));
+        }
+        self.billing = billing;
+    }
+}
+
+/// A stable list price per offer (5.00 to 24.00).
+fn list_price(offer: &str) -> Decimal {
+    let h = offer
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    Decimal::new(500 + i64::try_from(h % 20).unwrap_or(0) * 100, 2)
+}
+
+/// A customer's Azure consumption line (month-to-date usage).
+fn usage_line(c: &SimCustomer, inv: Option<&SimInvoice>) -> SimLineItem {
+    SimLineItem {
+        invoice: inv.map(|i| i.id.clone()),
+        customer_id: c.id.clone(),
+        customer_name: c.company_name.clone(),
+        product_id: AZURE_PLAN_OFFER_ID.to_owned(),
+        product_name: "Azure plan".to_owned(),
+        currency: c.currency.clone(),
+        quantity: 1,
+        unit_price: c.usage_mtd,
+        charge_start: inv.map_or(c.created, |i| i.billing_period_start),
+        charge_end: inv.map_or(c.created, |i| i.billing_period_end),
     }
 }
 

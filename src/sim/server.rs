@@ -112,6 +112,7 @@ pub(super) async fn start(mut cfg: SimConfig, addr: SocketAddr) -> Result<SimHan
         cfg,
     });
     let app = axum::Router::new()
+        .route("/blobs/{*blob}", axum::routing::get(graph::billing::blob))
         .fallback(handle)
         .with_state(shared.clone());
     let join = tokio::spawn(async move {

@@ -208,11 +208,13 @@ pub fn check(shape: Shape, bytes: &[u8]) -> Result<String, String> {
             "security alerts",
         ),
         Shape::GraphSecurityAlert => one::<PartnerSecurityAlert>(bytes)?.id,
-        // Issue 17's models decode these; until they are here, the fields are checked.
+        // The billing reconciliation models (`graph::billing`) decode these.
         Shape::GraphBillingOperation => {
             let v: Value = one(bytes)?;
             require(&v, &["@odata.type", "id", "status"])?;
-            format!("operation {}", v["status"])
+            let op: cspguard::graph::billing::Operation = one(bytes)?;
+            let status = op.status.ok_or("the model read no status")?;
+            format!("operation {status}")
         }
         Shape::GraphBillingManifest => {
             let v: Value = one(bytes)?;
@@ -220,10 +222,19 @@ pub fn check(shape: Shape, bytes: &[u8]) -> Result<String, String> {
                 &v,
                 &["id", "rootDirectory", "sasToken", "blobCount", "blobs"],
             )?;
-            let blobs = v["blobs"].as_array().ok_or("blobs is not an array")?;
-            for (i, b) in blobs.iter().enumerate() {
-                require(b, &["name"]).map_err(|e| format!("blobs[{i}]: {e}"))?;
+            let m: cspguard::graph::billing::Manifest = one(bytes)?;
+            if m.blob_count != Some(m.blobs.len() as u64) {
+                return Err(format!(
+                    "blobCount {:?} but {} blobs decoded",
+                    m.blob_count,
+                    m.blobs.len()
+                ));
             }
+            for blob in &m.blobs {
+                m.blob_url(blob)
+                    .map_err(|e| format!("blob {}: {e}", blob.name))?;
+            }
+            let blobs = &m.blobs;
             items(blobs.len(), "blobs")
         }
         Shape::Unknown => return Err("no known shape".into()),
