@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use tokio::task::JoinSet;
 
-use crate::pc::models::CustomerBillingProfile;
+use crate::pc::models::{AuditRecord, CustomerBillingProfile};
 use crate::pc::{PartnerCenter, PcError};
 use crate::snapshot::{CustomerDetail, Section, Snapshot};
 
@@ -61,7 +61,7 @@ pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) 
     let (customers, usage, audit_records, fraud_events, invoice_summary, invoices) = tokio::join!(
         section(pc.customers().collect_all()),
         section(pc.customers_usage_records()),
-        section(pc.audit_records(opts.audit_since, None).collect_all()),
+        section(audit_records(pc, opts.audit_since)),
         section(pc.fraud_events(None).collect_all()),
         section(pc.invoice_summary()),
         section(pc.invoices().collect_all()),
@@ -90,6 +90,18 @@ pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) 
         calls: pc.stats(),
         index: Default::default(),
     }
+}
+
+/// The activity log from `since`, each page compacted as it arrives (`crate::compact`), so the
+/// raw JSON carried in its strings never accumulates.
+pub async fn audit_records(pc: &PartnerCenter, since: Date) -> Result<Vec<AuditRecord>, PcError> {
+    let mut pages = pc.audit_records(since, None);
+    let mut all = Vec::new();
+    while let Some(mut page) = pages.next_page().await? {
+        crate::compact::audit_page(&mut page);
+        all.extend(page);
+    }
+    Ok(all)
 }
 
 /// What to fetch for one customer.

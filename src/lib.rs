@@ -6,6 +6,7 @@
 pub mod alert_digest;
 pub mod bench;
 pub mod collect;
+pub mod compact;
 pub mod config;
 pub mod context;
 pub mod credentials;
