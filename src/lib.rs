@@ -43,3 +43,4 @@ pub mod sim;
 pub mod snapshot;
 pub mod stop;
 pub mod summary;
+pub mod warm;

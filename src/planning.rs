@@ -182,7 +182,10 @@ impl<'a> Pass<'a> {
         );
         opts.audit_since = audit_since(ledger, config, now);
         opts.max_concurrency = *config.partner_center.max_concurrency.get_ref();
-        let snapshot = collect::collect(pc, &opts, now).await;
+        let every = crate::warm::RefreshEvery {
+            hours: *config.snapshot.full_refresh_hours.get_ref(),
+        };
+        let snapshot = crate::warm::collect(pc, &opts, ledger, every, now).await;
         let receivables = load_receivables(config, &snapshot, now);
         let pass = Pass {
             pc,

@@ -35,6 +35,7 @@ mod names;
 pub mod schema;
 mod settle;
 mod silences;
+mod snapshot_cache;
 mod store;
 mod types;
 mod view;
@@ -46,6 +47,7 @@ pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
 pub use msgid::{message_id_for, message_id_for_tenant};
 pub use settle::Settlement;
+pub use snapshot_cache::{AuditStore, CachedAudit};
 pub use silences::{
     GroupState, MAX_SILENCE_DAYS, MatchLabel, Matcher, NewSilence, Silence, silence_table,
 };
