@@ -8,6 +8,9 @@
 //!   snapshot, and writes its call statistics by endpoint;
 //! * `run --dry-run`: the real `cspguard run --dry-run` command; its calls and 429s come from
 //!   the run record in its ledger;
+//! * `plan, warm` and `run --dry-run, warm` (issue 18): the same two, each on a copy of the
+//!   ledger the cold `run --dry-run` left (its cached customer list, activity log and billing
+//!   profiles), as the next hourly run would find it;
 //! * `naive full scan`: the worker running `planning::plan_naive_full_scan`, up to `--naive-max`
 //!   customers; above that its calls and lower bound are computed and labelled "not run".
 //!
@@ -122,7 +125,12 @@ fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
         eprintln!("bench: {n} customers: plan");
         let plan = env.measure_worker(&dir, "plan")?;
         eprintln!("bench: {n} customers: run --dry-run");
-        let run = env.measure_run(&dir)?;
+        let run = env.measure_run(&dir, Warmth::Cold)?;
+        // Warm runs start from the ledger the cold `run --dry-run` left (issue 18).
+        eprintln!("bench: {n} customers: plan, warm");
+        let warm_plan = env.measure_worker(&dir, "warm")?;
+        eprintln!("bench: {n} customers: run --dry-run, warm");
+        let warm_run = env.measure_run(&dir, Warmth::Warm)?;
         let naive = if n <= args.naive_max {
             eprintln!("bench: {n} customers: naive full scan");
             env.measure_worker(&dir, "naive")?
@@ -131,6 +139,8 @@ fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
         };
         measurements.push(plan);
         measurements.push(run);
+        measurements.push(warm_plan);
+        measurements.push(warm_run);
         measurements.push(naive);
         report.sizes.push(SizeReport {
             tenant: facts,
@@ -155,6 +165,13 @@ fn write_report(out: &Path, report: &Report) -> anyhow::Result<()> {
     )?;
     std::fs::write(out.join("results.md"), report.to_markdown())?;
     Ok(())
+}
+
+/// Whether a measured run starts from an empty ledger or from the cold run's (issue 18).
+#[derive(Debug, Clone, Copy)]
+enum Warmth {
+    Cold,
+    Warm,
 }
 
 struct Env {
@@ -225,6 +242,23 @@ impl Env {
             std::fs::remove_dir_all(&mdir)?;
         }
         std::fs::create_dir_all(&mdir)?;
+        if mode.starts_with("warm") {
+            // The state the cold `run --dry-run` left: its snapshot cache and profile cache.
+            for file in ["state.sqlite", "state.sqlite-wal"] {
+                let from = dir.join("run").join(file);
+                if from.exists() {
+                    std::fs::copy(&from, mdir.join(file)).with_context(|| {
+                        format!("cannot copy the cold run's ledger {}", from.display())
+                    })?;
+                }
+            }
+            // This measurement's simulator is a fresh one: it knows only its initial App+User
+            // refresh token, not the one the cold run rotated to.
+            Ledger::open(&mdir.join("state.sqlite"))?.save_refresh_token(
+                &secrecy::SecretString::from(bench::SIM_REFRESH_TOKEN),
+                Timestamp::now(),
+            )?;
+        }
         let config = mdir.join("cspguard.toml");
         std::fs::write(
             &config,
@@ -273,10 +307,10 @@ impl Env {
         let (bulk, per) = bench::split_calls(&w.calls_by_endpoint);
         let bound = self.bound(w.calls);
         Ok(Measurement {
-            mode: if mode == "naive" {
-                "naive full scan".to_owned()
-            } else {
-                mode.to_owned()
+            mode: match mode {
+                "naive" => "naive full scan".to_owned(),
+                "warm" => "plan, warm".to_owned(),
+                other => other.to_owned(),
             },
             measured: true,
             note: None,
@@ -298,10 +332,14 @@ impl Env {
         })
     }
 
-    fn measure_run(&self, dir: &Path) -> anyhow::Result<Measurement> {
-        let mut sim = self.start_sim(dir, &dir.join("sim-run.log"))?;
+    fn measure_run(&self, dir: &Path, warmth: Warmth) -> anyhow::Result<Measurement> {
+        let name = match warmth {
+            Warmth::Cold => "run",
+            Warmth::Warm => "warm-run",
+        };
+        let mut sim = self.start_sim(dir, &dir.join(format!("sim-{name}.log")))?;
         let result = (|| {
-            let (mdir, config) = self.prepare(dir, "run", &sim.base_url)?;
+            let (mdir, config) = self.prepare(dir, name, &sim.base_url)?;
             let started = Instant::now();
             let child = Command::new(&self.exe)
                 .arg("-q")
@@ -330,7 +368,10 @@ impl Env {
         let calls = count("partner_center_calls").unwrap_or(0);
         let bound = self.bound(calls);
         Ok(Measurement {
-            mode: "run --dry-run".to_owned(),
+            mode: match warmth {
+                Warmth::Cold => "run --dry-run".to_owned(),
+                Warmth::Warm => "run --dry-run, warm".to_owned(),
+            },
             measured: true,
             note: Some(format!(
                 "the real `cspguard run --dry-run` in a child process (exit code {code}); calls \
