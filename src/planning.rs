@@ -231,6 +231,8 @@ impl<'a> Pass<'a> {
                 detail_fetched,
             };
         }
+        // The final evaluation replaces the first plan: do not hold both at once.
+        drop(first);
         let cache = LedgerProfileCache {
             ledger: Mutex::new(self.ledger),
             now: self.now,

@@ -107,9 +107,15 @@ pub async fn measure(cfg: &Config, mode: WorkerMode) -> Result<WorkerResult, Wor
     }
 
     let stats = pc.stats();
+    let customers = planned.snapshot.customers.data().map_or(0, Vec::len);
+    let exit = format!("{:?}", planned.exit());
+    let (detail_fetched, plan) = (planned.detail_fetched, planned.plan);
+    // The emails' second run plans again: the first snapshot is not needed for it (a real run
+    // ends before the next one starts).
+    drop(planned.snapshot);
     let emails = match mode {
         WorkerMode::Plan => Some(
-            super::emails::emails_per_run(&pc, cfg, &ledger, &planned.plan, now)
+            super::emails::emails_per_run(&pc, cfg, &ledger, &plan, now)
                 .await
                 .map_err(WorkerError::Emails)?,
         ),
@@ -127,11 +133,11 @@ pub async fn measure(cfg: &Config, mode: WorkerMode) -> Result<WorkerResult, Wor
         errors: stats.totals.errors,
         wall_secs: wall.as_secs_f64(),
         eval_cpu_secs: best.as_secs_f64(),
-        customers: planned.snapshot.customers.data().map_or(0, Vec::len),
-        detail_fetched: planned.detail_fetched,
-        findings: planned.plan.findings.len(),
-        actions: planned.plan.actions.len(),
-        exit: format!("{:?}", planned.exit()),
+        customers,
+        detail_fetched,
+        findings: plan.findings.len(),
+        actions: plan.actions.len(),
+        exit,
         emails,
     })
 }

@@ -28,7 +28,12 @@ use serde_json::Value;
 /// fails (e.g. the same key in two cases, which the tree form resolves last-wins), the body is
 /// decoded through the tree as before, so results and error messages are unchanged.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    if let Some(text) = camel_keys(bytes)
+    let text = match first_key_to_fix(bytes) {
+        Some(Fix::None) => Some(std::borrow::Cow::Borrowed(bytes)),
+        Some(Fix::At(_)) => camel_keys(bytes).map(std::borrow::Cow::Owned),
+        None => None,
+    };
+    if let Some(text) = text
         && let Ok(v) = serde_json::from_slice::<T>(&text)
     {
         return Ok(v);
@@ -44,31 +49,56 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Er
 /// is copied as is, for the decoder to reject.
 fn camel_keys(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut out = bytes.to_vec();
-    let mut i = 0;
-    while i < out.len() {
-        if out[i] != b'"' {
+    let mut from = 0;
+    while let Fix::At(i) = next_key_to_fix(&out, from)? {
+        out[i] = out[i].to_ascii_lowercase();
+        // Rescan from the key's opening quote; the key no longer needs a change.
+        from = i - 1;
+    }
+    Some(out)
+}
+
+/// Whether a body needs its keys changed: most bodies are camelCase already and are then decoded
+/// without a copy.
+enum Fix {
+    None,
+    /// The first character of a key at this offset is an ASCII capital.
+    At(usize),
+}
+
+fn first_key_to_fix(bytes: &[u8]) -> Option<Fix> {
+    next_key_to_fix(bytes, 0)
+}
+
+/// The next key from offset `from` (at or before a string's opening quote) whose first character
+/// is an ASCII capital; `None` when a key starts with an escape or a non-ASCII character.
+fn next_key_to_fix(bytes: &[u8], from: usize) -> Option<Fix> {
+    let mut i = from;
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
             i += 1;
             continue;
         }
         let start = i + 1;
         let mut j = start;
-        while j < out.len() && out[j] != b'"' {
-            j += if out[j] == b'\\' { 2 } else { 1 };
+        while j < bytes.len() && bytes[j] != b'"' {
+            j += if bytes[j] == b'\\' { 2 } else { 1 };
         }
         let mut k = j + 1;
-        while k < out.len() && out[k].is_ascii_whitespace() {
+        while k < bytes.len() && bytes[k].is_ascii_whitespace() {
             k += 1;
         }
-        if out.get(k) == Some(&b':') && start < j.min(out.len()) {
-            match out[start] {
+        if bytes.get(k) == Some(&b':') && start < j.min(bytes.len()) {
+            match bytes[start] {
                 b'\\' => return None,
                 c if !c.is_ascii() => return None,
-                c => out[start] = c.to_ascii_lowercase(),
+                c if c.is_ascii_uppercase() => return Some(Fix::At(start)),
+                _ => {}
             }
         }
         i = j + 1;
     }
-    Some(out)
+    Some(Fix::None)
 }
 
 /// Same as [`from_slice`] for an already parsed value.
