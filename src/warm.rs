@@ -93,7 +93,10 @@ fn load(
     let stamp = |name: &str| -> Result<Option<Timestamp>, String> {
         let value = ledger.snapshot_state(name).map_err(|e| e.to_string())?;
         value
-            .map(|v| v.parse::<Timestamp>().map_err(|e| format!("{name} {v:?}: {e}")))
+            .map(|v| {
+                v.parse::<Timestamp>()
+                    .map_err(|e| format!("{name} {v:?}: {e}"))
+            })
             .transpose()
     };
     let Some(full_at) = stamp(FULL_REFRESH_AT)? else {
@@ -296,7 +299,10 @@ async fn apply(
             Ok(c) => {
                 let c = list_form(c);
                 let json = serde_json::to_string(&c).unwrap_or_default();
-                match customers.iter_mut().find(|x| x.id.eq_ignore_ascii_case(&c.id)) {
+                match customers
+                    .iter_mut()
+                    .find(|x| x.id.eq_ignore_ascii_case(&c.id))
+                {
                     Some(slot) => *slot = c.clone(),
                     None => customers.push(c.clone()),
                 }
@@ -308,13 +314,18 @@ async fn apply(
             Err(e) => {
                 return Err(CheckFailed {
                     check: "changed customers read",
-                    why: format!("customer {id}, named by the activity log, could not be read: {e}"),
+                    why: format!(
+                        "customer {id}, named by the activity log, could not be read: {e}"
+                    ),
                 });
             }
         }
     }
     for id in removed {
-        if let Some(i) = customers.iter().position(|c| c.id.eq_ignore_ascii_case(&id)) {
+        if let Some(i) = customers
+            .iter()
+            .position(|c| c.id.eq_ignore_ascii_case(&id))
+        {
             let gone = customers.remove(i);
             changes.removals.push(gone.id);
         }
@@ -325,7 +336,9 @@ async fn apply(
 /// A customer read by id, reduced to what the list gives (so warm and cold lists are equal).
 fn list_form(c: Customer) -> Customer {
     Customer {
-        company_profile: c.company_profile.map(|p| CompanyProfile { email: None, ..p }),
+        company_profile: c
+            .company_profile
+            .map(|p| CompanyProfile { email: None, ..p }),
         billing_profile: None,
         allow_delegated_access: None,
         ..c

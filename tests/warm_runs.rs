@@ -112,7 +112,10 @@ async fn a_warm_plan_equals_the_cold_plan_and_reads_one_page_of_the_list() {
     );
     assert_eq!(plan_json(&warm), plan_json(&cold));
     assert_eq!(plan_json(&first), plan_json(&cold));
-    assert!(!warm.plan.actions.is_empty(), "the scripted tenant has work");
+    assert!(
+        !warm.plan.actions.is_empty(),
+        "the scripted tenant has work"
+    );
     w.shutdown().await;
 }
 

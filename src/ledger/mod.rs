@@ -47,10 +47,10 @@ pub use error::LedgerError;
 pub use lock::{RunLock, ensure_state_dir};
 pub use msgid::{message_id_for, message_id_for_tenant};
 pub use settle::Settlement;
-pub use snapshot_cache::{AuditStore, CachedAudit};
 pub use silences::{
     GroupState, MAX_SILENCE_DAYS, MatchLabel, Matcher, NewSilence, Silence, silence_table,
 };
+pub use snapshot_cache::{AuditStore, CachedAudit};
 pub use store::{Ledger, RetryPolicy};
 pub use types::{
     ActionRow, ActionStatus, FindingRow, Hold, NewAction, NewNotice, NoticeRow, RunRow,

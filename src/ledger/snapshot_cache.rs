@@ -143,7 +143,8 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let tx = self.conn.unchecked_transaction().at(&self.path)?;
         if replace == AuditStore::Replace {
-            tx.execute("DELETE FROM snapshot_audit", []).at(&self.path)?;
+            tx.execute("DELETE FROM snapshot_audit", [])
+                .at(&self.path)?;
         }
         tx.execute(
             "DELETE FROM snapshot_audit WHERE operation_date < ?1",

@@ -984,7 +984,8 @@ mod tests {
             r#"{"\u00c9t\u00e9": 1, "Été": 2}"#.as_bytes(),
         ];
         for body in bodies {
-            let tree: Value = from_value(serde_json::from_slice(body).expect("valid")).expect("tree");
+            let tree: Value =
+                from_value(serde_json::from_slice(body).expect("valid")).expect("tree");
             let fast: Option<Value> =
                 camel_keys(body).and_then(|t| serde_json::from_slice(&t).ok());
             if let Some(fast) = fast {
