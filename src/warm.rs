@@ -122,14 +122,20 @@ fn load(
             "the cached activity log starts on {from}, after this run's audit start {audit_since}"
         ));
     }
-    let customers = ledger
-        .cached_customers()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|(id, json)| {
-            serde_json::from_str::<Customer>(&json).map_err(|e| format!("cached {id}: {e}"))
+    let mut customers = Vec::new();
+    let mut bad = None;
+    ledger
+        .each_cached_customer(|id, json| match serde_json::from_str::<Customer>(json) {
+            Ok(c) => customers.push(c),
+            Err(e) => {
+                bad.get_or_insert_with(|| format!("cached customer {id} is unreadable: {e}"));
+            }
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map_err(|e| e.to_string())?;
+    if let Some(bad) = bad {
+        return Err(bad);
+    }
+    customers.shrink_to_fit();
     let audit = ledger
         .cached_audit(&day_start(audit_since).to_string())
         .map_err(|e| e.to_string())?;

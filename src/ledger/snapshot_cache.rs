@@ -50,16 +50,23 @@ impl Ledger {
         tx.commit().at(&self.path)
     }
 
-    /// The cached customers `(id, JSON)` in list order.
-    pub fn cached_customers(&self) -> Result<Vec<(String, String)>, LedgerError> {
+    /// Each cached customer `(id, JSON)` in list order, handed to `each` one row at a time (so a
+    /// caller decoding them never holds the whole list twice).
+    pub fn each_cached_customer(
+        &self,
+        mut each: impl FnMut(&str, &str),
+    ) -> Result<(), LedgerError> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, customer FROM snapshot_customers ORDER BY position")
             .at(&self.path)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .at(&self.path)?;
-        rows.collect::<Result<Vec<_>, _>>().at(&self.path)
+        let mut rows = stmt.query([]).at(&self.path)?;
+        while let Some(row) = rows.next().at(&self.path)? {
+            let id: String = row.get(0).at(&self.path)?;
+            let json: String = row.get(1).at(&self.path)?;
+            each(&id, &json);
+        }
+        Ok(())
     }
 
     /// Replace the cached customer list with `customers` (`(id, JSON)` in list order).
