@@ -25,6 +25,9 @@ use crate::plan::{
 pub struct DecideInput<'a> {
     /// Findings firing now (each at most once).
     pub findings: &'a [Finding],
+    /// More findings to alert, after `findings` (execution findings of earlier runs not yet
+    /// alerted); usually empty.
+    pub also: &'a [Finding],
     /// The ledger's open findings as they were before this run recorded anything.
     pub open: &'a BTreeMap<String, FindingRow>,
     /// Rows of findings that stopped firing this run (listed when `send_resolved`).
@@ -83,6 +86,7 @@ pub fn decide(input: &DecideInput<'_>) -> Decision {
     for f in input
         .findings
         .iter()
+        .chain(input.also)
         .filter(|f| f.severity >= cfg.min_severity)
     {
         if let Some(why) = held(input, &inhibitors, f) {
