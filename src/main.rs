@@ -16,11 +16,10 @@ fn main() -> ExitCode {
 }
 
 /// glibc gives every thread that allocates concurrently its own malloc arena (up to 8 per CPU),
-/// and memory freed in one arena is not reused by another, so a run whose collection decodes
-/// pages on one runtime thread and evaluates on another kept far more resident than its live heap
-/// (issue 18: 352 MiB at 50,000 customers). One arena lets every thread reuse what another freed;
-/// the run is bound by Partner Center's latency, not by allocator contention. Called before any
-/// thread exists.
+/// and memory freed in one arena is not reused by another: a run decodes pages on one runtime
+/// thread and evaluates on another. One arena lets every thread reuse what another freed; the
+/// run is bound by Partner Center's latency, not by allocator contention (issue 18). Called
+/// before any thread exists.
 fn bound_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only sets an allocator tunable; called once, before other threads start.
