@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use tokio::task::JoinSet;
 
-use crate::pc::models::{CustomerBillingProfile, FraudEvent};
+use crate::pc::models::{AuditRecord, Customer, CustomerBillingProfile, FraudEvent};
 use crate::pc::{PartnerCenter, PcError};
 use crate::policy::fraud::SourceUse;
 use crate::snapshot::{CustomerDetail, Section, Snapshot};
@@ -60,12 +60,31 @@ impl CollectOptions {
 
 /// Collect a snapshot. `now` is only recorded, never used for decisions here.
 pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) -> Snapshot {
+    collect_with(
+        pc,
+        opts,
+        now,
+        section(pc.customers().collect_all()),
+        section(audit_records(pc, opts.audit_since)),
+    )
+    .await
+}
+
+/// [`collect`] with the customer list and the activity log read by the caller's futures (warm
+/// runs read them partly from the ledger, `crate::warm`); the other bulk reads as in `collect`.
+pub async fn collect_with(
+    pc: &PartnerCenter,
+    opts: &CollectOptions,
+    now: Timestamp,
+    customers: impl std::future::Future<Output = Section<Vec<Customer>>>,
+    audit: impl std::future::Future<Output = Section<Vec<AuditRecord>>>,
+) -> Snapshot {
     // The bulk reads are independent: run them concurrently (the client's rate limiter and
     // concurrency bound still apply), each paged list one page at a time.
     let (customers, usage, audit_records, fraud_events, invoice_summary, invoices) = tokio::join!(
-        section(pc.customers().collect_all()),
+        customers,
         section(pc.customers_usage_records()),
-        section(pc.audit_records(opts.audit_since, None).collect_all()),
+        audit,
         fraud_v1(pc, &opts.fraud_v1),
         section(pc.invoice_summary()),
         section(pc.invoices().collect_all()),
@@ -107,6 +126,18 @@ async fn fraud_v1(pc: &PartnerCenter, use_: &SourceUse) -> Section<Vec<FraudEven
             reason: reason.clone(),
         },
     }
+}
+
+/// The activity log from `since`, each page compacted as it arrives (`crate::compact`), so the
+/// raw JSON carried in its strings never accumulates.
+pub async fn audit_records(pc: &PartnerCenter, since: Date) -> Result<Vec<AuditRecord>, PcError> {
+    let mut pages = pc.audit_records(since, None);
+    let mut all = Vec::new();
+    while let Some(mut page) = pages.next_page().await? {
+        crate::compact::audit_page(&mut page);
+        all.extend(page);
+    }
+    Ok(all)
 }
 
 /// What to fetch for one customer.
@@ -211,7 +242,8 @@ fn not_needed<T>() -> Section<T> {
     }
 }
 
-async fn section<T>(fut: impl std::future::Future<Output = Result<T, PcError>>) -> Section<T> {
+/// One read as a snapshot section: data, "not checked" without App+User credentials, or failed.
+pub async fn section<T>(fut: impl std::future::Future<Output = Result<T, PcError>>) -> Section<T> {
     match fut.await {
         Ok(data) => Section::Ok { data },
         Err(PcError::AppUserNotConfigured { .. }) => Section::NotChecked {

@@ -400,15 +400,23 @@ pub struct SnapshotConfig {
     /// How many days of audit records to read when there is no watermark yet (max 90).
     #[serde(default = "default_audit_days")]
     pub audit_days: Spanned<u32>,
+    /// Warm runs (issue 18): read the whole customer list at most once per this many hours and
+    /// keep it up to date from the activity log in between; 0 reads it in full on every run.
+    #[serde(default = "default_full_refresh_hours")]
+    pub full_refresh_hours: Spanned<u32>,
 }
 
 impl Default for SnapshotConfig {
     fn default() -> Self {
         Self {
             audit_days: default_audit_days(),
+            full_refresh_hours: default_full_refresh_hours(),
         }
     }
 }
+
+/// The longest allowed `[snapshot] full_refresh_hours` (a week).
+pub const MAX_FULL_REFRESH_HOURS: u32 = 168;
 
 fn default_authority() -> Spanned<String> {
     Spanned::new(0..0, "https://login.microsoftonline.com".to_owned())
@@ -457,6 +465,9 @@ fn default_state_path() -> PathBuf {
 }
 fn default_audit_days() -> Spanned<u32> {
     Spanned::new(0..0, 30)
+}
+fn default_full_refresh_hours() -> Spanned<u32> {
+    Spanned::new(0..0, 24)
 }
 
 /// A loaded, validated configuration and where it came from.
@@ -621,6 +632,17 @@ impl Config {
                 format!(
                     "snapshot.audit_days = {days}: must be between 1 and 90 \
                      (Partner Center keeps activity logs for 90 days)"
+                ),
+            ));
+        }
+        let hours = *self.snapshot.full_refresh_hours.get_ref();
+        if hours > MAX_FULL_REFRESH_HOURS {
+            return Err(err(
+                self.snapshot.full_refresh_hours.span(),
+                format!(
+                    "snapshot.full_refresh_hours = {hours}: must be between 0 (read the whole \
+                     customer list on every run) and {MAX_FULL_REFRESH_HOURS} (a week); the \
+                     default is 24"
                 ),
             ));
         }

@@ -6,6 +6,7 @@
 pub mod alert_digest;
 pub mod bench;
 pub mod collect;
+pub mod compact;
 pub mod config;
 pub mod context;
 pub mod credentials;
@@ -46,3 +47,4 @@ pub mod sim;
 pub mod snapshot;
 pub mod stop;
 pub mod summary;
+pub mod warm;

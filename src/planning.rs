@@ -306,8 +306,11 @@ impl<'a> Pass<'a> {
         opts.max_concurrency = *config.partner_center.max_concurrency.get_ref();
         opts.fraud_v1 = config.fraud_source_use(FraudSource::V1);
         let alert_query = fraud_alerts::query(ledger, config);
+        let every = crate::warm::RefreshEvery {
+            hours: *config.snapshot.full_refresh_hours.get_ref(),
+        };
         let (mut snapshot, alerts) = tokio::join!(
-            collect::collect(pc, &opts, now),
+            crate::warm::collect(pc, &opts, ledger, every, now),
             fraud_alerts::collect(graph, config, &alert_query),
         );
         snapshot.security_alerts = alerts;
@@ -359,6 +362,8 @@ impl<'a> Pass<'a> {
                 detail_fetched,
             };
         }
+        // The final evaluation replaces the first plan: do not hold both at once.
+        drop(first);
         let cache = LedgerProfileCache {
             ledger: Mutex::new(self.ledger),
             now: self.now,

@@ -75,6 +75,25 @@ fn bench_runs_and_call_counts_follow_the_customers_needing_attention() {
         assert_eq!(run.calls, plan.calls, "{run:?} vs {plan:?}");
         assert_eq!(run.findings, plan.findings);
 
+        // Warm runs (issue 18): the same plan from a handful of calls, with no billing profile
+        // read again (the cold run cached them) and one page of the customer list.
+        for warm in [
+            find(&report, n, "plan, warm"),
+            find(&report, n, "run --dry-run, warm"),
+        ] {
+            assert!(warm.measured);
+            assert_eq!(warm.findings, plan.findings, "{warm:?}");
+            assert_eq!(warm.actions, plan.actions, "{warm:?}");
+            assert!(warm.calls <= 20, "{warm:?}");
+        }
+        let warm = find(&report, n, "plan, warm");
+        assert_eq!(warm.per_customer_calls, Some(0), "{warm:?}");
+        assert_eq!(
+            warm.calls_by_endpoint.get("GET /v1/customers"),
+            Some(&1),
+            "{warm:?}"
+        );
+
         // The naive scan: three calls per customer, run or computed.
         let naive = find(&report, n, "naive full scan");
         assert_eq!(naive.measured, n <= 100);

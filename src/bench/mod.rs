@@ -115,6 +115,9 @@ pub fn tenant(seed: u64, customers: usize, now: Timestamp, tz: &TimeZone) -> Ten
     }
 }
 
+/// The simulator's initial App+User refresh token (rotated on every use).
+pub const SIM_REFRESH_TOKEN: &str = "sim-refresh-token-0";
+
 /// The configuration file for a benchmark run against a simulator at `base_url`.
 pub fn config_toml(
     base_url: &str,
@@ -135,7 +138,7 @@ pub fn config_toml(
          rate_limit_per_minute = {client_rate_per_minute}\n\
          max_concurrency = {max_concurrency}\n\
          [partner_center.app_user]\n\
-         refresh_token = \"sim-refresh-token-0\"\n\
+         refresh_token = \"{SIM_REFRESH_TOKEN}\"\n\
          [receivables]\n\
          path = {receivables:?}\n\
          [state]\n\

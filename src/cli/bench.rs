@@ -8,6 +8,9 @@
 //!   snapshot, and writes its call statistics by endpoint;
 //! * `run --dry-run`: the real `cspguard run --dry-run` command; its calls and 429s come from
 //!   the run record in its ledger;
+//! * `plan, warm` and `run --dry-run, warm` (issue 18): the same two, each on a copy of the
+//!   ledger the cold `run --dry-run` left (its cached customer list, activity log and billing
+//!   profiles), as the next hourly run would find it;
 //! * `naive full scan`: the worker running `planning::plan_naive_full_scan`, up to `--naive-max`
 //!   customers; above that its calls and lower bound are computed and labelled "not run".
 //!
@@ -74,6 +77,7 @@ pub struct BenchArgs {
 /// Entry point: a worker when `--worker` is given, else the whole benchmark.
 pub fn run(config_path: &Path, args: BenchArgs) -> anyhow::Result<Exit> {
     match (&args.worker, &args.worker_out) {
+        (Some(mode), Some(out)) if mode == "tenant" => write_tenant(&args, out),
         (Some(mode), Some(out)) => worker(config_path, mode, out),
         (Some(_), None) => bail!("bench --worker needs --worker-out"),
         _ if !args.recon_lines.is_empty() => super::bench_recon::orchestrate(&args),
@@ -88,7 +92,6 @@ fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let out = std::fs::canonicalize(&args.out)?;
-    let tz = TimeZone::get("Europe/Stockholm").context("time zone")?;
     let client_rate = if args.rate_limit == 0 {
         DEFAULT_PER_MINUTE
     } else {
@@ -117,18 +120,17 @@ fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
         eprintln!("bench: generating a tenant of {n} customers");
         let dir = out.join(n.to_string());
         std::fs::create_dir_all(&dir)?;
-        let now = Timestamp::now();
-        let facts = {
-            let t = bench::tenant(args.seed, n, now, &tz);
-            std::fs::write(dir.join("dataset.json"), t.dataset.to_json())?;
-            std::fs::write(dir.join("receivables.csv"), &t.receivables_csv)?;
-            t.facts
-        };
+        let facts = env.generate_tenant(&dir, n, args.seed)?;
         let mut measurements = Vec::new();
         eprintln!("bench: {n} customers: plan");
         let plan = env.measure_worker(&dir, "plan")?;
         eprintln!("bench: {n} customers: run --dry-run");
-        let run = env.measure_run(&dir)?;
+        let run = env.measure_run(&dir, Warmth::Cold)?;
+        // Warm runs start from the ledger the cold `run --dry-run` left (issue 18).
+        eprintln!("bench: {n} customers: plan, warm");
+        let warm_plan = env.measure_worker(&dir, "warm")?;
+        eprintln!("bench: {n} customers: run --dry-run, warm");
+        let warm_run = env.measure_run(&dir, Warmth::Warm)?;
         let naive = if n <= args.naive_max {
             eprintln!("bench: {n} customers: naive full scan");
             env.measure_worker(&dir, "naive")?
@@ -137,6 +139,8 @@ fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
         };
         measurements.push(plan);
         measurements.push(run);
+        measurements.push(warm_plan);
+        measurements.push(warm_run);
         measurements.push(naive);
         report.sizes.push(SizeReport {
             tenant: facts,
@@ -163,6 +167,13 @@ fn write_report(out: &Path, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a measured run starts from an empty ledger or from the cold run's (issue 18).
+#[derive(Debug, Clone, Copy)]
+enum Warmth {
+    Cold,
+    Warm,
+}
+
 pub(super) struct Env {
     pub(super) exe: PathBuf,
     pub(super) latency: Duration,
@@ -176,7 +187,42 @@ pub(super) struct Sim {
     pub(super) base_url: String,
 }
 
+/// The tenant of `--sizes N` written to `dir` (dataset, receivables and facts), by the hidden
+/// `bench --worker tenant` child.
+fn write_tenant(args: &BenchArgs, dir: &Path) -> anyhow::Result<Exit> {
+    let tz = TimeZone::get("Europe/Stockholm").context("time zone")?;
+    let n = args
+        .sizes
+        .first()
+        .copied()
+        .context("bench --worker tenant needs --sizes N")?;
+    let t = bench::tenant(args.seed, n, Timestamp::now(), &tz);
+    std::fs::write(dir.join("dataset.json"), t.dataset.to_json())?;
+    std::fs::write(dir.join("receivables.csv"), &t.receivables_csv)?;
+    std::fs::write(dir.join("facts.json"), serde_json::to_string(&t.facts)?)?;
+    Ok(Exit::Ok)
+}
+
 impl Env {
+    /// Generate a tenant in a child process. A measured child's peak memory (`ru_maxrss`)
+    /// includes the high-water mark of the process it was spawned from, so the orchestrator must
+    /// never hold a large tenant itself: before this, every row showed the orchestrator's peak
+    /// (e.g. 355 MiB at 50,000 customers for every mode).
+    fn generate_tenant(&self, dir: &Path, n: usize, seed: u64) -> anyhow::Result<TenantFacts> {
+        let status = Command::new(&self.exe)
+            .args(["-q", "bench", "--worker", "tenant", "--worker-out"])
+            .arg(dir)
+            .args(["--sizes", &n.to_string(), "--seed", &seed.to_string()])
+            .stdin(Stdio::null())
+            .status()
+            .context("cannot start the tenant generator")?;
+        if !status.success() {
+            bail!("generating the tenant of {n} customers failed: {status}");
+        }
+        let facts = std::fs::read_to_string(dir.join("facts.json"))?;
+        Ok(serde_json::from_str(&facts)?)
+    }
+
     fn bound(&self, calls: u64) -> f64 {
         let rate = if self.server_rate == 0 {
             u32::MAX
@@ -231,6 +277,23 @@ impl Env {
             std::fs::remove_dir_all(&mdir)?;
         }
         std::fs::create_dir_all(&mdir)?;
+        if mode.starts_with("warm") {
+            // The state the cold `run --dry-run` left: its snapshot cache and profile cache.
+            for file in ["state.sqlite", "state.sqlite-wal"] {
+                let from = dir.join("run").join(file);
+                if from.exists() {
+                    std::fs::copy(&from, mdir.join(file)).with_context(|| {
+                        format!("cannot copy the cold run's ledger {}", from.display())
+                    })?;
+                }
+            }
+            // This measurement's simulator is a fresh one: it knows only its initial App+User
+            // refresh token, not the one the cold run rotated to.
+            Ledger::open(&mdir.join("state.sqlite"))?.save_refresh_token(
+                &secrecy::SecretString::from(bench::SIM_REFRESH_TOKEN),
+                Timestamp::now(),
+            )?;
+        }
         let config = mdir.join("cspguard.toml");
         std::fs::write(
             &config,
@@ -279,10 +342,10 @@ impl Env {
         let (bulk, per) = bench::split_calls(&w.calls_by_endpoint);
         let bound = self.bound(w.calls);
         Ok(Measurement {
-            mode: if mode == "naive" {
-                "naive full scan".to_owned()
-            } else {
-                mode.to_owned()
+            mode: match mode {
+                "naive" => "naive full scan".to_owned(),
+                "warm" => "plan, warm".to_owned(),
+                other => other.to_owned(),
             },
             measured: true,
             note: None,
@@ -304,10 +367,14 @@ impl Env {
         })
     }
 
-    fn measure_run(&self, dir: &Path) -> anyhow::Result<Measurement> {
-        let mut sim = self.start_sim(dir, &dir.join("sim-run.log"))?;
+    fn measure_run(&self, dir: &Path, warmth: Warmth) -> anyhow::Result<Measurement> {
+        let name = match warmth {
+            Warmth::Cold => "run",
+            Warmth::Warm => "warm-run",
+        };
+        let mut sim = self.start_sim(dir, &dir.join(format!("sim-{name}.log")))?;
         let result = (|| {
-            let (mdir, config) = self.prepare(dir, "run", &sim.base_url)?;
+            let (mdir, config) = self.prepare(dir, name, &sim.base_url)?;
             let started = Instant::now();
             let child = Command::new(&self.exe)
                 .arg("-q")
@@ -336,7 +403,10 @@ impl Env {
         let calls = count("partner_center_calls").unwrap_or(0);
         let bound = self.bound(calls);
         Ok(Measurement {
-            mode: "run --dry-run".to_owned(),
+            mode: match warmth {
+                Warmth::Cold => "run --dry-run".to_owned(),
+                Warmth::Warm => "run --dry-run, warm".to_owned(),
+            },
             measured: true,
             note: Some(format!(
                 "the real `cspguard run --dry-run` in a child process (exit code {code}); calls \

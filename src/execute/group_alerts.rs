@@ -111,6 +111,7 @@ impl Executor<'_> {
         let silences = self.ledger.silences(self.now, false)?;
         let d = decide(&DecideInput {
             findings: &late,
+            also: &[],
             open: &open,
             resolved: &[],
             sources: &sources,

@@ -37,6 +37,7 @@ mod recon;
 pub mod schema;
 mod settle;
 mod silences;
+mod snapshot_cache;
 mod store;
 mod types;
 mod view;
@@ -52,6 +53,7 @@ pub use settle::Settlement;
 pub use silences::{
     GroupState, MAX_SILENCE_DAYS, MatchLabel, Matcher, NewSilence, Silence, silence_table,
 };
+pub use snapshot_cache::{AuditStore, CachedAudit};
 pub use store::{Ledger, RetryPolicy};
 pub use types::{
     ActionRow, ActionStatus, FindingRow, Hold, NewAction, NewNotice, NoticeRow, RunRow,

@@ -209,6 +209,27 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (export_key, customer, currency, product)
     );
     "#,
+    // 5 -> 6 (issue 18): the snapshot cache for warm runs: the customer list (in Partner Center's
+    // order) and the compacted activity log, kept between full refreshes, and when they were
+    // last read.
+    r#"
+    CREATE TABLE snapshot_customers (
+        id       TEXT PRIMARY KEY,
+        position INTEGER NOT NULL,
+        customer TEXT NOT NULL
+    );
+    CREATE TABLE snapshot_audit (
+        key            TEXT PRIMARY KEY,
+        operation_date TEXT NOT NULL,
+        seq            INTEGER NOT NULL,
+        record         TEXT NOT NULL
+    );
+    CREATE INDEX snapshot_audit_date ON snapshot_audit (operation_date);
+    CREATE TABLE snapshot_state (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -21,9 +21,84 @@ use serde_json::Value;
 /// Decode a Partner Center response body into `T`, normalising object keys first so that models
 /// only need to declare camelCase names. `PascalCase` keys (`"Status"`, `"Attributes"`,
 /// `"Etag"`) become camelCase (`"status"`, `"attributes"`, `"etag"`).
+///
+/// Memory: the keys are normalised in a copy of the text and decoded straight into `T`, so a
+/// large body (50,000 usage records in one response) never exists as a `serde_json::Value` tree.
+/// When that fast path cannot be taken (an escaped or non-ASCII first character of a key) or
+/// fails (e.g. the same key in two cases, which the tree form resolves last-wins), the body is
+/// decoded through the tree as before, so results and error messages are unchanged.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    let text = match first_key_to_fix(bytes) {
+        Some(Fix::None) => Some(std::borrow::Cow::Borrowed(bytes)),
+        Some(Fix::At(_)) => camel_keys(bytes).map(std::borrow::Cow::Owned),
+        None => None,
+    };
+    if let Some(text) = text
+        && let Ok(v) = serde_json::from_slice::<T>(&text)
+    {
+        return Ok(v);
+    }
     let value: Value = serde_json::from_slice(bytes)?;
     from_value(value)
+}
+
+/// A copy of `bytes` with the first character of every object key lower-cased (what
+/// [`normalize_keys`] does on the tree), or `None` when a key starts with an escape or a
+/// non-ASCII character (left to the tree path). A string is a key when the next non-blank byte
+/// after it is `:`; string values (JSON inside strings included) are never touched. Invalid JSON
+/// is copied as is, for the decoder to reject.
+fn camel_keys(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = bytes.to_vec();
+    let mut from = 0;
+    while let Fix::At(i) = next_key_to_fix(&out, from)? {
+        out[i] = out[i].to_ascii_lowercase();
+        // Rescan from the key's opening quote; the key no longer needs a change.
+        from = i - 1;
+    }
+    Some(out)
+}
+
+/// Whether a body needs its keys changed: most bodies are camelCase already and are then decoded
+/// without a copy.
+enum Fix {
+    None,
+    /// The first character of a key at this offset is an ASCII capital.
+    At(usize),
+}
+
+fn first_key_to_fix(bytes: &[u8]) -> Option<Fix> {
+    next_key_to_fix(bytes, 0)
+}
+
+/// The next key from offset `from` (at or before a string's opening quote) whose first character
+/// is an ASCII capital; `None` when a key starts with an escape or a non-ASCII character.
+fn next_key_to_fix(bytes: &[u8], from: usize) -> Option<Fix> {
+    let mut i = from;
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let mut j = start;
+        while j < bytes.len() && bytes[j] != b'"' {
+            j += if bytes[j] == b'\\' { 2 } else { 1 };
+        }
+        let mut k = j + 1;
+        while k < bytes.len() && bytes[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        if bytes.get(k) == Some(&b':') && start < j.min(bytes.len()) {
+            match bytes[start] {
+                b'\\' => return None,
+                c if !c.is_ascii() => return None,
+                c if c.is_ascii_uppercase() => return Some(Fix::At(start)),
+                _ => {}
+            }
+        }
+        i = j + 1;
+    }
+    Some(Fix::None)
 }
 
 /// Same as [`from_slice`] for an already parsed value.
@@ -896,5 +971,37 @@ mod tests {
         assert_eq!(v["attributes"]["etag"], "x");
         assert_eq!(v["links"][0]["uri"], "/a");
         assert_eq!(v["resourceNewValue"], "{\"Id\":1}");
+    }
+
+    #[test]
+    fn the_text_fast_path_normalises_keys_exactly_like_the_tree() {
+        let bodies: [&[u8]; 5] = [
+            br#"{"Status" : "suspended", "Attributes": {"Etag": "x"}, "Links": [{"Uri": "/a:b"}],
+                "ResourceNewValue": "{\"Id\":1, \"Q\": \"x\" }", "K\"ey": "Value:"}"#,
+            br#"[{"Id":"a"},{"iD":"b"},{"_x":1,"9":2,"":3}]"#,
+            br#"{"Name":"\"Quoted\": yes","List":["A","B"],"Nested":{"Deep":{"Er":[1,{"X":null}]}}}"#,
+            br#"{"\u0041bc": 1}"#,
+            r#"{"\u00c9t\u00e9": 1, "Été": 2}"#.as_bytes(),
+        ];
+        for body in bodies {
+            let tree: Value =
+                from_value(serde_json::from_slice(body).expect("valid")).expect("tree");
+            let fast: Option<Value> =
+                camel_keys(body).and_then(|t| serde_json::from_slice(&t).ok());
+            if let Some(fast) = fast {
+                assert_eq!(fast, tree, "{}", String::from_utf8_lossy(body));
+            }
+            assert_eq!(from_slice::<Value>(body).expect("decodes"), tree);
+        }
+        // Escaped and non-ASCII first characters of keys are left to the tree.
+        assert!(camel_keys(br#"{"\u0041bc": 1}"#).is_none());
+        assert!(camel_keys("{\"Été\": 1}".as_bytes()).is_none());
+        // The same key in two cases: the tree's last-wins answer, not a duplicate-field error.
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct One {
+            id: String,
+        }
+        let both: One = from_slice(br#"{"Id":"first","id":"second"}"#).expect("decodes");
+        assert_eq!(both.id, "second");
     }
 }

@@ -40,9 +40,10 @@ pub struct Customer {
     /// `reseller`, `advisor`, ... (free text in the API).
     #[serde(default, deserialize_with = "lenient::opt_nonblank")]
     pub relationship_to_partner: Option<String>,
-    /// Present only on `GET /v1/customers/{id}`, never in list items.
+    /// Present only on `GET /v1/customers/{id}`, never in list items. Boxed, because a list of
+    /// 50,000 customers would otherwise carry 50,000 empty profiles inline (issue 18).
     #[serde(default)]
-    pub billing_profile: Option<CustomerBillingProfile>,
+    pub billing_profile: Option<Box<CustomerBillingProfile>>,
     /// Present only on `GET /v1/customers/{id}`.
     #[serde(default, deserialize_with = "lenient::opt_bool")]
     pub allow_delegated_access: Option<bool>,

@@ -496,7 +496,13 @@ async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8
     {
         return Err(SendError::TooLarge);
     }
-    let mut body = Vec::new();
+    // Sized from the declared length (already checked against the cap), so a large body is not
+    // grown by doubling, which briefly holds up to three times its size (issue 18).
+    let declared = resp
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(declared.min(limit));
     while let Some(chunk) = resp.chunk().await.map_err(SendError::Http)? {
         if body.len().saturating_add(chunk.len()) > limit {
             return Err(SendError::TooLarge);

@@ -51,6 +51,7 @@ impl State {
         let sources = sources(findings, &rows, &BTreeSet::new());
         decide(&DecideInput {
             findings,
+            also: &[],
             open: &self.open,
             resolved: &[],
             sources: &sources,
@@ -370,6 +371,7 @@ fn resolved_findings_are_listed_when_configured() {
     let sources = sources(&a[..1], &rows, &BTreeSet::new());
     let d = decide(&DecideInput {
         findings: &a[..1],
+        also: &[],
         open: &st.open,
         resolved: std::slice::from_ref(&gone),
         sources: &sources,

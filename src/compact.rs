@@ -1,0 +1,144 @@
+//! The compact snapshot: what collection keeps of each bulk record, so that a snapshot of 50,000
+//! customers stays small (issue 18).
+//!
+//! Owns the list of what the policies read out of JSON carried inside strings (an audit record's
+//! `resourceOldValue` and `resourceNewValue`): an order's line-item quantities, a subscription's
+//! `quantity`, a budget's `amount`, and the billing country of a new customer. Collection calls
+//! [`audit_page`] on each page as it arrives, so the raw text of the activity log never
+//! accumulates: each value is replaced by the smallest JSON holding exactly those fields (keys
+//! already normalised to camelCase), and a value that is not JSON at all is dropped, which the
+//! policies already read as "nothing readable".
+//!
+//! Invariant: every field a policy reads from these values survives compaction unchanged, so a
+//! plan over a compacted snapshot equals the plan over the raw one (tested below on the
+//! simulator's record shapes and in `tests/warm_runs.rs`).
+
+use serde_json::{Map, Value};
+
+use crate::pc::lenient::JsonString;
+use crate::pc::models::AuditRecord;
+
+/// Paths (camelCase) the policies read from an audit record's old and new values.
+const KEPT_PATHS: [&[&str]; 5] = [
+    &["quantity"],
+    &["amount"],
+    &["billingProfile", "defaultAddress", "country"],
+    &["defaultAddress", "country"],
+    &["companyProfile", "address", "country"],
+];
+
+/// Compact one page of audit records in place (see the module documentation).
+pub fn audit_page(page: &mut [AuditRecord]) {
+    for r in page {
+        r.resource_old_value = r.resource_old_value.take().and_then(compact_value);
+        r.resource_new_value = r.resource_new_value.take().and_then(compact_value);
+    }
+}
+
+/// The smallest JSON text that answers every read of [`KEPT_PATHS`] and `lineItems[].quantity`
+/// as the original does; `None` when the original is not JSON (the policies' reads give `None`
+/// for it either way).
+fn compact_value(raw: JsonString) -> Option<JsonString> {
+    let full = raw.parsed_normalized()?;
+    let mut kept = Map::new();
+    for path in KEPT_PATHS {
+        copy_path(&full, &mut kept, path);
+    }
+    if let Some(items) = full.get("lineItems").and_then(Value::as_array) {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|i| {
+                let mut m = Map::new();
+                if let Some(q) = i.get("quantity") {
+                    m.insert("quantity".to_owned(), q.clone());
+                }
+                Value::Object(m)
+            })
+            .collect();
+        kept.insert("lineItems".to_owned(), Value::Array(items));
+    }
+    Some(JsonString::new(Value::Object(kept).to_string()))
+}
+
+/// Copy the value at `path` of `from` (if any) to the same path of `to`.
+fn copy_path(from: &Value, to: &mut Map<String, Value>, path: &[&str]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(inner) = from.get(*first) else {
+        return;
+    };
+    if rest.is_empty() {
+        to.insert((*first).to_owned(), inner.clone());
+        return;
+    }
+    if !inner.is_object() {
+        return;
+    }
+    let slot = to
+        .entry((*first).to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(m) = slot {
+        copy_path(inner, m, rest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compact(raw: &str) -> Option<Value> {
+        compact_value(JsonString::new(raw)).and_then(|j| j.parsed())
+    }
+
+    #[test]
+    fn keeps_exactly_what_the_policies_read() {
+        let order = r#"{"Id":"o1","ReferenceCustomerId":"c","BillingCycle":"monthly",
+            "LineItems":[{"LineItemNumber":0,"OfferId":"x","Quantity":40,"Links":{}},
+                         {"LineItemNumber":1,"OfferId":"y","Quantity":"2"}]}"#;
+        assert_eq!(
+            compact(order),
+            Some(serde_json::json!({"lineItems": [{"quantity": 40}, {"quantity": "2"}]}))
+        );
+        let customer = r#"{"Id":"c","CompanyProfile":{"CompanyName":"Contoso",
+            "Address":{"Country":"US","City":"Redmond"}},
+            "BillingProfile":{"Email":"a@b","DefaultAddress":{"Country":"NG","City":"Lagos"}}}"#;
+        assert_eq!(
+            compact(customer),
+            Some(serde_json::json!({
+                "companyProfile": {"address": {"country": "US"}},
+                "billingProfile": {"defaultAddress": {"country": "NG"}}
+            }))
+        );
+        assert_eq!(
+            compact(r#"{"Amount":null,"Etag":"x"}"#),
+            Some(serde_json::json!({"amount": null}))
+        );
+        assert_eq!(
+            compact(r#"{"Id":"s","Quantity":5,"Status":"active"}"#),
+            Some(serde_json::json!({"quantity": 5}))
+        );
+        assert_eq!(compact("not json"), None);
+        assert_eq!(compact(r#"{"Id":"s"}"#), Some(serde_json::json!({})));
+    }
+
+    #[test]
+    fn an_audit_page_loses_its_raw_text() {
+        let mut r: AuditRecord = crate::pc::lenient::from_slice(
+            br#"{"partnerId":"p","userPrincipalName":"u","operationType":"update_subscription",
+                "operationDate":"2026-11-20T10:00:00Z",
+                "resourceOldValue":"{\"Id\":\"s\",\"Quantity\":1,\"FriendlyName\":\"long text\"}",
+                "resourceNewValue":"{\"Id\":\"s\",\"Quantity\":9,\"FriendlyName\":\"long text\"}"}"#,
+        )
+        .expect("decodes");
+        audit_page(std::slice::from_mut(&mut r));
+        assert_eq!(
+            r.resource_old_value.map(|v| v.raw().to_owned()),
+            Some(r#"{"quantity":1}"#.to_owned())
+        );
+        assert_eq!(
+            r.resource_new_value.map(|v| v.raw().to_owned()),
+            Some(r#"{"quantity":9}"#.to_owned())
+        );
+    }
+}
