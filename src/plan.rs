@@ -534,6 +534,40 @@ mod tests {
     }
 
     #[test]
+    fn text_tables_show_the_first_rows_and_count_the_rest() {
+        let mut b = PlanBuilder::default();
+        for i in 0..(render::TABLE_ROWS + 7) {
+            b.finding(Finding {
+                fingerprint: format!("f{i:05}"),
+                rule: "budget.threshold".into(),
+                severity: Severity::Warning,
+                customer: None,
+                summary: format!("finding number {i:05}"),
+                facts: BTreeMap::new(),
+            });
+        }
+        let plan = b.build();
+        let snapshot = crate::policy::testkit::snapshot(Timestamp::UNIX_EPOCH);
+        let text = render::to_table(&plan, &snapshot);
+        assert!(text.contains(&format!("Findings: {}", render::TABLE_ROWS + 7)));
+        let shown = text.matches("finding number").count();
+        assert_eq!(
+            shown,
+            render::TABLE_ROWS,
+            "only the first rows are laid out"
+        );
+        assert!(
+            text.contains("... and 7 more findings"),
+            "the rest are counted: {}",
+            text.lines().last().unwrap_or_default()
+        );
+        assert!(
+            text.contains("--format json"),
+            "and the operator is told where they are"
+        );
+    }
+
+    #[test]
     fn duplicate_keys_and_fingerprints_are_ignored_and_output_is_sorted() {
         let mut b = PlanBuilder::default();
         assert!(b.action(action("b")));
@@ -695,6 +729,23 @@ pub mod render {
         }
     }
 
+    /// Rows shown in one text table of findings or of customers left alone; the rest are
+    /// counted, and the JSON output lists them all (a 50,000-customer tenant can have tens of
+    /// thousands, which no one reads in a terminal and which would cost tens of MiB to lay out).
+    pub const TABLE_ROWS: usize = 500;
+
+    /// The line under a table that showed only [`TABLE_ROWS`] of `total` rows.
+    fn more_rows(out: &mut String, total: usize, what: &str) {
+        if total > TABLE_ROWS {
+            let _ = writeln!(
+                out,
+                "... and {} more {what} (the first {TABLE_ROWS} are shown): \
+                 `--format json` lists them all, `--customer ID` one customer's",
+                total - TABLE_ROWS
+            );
+        }
+    }
+
     /// Human-readable tables; customers are named from the snapshot's customer list.
     pub fn to_table(plan: &Plan, snapshot: &crate::snapshot::Snapshot) -> String {
         let name = |c: &Option<String>| -> String {
@@ -709,7 +760,7 @@ pub mod render {
         let _ = writeln!(out, "Findings: {}", plan.findings.len());
         if !plan.findings.is_empty() {
             let mut t = table(&["Severity", "Customer", "Rule", "What"]);
-            for f in &plan.findings {
+            for f in plan.findings.iter().take(TABLE_ROWS) {
                 t.add_row(vec![
                     f.severity.to_string(),
                     name(&f.customer),
@@ -718,6 +769,7 @@ pub mod render {
                 ]);
             }
             let _ = writeln!(out, "{t}");
+            more_rows(&mut out, plan.findings.len(), "findings");
         }
         let _ = writeln!(out, "\nActions: {}", plan.actions.len());
         if !plan.actions.is_empty() {
@@ -751,10 +803,11 @@ pub mod render {
         if !plan.skipped.is_empty() {
             let _ = writeln!(out, "\nLeft alone this run: {}", plan.skipped.len());
             let mut t = table(&["Policy", "Customer", "Why"]);
-            for s in &plan.skipped {
+            for s in plan.skipped.iter().take(TABLE_ROWS) {
                 t.add_row(vec![s.policy.clone(), name(&s.customer), s.reason.clone()]);
             }
             let _ = writeln!(out, "{t}");
+            more_rows(&mut out, plan.skipped.len(), "customers left alone");
         }
         if !plan.resolved.is_empty() {
             let _ = writeln!(

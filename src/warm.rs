@@ -50,7 +50,8 @@ pub struct RefreshEvery {
 /// What the cache holds at the start of a warm run.
 struct Cache {
     customers: Vec<Customer>,
-    audit: Vec<CachedAudit>,
+    /// The cached activity records from the audit start on, with their cache keys.
+    audit: Vec<(String, AuditRecord)>,
     audit_read_at: Timestamp,
 }
 
@@ -136,8 +137,15 @@ fn load(
         return Err(bad);
     }
     customers.shrink_to_fit();
-    let audit = ledger
-        .cached_audit(&day_start(audit_since).to_string())
+    // Decoded row by row as SQLite yields them: the cached JSON is never all held at once.
+    let mut audit = Vec::new();
+    ledger
+        .each_cached_audit(&day_start(audit_since).to_string(), |key, json| {
+            match serde_json::from_str::<AuditRecord>(json) {
+                Ok(r) => audit.push((key.to_owned(), r)),
+                Err(e) => tracing::warn!("ignoring a cached activity record {key}: {e}"),
+            }
+        })
         .map_err(|e| e.to_string())?;
     Ok(Cache {
         customers,
@@ -413,18 +421,16 @@ fn domain(c: &Customer) -> Option<&str> {
 /// Cached and fetched records, deduplicated, from `audit_since` on (what a cold run reads), and
 /// the fetched records not cached before.
 fn merge(
-    cached: Vec<CachedAudit>,
+    cached: Vec<(String, AuditRecord)>,
     fetched: Vec<AuditRecord>,
     audit_since: Date,
 ) -> (Vec<(String, AuditRecord)>, Vec<AuditRecord>) {
     let start = day_start(audit_since);
     let mut seen: HashSet<String> = HashSet::with_capacity(cached.len() + fetched.len());
     let mut merged = Vec::with_capacity(cached.len() + fetched.len());
-    for c in cached {
-        match serde_json::from_str::<AuditRecord>(&c.record) {
-            Ok(r) if seen.insert(c.key.clone()) => merged.push((c.key, r)),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("ignoring a cached activity record {}: {e}", c.key),
+    for (key, r) in cached {
+        if seen.insert(key.clone()) {
+            merged.push((key, r));
         }
     }
     let mut new = Vec::new();
@@ -460,12 +466,12 @@ fn store_customers(ledger: &Ledger, customers: &Section<Vec<Customer>>, now: Tim
     let Some(list) = customers.data() else {
         return;
     };
-    let rows: Vec<(String, String)> = list
+    // Serialised one row at a time as the ledger inserts it (50,000 JSON rows never coexist).
+    let rows = list
         .iter()
-        .map(|c| (c.id.clone(), serde_json::to_string(c).unwrap_or_default()))
-        .collect();
+        .map(|c| (c.id.clone(), serde_json::to_string(c).unwrap_or_default()));
     let stored = ledger
-        .replace_cached_customers(&rows)
+        .replace_cached_customers(rows)
         .and_then(|()| ledger.set_snapshot_state(&[(FULL_REFRESH_AT, now.to_string())]));
     warn_if_failed(stored, "the customer list");
 }
@@ -477,16 +483,13 @@ fn store_audit(
     mode: AuditStore,
     now: Timestamp,
 ) {
-    let rows: Vec<CachedAudit> = records
-        .iter()
-        .map(|r| CachedAudit {
-            key: audit_key(r),
-            operation_date: r.operation_date.to_string(),
-            record: serde_json::to_string(r).unwrap_or_default(),
-        })
-        .collect();
+    let rows = records.iter().map(|r| CachedAudit {
+        key: audit_key(r),
+        operation_date: r.operation_date.to_string(),
+        record: serde_json::to_string(r).unwrap_or_default(),
+    });
     let stored = ledger
-        .store_cached_audit(&rows, &day_start(audit_since).to_string(), mode)
+        .store_cached_audit(rows, &day_start(audit_since).to_string(), mode)
         .and_then(|()| {
             // Records before `audit_since` were just pruned: the cache starts there now.
             ledger.set_snapshot_state(&[

@@ -233,6 +233,21 @@ pub fn print_out(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Write `value` to stdout as pretty JSON, streamed (never held whole as a string), then a
+/// newline. A reader that went away ends the output quietly, as in [`print_out`].
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// True when an error chain ends in a closed output pipe.
 pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);

@@ -149,8 +149,8 @@ pub async fn run(config_path: &Path, args: PlanArgs) -> anyhow::Result<Exit> {
 
 fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> anyhow::Result<()> {
     let plan = match &args.customer {
-        Some(c) => render::filter_customer(&planned.plan, c),
-        None => planned.plan.clone(),
+        Some(c) => std::borrow::Cow::Owned(render::filter_customer(&planned.plan, c)),
+        None => std::borrow::Cow::Borrowed(&planned.plan),
     };
     match args.format {
         OutputFormat::Json => {
@@ -163,9 +163,7 @@ fn print(planned: &Planned, cfg: &Config, args: PlanArgs, now: Timestamp) -> any
                 detail_fetched: planned.detail_fetched,
                 calls: &planned.snapshot.calls,
             };
-            super::print_out(
-                &serde_json::to_string_pretty(&report).context("cannot render the plan as JSON")?,
-            )?;
+            super::print_json(&report).context("cannot write the plan as JSON")?;
         }
         OutputFormat::Table => {
             let receivables = match &planned.receivables {

@@ -72,7 +72,7 @@ impl Ledger {
     /// Replace the cached customer list with `customers` (`(id, JSON)` in list order).
     pub fn replace_cached_customers(
         &self,
-        customers: &[(String, String)],
+        customers: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), LedgerError> {
         let tx = self.conn.unchecked_transaction().at(&self.path)?;
         tx.execute("DELETE FROM snapshot_customers", [])
@@ -84,7 +84,8 @@ impl Ledger {
                      VALUES (?1, ?2, ?3)",
                 )
                 .at(&self.path)?;
-            for (position, (id, json)) in customers.iter().enumerate() {
+            // Rows are made one at a time by the caller's iterator, never all held at once.
+            for (position, (id, json)) in customers.into_iter().enumerate() {
                 insert
                     .execute(params![id, position as i64, json])
                     .at(&self.path)?;
@@ -120,31 +121,32 @@ impl Ledger {
 
     /// The cached activity log from `since` (RFC 3339 text) on, in time order (ties in the order
     /// they were first read).
-    pub fn cached_audit(&self, since: &str) -> Result<Vec<CachedAudit>, LedgerError> {
+    pub fn each_cached_audit(
+        &self,
+        since: &str,
+        mut each: impl FnMut(&str, &str),
+    ) -> Result<(), LedgerError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT key, operation_date, record FROM snapshot_audit \
+                "SELECT key, record FROM snapshot_audit \
                  WHERE operation_date >= ?1 ORDER BY operation_date, seq",
             )
             .at(&self.path)?;
-        let rows = stmt
-            .query_map(params![since], |r| {
-                Ok(CachedAudit {
-                    key: r.get(0)?,
-                    operation_date: r.get(1)?,
-                    record: r.get(2)?,
-                })
-            })
-            .at(&self.path)?;
-        rows.collect::<Result<Vec<_>, _>>().at(&self.path)
+        let mut rows = stmt.query(params![since]).at(&self.path)?;
+        while let Some(row) = rows.next().at(&self.path)? {
+            let key: String = row.get(0).at(&self.path)?;
+            let json: String = row.get(1).at(&self.path)?;
+            each(&key, &json);
+        }
+        Ok(())
     }
 
     /// Add records not cached yet (by key) and drop those before `keep_from`, in one
     /// transaction; with `replace`, the cached log is emptied first.
     pub fn store_cached_audit(
         &self,
-        records: &[CachedAudit],
+        records: impl IntoIterator<Item = CachedAudit>,
         keep_from: &str,
         replace: AuditStore,
     ) -> Result<(), LedgerError> {
@@ -172,7 +174,7 @@ impl Ledger {
                      VALUES (?1, ?2, ?3, ?4)",
                 )
                 .at(&self.path)?;
-            for (i, r) in records.iter().enumerate() {
+            for (i, r) in records.into_iter().enumerate() {
                 insert
                     .execute(params![r.key, r.operation_date, next + i as i64, r.record])
                     .at(&self.path)?;
