@@ -37,21 +37,29 @@ const MAX_CANDIDATES: usize = 8;
 
 impl Ledger {
     /// Replace the known customers with the tenant's list a run just read.
-    pub fn record_known_customers(
+    pub fn record_known_customers<C: std::borrow::Borrow<KnownCustomer>>(
         &self,
-        customers: &[KnownCustomer],
+        customers: impl IntoIterator<Item = C>,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
         let tx = self.conn.unchecked_transaction().at(&self.path)?;
         tx.execute("DELETE FROM known_customers", [])
             .at(&self.path)?;
-        for c in customers {
-            tx.execute(
-                "INSERT OR REPLACE INTO known_customers (id, company_name, domain, seen_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![c.id, c.company_name, c.domain, ts(now)],
-            )
-            .at(&self.path)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO known_customers (id, company_name, domain, seen_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .at(&self.path)?;
+            // Rows come one at a time from the caller's iterator (50,000 customers are never
+            // copied into a list first).
+            for c in customers {
+                let c = c.borrow();
+                insert
+                    .execute(params![c.id, c.company_name, c.domain, ts(now)])
+                    .at(&self.path)?;
+            }
         }
         tx.commit().at(&self.path)
     }

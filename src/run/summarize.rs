@@ -240,15 +240,12 @@ fn findings_by_severity(plan: &Plan) -> BTreeMap<String, u64> {
 /// not be read leaves the previous one.
 pub(super) fn record_directory(ledger: &Ledger, planned: &Planned, now: Timestamp) {
     if let Section::Ok { data } = &planned.snapshot.customers {
-        let known: Vec<KnownCustomer> = data
-            .iter()
-            .map(|c| KnownCustomer {
-                id: c.id.clone(),
-                company_name: c.company_name().unwrap_or_default().to_owned(),
-                domain: c.company_profile.as_ref().and_then(|p| p.domain.clone()),
-            })
-            .collect();
-        if let Err(e) = ledger.record_known_customers(&known, now) {
+        let known = data.iter().map(|c| KnownCustomer {
+            id: c.id.clone(),
+            company_name: c.company_name().unwrap_or_default().to_owned(),
+            domain: c.company_profile.as_ref().and_then(|p| p.domain.clone()),
+        });
+        if let Err(e) = ledger.record_known_customers(known, now) {
             tracing::warn!(error = %e, "cannot record the customer list for pause/resume");
         }
     }
