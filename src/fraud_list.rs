@@ -228,17 +228,7 @@ fn entry(
         sub.as_deref().is_some_and(|s| parts.contains(&s))
             || (!e.event_id.is_empty() && parts.contains(&e.event_id.as_str()))
     };
-    let taken = actions
-        .iter()
-        .filter(|a| about(&a.key))
-        .map(|a| TakenAction {
-            id: a.id,
-            kind: a.kind.clone(),
-            status: a.status.as_str().to_owned(),
-            updated_at: a.updated_at,
-            reason: a.reason.clone(),
-        })
-        .collect();
+    let taken = taken_about(actions, about);
     let suffix = format!(":{}", e.event_id);
     let finding = findings
         .iter()

@@ -19,7 +19,11 @@ fn shared_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("CSPGUARD_SHARED_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    dir.is_dir().then_some(dir)
+    // A `../shared` without the examples' folders is some other directory, not the live one.
+    let has_examples = ["pc-fixtures", "graph-fixtures"]
+        .iter()
+        .any(|sub| dir.join(sub).is_dir());
+    has_examples.then_some(dir)
 }
 
 fn json_files(dir: &Path) -> Vec<PathBuf> {

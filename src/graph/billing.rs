@@ -168,23 +168,28 @@ pub enum Finished {
     GaveUp { polls: u32, waited: Duration },
 }
 
-/// Start the billed reconciliation export of one invoice (`attributeSet` `full`).
-pub async fn start_billed(
-    client: &GraphClient,
-    invoice_id: &str,
-) -> Result<super::Accepted, PcError> {
-    let url = client.url(
+/// `.../billing/reconciliation/{kind}/export` (`kind`: `billed` or `unbilled`).
+fn export_url(client: &GraphClient, kind: &str) -> Result<reqwest::Url, PcError> {
+    client.url(
         &[
             "v1.0",
             "reports",
             "partners",
             "billing",
             "reconciliation",
-            "billed",
+            kind,
             "export",
         ],
         &[],
-    )?;
+    )
+}
+
+/// Start the billed reconciliation export of one invoice (`attributeSet` `full`).
+pub async fn start_billed(
+    client: &GraphClient,
+    invoice_id: &str,
+) -> Result<super::Accepted, PcError> {
+    let url = export_url(client, "billed")?;
     let body = serde_json::json!({"invoiceId": invoice_id, "attributeSet": "full"});
     client.start_operation(EP_BILLED_EXPORT, url, body).await
 }
@@ -195,18 +200,7 @@ pub async fn start_unbilled(
     period: UnbilledPeriod,
     currency: &str,
 ) -> Result<super::Accepted, PcError> {
-    let url = client.url(
-        &[
-            "v1.0",
-            "reports",
-            "partners",
-            "billing",
-            "reconciliation",
-            "unbilled",
-            "export",
-        ],
-        &[],
-    )?;
+    let url = export_url(client, "unbilled")?;
     let body = serde_json::json!({
         "billingPeriod": period.as_str(),
         "currencyCode": currency,

@@ -576,11 +576,16 @@ impl Ledger {
 
     /// The stored App+User refresh token, if any.
     pub fn load_refresh_token(&self) -> Result<Option<SecretString>, LedgerError> {
+        self.load_credential(REFRESH_TOKEN)
+    }
+
+    /// The credential stored under `name`, if any.
+    fn load_credential(&self, name: &str) -> Result<Option<SecretString>, LedgerError> {
         let value: Option<String> = self
             .conn
             .query_row(
                 "SELECT value FROM credentials WHERE name = ?1",
-                params![REFRESH_TOKEN],
+                params![name],
                 |r| r.get(0),
             )
             .optional()
@@ -591,16 +596,7 @@ impl Ledger {
     /// The configured App+User refresh token the stored one descends from (the consent it came
     /// from), if recorded.
     pub fn load_refresh_seed(&self) -> Result<Option<SecretString>, LedgerError> {
-        let value: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM credentials WHERE name = ?1",
-                params![REFRESH_SEED],
-                |r| r.get(0),
-            )
-            .optional()
-            .at(&self.path)?;
-        Ok(value.map(SecretString::from))
+        self.load_credential(REFRESH_SEED)
     }
 
     /// Record the configured refresh token (the consent) the stored token descends from.
