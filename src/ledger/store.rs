@@ -605,12 +605,7 @@ impl Ledger {
         seed: &SecretString,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        self.exec(
-            "INSERT INTO credentials (name, value, updated_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
-             updated_at = excluded.updated_at",
-            params![REFRESH_SEED, seed.expose_secret(), ts(now)],
-        )
+        self.save_credential(REFRESH_SEED, seed, now)
     }
 
     /// Persist the rotated App+User refresh token (replacing the previous one).
@@ -619,11 +614,21 @@ impl Ledger {
         token: &SecretString,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
+        self.save_credential(REFRESH_TOKEN, token, now)
+    }
+
+    /// Store (or replace) the credential `name`.
+    fn save_credential(
+        &self,
+        name: &str,
+        value: &SecretString,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
         self.exec(
             "INSERT INTO credentials (name, value, updated_at) VALUES (?1, ?2, ?3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
              updated_at = excluded.updated_at",
-            params![REFRESH_TOKEN, token.expose_secret(), ts(now)],
+            params![name, value.expose_secret(), ts(now)],
         )
     }
 
