@@ -14,7 +14,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use tokio::task::JoinSet;
 
-use crate::pc::models::{AuditRecord, Customer, CustomerBillingProfile, FraudEvent};
+use crate::pc::models::{
+    AuditRecord, Customer, CustomerBillingProfile, CustomerMonthlyUsageRecord, FraudEvent,
+};
 use crate::pc::{PartnerCenter, PcError};
 use crate::policy::fraud::SourceUse;
 use crate::snapshot::{CustomerDetail, Section, Snapshot};
@@ -64,7 +66,7 @@ pub async fn collect(pc: &PartnerCenter, opts: &CollectOptions, now: Timestamp) 
         pc,
         opts,
         now,
-        section(pc.customers().collect_all()),
+        section(customers(pc)),
         section(audit_records(pc, opts.audit_since)),
     )
     .await
@@ -83,7 +85,7 @@ pub async fn collect_with(
     // concurrency bound still apply), each paged list one page at a time.
     let (customers, usage, audit_records, fraud_events, invoice_summary, invoices) = tokio::join!(
         customers,
-        section(pc.customers_usage_records()),
+        section(usage_records(pc)),
         audit,
         fraud_v1(pc, &opts.fraud_v1),
         section(pc.invoice_summary()),
@@ -126,6 +128,26 @@ async fn fraud_v1(pc: &PartnerCenter, use_: &SourceUse) -> Section<Vec<FraudEven
             reason: reason.clone(),
         },
     }
+}
+
+/// Month-to-date usage of every customer, compacted (`crate::compact`).
+async fn usage_records(pc: &PartnerCenter) -> Result<Vec<CustomerMonthlyUsageRecord>, PcError> {
+    let mut all = pc.customers_usage_records().await?;
+    crate::compact::usage_page(&mut all);
+    all.shrink_to_fit();
+    Ok(all)
+}
+
+/// The whole customer list, each page compacted as it arrives (`crate::compact`).
+pub async fn customers(pc: &PartnerCenter) -> Result<Vec<Customer>, PcError> {
+    let mut pages = pc.customers();
+    let mut all = Vec::new();
+    while let Some(mut page) = pages.next_page().await? {
+        crate::compact::customer_page(&mut page);
+        all.extend(page);
+    }
+    all.shrink_to_fit();
+    Ok(all)
 }
 
 /// The activity log from `since`, each page compacted as it arrives (`crate::compact`), so the

@@ -27,7 +27,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::collect::{self, CollectOptions, section};
 use crate::ledger::{AuditStore, CachedAudit, Ledger, LedgerError};
-use crate::pc::models::{AuditRecord, CompanyProfile, Customer};
+use crate::pc::models::{AuditRecord, Customer};
 use crate::pc::{PartnerCenter, PcError};
 use crate::snapshot::{Section, Snapshot};
 
@@ -127,7 +127,11 @@ fn load(
     let mut bad = None;
     ledger
         .each_cached_customer(|id, json| match serde_json::from_str::<Customer>(json) {
-            Ok(c) => customers.push(c),
+            Ok(mut c) => {
+                // A cache written before compaction still holds the dropped fields.
+                crate::compact::customer_page(std::slice::from_mut(&mut c));
+                customers.push(c);
+            }
             Err(e) => {
                 bad.get_or_insert_with(|| format!("cached customer {id} is unreadable: {e}"));
             }
@@ -164,7 +168,9 @@ async fn warm(
     let read_from = utc_date(cache.audit_read_at);
     let first_page = section(async {
         let mut pages = pc.customers();
-        pages.next_page().await.map(Option::unwrap_or_default)
+        let mut page = pages.next_page().await?.unwrap_or_default();
+        crate::compact::customer_page(&mut page);
+        Ok(page)
     });
     let fetched = section(collect::audit_records(pc, read_from));
     let mut snapshot = collect::collect_with(pc, opts, now, first_page, fetched).await;
@@ -213,7 +219,9 @@ async fn warm(
                 failed.check,
                 failed.why
             );
-            snapshot.customers = section(pc.customers().collect_all()).await;
+            // The stale list goes before the fresh one is read: never both in memory.
+            drop(customers);
+            snapshot.customers = section(collect::customers(pc)).await;
             store_customers(ledger, &snapshot.customers, now);
         }
     }
@@ -349,14 +357,13 @@ async fn apply(
 
 /// A customer read by id, reduced to what the list gives (so warm and cold lists are equal).
 fn list_form(c: Customer) -> Customer {
-    Customer {
-        company_profile: c
-            .company_profile
-            .map(|p| CompanyProfile { email: None, ..p }),
+    let mut c = Customer {
         billing_profile: None,
         allow_delegated_access: None,
         ..c
-    }
+    };
+    crate::compact::customer_page(std::slice::from_mut(&mut c));
+    c
 }
 
 /// The cross-checks of a warm list against what this run read anyway.

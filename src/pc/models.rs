@@ -381,6 +381,16 @@ pub struct CustomizedData {
     pub value: Option<String>,
 }
 
+impl CustomizedData {
+    /// Whether this entry is an order line's quantity (`Quantity-0`, `quantity-1`, ...).
+    pub fn is_quantity(&self) -> bool {
+        self.key
+            .trim()
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("quantity-"))
+    }
+}
+
 /// One Partner Center activity-log entry (`GET /v1/auditrecords`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -608,7 +608,7 @@ fn order_quantity(r: &AuditRecord) -> Option<u64> {
         let qs: Vec<u64> = r
             .customized_data
             .iter()
-            .filter(|d| d.key.trim().to_ascii_lowercase().starts_with("quantity-"))
+            .filter(|d| d.is_quantity())
             .filter_map(|d| d.value.as_deref()?.trim().parse().ok())
             .collect();
         (!qs.is_empty()).then(|| qs.iter().fold(0u64, |a, q| a.saturating_add(*q)))
