@@ -77,9 +77,14 @@ impl CustomerMapping {
 
     /// Reads a mapping file: a header line (any names), then rows `customer number, tenant id`
     /// separated by `delimiter`. All or nothing, with file:line:column problems: empty values,
-    /// tenant ids that are not GUIDs, and a customer number mapped twice are rejected.
-    pub fn load(path: &Path, delimiter: u8) -> Result<CustomerMapping, ImportError> {
-        let bytes = super::read_bounded(path, super::config::DEFAULT_MAX_FILE_MB)?;
+    /// tenant ids that are not GUIDs, and a customer number mapped twice are rejected. A file
+    /// over `max_file_mb` is refused whole (`receivables.max_file_mb`, as for the receivables).
+    pub fn load(
+        path: &Path,
+        delimiter: u8,
+        max_file_mb: u64,
+    ) -> Result<CustomerMapping, ImportError> {
+        let bytes = super::read_bounded(path, max_file_mb)?;
         let mut problems = Problems::default();
         let mut map = HashMap::new();
         let mut first_seen: HashMap<String, u64> = HashMap::new();
@@ -194,7 +199,8 @@ impl MatchRule {
                     .as_ref()
                     .ok_or(super::config::ConfigError::MissingMappingFile)?;
                 let delim = config.delimiter_byte()?;
-                Ok(MatchRule::Mapping(CustomerMapping::load(path, delim)?))
+                let mapping = CustomerMapping::load(path, delim, config.max_file_mb)?;
+                Ok(MatchRule::Mapping(mapping))
             }
         }
     }
@@ -355,5 +361,30 @@ mod tests {
         assert_eq!(normalize_tenant("8a4f1e2c1b2d4c3e9f00123456789abc"), None);
         assert_eq!(normalize_domain(" WWW.Contoso.com. "), "contoso.com");
         assert_eq!(normalize_domain("wwwcontoso.com"), "wwwcontoso.com");
+    }
+
+    #[test]
+    fn the_mapping_file_obeys_the_configured_size_bound() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("mapping.csv");
+        let mut text = String::from("customer,tenant\n");
+        let mut n = 0u64;
+        while text.len() <= 1024 * 1024 {
+            text.push_str(&format!("C{n:07},8a4f1e2c-1b2d-4c3e-9f00-{n:012}\n"));
+            n += 1;
+        }
+        std::fs::write(&path, &text).expect("write");
+        let config = |max_file_mb| ReceivablesConfig {
+            match_by: MatchBy::Mapping,
+            mapping_file: Some(path.clone()),
+            max_file_mb,
+            ..ReceivablesConfig::default()
+        };
+        let refused = MatchRule::from_config(&config(1)).expect_err("over 1 MiB");
+        assert!(refused.to_string().contains("max_file_mb = 1"), "{refused}");
+        match MatchRule::from_config(&config(2)).expect("under 2 MiB") {
+            MatchRule::Mapping(m) => assert_eq!(m.len() as u64, n),
+            other => panic!("not a mapping: {other:?}"),
+        }
     }
 }
