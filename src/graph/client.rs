@@ -25,7 +25,7 @@ use crate::pc::limits::Limits;
 use crate::pc::ratelimit::RateLimiter;
 use crate::pc::retry::parse_retry_after;
 use crate::pc::token::TokenKind;
-use crate::pc::transport::{ApiRequest, CallStats, Transport, build_http};
+use crate::pc::transport::{ApiRequest, CallStats, Service, Transport, build_http};
 use crate::pc::url::{api_url, parse_base_url};
 
 /// Default Graph base URL.
@@ -94,7 +94,7 @@ impl GraphClient {
             base,
         )
         .with_limits(graph.limits)
-        .with_service("Graph");
+        .with_service(Service::Graph);
         Ok(Self {
             transport: Arc::new(transport),
         })

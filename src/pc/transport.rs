@@ -8,7 +8,8 @@
 //!
 //! Invariants:
 //! * `MS-RequestId` is a new UUID per logical call and the same on every retry of that call;
-//!   `MS-CorrelationId` is the run's id.
+//!   `MS-CorrelationId` is the run's id. A Graph transport ([`Service::Graph`]) sends the call's
+//!   id as `client-request-id` instead and none of Partner Center's headers.
 //! * Every HTTP attempt (retries included) takes a client-side rate-limit start and a
 //!   concurrency permit first, and only then its access token, so a token never ages in the
 //!   rate-limit queue.
@@ -145,8 +146,8 @@ pub(crate) struct Transport {
     base: Url,
     limits: Limits,
     stats: Mutex<CallStats>,
-    /// Which service this transport talks to, for log lines ("Partner Center", "Graph").
-    service: &'static str,
+    /// Which service this transport talks to: its name in log lines and its request headers.
+    service: Service,
 }
 
 impl std::fmt::Debug for Transport {
@@ -190,6 +191,45 @@ struct Response {
     body: Vec<u8>,
 }
 
+/// The API a transport talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Partner Center: `MS-RequestId` per call, `MS-CorrelationId` per run, `MS-Contract-Version`.
+    PartnerCenter,
+    /// Microsoft Graph: `client-request-id` per call (Graph's own correlation header); none of
+    /// Partner Center's headers.
+    Graph,
+}
+
+impl Service {
+    /// The name in log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::PartnerCenter => "Partner Center",
+            Service::Graph => "Graph",
+        }
+    }
+
+    /// The correlation headers of one attempt of a call (the same on every retry of it).
+    fn headers(self, request_id: uuid::Uuid, correlation_id: uuid::Uuid) -> HeaderMap {
+        let id = |u: uuid::Uuid| {
+            HeaderValue::from_str(&u.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+        };
+        let mut h = HeaderMap::new();
+        match self {
+            Service::PartnerCenter => {
+                h.insert("MS-RequestId", id(request_id));
+                h.insert("MS-CorrelationId", id(correlation_id));
+                h.insert("MS-Contract-Version", HeaderValue::from_static("v1"));
+            }
+            Service::Graph => {
+                h.insert("client-request-id", id(request_id));
+            }
+        }
+        h
+    }
+}
+
 /// One logical call in flight: the request, its extra headers and its `MS-RequestId`.
 struct Call<'a> {
     req: &'a ApiRequest,
@@ -227,12 +267,12 @@ impl Transport {
             base,
             limits: Limits::default(),
             stats: Mutex::new(CallStats::default()),
-            service: "Partner Center",
+            service: Service::PartnerCenter,
         }
     }
 
-    /// The same transport, named `service` in its log lines.
-    pub fn with_service(mut self, service: &'static str) -> Self {
+    /// The same transport, talking to `service` (its log lines and request headers).
+    pub fn with_service(mut self, service: Service) -> Self {
         self.service = service;
         self
     }
@@ -321,7 +361,7 @@ impl Transport {
                         self.auth.invalidate(req.kind, generation).await;
                     }
                     tracing::warn!(endpoint = %req.label, request_id = %call.request_id,
-                        service = self.service,
+                        service = self.service.name(),
                         "401 from the API; dropping cached token and retrying once");
                 }
                 Decision::Retry { reason, delay } => {
@@ -331,7 +371,7 @@ impl Transport {
                         attempt = progress.attempts(),
                         delay_ms = delay.as_millis() as u64,
                         reason = %reason,
-                        service = self.service,
+                        service = self.service.name(),
                         "retrying API call"
                     );
                     tokio::time::sleep(delay).await;
@@ -390,7 +430,7 @@ impl Transport {
             attempt = progress.attempts(),
             request_id = %call.request_id,
             bytes = response.body.len(),
-            service = self.service,
+            service = self.service.name(),
             "API call"
         );
         match classify_status(response.status) {
@@ -462,9 +502,7 @@ impl Transport {
             .headers(call.extra.clone())
             .header(reqwest::header::AUTHORIZATION, auth)
             .header(reqwest::header::ACCEPT, "application/json")
-            .header("MS-RequestId", call.request_id.to_string())
-            .header("MS-CorrelationId", self.correlation_id.to_string())
-            .header("MS-Contract-Version", "v1");
+            .headers(self.service.headers(call.request_id, self.correlation_id));
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
@@ -706,6 +744,35 @@ fn mentions_app_user(code: Option<&str>, message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_service_sends_its_own_correlation_headers() {
+        let (call, run) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let pc = Service::PartnerCenter.headers(call, run);
+        assert_eq!(
+            pc.get("MS-RequestId").map(|v| v.to_str().ok()),
+            Some(Some(&*call.to_string()))
+        );
+        assert_eq!(
+            pc.get("MS-CorrelationId").map(|v| v.to_str().ok()),
+            Some(Some(&*run.to_string()))
+        );
+        assert_eq!(
+            pc.get("MS-Contract-Version").map(|v| v.to_str().ok()),
+            Some(Some("v1"))
+        );
+        assert!(pc.get("client-request-id").is_none());
+        let graph = Service::Graph.headers(call, run);
+        assert_eq!(
+            graph.get("client-request-id").map(|v| v.to_str().ok()),
+            Some(Some(&*call.to_string()))
+        );
+        assert_eq!(
+            graph.len(),
+            1,
+            "no Partner Center header goes to Graph: {graph:?}"
+        );
+    }
 
     #[test]
     fn app_user_403_detection() {
