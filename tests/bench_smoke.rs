@@ -37,6 +37,14 @@ fn bench_runs_and_call_counts_follow_the_customers_needing_attention() {
         let plan = find(&report, n, "plan");
         let run = find(&report, n, "run --dry-run");
         assert!(plan.measured && run.measured);
+        // The `plan` rows' memory is the real command's (it ran, exit 0, in its own child).
+        for m in [plan, find(&report, n, "plan, warm")] {
+            assert!(m.peak_rss_mib.is_some_and(|r| r > 0.0), "{m:?}");
+            assert!(
+                m.note.as_deref().is_some_and(|t| t.contains("real `cspguard plan`")),
+                "{m:?}"
+            );
+        }
         // Alert hygiene (issue 14): ops emails per run stay within the groups; the second run
         // sends nothing new.
         let emails = plan.emails.expect("emails per run");

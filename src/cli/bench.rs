@@ -11,6 +11,10 @@
 //! * `plan, warm` and `run --dry-run, warm` (issue 18): the same two, each on a copy of the
 //!   ledger the cold `run --dry-run` left (its cached customer list, activity log and billing
 //!   profiles), as the next hourly run would find it;
+//! * the `plan` rows' peak RSS is the real `cspguard plan` command's, measured in one more child
+//!   on a copy of the cold run's ledger (so App+User usage is read): cold with
+//!   `[snapshot] full_refresh_hours = 0` (a full read), warm as is. The worker's own peak is not
+//!   the command's: it also plans the emails' second run and evaluates three more times;
 //! * `naive full scan`: the worker running `planning::plan_naive_full_scan`, up to `--naive-max`
 //!   customers; above that its calls and lower bound are computed and labelled "not run".
 //!
@@ -123,12 +127,18 @@ fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
         let facts = env.generate_tenant(&dir, n, args.seed)?;
         let mut measurements = Vec::new();
         eprintln!("bench: {n} customers: plan");
-        let plan = env.measure_worker(&dir, "plan")?;
+        let mut plan = env.measure_worker(&dir, "plan")?;
         eprintln!("bench: {n} customers: run --dry-run");
         let run = env.measure_run(&dir, Warmth::Cold)?;
         // Warm runs start from the ledger the cold `run --dry-run` left (issue 18).
+        eprintln!("bench: {n} customers: `cspguard plan`, full refresh (peak RSS)");
+        plan.peak_rss_mib = Some(env.measure_plan_command(&dir, Warmth::Cold)?);
+        plan.note = Some(PLAN_RSS_NOTE.to_owned());
         eprintln!("bench: {n} customers: plan, warm");
-        let warm_plan = env.measure_worker(&dir, "warm")?;
+        let mut warm_plan = env.measure_worker(&dir, "warm")?;
+        eprintln!("bench: {n} customers: `cspguard plan`, warm (peak RSS)");
+        warm_plan.peak_rss_mib = Some(env.measure_plan_command(&dir, Warmth::Warm)?);
+        warm_plan.note = Some(PLAN_RSS_NOTE.to_owned());
         eprintln!("bench: {n} customers: run --dry-run, warm");
         let warm_run = env.measure_run(&dir, Warmth::Warm)?;
         let naive = if n <= args.naive_max {
@@ -157,6 +167,11 @@ fn orchestrate(args: &BenchArgs) -> anyhow::Result<Exit> {
     );
     Ok(Exit::Ok)
 }
+
+/// The note on the `plan` rows: where their figures come from.
+const PLAN_RSS_NOTE: &str = "peak RSS of the real `cspguard plan` command (its own child process, \
+     on a copy of the cold run's ledger; the cold row with `[snapshot] full_refresh_hours = 0`); \
+     calls, wall time and evaluation CPU from the bench worker";
 
 fn write_report(out: &Path, report: &Report) -> anyhow::Result<()> {
     std::fs::write(
@@ -277,7 +292,7 @@ impl Env {
             std::fs::remove_dir_all(&mdir)?;
         }
         std::fs::create_dir_all(&mdir)?;
-        if mode.starts_with("warm") {
+        if mode.starts_with("warm") || mode.starts_with("plan-command") {
             // The state the cold `run --dry-run` left: its snapshot cache and profile cache.
             for file in ["state.sqlite", "state.sqlite-wal"] {
                 let from = dir.join("run").join(file);
@@ -365,6 +380,45 @@ impl Env {
             outcome: Some(w.exit),
             emails: w.emails,
         })
+    }
+
+    /// Peak RSS (MiB) of the real `cspguard plan` command on a copy of the cold run's ledger:
+    /// with `Warmth::Cold`, `[snapshot] full_refresh_hours = 0` makes it read everything.
+    fn measure_plan_command(&self, dir: &Path, warmth: Warmth) -> anyhow::Result<f64> {
+        let name = match warmth {
+            Warmth::Cold => "plan-command",
+            Warmth::Warm => "warm-plan-command",
+        };
+        let mut sim = self.start_sim(dir, &dir.join(format!("sim-{name}.log")))?;
+        let result = (|| {
+            let (mdir, config) = self.prepare(dir, name, &sim.base_url)?;
+            if let Warmth::Cold = warmth {
+                let mut text = std::fs::read_to_string(&config)?;
+                text.push_str("[snapshot]\nfull_refresh_hours = 0\n");
+                std::fs::write(&config, text)?;
+            }
+            let child = Command::new(&self.exe)
+                .arg("-q")
+                .arg("--config")
+                .arg(&config)
+                .arg("plan")
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(mdir.join("stdout.log"))?)
+                .stderr(std::fs::File::create(mdir.join("stderr.log"))?)
+                .spawn()
+                .context("cannot start `cspguard plan`")?;
+            let (code, rss_kib) = bench::wait_with_peak_rss(child.id())?;
+            // Anything but 0 means part of the plan is missing (3, degraded) or there is none.
+            if code != 0 {
+                bail!(
+                    "`cspguard plan` exited with {code} (see {})",
+                    mdir.join("stderr.log").display()
+                );
+            }
+            Ok::<_, anyhow::Error>(rss_kib as f64 / 1024.0)
+        })();
+        stop(&mut sim.child)?;
+        result
     }
 
     fn measure_run(&self, dir: &Path, warmth: Warmth) -> anyhow::Result<Measurement> {
