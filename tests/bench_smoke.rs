@@ -41,7 +41,9 @@ fn bench_runs_and_call_counts_follow_the_customers_needing_attention() {
         for m in [plan, find(&report, n, "plan, warm")] {
             assert!(m.peak_rss_mib.is_some_and(|r| r > 0.0), "{m:?}");
             assert!(
-                m.note.as_deref().is_some_and(|t| t.contains("real `cspguard plan`")),
+                m.note
+                    .as_deref()
+                    .is_some_and(|t| t.contains("real `cspguard plan`")),
                 "{m:?}"
             );
         }

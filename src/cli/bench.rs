@@ -382,6 +382,27 @@ impl Env {
         })
     }
 
+    /// Run `cspguard -q --config <config> <args>` in a child, its output in `mdir`; its exit code
+    /// and peak RSS (KiB).
+    fn measure_command(
+        &self,
+        mdir: &Path,
+        config: &Path,
+        args: &[&str],
+    ) -> anyhow::Result<(i32, u64)> {
+        let child = Command::new(&self.exe)
+            .arg("-q")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(mdir.join("stdout.log"))?)
+            .stderr(std::fs::File::create(mdir.join("stderr.log"))?)
+            .spawn()
+            .with_context(|| format!("cannot start `cspguard {}`", args.join(" ")))?;
+        Ok(bench::wait_with_peak_rss(child.id())?)
+    }
+
     /// Peak RSS (MiB) of the real `cspguard plan` command on a copy of the cold run's ledger:
     /// with `Warmth::Cold`, `[snapshot] full_refresh_hours = 0` makes it read everything.
     fn measure_plan_command(&self, dir: &Path, warmth: Warmth) -> anyhow::Result<f64> {
@@ -397,17 +418,7 @@ impl Env {
                 text.push_str("[snapshot]\nfull_refresh_hours = 0\n");
                 std::fs::write(&config, text)?;
             }
-            let child = Command::new(&self.exe)
-                .arg("-q")
-                .arg("--config")
-                .arg(&config)
-                .arg("plan")
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(mdir.join("stdout.log"))?)
-                .stderr(std::fs::File::create(mdir.join("stderr.log"))?)
-                .spawn()
-                .context("cannot start `cspguard plan`")?;
-            let (code, rss_kib) = bench::wait_with_peak_rss(child.id())?;
+            let (code, rss_kib) = self.measure_command(&mdir, &config, &["plan"])?;
             // Anything but 0 means part of the plan is missing (3, degraded) or there is none.
             if code != 0 {
                 bail!(
@@ -430,17 +441,7 @@ impl Env {
         let result = (|| {
             let (mdir, config) = self.prepare(dir, name, &sim.base_url)?;
             let started = Instant::now();
-            let child = Command::new(&self.exe)
-                .arg("-q")
-                .arg("--config")
-                .arg(&config)
-                .args(["run", "--dry-run"])
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(mdir.join("stdout.log"))?)
-                .stderr(std::fs::File::create(mdir.join("stderr.log"))?)
-                .spawn()
-                .context("cannot start `cspguard run --dry-run`")?;
-            let (code, rss_kib) = bench::wait_with_peak_rss(child.id())?;
+            let (code, rss_kib) = self.measure_command(&mdir, &config, &["run", "--dry-run"])?;
             let wall = started.elapsed().as_secs_f64();
             let ledger = Ledger::open(&mdir.join("state.sqlite"))?;
             let Some(row) = ledger.recent_runs(1)?.into_iter().next() else {
