@@ -27,6 +27,7 @@ use rust_decimal::prelude::ToPrimitive as _;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
+use crate::facts::Facts;
 use crate::money;
 use crate::pc::models::CustomerMonthlyUsageRecord;
 use crate::plan::{
@@ -332,15 +333,15 @@ fn thresholds(input: &PolicyInput<'_>, u: &Usage<'_>, b: Decimal, out: &mut Plan
         } else {
             Severity::Warning
         };
-        let mut facts = BTreeMap::new();
-        facts.insert("budget".into(), b.to_string());
-        facts.insert("spend".into(), spend.to_string());
-        facts.insert("currency".into(), currency.clone());
-        facts.insert("threshold_pct".into(), t_text.clone());
+        let mut facts = Facts::new();
+        facts.insert("budget", b.to_string());
+        facts.insert("spend", spend.to_string());
+        facts.insert("currency", currency.clone());
+        facts.insert("threshold_pct", t_text.clone());
         if let Some(p) = pct_used {
-            facts.insert("percent_used".into(), p.round_dp(2).to_string());
+            facts.insert("percent_used", p.round_dp(2).to_string());
         }
-        facts.insert("month".into(), month.clone());
+        facts.insert("month", month.clone());
         out.finding(Finding {
             fingerprint: fp.clone(),
             rule: "budget.threshold".into(),
@@ -382,14 +383,14 @@ fn forecast(input: &PolicyInput<'_>, u: &Usage<'_>, budget: Decimal, out: &mut P
         return;
     }
     let month = month_key(today);
-    let mut facts = BTreeMap::new();
-    facts.insert("budget".into(), budget.to_string());
-    facts.insert("spend".into(), spend.to_string());
-    facts.insert("currency".into(), currency.to_owned());
-    facts.insert("forecast".into(), projected.round_dp(2).to_string());
-    facts.insert("elapsed_days".into(), elapsed.to_string());
-    facts.insert("days_in_month".into(), dim.to_string());
-    facts.insert("month".into(), month.clone());
+    let mut facts = Facts::new();
+    facts.insert("budget", budget.to_string());
+    facts.insert("spend", spend.to_string());
+    facts.insert("currency", currency.to_owned());
+    facts.insert("forecast", projected.round_dp(2).to_string());
+    facts.insert("elapsed_days", elapsed.to_string());
+    facts.insert("days_in_month", dim.to_string());
+    facts.insert("month", month.clone());
     out.finding(Finding {
         fingerprint: format!("budget.forecast:{customer}:{month}"),
         rule: "budget.forecast".into(),
@@ -534,9 +535,9 @@ fn missing_budget(input: &PolicyInput<'_>, u: &Usage<'_>, out: &mut PlanBuilder)
     } else {
         Severity::Info
     };
-    let mut facts = BTreeMap::new();
-    facts.insert("spend".into(), spend.to_string());
-    facts.insert("currency".into(), currency.to_owned());
+    let mut facts = Facts::new();
+    facts.insert("spend", spend.to_string());
+    facts.insert("currency", currency.to_owned());
     out.finding(Finding {
         fingerprint: fp.clone(),
         rule: "budget.missing".into(),
