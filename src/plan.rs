@@ -493,12 +493,12 @@ impl PlanBuilder {
 
     /// Ask for customer detail before the next evaluation.
     pub fn need_detail(&mut self, customer: &str, need: DetailNeed) {
-        let entry = self
-            .plan
-            .needs_detail
-            .entry(customer.to_owned())
-            .or_default();
-        *entry = entry.union(need);
+        match self.plan.needs_detail.get_mut(customer) {
+            Some(entry) => *entry = entry.union(need),
+            None => {
+                self.plan.needs_detail.insert(customer.to_owned(), need);
+            }
+        }
     }
 
     /// Declare that a rule family (the part of a fingerprint before the first `:`, e.g.

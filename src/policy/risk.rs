@@ -31,23 +31,25 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
                 .push((f.severity, &f.summary));
         }
     }
-    let mut scores: Vec<RiskScore> = by_customer
+    // Scored on borrowed findings; only the kept customers are copied into the plan (issue 18:
+    // at 50,000 customers, ten thousand customers with findings).
+    let mut scored: Vec<(u32, &str, Vec<(Severity, &str)>)> = by_customer
         .into_iter()
-        .map(|(customer, mut fs)| {
+        .map(|(customer, fs)| (fs.iter().map(|(s, _)| weight(*s)).sum(), customer, fs))
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.truncate(TOP);
+    let scores: Vec<RiskScore> = scored
+        .into_iter()
+        .map(|(score, customer, mut fs)| {
             fs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
             RiskScore {
                 customer: customer.to_owned(),
                 company: input.snapshot.company_name(customer).map(str::to_owned),
-                score: fs.iter().map(|(s, _)| weight(*s)).sum(),
+                score,
                 reasons: fs.iter().map(|(_, r)| (*r).to_owned()).collect(),
             }
         })
         .collect();
-    scores.sort_by(|a, b| {
-        b.score
-            .cmp(&a.score)
-            .then_with(|| a.customer.cmp(&b.customer))
-    });
-    scores.truncate(TOP);
     out.risk(scores);
 }
