@@ -175,7 +175,7 @@ fn held(input: &DecideInput<'_>, inhibitors: &Inhibitors<'_>, f: &Finding) -> Op
 fn activity_time(f: &Finding) -> Option<Timestamp> {
     ["operation_date", "last"]
         .iter()
-        .find_map(|k| f.facts.get(*k)?.parse::<Timestamp>().ok())
+        .find_map(|k| f.facts.get(k)?.parse::<Timestamp>().ok())
 }
 
 /// Whether every matcher of a silence matches the finding.
