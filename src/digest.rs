@@ -905,7 +905,6 @@ fn skip_health(plan: &Plan) -> Vec<HealthLine> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use jiff::Timestamp;
     use jiff::civil::Date;
@@ -914,6 +913,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::facts::Facts;
     use crate::ledger::{
         FindingRow, Hold, Ledger, LedgerError, NewAction, NoticeRow, RetryPolicy, SpendSnapshot,
         Suspension,
@@ -999,11 +999,11 @@ mod tests {
     fn finding(rule: &str, severity: Severity, customer: &str, summary: &str) -> Finding {
         Finding {
             fingerprint: format!("{rule}:{customer}"),
-            rule: rule.into(),
+            rule: rule.to_owned().into(),
             severity,
             customer: Some(customer.into()),
             summary: summary.into(),
-            facts: BTreeMap::new(),
+            facts: Facts::new(),
         }
     }
 

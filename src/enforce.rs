@@ -366,7 +366,7 @@ pub fn is_azure_plan_refusal(e: &PcError) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusalFinding {
     pub fingerprint: String,
-    pub rule: String,
+    pub rule: &'static str,
     pub customer: String,
     pub summary: String,
 }
@@ -456,7 +456,7 @@ impl Enforcer<'_> {
                 SuspendStep::Unclear(why) => {
                     let finding = RefusalFinding {
                         fingerprint: format!("enforce.suspension_unclear:{customer}:{sid}"),
-                        rule: "enforce.suspension_unclear".to_owned(),
+                        rule: "enforce.suspension_unclear",
                         customer: customer.to_owned(),
                         summary: why.clone(),
                     };
@@ -766,7 +766,7 @@ fn azure_plan_refusal(
     );
     let finding = RefusalFinding {
         fingerprint: format!("enforce.azure_plan_refused:{customer}:{sid}"),
-        rule: "enforce.azure_plan_refused".to_owned(),
+        rule: "enforce.azure_plan_refused",
         customer: customer.to_owned(),
         summary: summary.clone(),
     };

@@ -35,6 +35,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Mode};
 use crate::enforce::{self, EnforceError, Enforcer, Performed, UnseenPatch};
+use crate::facts::Facts;
 use crate::ledger::{
     ActionError, ActionRow, ActionStatus, FailureKind, Ledger, LedgerError, LedgerView, NewAction,
     NewNotice,
@@ -304,7 +305,7 @@ impl Executor<'_> {
             let who = customer.as_deref().unwrap_or("partner");
             let finding = Finding {
                 fingerprint: format!("mail.refused:{who}:{}", r.address.to_ascii_lowercase()),
-                rule: "mail.refused".to_owned(),
+                rule: "mail.refused".into(),
                 severity: Severity::Critical,
                 customer: customer.clone(),
                 summary: format!(
@@ -312,10 +313,10 @@ impl Executor<'_> {
                      recipients. Fix the address (billing profile or [customers] email/cc). {}",
                     r.address, r.field, r.reason
                 ),
-                facts: BTreeMap::from([
-                    ("action".to_owned(), key.clone()),
-                    ("address".to_owned(), r.address.clone()),
-                    ("field".to_owned(), r.field.to_owned()),
+                facts: Facts::from([
+                    ("action", key.clone()),
+                    ("address", r.address.clone()),
+                    ("field", r.field.to_owned()),
                 ]),
             };
             self.alert_now(&finding, snapshot, report).await?;
@@ -428,17 +429,14 @@ impl Executor<'_> {
         report.breaker = Some(why.clone());
         let finding = Finding {
             fingerprint: BREAKER_FINGERPRINT.to_owned(),
-            rule: "enforce.breaker".to_owned(),
+            rule: "enforce.breaker".into(),
             severity: Severity::Critical,
             customer: None,
             summary: why,
-            facts: BTreeMap::from([
+            facts: Facts::from([
+                ("customers_to_suspend", suspend_customers.len().to_string()),
                 (
-                    "customers_to_suspend".to_owned(),
-                    suspend_customers.len().to_string(),
-                ),
-                (
-                    "customers_total".to_owned(),
+                    "customers_total",
                     total.map_or_else(|| "unknown".to_owned(), |t| t.to_string()),
                 ),
             ]),
@@ -673,11 +671,11 @@ impl Executor<'_> {
                 if let Some(finding) = alert {
                     let f = Finding {
                         fingerprint: finding.fingerprint,
-                        rule: finding.rule,
+                        rule: finding.rule.into(),
                         severity: Severity::Critical,
                         customer: Some(finding.customer),
                         summary: finding.summary,
-                        facts: BTreeMap::from([("action".to_owned(), claimed.key.clone())]),
+                        facts: Facts::from([("action", claimed.key.clone())]),
                     };
                     self.alert_now(&f, snapshot, report).await?;
                 }
@@ -850,11 +848,16 @@ impl Executor<'_> {
         }
         let fallback = Finding {
             fingerprint: fingerprint.clone(),
-            rule: fingerprint.split(':').next().unwrap_or("").to_owned(),
+            rule: fingerprint
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+                .into(),
             severity: *severity,
             customer: action.customer.clone(),
             summary: summary.clone(),
-            facts: BTreeMap::new(),
+            facts: Facts::new(),
         };
         let finding = findings
             .get(fingerprint.as_str())

@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod enforce;
 pub mod execute;
 pub mod exit;
+pub mod facts;
 pub mod fraud_alerts;
 pub mod fraud_list;
 pub mod fraud_status;

@@ -9,12 +9,16 @@
 //! invoice, stage, subscription, fingerprint, billing month), never from the time of the run, so
 //! the same situation planned twice yields the same keys.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use crate::facts::Facts;
 
 /// How urgent a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -48,15 +52,16 @@ pub struct Finding {
     /// Stable identity across runs (`{rule}:{customer}:{discriminator}`), used to deduplicate
     /// alerts and to notice when a finding is resolved.
     pub fingerprint: String,
-    /// The rule that fired, e.g. `dunning.stage`, `budget.threshold`, `activity.admin_grant`.
-    pub rule: String,
+    /// The rule that fired, e.g. `dunning.stage`, `budget.threshold`, `activity.admin_grant`
+    /// (a literal where a policy builds it, so it costs no allocation).
+    pub rule: Cow<'static, str>,
     pub severity: Severity,
     /// The customer tenant id, when the finding is about one customer.
     pub customer: Option<String>,
     /// One sentence a finance person can read, with the numbers.
     pub summary: String,
     /// The numbers behind the summary, by name (amounts as decimal text, dates ISO).
-    pub facts: BTreeMap<String, String>,
+    pub facts: Facts,
 }
 
 /// Why a subscription is suspended.
@@ -304,13 +309,13 @@ pub enum EntryStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEntry {
     pub fingerprint: String,
-    pub rule: String,
+    pub rule: Cow<'static, str>,
     pub severity: Severity,
     pub customer: Option<String>,
     pub summary: String,
     pub status: EntryStatus,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub facts: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Facts::is_empty")]
+    pub facts: Facts,
 }
 
 /// The content of one alert group email.
@@ -352,7 +357,7 @@ pub enum HeldReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldAlert {
     pub fingerprint: String,
-    pub rule: String,
+    pub rule: Cow<'static, str>,
     pub severity: Severity,
     pub customer: Option<String>,
     pub summary: String,
@@ -392,26 +397,73 @@ pub fn rule_family(rule: &str) -> &str {
     rule.split(['.', ':']).next().unwrap_or(rule)
 }
 
+/// Positions in a vector by a hash of each item's identity (a finding's fingerprint, an action's
+/// key), always checked against the stored item: the index copies no strings, and a hash
+/// collision can never make a new item look like a duplicate.
+#[derive(Debug, Default)]
+struct Positions<S = RandomState> {
+    hasher: S,
+    /// The position of the first item with each hash.
+    first: HashMap<u64, u32>,
+    /// Positions of items whose hash equals an earlier, different item's (practically never).
+    collided: Vec<u32>,
+}
+
+impl<S: BuildHasher> Positions<S> {
+    /// Whether an item with identity `id` is among `items`.
+    fn contains<T>(&self, items: &[T], id: &str, ident: impl Fn(&T) -> &str) -> bool {
+        let same = |i: &u32| ident(&items[*i as usize]) == id;
+        self.first
+            .get(&self.hasher.hash_one(id))
+            .is_some_and(|first| same(first) || self.collided.iter().any(same))
+    }
+
+    /// Whether an item with identity `id` is already among `items` (whose identities `ident`
+    /// reads); if not, records that it will be pushed at `items.len()`.
+    fn insert<T>(&mut self, items: &[T], id: &str, ident: impl Fn(&T) -> &str) -> bool {
+        let at = u32::try_from(items.len()).expect("fewer than 4 billion plan items");
+        let hash = self.hasher.hash_one(id);
+        let Some(&first) = self.first.get(&hash) else {
+            self.first.insert(hash, at);
+            return true;
+        };
+        let same = |i: &u32| ident(&items[*i as usize]) == id;
+        if same(&first) || self.collided.iter().any(same) {
+            return false;
+        }
+        self.collided.push(at);
+        true
+    }
+}
+
 /// Collects what the policies produce, keeping keys unique.
 #[derive(Debug, Default)]
 pub struct PlanBuilder {
     plan: Plan,
-    keys: BTreeSet<String>,
-    fingerprints: BTreeSet<String>,
+    /// Actions by key.
+    keys: Positions,
+    /// Findings by fingerprint.
+    fingerprints: Positions,
+    /// Rule families declared evaluated (a few dozen at most).
     evaluated: BTreeSet<String>,
 }
 
 impl PlanBuilder {
     /// Add a finding; a second finding with the same fingerprint is ignored.
-    pub fn finding(&mut self, f: Finding) {
-        if self.fingerprints.insert(f.fingerprint.clone()) {
+    pub fn finding(&mut self, mut f: Finding) {
+        let findings = &self.plan.findings;
+        if self
+            .fingerprints
+            .insert(findings, &f.fingerprint, |f| &f.fingerprint)
+        {
+            f.facts.shrink_to_fit();
             self.plan.findings.push(f);
         }
     }
 
     /// Add an action; a second action with the same key is ignored (and reported by `false`).
     pub fn action(&mut self, a: PlannedAction) -> bool {
-        if self.keys.insert(a.key.clone()) {
+        if self.keys.insert(&self.plan.actions, &a.key, |a| &a.key) {
             self.plan.actions.push(a);
             true
         } else {
@@ -441,12 +493,12 @@ impl PlanBuilder {
 
     /// Ask for customer detail before the next evaluation.
     pub fn need_detail(&mut self, customer: &str, need: DetailNeed) {
-        let entry = self
-            .plan
-            .needs_detail
-            .entry(customer.to_owned())
-            .or_default();
-        *entry = entry.union(need);
+        match self.plan.needs_detail.get_mut(customer) {
+            Some(entry) => *entry = entry.union(need),
+            None => {
+                self.plan.needs_detail.insert(customer.to_owned(), need);
+            }
+        }
     }
 
     /// Declare that a rule family (the part of a fingerprint before the first `:`, e.g.
@@ -464,6 +516,12 @@ impl PlanBuilder {
     /// Set the billing reconciliation's report.
     pub fn recon(&mut self, report: crate::recon::model::ReconReport) {
         self.plan.recon = Some(report);
+    }
+
+    /// Whether a finding with this fingerprint was added.
+    pub fn has_finding(&self, fingerprint: &str) -> bool {
+        self.fingerprints
+            .contains(&self.plan.findings, fingerprint, |f| &f.fingerprint)
     }
 
     /// Findings added so far.
@@ -543,7 +601,7 @@ mod tests {
                 severity: Severity::Warning,
                 customer: None,
                 summary: format!("finding number {i:05}"),
-                facts: BTreeMap::new(),
+                facts: Facts::new(),
             });
         }
         let plan = b.build();
@@ -579,7 +637,7 @@ mod tests {
             severity: s,
             customer: None,
             summary: "s".into(),
-            facts: BTreeMap::new(),
+            facts: Facts::new(),
         };
         b.finding(f("x", Severity::Info));
         b.finding(f("y", Severity::Critical));
@@ -591,6 +649,38 @@ mod tests {
         );
         assert_eq!(p.findings.len(), 2);
         assert_eq!(p.findings[0].fingerprint, "y", "critical first");
+    }
+
+    #[test]
+    fn a_hash_collision_never_makes_a_new_item_a_duplicate() {
+        /// Every identity hashes alike.
+        #[derive(Default)]
+        struct Constant;
+        impl BuildHasher for Constant {
+            type Hasher = Constant;
+            fn build_hasher(&self) -> Constant {
+                Constant
+            }
+        }
+        impl std::hash::Hasher for Constant {
+            fn finish(&self) -> u64 {
+                7
+            }
+            fn write(&mut self, _: &[u8]) {}
+        }
+        let mut index = Positions::<Constant>::default();
+        let mut items: Vec<String> = Vec::new();
+        for id in ["a", "b", "a", "c", "b", "d"] {
+            if index.insert(&items, id, String::as_str) {
+                items.push(id.to_owned());
+            }
+        }
+        assert_eq!(items, ["a", "b", "c", "d"]);
+        assert_eq!(index.collided.len(), 3);
+        for id in ["a", "b", "c", "d"] {
+            assert!(index.contains(&items, id, String::as_str));
+        }
+        assert!(!index.contains(&items, "e", String::as_str));
     }
 
     #[test]
@@ -764,7 +854,7 @@ pub mod render {
                 t.add_row(vec![
                     f.severity.to_string(),
                     name(&f.customer),
-                    f.rule.clone(),
+                    f.rule.to_string(),
                     f.summary.clone(),
                 ]);
             }

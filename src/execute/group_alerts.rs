@@ -33,7 +33,7 @@ impl Executor<'_> {
         let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
         for h in &plan.alerting.held {
             if h.why == HeldReason::Baseline {
-                *by_rule.entry(h.rule.as_str()).or_default() += 1;
+                *by_rule.entry(&h.rule).or_default() += 1;
             }
         }
         let summary = if by_rule.is_empty() {
@@ -99,8 +99,8 @@ impl Executor<'_> {
         let open_rows = self.ledger.open_findings()?;
         let sources = alerts::sources(&late, &open_rows, &BTreeSet::new());
         let open = open_rows
-            .into_iter()
-            .map(|r| (r.fingerprint.clone(), r))
+            .iter()
+            .map(|r| (r.fingerprint.as_str(), r))
             .collect();
         let groups = self
             .ledger
@@ -196,7 +196,7 @@ impl Executor<'_> {
             .map(|(i, e)| GroupEntryLine {
                 status: format!("{:?}", e.status).to_ascii_lowercase(),
                 severity: e.severity,
-                rule: e.rule.clone(),
+                rule: e.rule.to_string(),
                 fingerprint: e.fingerprint.clone(),
                 summary: one_line(&e.summary),
                 customer: match e.customer.as_deref() {
@@ -207,7 +207,7 @@ impl Executor<'_> {
                     e.facts
                         .iter()
                         .map(|(k, v)| Fact {
-                            name: k.clone(),
+                            name: k.to_owned(),
                             value: one_line(v),
                         })
                         .collect()

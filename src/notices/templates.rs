@@ -644,7 +644,7 @@ impl OpsAlertContext {
             locale: OPS_LOCALE.to_string(),
             partner_name: one_line(partner_name),
             severity: finding.severity,
-            rule: finding.rule.clone(),
+            rule: finding.rule.to_string(),
             fingerprint: finding.fingerprint.clone(),
             summary: finding.summary.clone(),
             customer: finding.customer.clone(),
@@ -653,8 +653,8 @@ impl OpsAlertContext {
                 .facts
                 .iter()
                 .map(|(k, v)| Fact {
-                    name: k.clone(),
-                    value: v.clone(),
+                    name: k.to_owned(),
+                    value: v.to_owned(),
                 })
                 .collect(),
             detected_at: detected_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
@@ -1340,6 +1340,7 @@ impl Renderer {
 /// tests. Dates are around 2026-11-21.
 pub mod samples {
     use super::*;
+    use crate::facts::Facts;
     use crate::plan::NoticeInvoice;
     use jiff::civil::date;
     use rust_decimal::Decimal;
@@ -1533,13 +1534,10 @@ pub mod samples {
 
     /// A sample fraud finding.
     pub fn finding() -> Finding {
-        let mut facts = BTreeMap::new();
-        facts.insert(
-            "azure_subscription".into(),
-            "3f9d2b6c-0a1e-4f57-8d2b-9c4e7a1f5e20".into(),
-        );
-        facts.insert("event".into(), "cryptocurrency mining".into());
-        facts.insert("first_seen".into(), "2026-11-21T05:41:00Z".into());
+        let mut facts = Facts::new();
+        facts.insert("azure_subscription", "3f9d2b6c-0a1e-4f57-8d2b-9c4e7a1f5e20");
+        facts.insert("event", "cryptocurrency mining");
+        facts.insert("first_seen", "2026-11-21T05:41:00Z");
         Finding {
             fingerprint: "fraud.azure_event:8f2c6a1e:3f9d2b6c".into(),
             rule: "fraud.azure_event".into(),
@@ -1556,7 +1554,7 @@ pub mod samples {
         let line = |status: &str, fp: &str| GroupEntryLine {
             status: status.into(),
             severity: f.severity,
-            rule: f.rule.clone(),
+            rule: f.rule.to_string(),
             fingerprint: fp.into(),
             summary: f.summary.clone(),
             customer: "Fabrikam & Co (8f2c6a1e-4b7d-4c1a-9e3f-2d5b7a9c0e11)".into(),
@@ -1564,8 +1562,8 @@ pub mod samples {
                 .facts
                 .iter()
                 .map(|(k, v)| Fact {
-                    name: k.clone(),
-                    value: v.clone(),
+                    name: k.to_owned(),
+                    value: v.to_owned(),
                 })
                 .collect(),
         };

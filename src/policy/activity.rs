@@ -34,6 +34,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::facts::Facts;
 use crate::pc::models::{AuditRecord, OperationStatus};
 use crate::plan::{DetailNeed, Finding, PlanBuilder, Severity, short_time};
 use crate::policy::{OrSkip, PolicyInput, ReceivablesInput};
@@ -297,19 +298,19 @@ impl Ctx<'_> {
     }
 }
 
-fn base_facts(r: &AuditRecord) -> BTreeMap<String, String> {
-    let mut f = BTreeMap::new();
-    f.insert("record".into(), record_key(r));
-    f.insert("operation".into(), r.operation_type.as_str().to_owned());
-    f.insert("operation_date".into(), r.operation_date.to_string());
+fn base_facts(r: &AuditRecord) -> Facts {
+    let mut f = Facts::new();
+    f.insert("record", record_key(r));
+    f.insert("operation", r.operation_type.as_str().to_owned());
+    f.insert("operation_date", r.operation_date.to_string());
     if !r.user_principal_name.is_empty() {
-        f.insert("user".into(), r.user_principal_name.clone());
+        f.insert("user", r.user_principal_name.clone());
     }
     if let Some(a) = &r.application_id {
-        f.insert("application".into(), a.clone());
+        f.insert("application", a.clone());
     }
     if let Some(t) = &r.resource_type {
-        f.insert("resource_type".into(), t.as_str().to_owned());
+        f.insert("resource_type", t.as_str().to_owned());
     }
     f
 }
@@ -479,16 +480,16 @@ fn bursts<'r>(records: &[&'r AuditRecord], rule: &BurstRule) -> Vec<Vec<&'r Audi
     out
 }
 
-fn span_facts(burst: &[&AuditRecord], rule: &BurstRule) -> Option<BTreeMap<String, String>> {
+fn span_facts(burst: &[&AuditRecord], rule: &BurstRule) -> Option<Facts> {
     let first = burst.first()?;
     let last = burst.last()?;
-    let mut f = BTreeMap::new();
-    f.insert("count".into(), burst.len().to_string());
-    f.insert("first".into(), first.operation_date.to_string());
-    f.insert("last".into(), last.operation_date.to_string());
-    f.insert("threshold_count".into(), rule.count.to_string());
-    f.insert("window_minutes".into(), rule.window_minutes.to_string());
-    f.insert("first_record".into(), record_key(first));
+    let mut f = Facts::new();
+    f.insert("count", burst.len().to_string());
+    f.insert("first", first.operation_date.to_string());
+    f.insert("last", last.operation_date.to_string());
+    f.insert("threshold_count", rule.count.to_string());
+    f.insert("window_minutes", rule.window_minutes.to_string());
+    f.insert("first_record", record_key(first));
     Some(f)
 }
 
@@ -503,7 +504,7 @@ fn signup_burst(out: &mut PlanBuilder, ctx: &Ctx<'_>, burst: &[&AuditRecord], ru
         return;
     };
     let names: Vec<String> = burst.iter().map(|r| ctx.name(r)).collect();
-    facts.insert("customers".into(), names.join(", "));
+    facts.insert("customers", names.join(", "));
     out.finding(Finding {
         fingerprint: format!("activity.signup_burst:partner:{}", record_key(first)),
         rule: "activity.signup_burst".into(),
@@ -537,7 +538,7 @@ fn failed_spike(out: &mut PlanBuilder, burst: &[&AuditRecord], rule: &BurstRule)
         .map(|(op, n)| format!("{op} x{n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    facts.insert("operations".into(), ops_text.clone());
+    facts.insert("operations", ops_text.clone());
     out.finding(Finding {
         fingerprint: format!("activity.failed_spike:partner:{}", record_key(first)),
         rule: "activity.failed_spike".into(),
@@ -662,11 +663,11 @@ fn young_order(out: &mut PlanBuilder, ctx: &Ctx<'_>, r: &AuditRecord, rule: &You
         why.push("the customer has no paid invoice yet".to_owned());
     }
     let mut facts = base_facts(r);
-    facts.insert("quantity".into(), quantity.to_string());
-    facts.insert("young".into(), young.to_string());
-    facts.insert("no_paid_invoice".into(), unpaid.to_string());
+    facts.insert("quantity", quantity.to_string());
+    facts.insert("young", young.to_string());
+    facts.insert("no_paid_invoice", unpaid.to_string());
     if let Some(a) = age {
-        facts.insert("customer_age_hours".into(), a.as_hours().to_string());
+        facts.insert("customer_age_hours", a.as_hours().to_string());
     }
     out.finding(Finding {
         fingerprint: format!("activity.young_order:{customer}:{}", record_key(r)),
@@ -711,10 +712,10 @@ fn budget_raise(out: &mut PlanBuilder, ctx: &Ctx<'_>, r: &AuditRecord) {
     };
     let mut facts = base_facts(r);
     if let Some(Some(o)) = old {
-        facts.insert("old_amount".into(), o.to_string());
+        facts.insert("old_amount", o.to_string());
     }
     if let Some(Some(n)) = new {
-        facts.insert("new_amount".into(), n.to_string());
+        facts.insert("new_amount", n.to_string());
     }
     out.finding(Finding {
         fingerprint: format!("activity.budget_raise:{customer}:{}", record_key(r)),
@@ -813,9 +814,9 @@ fn high_risk(
             continue;
         }
         let country = country.to_ascii_uppercase();
-        let mut facts = BTreeMap::new();
-        facts.insert("country".into(), country.clone());
-        facts.insert("source".into(), source.to_owned());
+        let mut facts = Facts::new();
+        facts.insert("country", country.clone());
+        facts.insert("source", source.to_owned());
         out.finding(Finding {
             fingerprint: format!("activity.high_risk_country:{id}:{country}"),
             rule: "activity.high_risk_country".into(),

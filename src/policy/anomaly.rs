@@ -22,6 +22,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::facts::Facts;
 use crate::ledger::SpendSnapshot;
 use crate::money;
 use crate::plan::{Finding, PlanBuilder, Severity};
@@ -244,18 +245,18 @@ fn check(input: &PolicyInput<'_>, spend: &Spend<'_>, out: &mut PlanBuilder) {
     } else {
         None
     };
-    let mut facts = BTreeMap::new();
-    facts.insert("date".into(), today.to_string());
-    facts.insert("mtd_today".into(), mtd.to_string());
-    facts.insert("mtd_yesterday".into(), prev.to_string());
-    facts.insert("increase".into(), increase.to_string());
-    facts.insert("median_increase".into(), med.to_string());
-    facts.insert("history_days".into(), days.to_string());
-    facts.insert("factor".into(), cfg.factor.to_string());
-    facts.insert("min_increase".into(), cfg.min_increase.to_string());
-    facts.insert("currency".into(), currency.to_owned());
+    let mut facts = Facts::new();
+    facts.insert("date", today.to_string());
+    facts.insert("mtd_today", mtd.to_string());
+    facts.insert("mtd_yesterday", prev.to_string());
+    facts.insert("increase", increase.to_string());
+    facts.insert("median_increase", med.to_string());
+    facts.insert("history_days", days.to_string());
+    facts.insert("factor", cfg.factor.to_string());
+    facts.insert("min_increase", cfg.min_increase.to_string());
+    facts.insert("currency", currency.to_owned());
     if let Some(r) = ratio {
-        facts.insert("ratio".into(), r.to_string());
+        facts.insert("ratio", r.to_string());
     }
     let times = match ratio {
         Some(r) => format!("{}x", r.normalize()),

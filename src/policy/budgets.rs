@@ -27,6 +27,7 @@ use rust_decimal::prelude::ToPrimitive as _;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
+use crate::facts::Facts;
 use crate::money;
 use crate::pc::models::CustomerMonthlyUsageRecord;
 use crate::plan::{
@@ -227,7 +228,7 @@ fn usage_month(input: &PolicyInput<'_>, r: &CustomerMonthlyUsageRecord, today: D
 struct Usage<'r> {
     customer: &'r str,
     /// The customer as people know it.
-    name: String,
+    name: &'r str,
     /// Month-to-date spend.
     spend: Decimal,
     currency: String,
@@ -262,9 +263,8 @@ fn evaluate_record(
     };
     let name = r
         .customer_name()
-        .map(str::to_owned)
-        .or_else(|| input.snapshot.company_name(customer).map(str::to_owned))
-        .unwrap_or_else(|| customer.to_owned());
+        .or_else(|| input.snapshot.company_name(customer))
+        .unwrap_or(customer);
     let Some(spend) = r.total_cost else {
         out.skip(
             Some(customer),
@@ -309,7 +309,7 @@ fn evaluate_record(
 fn thresholds(input: &PolicyInput<'_>, u: &Usage<'_>, b: Decimal, out: &mut PlanBuilder) {
     let cfg = &input.config.budgets;
     let (customer, name, spend, currency, month) =
-        (u.customer, &u.name, u.spend, &u.currency, &u.month);
+        (u.customer, u.name, u.spend, &u.currency, &u.month);
     let pct_used = if b.is_zero() {
         None
     } else {
@@ -332,17 +332,19 @@ fn thresholds(input: &PolicyInput<'_>, u: &Usage<'_>, b: Decimal, out: &mut Plan
         } else {
             Severity::Warning
         };
-        let mut facts = BTreeMap::new();
-        facts.insert("budget".into(), b.to_string());
-        facts.insert("spend".into(), spend.to_string());
-        facts.insert("currency".into(), currency.clone());
-        facts.insert("threshold_pct".into(), t_text.clone());
+        let mut facts = Facts::new();
+        facts.insert("budget", b.to_string());
+        facts.insert("spend", spend.to_string());
+        facts.insert("currency", currency.clone());
+        facts.insert("threshold_pct", t_text.clone());
         if let Some(p) = pct_used {
-            facts.insert("percent_used".into(), p.round_dp(2).to_string());
+            facts.insert("percent_used", p.round_dp(2).to_string());
         }
-        facts.insert("month".into(), month.clone());
-        out.finding(Finding {
-            fingerprint: fp.clone(),
+        facts.insert("month", month.clone());
+        // The notice (an action) is planned before the finding is added, so the finding keeps
+        // the only copy of its fingerprint.
+        let finding = Finding {
+            fingerprint: fp,
             rule: "budget.threshold".into(),
             severity,
             customer: Some(customer.to_owned()),
@@ -353,10 +355,10 @@ fn thresholds(input: &PolicyInput<'_>, u: &Usage<'_>, b: Decimal, out: &mut Plan
                 money::format_code(spend, currency)
             ),
             facts,
-        });
+        };
         if cfg.notice_at == Some(t) {
             let crossing = Crossing {
-                fp: &fp,
+                fp: &finding.fingerprint,
                 threshold: &t_text,
                 used: &used_text,
                 budget: b,
@@ -364,6 +366,7 @@ fn thresholds(input: &PolicyInput<'_>, u: &Usage<'_>, b: Decimal, out: &mut Plan
             };
             budget_notice(input, u, &crossing, out);
         }
+        out.finding(finding);
     }
 }
 
@@ -371,7 +374,7 @@ fn thresholds(input: &PolicyInput<'_>, u: &Usage<'_>, b: Decimal, out: &mut Plan
 fn forecast(input: &PolicyInput<'_>, u: &Usage<'_>, budget: Decimal, out: &mut PlanBuilder) {
     let cfg = &input.config.budgets;
     let (customer, name, spend, currency, today) =
-        (u.customer, &u.name, u.spend, u.currency.as_str(), u.today);
+        (u.customer, u.name, u.spend, u.currency.as_str(), u.today);
     let elapsed = i64::from(today.day()) - 1;
     if elapsed < i64::from(cfg.forecast_min_days) || elapsed <= 0 {
         return;
@@ -382,14 +385,14 @@ fn forecast(input: &PolicyInput<'_>, u: &Usage<'_>, budget: Decimal, out: &mut P
         return;
     }
     let month = month_key(today);
-    let mut facts = BTreeMap::new();
-    facts.insert("budget".into(), budget.to_string());
-    facts.insert("spend".into(), spend.to_string());
-    facts.insert("currency".into(), currency.to_owned());
-    facts.insert("forecast".into(), projected.round_dp(2).to_string());
-    facts.insert("elapsed_days".into(), elapsed.to_string());
-    facts.insert("days_in_month".into(), dim.to_string());
-    facts.insert("month".into(), month.clone());
+    let mut facts = Facts::new();
+    facts.insert("budget", budget.to_string());
+    facts.insert("spend", spend.to_string());
+    facts.insert("currency", currency.to_owned());
+    facts.insert("forecast", projected.round_dp(2).to_string());
+    facts.insert("elapsed_days", elapsed.to_string());
+    facts.insert("days_in_month", dim.to_string());
+    facts.insert("month", month.clone());
     out.finding(Finding {
         fingerprint: format!("budget.forecast:{customer}:{month}"),
         rule: "budget.forecast".into(),
@@ -527,18 +530,18 @@ fn notice_budget(input: &PolicyInput<'_>, u: &Usage<'_>, c: &Crossing<'_>) -> No
 /// The `budget.missing` finding, and the default budget when one is configured.
 fn missing_budget(input: &PolicyInput<'_>, u: &Usage<'_>, out: &mut PlanBuilder) {
     let cfg = &input.config.budgets;
-    let (customer, name, spend, currency) = (u.customer, &u.name, u.spend, u.currency.as_str());
-    let fp = format!("budget.missing:{customer}");
+    let (customer, name, spend, currency) = (u.customer, u.name, u.spend, u.currency.as_str());
+    let fp = || format!("budget.missing:{customer}");
     let severity = if spend > cfg.missing_warn_spend {
         Severity::Warning
     } else {
         Severity::Info
     };
-    let mut facts = BTreeMap::new();
-    facts.insert("spend".into(), spend.to_string());
-    facts.insert("currency".into(), currency.to_owned());
+    let mut facts = Facts::new();
+    facts.insert("spend", spend.to_string());
+    facts.insert("currency", currency.to_owned());
     out.finding(Finding {
-        fingerprint: fp.clone(),
+        fingerprint: fp(),
         rule: "budget.missing".into(),
         severity,
         customer: Some(customer.to_owned()),
@@ -573,7 +576,7 @@ fn missing_budget(input: &PolicyInput<'_>, u: &Usage<'_>, out: &mut PlanBuilder)
             money::format_code(spend, currency),
             money::format_code(amount, currency)
         ),
-        findings: vec![fp],
+        findings: vec![fp()],
         after: vec![],
     });
 }

@@ -12,6 +12,7 @@ use jiff::civil::Date;
 use jiff::{Span, ToSpan as _};
 use rust_decimal::Decimal;
 
+use crate::facts::Facts;
 use crate::money;
 use crate::plan::{Finding, PlanBuilder, Severity};
 use crate::policy::{PolicyInput, ReceivablesInput};
@@ -271,7 +272,7 @@ impl Rule {
     }
 }
 
-fn gap_finding(rule: &str, gap: &Gap, start: Date, end: Date, window: Span) -> Finding {
+fn gap_finding(rule: &'static str, gap: &Gap, start: Date, end: Date, window: Span) -> Finding {
     let from = start.checked_sub(window).unwrap_or(start);
     let to = end.checked_add(window).unwrap_or(end);
     let who = gap.company.as_deref().unwrap_or(&gap.customer);
@@ -291,19 +292,19 @@ fn gap_finding(rule: &str, gap: &Gap, start: Date, end: Date, window: Span) -> F
             money::format_code(gap.expected, &gap.currency)
         )
     };
-    let mut facts = BTreeMap::new();
-    facts.insert("period".to_owned(), gap.period.clone());
-    facts.insert("currency".to_owned(), gap.currency.clone());
-    facts.insert("cost".to_owned(), gap.cost.to_string());
-    facts.insert("invoiced".to_owned(), gap.invoiced.to_string());
-    facts.insert("expected".to_owned(), gap.expected.to_string());
-    facts.insert("window".to_owned(), format!("{from}..{to}"));
+    let mut facts = Facts::new();
+    facts.insert("period", gap.period.clone());
+    facts.insert("currency", gap.currency.clone());
+    facts.insert("cost", gap.cost.to_string());
+    facts.insert("invoiced", gap.invoiced.to_string());
+    facts.insert("expected", gap.expected.to_string());
+    facts.insert("window", format!("{from}..{to}"));
     if !gap.invoices.is_empty() {
-        facts.insert("invoices".to_owned(), gap.invoices.join(", "));
+        facts.insert("invoices", gap.invoices.join(", "));
     }
     Finding {
         fingerprint: format!("{rule}:{}:{}:{}", gap.customer, gap.period, gap.currency),
-        rule: rule.to_owned(),
+        rule: rule.into(),
         severity: Severity::Warning,
         customer: Some(gap.customer.clone()),
         summary,
@@ -394,16 +395,16 @@ fn exposure_row<'m>(
 
 fn exposure_finding(e: &Exposure) -> Finding {
     let who = e.company.as_deref().unwrap_or(&e.customer);
-    let mut facts = BTreeMap::new();
-    facts.insert("currency".to_owned(), e.currency.clone());
-    facts.insert("uncollected".to_owned(), e.uncollected.to_string());
-    facts.insert("not_invoiced".to_owned(), e.not_invoiced.to_string());
-    facts.insert("unbilled".to_owned(), e.unbilled.to_string());
-    facts.insert("total".to_owned(), e.total.to_string());
-    facts.insert("days_overdue".to_owned(), e.days_overdue.to_string());
+    let mut facts = Facts::new();
+    facts.insert("currency", e.currency.clone());
+    facts.insert("uncollected", e.uncollected.to_string());
+    facts.insert("not_invoiced", e.not_invoiced.to_string());
+    facts.insert("unbilled", e.unbilled.to_string());
+    facts.insert("total", e.total.to_string());
+    facts.insert("days_overdue", e.days_overdue.to_string());
     Finding {
         fingerprint: format!("{EXPOSURE}:{}:{}", e.customer, e.currency),
-        rule: EXPOSURE.to_owned(),
+        rule: EXPOSURE.into(),
         severity: Severity::Warning,
         customer: Some(e.customer.clone()),
         summary: format!(
@@ -510,7 +511,7 @@ mod tests {
         p.findings
             .iter()
             .filter(|f| f.rule.starts_with("recon."))
-            .map(|f| f.rule.as_str())
+            .map(|f| &*f.rule)
             .collect()
     }
 

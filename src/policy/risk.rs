@@ -20,6 +20,13 @@ fn weight(s: Severity) -> u32 {
     }
 }
 
+/// One customer's score, on borrowed findings: `(severity, summary)`.
+struct Scored<'f> {
+    score: u32,
+    customer: &'f str,
+    findings: Vec<(Severity, &'f str)>,
+}
+
 /// Rank customers by the findings gathered so far.
 pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     let mut by_customer: BTreeMap<&str, Vec<(Severity, &str)>> = BTreeMap::new();
@@ -31,23 +38,34 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
                 .push((f.severity, &f.summary));
         }
     }
-    let mut scores: Vec<RiskScore> = by_customer
+    // Only the kept customers are copied into the plan (issue 18: at 50,000 customers, ten
+    // thousand customers have findings).
+    let mut scored: Vec<Scored<'_>> = by_customer
         .into_iter()
-        .map(|(customer, mut fs)| {
-            fs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        .map(|(customer, findings)| Scored {
+            score: findings.iter().map(|(s, _)| weight(*s)).sum(),
+            customer,
+            findings,
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.customer.cmp(b.customer))
+    });
+    scored.truncate(TOP);
+    let scores: Vec<RiskScore> = scored
+        .into_iter()
+        .map(|mut s| {
+            s.findings
+                .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
             RiskScore {
-                customer: customer.to_owned(),
-                company: input.snapshot.company_name(customer).map(str::to_owned),
-                score: fs.iter().map(|(s, _)| weight(*s)).sum(),
-                reasons: fs.iter().map(|(_, r)| (*r).to_owned()).collect(),
+                customer: s.customer.to_owned(),
+                company: input.snapshot.company_name(s.customer).map(str::to_owned),
+                score: s.score,
+                reasons: s.findings.iter().map(|(_, r)| (*r).to_owned()).collect(),
             }
         })
         .collect();
-    scores.sort_by(|a, b| {
-        b.score
-            .cmp(&a.score)
-            .then_with(|| a.customer.cmp(&b.customer))
-    });
-    scores.truncate(TOP);
     out.risk(scores);
 }

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::{SignedDuration, Timestamp};
 
 use super::config::{AlertConfig, GroupLabel, InhibitRule};
+use crate::facts::Facts;
 use crate::ledger::{FindingRow, MatchLabel, Silence};
 use crate::plan::{
     ActionKind, AlertEntry, AlertGroupEmail, AlertHygiene, EntryStatus, Finding, GroupSend,
@@ -28,12 +29,13 @@ pub struct DecideInput<'a> {
     /// More findings to alert, after `findings` (execution findings of earlier runs not yet
     /// alerted); usually empty.
     pub also: &'a [Finding],
-    /// The ledger's open findings as they were before this run recorded anything.
-    pub open: &'a BTreeMap<String, FindingRow>,
+    /// The ledger's open findings, by fingerprint, as they were before this run recorded
+    /// anything.
+    pub open: &'a BTreeMap<&'a str, &'a FindingRow>,
     /// Rows of findings that stopped firing this run (listed when `send_resolved`).
     pub resolved: &'a [FindingRow],
     /// Findings that inhibit (rule, customer, fingerprint): what fires now or is open.
-    pub sources: &'a [Source],
+    pub sources: &'a [Source<'a>],
     /// Each group's last email.
     pub groups: &'a BTreeMap<String, Timestamp>,
     pub silences: &'a [Silence],
@@ -47,12 +49,12 @@ pub struct DecideInput<'a> {
     pub emailed: &'a BTreeSet<String>,
 }
 
-/// A finding that may inhibit others.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub fingerprint: String,
-    pub rule: String,
-    pub customer: Option<String>,
+/// A finding that may inhibit others (borrowed from the finding or the ledger row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source<'a> {
+    pub fingerprint: &'a str,
+    pub rule: &'a str,
+    pub customer: Option<&'a str>,
 }
 
 /// The emails to plan and what was held back.
@@ -94,7 +96,7 @@ pub fn decide(input: &DecideInput<'_>) -> Decision {
             hygiene.held.push(held_alert(f, why));
             continue;
         }
-        let status = match input.open.get(&f.fingerprint) {
+        let status = match input.open.get(f.fingerprint.as_str()) {
             Some(r) if r.last_notified.is_some() => {
                 if r.severity != f.severity.as_str() || r.summary != f.summary {
                     EntryStatus::Changed
@@ -173,14 +175,14 @@ fn held(input: &DecideInput<'_>, inhibitors: &Inhibitors<'_>, f: &Finding) -> Op
 fn activity_time(f: &Finding) -> Option<Timestamp> {
     ["operation_date", "last"]
         .iter()
-        .find_map(|k| f.facts.get(*k)?.parse::<Timestamp>().ok())
+        .find_map(|k| f.facts.get(k)?.parse::<Timestamp>().ok())
 }
 
 /// Whether every matcher of a silence matches the finding.
 pub fn silences(s: &Silence, f: &Finding) -> bool {
     s.matchers.iter().all(|m| {
         let value = match m.label {
-            MatchLabel::Rule => f.rule.as_str(),
+            MatchLabel::Rule => &f.rule,
             MatchLabel::Family => rule_family(&f.rule),
             MatchLabel::Severity => f.severity.as_str(),
             MatchLabel::Customer => f.customer.as_deref().unwrap_or("partner"),
@@ -195,7 +197,7 @@ pub fn silences(s: &Silence, f: &Finding) -> bool {
 /// sources, not n times every source with a pattern compiled each time (issue 18: 13,000 findings
 /// at 50,000 customers took seconds).
 struct Inhibitors<'a> {
-    rules: Vec<(&'a InhibitRule, Vec<glob::Pattern>, Vec<&'a Source>)>,
+    rules: Vec<(&'a InhibitRule, Vec<glob::Pattern>, Vec<&'a Source<'a>>)>,
 }
 
 impl<'a> Inhibitors<'a> {
@@ -215,7 +217,7 @@ impl<'a> Inhibitors<'a> {
                 let sources = input
                     .sources
                     .iter()
-                    .filter(|s| source.iter().any(|p| p.matches(&s.rule)))
+                    .filter(|s| source.iter().any(|p| p.matches(s.rule)))
                     .collect();
                 (rule, compile(&rule.target), sources)
             })
@@ -232,14 +234,16 @@ impl<'a> Inhibitors<'a> {
             let by = sources.iter().find(|s| {
                 s.fingerprint != f.fingerprint
                     && rule.equal.iter().all(|l| match l {
-                        GroupLabel::Customer => s.customer.is_some() && s.customer == f.customer,
-                        GroupLabel::Family => rule_family(&s.rule) == rule_family(&f.rule),
+                        GroupLabel::Customer => {
+                            s.customer.is_some() && s.customer == f.customer.as_deref()
+                        }
+                        GroupLabel::Family => rule_family(s.rule) == rule_family(&f.rule),
                         GroupLabel::Rule => s.rule == f.rule,
                         GroupLabel::Severity => true,
                     })
             });
             if let Some(s) = by {
-                return Some(s.fingerprint.clone());
+                return Some(s.fingerprint.to_owned());
             }
         }
         None
@@ -258,7 +262,7 @@ fn due_group(
     let notified_rows = p
         .entries
         .iter()
-        .filter_map(|e| input.open.get(&e.fingerprint)?.last_notified)
+        .filter_map(|e| input.open.get(e.fingerprint.as_str())?.last_notified)
         .max();
     let last = state.or(notified_rows);
     let news = p.entries.iter().any(|e| e.status != EntryStatus::Firing);
@@ -397,39 +401,38 @@ fn top_severity(entries: &[AlertEntry]) -> Severity {
         .unwrap_or(Severity::Info)
 }
 
-/// Add a finding to its group.
+/// Add a finding to its group (the group's label is written once, with the group).
 fn push(pending: &mut BTreeMap<String, Pending>, cfg: &AlertConfig, e: AlertEntry) {
-    let values: Vec<(GroupLabel, String)> = cfg
+    let values: Vec<(GroupLabel, &str)> = cfg
         .group_by
         .iter()
         .map(|l| (*l, label_value(*l, &e)))
         .collect();
-    let key = values
-        .iter()
-        .map(|(_, v)| v.as_str())
-        .collect::<Vec<_>>()
-        .join("/");
+    let key = values.iter().map(|(_, v)| *v).collect::<Vec<_>>().join("/");
+    if let Some(p) = pending.get_mut(&key) {
+        p.entries.push(e);
+        return;
+    }
     let label = values
         .iter()
         .map(|(l, v)| format!("{}={v}", l.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    pending
-        .entry(key)
-        .or_insert_with(|| Pending {
-            entries: Vec::new(),
+    pending.insert(
+        key,
+        Pending {
+            entries: vec![e],
             label,
-        })
-        .entries
-        .push(e);
+        },
+    );
 }
 
-fn label_value(l: GroupLabel, e: &AlertEntry) -> String {
+fn label_value(l: GroupLabel, e: &AlertEntry) -> &str {
     match l {
-        GroupLabel::Family => rule_family(&e.rule).to_owned(),
-        GroupLabel::Rule => e.rule.clone(),
-        GroupLabel::Severity => e.severity.as_str().to_owned(),
-        GroupLabel::Customer => e.customer.clone().unwrap_or_else(|| "partner".to_owned()),
+        GroupLabel::Family => rule_family(&e.rule),
+        GroupLabel::Rule => &e.rule,
+        GroupLabel::Severity => e.severity.as_str(),
+        GroupLabel::Customer => e.customer.as_deref().unwrap_or("partner"),
     }
 }
 
@@ -476,11 +479,11 @@ pub fn finding_of_row(r: &FindingRow) -> Finding {
     };
     Finding {
         fingerprint: r.fingerprint.clone(),
-        rule: r.rule.clone(),
+        rule: r.rule.clone().into(),
         severity,
         customer: r.customer.clone(),
         summary: r.summary.clone(),
-        facts: BTreeMap::new(),
+        facts: Facts::new(),
     }
 }
 

@@ -13,7 +13,7 @@
 pub mod config;
 pub mod decide;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
@@ -38,11 +38,6 @@ pub const EXECUTION_RULES: &str = "enforce.";
 /// Plan resolutions and the group emails for the findings gathered so far.
 pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     let cfg = &input.config.alerts;
-    let current: BTreeSet<String> = out
-        .findings()
-        .iter()
-        .map(|f| f.fingerprint.clone())
-        .collect();
     let open_rows = match input.ledger.open_findings() {
         Ok(open) => open,
         Err(e) => {
@@ -57,12 +52,12 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
             return;
         }
     };
-    let mut resolved = Vec::new();
-    for row in &open_rows {
-        if !current.contains(&row.fingerprint) && out.was_evaluated(&row.rule) {
-            out.resolved(row.fingerprint.clone());
-            resolved.push(row.clone());
-        }
+    let resolved: Vec<&FindingRow> = open_rows
+        .iter()
+        .filter(|row| !out.has_finding(&row.fingerprint) && out.was_evaluated(&row.rule))
+        .collect();
+    for row in &resolved {
+        out.resolved(row.fingerprint.clone());
     }
     if !cfg.enabled {
         return;
@@ -71,19 +66,20 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
         return;
     };
     let resolved_fps: BTreeSet<&str> = resolved.iter().map(|r| r.fingerprint.as_str()).collect();
-    // The firing findings are borrowed, not copied: at 50,000 customers they are 13,000 findings
-    // with their facts (issue 18).
+    // The firing findings, the open rows and the inhibition sources are borrowed, not copied: at
+    // 50,000 customers they are 13,000 findings with their facts (issue 18).
     let also: Vec<Finding> = open_rows
         .iter()
         .filter(|r| r.rule.starts_with(EXECUTION_RULES) && r.last_notified.is_none())
-        .filter(|r| !current.contains(&r.fingerprint))
+        .filter(|r| !out.has_finding(&r.fingerprint))
         .map(decide::finding_of_row)
         .collect();
+    let resolved: Vec<FindingRow> = resolved.into_iter().cloned().collect();
     let findings = out.findings();
     let sources = sources(findings.iter().chain(&also), &open_rows, &resolved_fps);
-    let open: BTreeMap<String, FindingRow> = open_rows
-        .into_iter()
-        .map(|r| (r.fingerprint.clone(), r))
+    let open: BTreeMap<&str, &FindingRow> = open_rows
+        .iter()
+        .map(|r| (r.fingerprint.as_str(), r))
         .collect();
     let d = decide(&DecideInput {
         findings,
@@ -105,32 +101,32 @@ pub fn evaluate(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
     out.alerting(d.hygiene);
 }
 
-/// Findings that may inhibit: everything firing now and everything open that did not resolve.
+/// Findings that may inhibit: everything firing now and everything open that did not resolve
+/// (each fingerprint once, the first seen).
 pub fn sources<'f>(
     firing: impl IntoIterator<Item = &'f Finding>,
-    open: &[FindingRow],
+    open: &'f [FindingRow],
     resolved: &BTreeSet<&str>,
-) -> Vec<Source> {
-    let mut seen = BTreeSet::new();
-    let mut v = Vec::new();
-    for (fp, rule, customer) in firing
+) -> Vec<Source<'f>> {
+    let mut seen = HashSet::new();
+    firing
         .into_iter()
-        .map(|f| (&f.fingerprint, &f.rule, &f.customer))
+        .map(|f| Source {
+            fingerprint: &f.fingerprint,
+            rule: &f.rule,
+            customer: f.customer.as_deref(),
+        })
         .chain(
             open.iter()
                 .filter(|r| !resolved.contains(r.fingerprint.as_str()))
-                .map(|r| (&r.fingerprint, &r.rule, &r.customer)),
+                .map(|r| Source {
+                    fingerprint: &r.fingerprint,
+                    rule: &r.rule,
+                    customer: r.customer.as_deref(),
+                }),
         )
-    {
-        if seen.insert(fp.clone()) {
-            v.push(Source {
-                fingerprint: fp.clone(),
-                rule: rule.clone(),
-                customer: customer.clone(),
-            });
-        }
-    }
-    v
+        .filter(|s| seen.insert(s.fingerprint))
+        .collect()
 }
 
 /// What the grouping reads from the ledger besides the findings.

@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
 use super::*;
+use crate::facts::Facts;
 use crate::ledger::{FindingRow, Silence};
 use crate::plan::{
     ActionKind, AlertGroupEmail, EntryStatus, Finding, GroupSend, HeldReason, PlannedAction,
@@ -24,11 +25,11 @@ fn hours(h: i64) -> Timestamp {
 fn f(rule: &str, customer: &str, n: u32, severity: Severity) -> Finding {
     Finding {
         fingerprint: format!("{rule}:{customer}:{n}"),
-        rule: rule.into(),
+        rule: rule.to_owned().into(),
         severity,
         customer: Some(customer.into()),
         summary: format!("{rule} on {customer} #{n}"),
-        facts: BTreeMap::from([("n".to_owned(), n.to_string())]),
+        facts: Facts::from([("n", n.to_string())]),
     }
 }
 
@@ -52,7 +53,7 @@ impl State {
         decide(&DecideInput {
             findings,
             also: &[],
-            open: &self.open,
+            open: &by_fingerprint(&rows),
             resolved: &[],
             sources: &sources,
             groups: &self.groups,
@@ -73,7 +74,7 @@ impl State {
                 .entry(f.fingerprint.clone())
                 .or_insert(FindingRow {
                     fingerprint: f.fingerprint.clone(),
-                    rule: f.rule.clone(),
+                    rule: f.rule.to_string(),
                     customer: f.customer.clone(),
                     severity: f.severity.as_str().into(),
                     summary: f.summary.clone(),
@@ -97,6 +98,11 @@ impl State {
             }
         }
     }
+}
+
+/// The open rows as `decide` reads them.
+fn by_fingerprint(rows: &[FindingRow]) -> BTreeMap<&str, &FindingRow> {
+    rows.iter().map(|r| (r.fingerprint.as_str(), r)).collect()
 }
 
 fn group(a: &PlannedAction) -> &AlertGroupEmail {
@@ -308,11 +314,9 @@ fn activity_before_the_first_run_is_baseline_not_alerted() {
         ..State::default()
     };
     let mut old = crit("activity.young_order", "c1", 0);
-    old.facts
-        .insert("operation_date".into(), "2026-11-20T10:00:00Z".into());
+    old.facts.insert("operation_date", "2026-11-20T10:00:00Z");
     let mut new = crit("activity.young_order", "c1", 1);
-    new.facts
-        .insert("operation_date".into(), "2026-11-21T09:00:00Z".into());
+    new.facts.insert("operation_date", "2026-11-21T09:00:00Z");
     let d = st.decide(&[old, new], &cfg, hours(2));
     assert_eq!(d.hygiene.held.len(), 1);
     assert_eq!(d.hygiene.held[0].why, HeldReason::Baseline);
@@ -325,8 +329,7 @@ fn activity_before_the_first_run_is_baseline_not_alerted() {
         ..AlertConfig::default()
     };
     let mut old = crit("activity.young_order", "c1", 0);
-    old.facts
-        .insert("operation_date".into(), "2026-11-20T10:00:00Z".into());
+    old.facts.insert("operation_date", "2026-11-20T10:00:00Z");
     assert_eq!(st.decide(&[old], &off, hours(2)).emails.len(), 1);
 }
 
@@ -372,7 +375,7 @@ fn resolved_findings_are_listed_when_configured() {
     let d = decide(&DecideInput {
         findings: &a[..1],
         also: &[],
-        open: &st.open,
+        open: &by_fingerprint(&rows),
         resolved: std::slice::from_ref(&gone),
         sources: &sources,
         groups: &st.groups,
@@ -473,7 +476,7 @@ proptest! {
                     .iter()
                     .map(|l| match l {
                         GroupLabel::Family => crate::plan::rule_family(&f.rule).to_owned(),
-                        GroupLabel::Rule => f.rule.clone(),
+                        GroupLabel::Rule => f.rule.to_string(),
                         GroupLabel::Severity => f.severity.as_str().to_owned(),
                         GroupLabel::Customer => f.customer.clone().unwrap_or_default(),
                     })

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
+use crate::facts::Facts;
 use crate::plan::{Finding, PlanBuilder, Severity};
 use crate::receivables::matching::MatchOutcome;
 use crate::receivables::{InvoiceStatus, Receivable};
@@ -36,8 +37,8 @@ pub(super) fn unmatched_finding(outcome: &MatchOutcome, out: &mut PlanBuilder) {
             .push(u.receivable.invoice.as_str());
     }
     let n = outcome.unmatched.len();
-    let mut facts = BTreeMap::new();
-    facts.insert("count".to_owned(), n.to_string());
+    let mut facts = Facts::new();
+    facts.insert("count", n.to_string());
     let parts: Vec<String> = by_reason
         .iter()
         .map(|(reason, invs)| {
@@ -47,7 +48,7 @@ pub(super) fn unmatched_finding(outcome: &MatchOutcome, out: &mut PlanBuilder) {
         .collect();
     out.finding(Finding {
         fingerprint: "dunning.unmatched:partner".to_owned(),
-        rule: "dunning.unmatched".to_owned(),
+        rule: "dunning.unmatched".into(),
         severity: Severity::Info,
         customer: None,
         summary: format!(
@@ -135,21 +136,21 @@ impl Run<'_, '_> {
             .last_notice
             .map_or_else(|| "none".to_owned(), |d| d.to_string());
 
-        let mut facts = BTreeMap::new();
-        facts.insert("company".to_owned(), o.name.to_owned());
-        facts.insert("overdue_invoices".to_owned(), overdue.len().to_string());
-        facts.insert("oldest_invoice".to_owned(), oldest.r.invoice.clone());
-        facts.insert("oldest_days_past_due".to_owned(), oldest.dpd.to_string());
+        let mut facts = Facts::new();
+        facts.insert("company", o.name.to_owned());
+        facts.insert("overdue_invoices", overdue.len().to_string());
+        facts.insert("oldest_invoice", oldest.r.invoice.clone());
+        facts.insert("oldest_days_past_due", oldest.dpd.to_string());
         for (cur, amt) in &per_currency {
             facts.insert(format!("outstanding_{cur}"), amt.to_string());
         }
-        facts.insert("stage".to_owned(), stage.clone());
-        facts.insert("last_notice".to_owned(), last.clone());
+        facts.insert("stage", stage.clone());
+        facts.insert("last_notice", last.clone());
         if !held.is_empty() {
-            facts.insert("invoices_on_hold".to_owned(), held.join(", "));
+            facts.insert("invoices_on_hold", held.join(", "));
         }
         if let Some(s) = o.stopped {
-            facts.insert("ladder_stopped".to_owned(), s.to_owned());
+            facts.insert("ladder_stopped", s.to_owned());
         }
 
         let mut summary = overdue_headline(o.name, &overdue, &per_currency);
@@ -167,7 +168,7 @@ impl Run<'_, '_> {
         };
         out.finding(Finding {
             fingerprint: format!("dunning.overdue:{}", o.customer),
-            rule: "dunning.overdue".to_owned(),
+            rule: "dunning.overdue".into(),
             severity,
             customer: Some(o.customer.to_owned()),
             summary,

@@ -49,6 +49,7 @@ use jiff::civil::Date;
 use jiff::{Span, Timestamp};
 use rust_decimal::Decimal;
 
+use crate::facts::Facts;
 use crate::ledger::{Hold, LedgerError};
 use crate::plan::{Finding, PlanBuilder, Severity};
 use crate::policy::{PolicyInput, ReceivablesInput};
@@ -126,11 +127,11 @@ fn usable_receivables<'i>(
 
 /// A failed import: a critical finding and a skip, and nothing else for anyone.
 fn import_failed(error: &str, out: &mut PlanBuilder) {
-    let mut facts = BTreeMap::new();
-    facts.insert("error".to_owned(), error.to_owned());
+    let mut facts = Facts::new();
+    facts.insert("error", error.to_owned());
     out.finding(Finding {
         fingerprint: "dunning.import_failed:partner".to_owned(),
-        rule: "dunning.import_failed".to_owned(),
+        rule: "dunning.import_failed".into(),
         severity: Severity::Critical,
         customer: None,
         summary: format!(

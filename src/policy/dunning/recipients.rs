@@ -2,8 +2,7 @@
 //! else the billing profile's email, each checked; and what the plan says when none is usable
 //! (fetch the detail first, a skip, or a `dunning.no_contact` finding).
 
-use std::collections::BTreeMap;
-
+use crate::facts::Facts;
 use crate::pc::models::CustomerBillingProfile;
 use crate::plan::{DetailNeed, Finding, PlanBuilder, Severity};
 use crate::receivables::check_email;
@@ -113,12 +112,12 @@ impl Run<'_, '_> {
                 format!("{name}: the billing profile could not be read ({err}); no notice"),
             ),
             RecipientError::NoContact(why) => {
-                let mut facts = BTreeMap::new();
-                facts.insert("overdue_invoices".to_owned(), overdue.to_string());
-                facts.insert("problem".to_owned(), why.clone());
+                let mut facts = Facts::new();
+                facts.insert("overdue_invoices", overdue.to_string());
+                facts.insert("problem", why.clone());
                 out.finding(Finding {
                     fingerprint: format!("dunning.no_contact:{c}"),
-                    rule: "dunning.no_contact".to_owned(),
+                    rule: "dunning.no_contact".into(),
                     severity: Severity::Warning,
                     customer: Some(c.to_owned()),
                     summary: no_contact_summary(to, &why),

@@ -33,6 +33,7 @@ mod signal;
 
 pub use config::{Available, FraudConfig, FraudResponse, FraudSource, FraudSources, SourceUse};
 
+use crate::facts::Facts;
 use crate::pc::models::Subscription;
 use crate::plan::{
     ActionKind, DetailNeed, Finding, PlanBuilder, PlannedAction, Severity, SuspendReason,
@@ -133,8 +134,8 @@ fn usable<'i, T>(
         Section::Ok { data } => Some(data),
         Section::NotChecked { .. } => None,
         Section::Failed { error } => {
-            let mut facts = BTreeMap::new();
-            facts.insert("error".into(), error.clone());
+            let mut facts = Facts::new();
+            facts.insert("error", error.clone());
             let (key, what) = match source {
                 FraudSource::V1 => ("partner", "Azure fraud events"),
                 FraudSource::Graph => ("graph", "Graph security alerts"),
@@ -179,10 +180,10 @@ fn not_checked(input: &PolicyInput<'_>, out: &mut PlanBuilder) {
         Section::NotChecked { reason } => reason.clone(),
         other => reason_of(other),
     };
-    let mut facts = BTreeMap::new();
-    facts.insert("reason".into(), reason.clone());
+    let mut facts = Facts::new();
+    facts.insert("reason", reason.clone());
     if graph_reason != "[graph] is not configured" && !graph_reason.is_empty() {
-        facts.insert("graph_reason".into(), graph_reason);
+        facts.insert("graph_reason", graph_reason);
     }
     out.finding(Finding {
         fingerprint: "fraud.not_checked:partner".into(),

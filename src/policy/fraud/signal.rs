@@ -4,9 +4,8 @@
 //! summary); and [`merge`], which folds a Graph alert into the v1 event that reports the same
 //! signal (same Azure subscription and alert type) so that one signal makes one finding.
 
-use std::collections::BTreeMap;
-
 use super::config::FraudSource;
+use crate::facts::Facts;
 use crate::graph::alerts::{AlertStatus, PartnerSecurityAlert};
 use crate::pc::models::{FraudEvent, FraudEventStatus};
 use crate::plan::short_time;
@@ -34,7 +33,7 @@ pub(super) struct Signal<'e> {
     pub is_test: bool,
     /// Not yet looked at (v1 `Active` or no status; Graph `active`).
     pub is_new: bool,
-    pub facts: BTreeMap<String, String>,
+    pub facts: Facts,
     pub summary: String,
 }
 
@@ -42,9 +41,9 @@ fn nonblank(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn put(facts: &mut BTreeMap<String, String>, k: &str, v: Option<String>) {
+fn put(facts: &mut Facts, k: &'static str, v: Option<String>) {
     if let Some(v) = v {
-        facts.insert(k.to_owned(), v);
+        facts.insert(k, v);
     }
 }
 
@@ -74,7 +73,7 @@ impl<'e> Signal<'e> {
             azure_sub: nonblank(e.subscription_id.as_deref()),
             is_test: e.is_test == Some(true),
             is_new: matches!(e.event_status, None | Some(FraudEventStatus::Active)),
-            facts: BTreeMap::new(),
+            facts: Facts::new(),
             summary: String::new(),
         };
         s.facts = event_facts(e, &s);
@@ -104,7 +103,7 @@ impl<'e> Signal<'e> {
             azure_sub: nonblank(a.subscription_id.as_deref()),
             is_test: a.is_test(),
             is_new: matches!(a.status, None | Some(AlertStatus::Active)),
-            facts: BTreeMap::new(),
+            facts: Facts::new(),
             summary: String::new(),
         };
         s.facts = alert_facts(a, &s);
@@ -130,10 +129,10 @@ fn event_status_text(e: &FraudEvent) -> &str {
         .unwrap_or("unknown")
 }
 
-fn event_facts(e: &FraudEvent, s: &Signal<'_>) -> BTreeMap<String, String> {
-    let mut facts = BTreeMap::new();
-    facts.insert("event_id".into(), e.event_id.clone());
-    facts.insert("status".into(), event_status_text(e).to_owned());
+fn event_facts(e: &FraudEvent, s: &Signal<'_>) -> Facts {
+    let mut facts = Facts::new();
+    facts.insert("event_id", e.event_id.clone());
+    facts.insert("status", event_status_text(e).to_owned());
     put(&mut facts, "event_type", e.event_type.clone());
     put(
         &mut facts,
@@ -165,7 +164,7 @@ fn event_facts(e: &FraudEvent, s: &Signal<'_>) -> BTreeMap<String, String> {
     put(&mut facts, "description", e.description.clone());
     put(&mut facts, "country", e.country.clone());
     if s.is_test {
-        facts.insert("is_test".into(), "true".into());
+        facts.insert("is_test", "true");
     }
     facts
 }
@@ -193,10 +192,10 @@ fn event_summary(e: &FraudEvent, s: &Signal<'_>) -> String {
     summary
 }
 
-fn alert_facts(a: &PartnerSecurityAlert, s: &Signal<'_>) -> BTreeMap<String, String> {
-    let mut facts = BTreeMap::new();
-    facts.insert("source".into(), "graph".into());
-    facts.insert("alert_id".into(), a.id.clone());
+fn alert_facts(a: &PartnerSecurityAlert, s: &Signal<'_>) -> Facts {
+    let mut facts = Facts::new();
+    facts.insert("source", "graph");
+    facts.insert("alert_id", a.id.clone());
     put(
         &mut facts,
         "status",
@@ -224,7 +223,7 @@ fn alert_facts(a: &PartnerSecurityAlert, s: &Signal<'_>) -> BTreeMap<String, Str
         .filter_map(|r| r.resource_id.as_deref())
         .collect();
     if !resources.is_empty() {
-        facts.insert("affected_resources".into(), resources.join(", "));
+        facts.insert("affected_resources", resources.join(", "));
     }
     put(
         &mut facts,
@@ -238,7 +237,7 @@ fn alert_facts(a: &PartnerSecurityAlert, s: &Signal<'_>) -> BTreeMap<String, Str
     );
     put(&mut facts, "description", a.description.clone());
     if s.is_test {
-        facts.insert("is_test".into(), "true".into());
+        facts.insert("is_test", "true");
     }
     facts
 }
@@ -301,17 +300,19 @@ pub(super) fn merge<'e>(mut v1: Vec<Signal<'e>>, graph: Vec<Signal<'e>>) -> Vec<
     for alert in graph {
         match v1.iter_mut().find(|e| same_signal(e, &alert)) {
             Some(event) => {
-                let ids = event.facts.entry("graph_alert_id".into()).or_default();
-                if !ids.is_empty() {
-                    ids.push_str(", ");
-                }
-                ids.push_str(alert.id);
+                let ids = match event.facts.get("graph_alert_id") {
+                    Some(earlier) if !earlier.is_empty() => format!("{earlier}, {}", alert.id),
+                    _ => alert.id.to_owned(),
+                };
+                event.facts.insert("graph_alert_id", ids);
                 event
                     .summary
                     .push_str(&format!(" (also Graph security alert {})", alert.id));
                 for key in ["confidence", "affected_resources"] {
-                    if let Some(v) = alert.facts.get(key) {
-                        event.facts.entry(key.into()).or_insert_with(|| v.clone());
+                    if let Some(v) = alert.facts.get(key)
+                        && !event.facts.contains_key(key)
+                    {
+                        event.facts.insert(key, v);
                     }
                 }
             }
