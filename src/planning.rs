@@ -101,9 +101,11 @@ pub fn load_receivables(config: &Config, snapshot: &Snapshot, now: Timestamp) ->
     let directory = CustomerDirectory::from_triples(customers.iter().map(|c| {
         let profile = c.company_profile.as_ref();
         (
-            c.id.clone(),
-            profile.and_then(|p| p.domain.clone()).unwrap_or_default(),
-            c.company_name().unwrap_or_default().to_owned(),
+            c.id.as_str(),
+            profile
+                .and_then(|p| p.domain.as_deref())
+                .unwrap_or_default(),
+            c.company_name().unwrap_or_default(),
         )
     }));
     ReceivablesInput::Loaded(match_customers(rows, &directory, &rule))

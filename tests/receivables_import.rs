@@ -60,7 +60,7 @@ fn european_config() -> Result<ReceivablesConfig, toml::de::Error> {
     ))
 }
 
-fn directory() -> CustomerDirectory {
+fn directory() -> CustomerDirectory<'static> {
     CustomerDirectory::from_triples([
         (
             "8A4F1E2C-1B2D-4C3E-9F00-123456789ABC",
@@ -535,7 +535,7 @@ fn match_by_domain_never_guesses() -> TestResult {
     assert_eq!(outcome.unmatched[0].receivable.invoice, "J-3");
 
     // Two customers with the same domain: reported as ambiguous, not picked.
-    dir.customers[2].primary_domain = "FABRIKAM.com".to_owned();
+    dir.customers[2].primary_domain = "FABRIKAM.com";
     let outcome = match_customers(rows, &dir, &MatchRule::Domain);
     let ambiguous: Vec<&UnmatchedReason> = outcome
         .unmatched

@@ -7,6 +7,7 @@
 //! more than one, is reported as unmatched with the reason, never guessed. Unmatched rows are not
 //! an import error.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -17,37 +18,34 @@ use super::config::{MatchBy, ReceivablesConfig};
 use super::csv::{LineIndex, decode};
 use super::error::{ImportError, Problem, Problems};
 
-/// One Partner Center customer, as the integrator builds it from the customer list.
+/// One Partner Center customer, as the integrator builds it from the customer list (borrowed
+/// from it: a directory of 50,000 customers copies no string, issue 18).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DirectoryCustomer {
-    pub tenant_id: String,
-    pub primary_domain: String,
-    pub company_name: String,
+pub struct DirectoryCustomer<'a> {
+    pub tenant_id: &'a str,
+    pub primary_domain: &'a str,
+    pub company_name: &'a str,
 }
 
 /// The Partner Center customers that receivables may be matched to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct CustomerDirectory {
-    pub customers: Vec<DirectoryCustomer>,
+pub struct CustomerDirectory<'a> {
+    pub customers: Vec<DirectoryCustomer<'a>>,
 }
 
-impl CustomerDirectory {
+impl<'a> CustomerDirectory<'a> {
     /// Builds a directory from `(tenant_id, primary_domain, company_name)` triples.
-    pub fn from_triples<I, A, B, C>(items: I) -> Self
-    where
-        I: IntoIterator<Item = (A, B, C)>,
-        A: Into<String>,
-        B: Into<String>,
-        C: Into<String>,
-    {
+    pub fn from_triples(items: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> Self {
         CustomerDirectory {
             customers: items
                 .into_iter()
-                .map(|(t, d, c)| DirectoryCustomer {
-                    tenant_id: t.into(),
-                    primary_domain: d.into(),
-                    company_name: c.into(),
-                })
+                .map(
+                    |(tenant_id, primary_domain, company_name)| DirectoryCustomer {
+                        tenant_id,
+                        primary_domain,
+                        company_name,
+                    },
+                )
                 .collect(),
         }
     }
@@ -264,25 +262,70 @@ pub struct MatchOutcome {
 
 /// Lower-case GUID without braces, or `None` when `s` is not a GUID.
 pub fn normalize_tenant(s: &str) -> Option<String> {
+    tenant_key(s).map(Cow::into_owned)
+}
+
+/// [`normalize_tenant`], borrowing `s` when it is already normal.
+fn tenant_key(s: &str) -> Option<Cow<'_, str>> {
     let t = s.trim();
     let t = t
         .strip_prefix('{')
         .and_then(|x| x.strip_suffix('}'))
         .unwrap_or(t);
-    let groups: Vec<&str> = t.split('-').collect();
-    let shape_ok = groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
-    shape_ok.then(|| t.to_ascii_lowercase())
+    let mut parts = t.split('-');
+    let shape_ok = [8, 4, 4, 4, 12].iter().all(|&n| {
+        parts
+            .next()
+            .is_some_and(|g| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    }) && parts.next().is_none();
+    shape_ok.then(|| lower(t))
 }
 
 /// Lower-case domain without a leading `www.` or trailing `.`.
 pub fn normalize_domain(s: &str) -> String {
-    let d = s.trim().to_ascii_lowercase();
-    let d = d.strip_suffix('.').unwrap_or(&d);
-    d.strip_prefix("www.").unwrap_or(d).to_owned()
+    domain_key(s).into_owned()
+}
+
+/// [`normalize_domain`], borrowing `s` when it is already normal.
+fn domain_key(s: &str) -> Cow<'_, str> {
+    let d = s.trim();
+    let d = d.strip_suffix('.').unwrap_or(d);
+    let d = match d.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("www.") => &d[4..],
+        _ => d,
+    };
+    lower(d)
+}
+
+/// `s` in ASCII lower case, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Directory entries sorted by a normalised key (stable: equal keys keep directory order), for
+/// binary search; no copy of a key that is already normal.
+struct SortedIndex<'a>(Vec<(Cow<'a, str>, &'a str)>);
+
+impl<'a> SortedIndex<'a> {
+    fn new(entries: impl Iterator<Item = (Cow<'a, str>, &'a str)>) -> Self {
+        let mut v: Vec<_> = entries.collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        SortedIndex(v)
+    }
+
+    /// The tenant ids under `key`, in directory order.
+    fn all(&self, key: &str) -> Vec<&'a str> {
+        let from = self.0.partition_point(|(k, _)| k.as_ref() < key);
+        self.0[from..]
+            .iter()
+            .take_while(|(k, _)| k.as_ref() == key)
+            .map(|(_, t)| *t)
+            .collect()
+    }
 }
 
 fn normalize_number(s: &str) -> String {
@@ -292,50 +335,51 @@ fn normalize_number(s: &str) -> String {
 /// Matches every receivable to at most one customer of `directory` using `rule`.
 pub fn match_customers(
     receivables: Vec<Receivable>,
-    directory: &CustomerDirectory,
+    directory: &CustomerDirectory<'_>,
     rule: &MatchRule,
 ) -> MatchOutcome {
-    let mut by_tenant: HashMap<String, &str> = HashMap::new();
-    let mut by_domain: HashMap<String, Vec<&str>> = HashMap::new();
-    for c in &directory.customers {
-        if let Some(t) = normalize_tenant(&c.tenant_id) {
-            by_tenant.insert(t, c.tenant_id.as_str());
-        }
-        let d = normalize_domain(&c.primary_domain);
-        if !d.is_empty() {
-            by_domain.entry(d).or_default().push(c.tenant_id.as_str());
-        }
-    }
+    // Only the index the rule reads is built.
+    let index = match rule {
+        MatchRule::TenantId | MatchRule::Mapping(_) => SortedIndex::new(
+            directory
+                .customers
+                .iter()
+                .filter_map(|c| Some((tenant_key(c.tenant_id)?, c.tenant_id))),
+        ),
+        MatchRule::Domain => SortedIndex::new(
+            directory
+                .customers
+                .iter()
+                .map(|c| (domain_key(c.primary_domain), c.tenant_id))
+                .filter(|(d, _)| !d.is_empty()),
+        ),
+    };
+    // A tenant id listed twice (after normalisation) is the same customer: the last one wins.
+    let tenant = |key: &str| index.all(key).last().copied();
     let mut out = MatchOutcome::default();
     for r in receivables {
-        let found: Result<&str, UnmatchedReason> =
-            match rule {
-                MatchRule::TenantId => match normalize_tenant(&r.customer_ref) {
-                    None => Err(UnmatchedReason::NotATenantId),
-                    Some(t) => by_tenant
-                        .get(&t)
-                        .copied()
-                        .ok_or(UnmatchedReason::NotInDirectory),
-                },
-                MatchRule::Domain => match by_domain
-                    .get(&normalize_domain(&r.customer_ref))
-                    .map(Vec::as_slice)
-                {
-                    None | Some([]) => Err(UnmatchedReason::NotInDirectory),
-                    Some([one]) => Ok(*one),
-                    Some(many) => Err(UnmatchedReason::Ambiguous {
+        let found: Result<&str, UnmatchedReason> = match rule {
+            MatchRule::TenantId => match tenant_key(&r.customer_ref) {
+                None => Err(UnmatchedReason::NotATenantId),
+                Some(t) => tenant(&t).ok_or(UnmatchedReason::NotInDirectory),
+            },
+            MatchRule::Domain => {
+                let many = index.all(&domain_key(&r.customer_ref));
+                match many.as_slice() {
+                    [] => Err(UnmatchedReason::NotInDirectory),
+                    [one] => Ok(*one),
+                    _ => Err(UnmatchedReason::Ambiguous {
                         tenant_ids: many.iter().map(|s| (*s).to_owned()).collect(),
                     }),
-                },
-                MatchRule::Mapping(m) => match m.get(&r.customer_ref) {
-                    None => Err(UnmatchedReason::NotInMapping),
-                    Some(t) => by_tenant.get(t).copied().ok_or_else(|| {
-                        UnmatchedReason::MappedTenantUnknown {
-                            tenant_id: t.to_owned(),
-                        }
-                    }),
-                },
-            };
+                }
+            }
+            MatchRule::Mapping(m) => match m.get(&r.customer_ref) {
+                None => Err(UnmatchedReason::NotInMapping),
+                Some(t) => tenant(t).ok_or_else(|| UnmatchedReason::MappedTenantUnknown {
+                    tenant_id: t.to_owned(),
+                }),
+            },
+        };
         match found {
             Ok(tenant) => out.matched.entry(tenant.to_owned()).or_default().push(r),
             Err(reason) => out.unmatched.push(Unmatched {
@@ -361,6 +405,20 @@ mod tests {
         assert_eq!(normalize_tenant("8a4f1e2c1b2d4c3e9f00123456789abc"), None);
         assert_eq!(normalize_domain(" WWW.Contoso.com. "), "contoso.com");
         assert_eq!(normalize_domain("wwwcontoso.com"), "wwwcontoso.com");
+        assert_eq!(normalize_domain("www."), "www");
+        assert_eq!(
+            normalize_tenant("8a4f1e2c-1b2d-4c3e-9f00-123456789abc-00"),
+            None
+        );
+        assert_eq!(normalize_tenant("8a4f1e2c-1b2d-4c3e-9f00"), None);
+        // Keys already normal are borrowed: the index copies nothing for them.
+        let id = "8a4f1e2c-1b2d-4c3e-9f00-123456789abc";
+        assert!(matches!(tenant_key(id), Some(Cow::Borrowed(k)) if k == id));
+        assert!(matches!(
+            domain_key("contoso.com"),
+            Cow::Borrowed("contoso.com")
+        ));
+        assert!(matches!(domain_key("Contoso.com"), Cow::Owned(_)));
     }
 
     #[test]
