@@ -32,7 +32,7 @@ use crate::config::Mode;
 use crate::ledger::{ActionRow, ActionStatus, LedgerView};
 use crate::notices::templates::{
     ActionLine, AgingRow, BlockedLine, DebtorGroup, DebtorLine, DecisionItem, DigestContext,
-    FindingLine, HealthLine, HealthStatus, Money, RiskLine, one_line,
+    DigestMore, FindingLine, HealthLine, HealthStatus, Money, RiskLine, one_line,
 };
 use crate::plan::{ActionKind, Finding, Plan, PlannedAction, SuspendReason};
 use crate::policy::ReceivablesInput;
@@ -47,6 +47,11 @@ pub const MAX_RISKIEST: usize = 10;
 pub const MAX_DEBTORS: usize = 10;
 /// How many example customers a grouped health line names.
 pub const MAX_EXAMPLES: usize = 3;
+/// How many lines each open-ended list of the digest shows (decisions, uncertain or failed
+/// actions, blocked dunning, fraud and budget findings, actions): the rest are counted, and the
+/// digest names the command that lists them all, so it stays readable (and within the template
+/// output bound) at any tenant size.
+pub const MAX_LISTED: usize = 50;
 
 /// Everything the digest is built from.
 pub struct DigestInput<'a> {
@@ -76,8 +81,11 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
     }
     let uncertain_or_failed = uncertain_or_failed(input, &names, &mut health);
     let dunning_blocked = dunning_blocked(input, &names, &mut health);
-    let fraud_findings = findings(input.plan, &names, &["fraud.", "activity.", "anomaly."]);
-    let budget_findings = findings(input.plan, &names, &["budget."]);
+    let mut more = DigestMore::default();
+    let (fraud_findings, fraud_more) =
+        findings(input.plan, &names, &["fraud.", "activity.", "anomaly."]);
+    let (budget_findings, budget_more) = findings(input.plan, &names, &["budget."]);
+    (more.fraud_findings, more.budget_findings) = (fraud_more, budget_more);
     let (aging, top_debtors) = receivables(input, &names, &mut health);
     let mut recent_actions = recent_ledger_actions(input, &names, &mut health);
     if dry_run {
@@ -129,14 +137,14 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         date: input.now.to_zoned(input.tz.clone()).date(),
         mode: input.run.mode.to_string(),
         run_health: run_health(input),
-        needs_decision,
-        uncertain_or_failed,
-        dunning_blocked,
+        needs_decision: bounded(needs_decision, &mut more.needs_decision),
+        uncertain_or_failed: bounded(uncertain_or_failed, &mut more.uncertain_or_failed),
+        dunning_blocked: bounded(dunning_blocked, &mut more.dunning_blocked),
         fraud_findings,
         budget_findings,
         aging,
         top_debtors,
-        recent_actions,
+        recent_actions: bounded(recent_actions, &mut more.recent_actions),
         riskiest,
         health: all_health,
         missing: missing_data(input.snapshot, input.receivables),
@@ -144,6 +152,7 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
             names.name(c)
         }),
         reconciliation: input.plan.recon.as_ref().map(|r| r.text()),
+        more,
     }
 }
 
@@ -185,31 +194,23 @@ pub fn missing_data(snapshot: &Snapshot, receivables: &ReceivablesInput) -> Vec<
     missing
 }
 
-/// Company names by tenant id, from the snapshot's customer list.
-struct Names {
-    by_id: BTreeMap<String, String>,
+/// Company names by tenant id, read from the snapshot's customer list (through its index: no
+/// copy of 50,000 names, issue 18).
+struct Names<'a> {
+    snapshot: &'a Snapshot,
 }
 
-impl Names {
-    fn new(snapshot: &Snapshot) -> Names {
-        let by_id = snapshot
-            .customers
-            .data()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                let name = one_line(c.company_name()?);
-                (!name.is_empty()).then(|| (c.id.to_ascii_lowercase(), name))
-            })
-            .collect();
-        Names { by_id }
+impl<'a> Names<'a> {
+    fn new(snapshot: &'a Snapshot) -> Names<'a> {
+        Names { snapshot }
     }
 
     /// The company name of a tenant id, or the id itself when the name is unknown.
     fn name(&self, id: &str) -> String {
-        self.by_id
-            .get(&id.to_ascii_lowercase())
-            .cloned()
+        self.snapshot
+            .company_name(id)
+            .map(one_line)
+            .filter(|n| !n.is_empty())
             .unwrap_or_else(|| one_line(id))
     }
 
@@ -352,7 +353,7 @@ fn describe_row(row: &ActionRow, snapshot: &Snapshot) -> String {
 
 fn ledger_decisions(
     input: &DigestInput<'_>,
-    names: &Names,
+    names: &Names<'_>,
     health: &mut Vec<HealthLine>,
 ) -> Vec<DecisionItem> {
     match input
@@ -396,7 +397,7 @@ fn sentence(s: &str) -> String {
     }
 }
 
-fn dry_run_decisions(plan: &Plan, snapshot: &Snapshot, names: &Names) -> Vec<DecisionItem> {
+fn dry_run_decisions(plan: &Plan, snapshot: &Snapshot, names: &Names<'_>) -> Vec<DecisionItem> {
     plan.actions
         .iter()
         .filter(|a| a.kind.is_destructive())
@@ -419,7 +420,7 @@ fn dry_run_decisions(plan: &Plan, snapshot: &Snapshot, names: &Names) -> Vec<Dec
 /// what `status` lists too), since when, and the command that settles it.
 fn dunning_blocked(
     input: &DigestInput<'_>,
-    names: &Names,
+    names: &Names<'_>,
     health: &mut Vec<HealthLine>,
 ) -> Vec<BlockedLine> {
     let blocked = match crate::ledger::dunning_blocked(input.ledger, &|_| None) {
@@ -449,7 +450,7 @@ fn dunning_blocked(
 
 fn uncertain_or_failed(
     input: &DigestInput<'_>,
-    names: &Names,
+    names: &Names<'_>,
     health: &mut Vec<HealthLine>,
 ) -> Vec<ActionLine> {
     match input
@@ -495,7 +496,7 @@ fn uncertain_or_failed(
 }
 
 /// Plan findings whose rule starts with one of `prefixes`, most severe first.
-fn findings(plan: &Plan, names: &Names, prefixes: &[&str]) -> Vec<FindingLine> {
+fn findings(plan: &Plan, names: &Names<'_>, prefixes: &[&str]) -> (Vec<FindingLine>, usize) {
     let mut selected: Vec<&Finding> = plan
         .findings
         .iter()
@@ -506,19 +507,29 @@ fn findings(plan: &Plan, names: &Names, prefixes: &[&str]) -> Vec<FindingLine> {
             .cmp(&a.severity)
             .then_with(|| a.fingerprint.cmp(&b.fingerprint))
     });
-    selected
+    let more = selected.len().saturating_sub(MAX_LISTED);
+    let lines = selected
         .into_iter()
+        .take(MAX_LISTED)
         .map(|f| FindingLine {
             severity: f.severity,
             customer: f.customer.as_deref().map(|c| names.name(c)),
             summary: f.summary.clone(),
         })
-        .collect()
+        .collect();
+    (lines, more)
+}
+
+/// The first [`MAX_LISTED`] items; how many were left out goes to `more`.
+fn bounded<T>(mut items: Vec<T>, more: &mut usize) -> Vec<T> {
+    *more = items.len().saturating_sub(MAX_LISTED);
+    items.truncate(MAX_LISTED);
+    items
 }
 
 fn receivables(
     input: &DigestInput<'_>,
-    names: &Names,
+    names: &Names<'_>,
     health: &mut Vec<HealthLine>,
 ) -> (Vec<AgingRow>, Vec<DebtorGroup>) {
     let outcome = match input.receivables {
@@ -602,7 +613,7 @@ fn receivables(
 /// compared), at most [`MAX_DEBTORS`] per currency, currencies in alphabetical order.
 fn top_debtors(
     overdue: BTreeMap<(String, String), (Decimal, i64)>,
-    names: &Names,
+    names: &Names<'_>,
 ) -> Vec<DebtorGroup> {
     let mut by_currency: BTreeMap<String, Vec<DebtorLine>> = BTreeMap::new();
     for ((customer, currency), (amount, oldest)) in overdue {
@@ -637,7 +648,7 @@ fn plural(n: usize) -> &'static str {
 
 fn recent_ledger_actions(
     input: &DigestInput<'_>,
-    names: &Names,
+    names: &Names<'_>,
     health: &mut Vec<HealthLine>,
 ) -> Vec<ActionLine> {
     let since = input.now - SignedDuration::from_hours(24);
@@ -679,7 +690,7 @@ fn recent_ledger_actions(
 }
 
 /// Dry-run: the plan's actions and cancellations as "would" lines.
-fn would_lines(plan: &Plan, snapshot: &Snapshot, names: &Names) -> Vec<ActionLine> {
+fn would_lines(plan: &Plan, snapshot: &Snapshot, names: &Names<'_>) -> Vec<ActionLine> {
     let mut lines: Vec<ActionLine> = plan
         .actions
         .iter()
@@ -1992,6 +2003,71 @@ mod tests {
         );
         assert!(cny_at < krw_at, "{text}");
         assert!(text.contains("1. cny-01"), "{text}");
+    }
+
+    #[test]
+    fn a_digest_at_scale_lists_a_bounded_number_and_counts_the_rest() {
+        // 13,000 findings and 600 would-be actions (a first run at 50,000 customers): the digest
+        // must still render, within the template output bound, and say how many it left out.
+        let mut plan = Plan::default();
+        for i in 0..9_000 {
+            let f = finding(
+                "budget.missing",
+                Severity::Warning,
+                &format!("c{i:05}"),
+                "no budget",
+            );
+            plan.findings.push(f);
+        }
+        for i in 0..4_000 {
+            let f = finding(
+                "activity.admin_grant",
+                Severity::Warning,
+                &format!("c{i:05}"),
+                "grant",
+            );
+            plan.findings.push(f);
+        }
+        for i in 0..600 {
+            plan.actions.push(PlannedAction {
+                key: format!("notice:c{i:05}"),
+                kind: notice_kind("reminder-1"),
+                customer: Some(format!("c{i:05}")),
+                requires_approval: false,
+                reason: "overdue".into(),
+                findings: Vec::new(),
+                after: Vec::new(),
+            });
+        }
+        let ctx = build_with(
+            &plan,
+            &full_snapshot(),
+            &matched(vec![]),
+            &testkit::ledger(),
+            &run(Mode::DryRun),
+            true,
+        );
+        assert_eq!(ctx.budget_findings.len(), MAX_LISTED);
+        assert_eq!(ctx.more.budget_findings, 9_000 - MAX_LISTED);
+        assert_eq!(ctx.fraud_findings.len(), MAX_LISTED);
+        assert_eq!(ctx.more.fraud_findings, 4_000 - MAX_LISTED);
+        assert_eq!(ctx.recent_actions.len(), MAX_LISTED);
+        assert_eq!(ctx.more.recent_actions, 600 - MAX_LISTED);
+        let rendered = Renderer::new(None)
+            .and_then(|r| r.render_digest(&ctx))
+            .expect("a digest at scale renders within the output bound");
+        for text in [&rendered.text, &rendered.html] {
+            assert!(text.contains("9000"), "the section counts every finding");
+            assert!(text.contains("and 8950 more"), "{text}");
+            assert!(text.contains("and 3950 more"), "{text}");
+            assert!(text.contains("and 550 more"), "{text}");
+        }
+        assert!(
+            rendered.text.contains("BUDGETS (9000)"),
+            "{}",
+            rendered.text
+        );
+        assert!(rendered.text.contains("`cspguard history` lists every one"));
     }
 
     #[test]

@@ -857,6 +857,20 @@ pub struct DigestContext {
     /// The billing reconciliation (only when `[reconciliation]` is enabled): totals per
     /// currency, not-invoiced and under-invoiced customers, late payers' exposure, coverage.
     pub reconciliation: Option<crate::recon::model::ReconText>,
+    /// How many items each bounded list leaves out (the digest says "and N more" and names the
+    /// command that lists them all).
+    pub more: DigestMore,
+}
+
+/// Items left out of the digest's bounded lists, per list (0 = the list is complete).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DigestMore {
+    pub needs_decision: usize,
+    pub uncertain_or_failed: usize,
+    pub dunning_blocked: usize,
+    pub fraud_findings: usize,
+    pub budget_findings: usize,
+    pub recent_actions: usize,
 }
 
 /// A finding held back from the ops emails, as the digest lists it.
@@ -1719,6 +1733,7 @@ pub mod samples {
                 baseline: Some("47 activity.admin_grant, 17 activity.young_order before the first run on 2026-11-20".into()),
             },
             reconciliation: None,
+            more: DigestMore::default(),
         }
     }
 
@@ -1745,6 +1760,7 @@ pub mod samples {
             riskiest: Vec::new(),
             alerting: AlertSection::default(),
             reconciliation: None,
+            more: DigestMore::default(),
             health: vec![
                 ok("Receivables import: 3,479 rows from billing-export-2026-11-21.csv."),
                 ok("Audit records, usage and fraud events: read."),
