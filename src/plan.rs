@@ -404,15 +404,15 @@ pub fn rule_family(rule: &str) -> &str {
 struct Positions<S = RandomState> {
     hasher: S,
     /// The position of the first item with each hash.
-    first: HashMap<u64, u32>,
+    first: HashMap<u64, usize>,
     /// Positions of items whose hash equals an earlier, different item's (practically never).
-    collided: Vec<u32>,
+    collided: Vec<usize>,
 }
 
 impl<S: BuildHasher> Positions<S> {
     /// Whether an item with identity `id` is among `items`.
     fn contains<T>(&self, items: &[T], id: &str, ident: impl Fn(&T) -> &str) -> bool {
-        let same = |i: &u32| ident(&items[*i as usize]) == id;
+        let same = |i: &usize| items.get(*i).is_some_and(|item| ident(item) == id);
         self.first
             .get(&self.hasher.hash_one(id))
             .is_some_and(|first| same(first) || self.collided.iter().any(same))
@@ -421,13 +421,13 @@ impl<S: BuildHasher> Positions<S> {
     /// Whether an item with identity `id` is already among `items` (whose identities `ident`
     /// reads); if not, records that it will be pushed at `items.len()`.
     fn insert<T>(&mut self, items: &[T], id: &str, ident: impl Fn(&T) -> &str) -> bool {
-        let at = u32::try_from(items.len()).expect("fewer than 4 billion plan items");
+        let at = items.len();
         let hash = self.hasher.hash_one(id);
         let Some(&first) = self.first.get(&hash) else {
             self.first.insert(hash, at);
             return true;
         };
-        let same = |i: &u32| ident(&items[*i as usize]) == id;
+        let same = |i: &usize| items.get(*i).is_some_and(|item| ident(item) == id);
         if same(&first) || self.collided.iter().any(same) {
             return false;
         }
