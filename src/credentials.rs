@@ -109,14 +109,25 @@ impl AppUserState {
         }
         let state = &cfg.state.path;
         let lock_path = RunLock::lock_path(state);
-        let missing = [state, &lock_path].into_iter().find(|p| !p.exists());
-        if let Some(missing) = missing {
+        if !state.exists() {
             return Ok(none(Some(format!(
                 "App+User credentials are configured but not used: {} does not exist yet, and a \
                  refresh rotates the refresh token, which must be kept there. Usage and fraud \
                  events are not checked; the first `cspguard run` (or `cspguard run --dry-run`) \
                  creates the state database",
-                missing.display()
+                state.display()
+            ))));
+        }
+        if !lock_path.exists() {
+            // A state database restored or copied without its lock file: this read-only
+            // command creates no file, so it cannot take the run lock the refresh needs.
+            return Ok(none(Some(format!(
+                "App+User credentials are configured but not used: the run lock {} does not \
+                 exist (the state database was copied or restored without it), and a refresh \
+                 rotates the refresh token, which must be stored under that lock. Usage and \
+                 fraud events are not checked; the next `cspguard run` (or `cspguard run \
+                 --dry-run`) creates the lock file",
+                lock_path.display()
             ))));
         }
         let lock = RunLock::acquire_existing(state)?;
@@ -208,6 +219,51 @@ mod tests {
         store.save(&SecretString::from("rotated-1")).unwrap();
         assert_eq!(store.load().unwrap().unwrap().expose_secret(), "rotated-1");
         assert!(!format!("{store:?}").contains("seed-token"));
+    }
+
+    /// A config with App+User whose state database is `state`.
+    fn app_user_config(state: &std::path::Path) -> Config {
+        let text = format!(
+            "[partner_center]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\
+             [partner_center.app_user]\nrefresh_token = \"r\"\n[state]\npath = {state:?}\n"
+        );
+        Config::parse(&text, std::path::Path::new("/etc/cspguard/cspguard.toml")).unwrap()
+    }
+
+    #[test]
+    fn app_user_is_used_only_with_the_state_database_and_its_lock_and_says_which_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.sqlite");
+        let cfg = app_user_config(&state);
+        let why = |s: &AppUserState| s.not_used().unwrap_or_default().to_owned();
+
+        let no_db = AppUserState::open(&cfg).unwrap();
+        assert!(no_db.refresh_store().is_none());
+        assert!(
+            why(&no_db).contains("does not exist yet"),
+            "{}",
+            why(&no_db)
+        );
+
+        // Restored from a backup without its lock file: the lock is named, not "first run".
+        drop(Ledger::open(&state).unwrap());
+        let no_lock = AppUserState::open(&cfg).unwrap();
+        assert!(no_lock.refresh_store().is_none());
+        assert!(why(&no_lock).contains("run lock"), "{}", why(&no_lock));
+        assert!(
+            !why(&no_lock).contains("does not exist yet"),
+            "{}",
+            why(&no_lock)
+        );
+        assert!(
+            !RunLock::lock_path(&state).exists(),
+            "a read-only command creates no file"
+        );
+
+        std::fs::File::create(RunLock::lock_path(&state)).unwrap();
+        let used = AppUserState::open(&cfg).unwrap();
+        assert!(used.refresh_store().is_some());
+        assert_eq!(used.not_used(), None);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use cspguard::bench::{
     self, Machine, Measurement, Report, Settings, SizeReport, TenantFacts, WorkerResult,
 };
 use cspguard::exit::Exit;
-use cspguard::ledger::Ledger;
+use cspguard::ledger::{Ledger, RunLock};
 use cspguard::pc::ratelimit::DEFAULT_PER_MINUTE;
 
 use super::OrExit as _;
@@ -302,6 +302,9 @@ impl Env {
                     })?;
                 }
             }
+            // With its run lock file, as a deployment has it: `plan` creates no file, and
+            // without the lock it cannot refresh the App+User token (no usage read).
+            std::fs::File::create(RunLock::lock_path(&mdir.join("state.sqlite")))?;
             // This measurement's simulator is a fresh one: it knows only its initial App+User
             // refresh token, not the one the cold run rotated to.
             Ledger::open(&mdir.join("state.sqlite"))?.save_refresh_token(
@@ -419,10 +422,12 @@ impl Env {
                 std::fs::write(&config, text)?;
             }
             let (code, rss_kib) = self.measure_command(&mdir, &config, &["plan"])?;
-            // Anything but 0 means part of the plan is missing (3, degraded) or there is none.
-            if code != 0 {
+            // Anything but 0 means part of the plan is missing (3, degraded) or there is none;
+            // a plan without App+User would plan less than the run it is compared with.
+            let stderr = std::fs::read_to_string(mdir.join("stderr.log")).unwrap_or_default();
+            if code != 0 || stderr.contains("configured but not used") {
                 bail!(
-                    "`cspguard plan` exited with {code} (see {})",
+                    "`cspguard plan` exited with {code} or planned without App+User (see {})",
                     mdir.join("stderr.log").display()
                 );
             }
