@@ -101,7 +101,17 @@ async fn sigterm_mid_send_finishes_the_message_in_flight_and_claims_nothing_more
 
     let run = ledger.recent_runs(1).expect("runs").remove(0);
     assert_eq!(run.outcome.as_deref(), Some("degraded"), "{run:?}");
-    assert!(run.finished_at.is_some(), "{run:?}");
+    // The run ends on the run's clock (the injected `now` plus the real time it took), not on
+    // the machine's: a run never ends days after it began.
+    let took = run
+        .finished_at
+        .map(|f| f.duration_since(run.started_at))
+        .expect("finished");
+    assert!(
+        took >= jiff::SignedDuration::ZERO && took < jiff::SignedDuration::from_mins(10),
+        "{run:?}"
+    );
+    assert_eq!(run.started_at, now, "{run:?}");
     assert!(
         run.errors.iter().any(|e| e.contains("stopped by SIGTERM")),
         "{run:?}"

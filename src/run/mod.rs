@@ -214,13 +214,14 @@ pub async fn cycle(session: &Session<'_>, options: RunOptions) -> Result<RunSumm
         .begin_run(&options.mode.to_string(), options.now)?;
     tracing::debug!(run_id, mode = %options.mode, "run started");
     let body = cycle_body(session, options, run_id, (recovered, expired));
-    closed(session, run_id, body).await
+    closed(session, (run_id, options.now), body).await
 }
 
-/// Run `body` under the deadline; record the run as failed (with why) when it errs or times out.
+/// Run `body` (the run `run_id`, begun at `begun` on the run's clock) under the deadline; record
+/// the run as failed (with why) when it errs or times out.
 async fn closed(
     session: &Session<'_>,
-    run_id: i64,
+    (run_id, begun): (i64, Timestamp),
     body: impl std::future::Future<Output = Result<RunSummary, RunError>>,
 ) -> Result<RunSummary, RunError> {
     let secs = session.config.run.deadline_secs;
@@ -234,7 +235,7 @@ async fn closed(
         if let Err(le) =
             session
                 .ledger
-                .finish_run(run_id, "failed", &counts, &[why], Timestamp::now())
+                .finish_run(run_id, "failed", &counts, &[why], run_clock(begun))
         {
             tracing::error!(run_id, error = %le, "cannot record the failed run");
         }
@@ -282,15 +283,24 @@ async fn cycle_body(
     Ok(summary)
 }
 
-/// Close the run's ledger row from its summary (outcome, counts, errors).
+/// Close the run's ledger row from its summary (outcome, counts, errors, and its end on the
+/// run's clock).
 fn record_finished(ledger: &Ledger, run_id: i64, summary: &RunSummary) -> Result<(), LedgerError> {
     ledger.finish_run(
         run_id,
         summary.outcome.as_str(),
         &summary.counts_json(),
         &summary.errors,
-        Timestamp::now(),
+        summary.finished_at,
     )
+}
+
+/// Now on the run's clock: its start (`options.now`, injected by `CSPGUARD_TEST_NOW` and by the
+/// demo's simulated days) plus the real time since it began, so a run never ends before it
+/// started or days after it.
+fn run_clock(begun: Timestamp) -> Timestamp {
+    let elapsed = jiff::SignedDuration::try_from(crate::observe::elapsed()).unwrap_or_default();
+    begun.checked_add(elapsed).unwrap_or(begun)
 }
 
 /// `run --only-approved`: execute approved actions now, without collecting or planning.
@@ -305,7 +315,7 @@ pub async fn only_approved(
     let (recovered, expired) = session.recover(now)?;
     let run_id = ledger.begin_run(&format!("{} (only approved)", options.mode), now)?;
     let body = only_approved_body(session, options, run_id, (recovered, expired));
-    closed(session, run_id, body).await
+    closed(session, (run_id, options.now), body).await
 }
 
 /// `--only-approved` after `begin_run`.
