@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Composed, ExecuteError, ExecutionReport, Executor, company_name};
+use crate::config::Config;
 use crate::ledger::{ActionError, ActionRow, LedgerView, NewAction};
 use crate::notices::mail::OutgoingEmail;
 use crate::notices::templates::{
-    Fact, GROUP_DETAILED, GroupEntryLine, OPS_LOCALE, OpsAlertGroupContext, one_line,
+    Fact, GROUP_DETAILED, GROUP_LISTED, GroupEntryLine, OPS_LOCALE, OpsAlertGroupContext, one_line,
 };
 use crate::plan::{
     AlertGroupEmail, EntryStatus, Finding, HeldReason, Plan, PlannedAction, rule_family,
@@ -21,6 +22,7 @@ use crate::policy::alerts::{
     self, BASELINE_SUMMARY_WATERMARK, BASELINE_WATERMARK, DecideInput, decide,
 };
 use crate::snapshot::Snapshot;
+use jiff::Timestamp;
 
 impl Executor<'_> {
     /// On the first run, record its instant (activity before it is baseline) and one line
@@ -188,47 +190,7 @@ impl Executor<'_> {
                 "mail.ops_to is empty: nobody to alert",
             ));
         }
-        let count = |s: &[EntryStatus]| g.entries.iter().filter(|e| s.contains(&e.status)).count();
-        let entries = g
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| GroupEntryLine {
-                status: format!("{:?}", e.status).to_ascii_lowercase(),
-                severity: e.severity,
-                rule: e.rule.to_string(),
-                fingerprint: e.fingerprint.clone(),
-                summary: one_line(&e.summary),
-                customer: match e.customer.as_deref() {
-                    Some(c) => format!("{} ({c})", one_line(&company_name(snapshot, c))),
-                    None => "partner-wide".to_owned(),
-                },
-                facts: if i < GROUP_DETAILED {
-                    e.facts
-                        .iter()
-                        .map(|(k, v)| Fact {
-                            name: k.to_owned(),
-                            value: one_line(v),
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect();
-        let ctx = OpsAlertGroupContext {
-            locale: OPS_LOCALE.to_owned(),
-            partner_name: one_line(&self.config.partner.name),
-            group: one_line(&g.label),
-            severity: g.severity,
-            send: format!("{:?}", g.send).to_ascii_lowercase(),
-            new_count: count(&[EntryStatus::New, EntryStatus::Changed]),
-            firing_count: count(&[EntryStatus::Firing]),
-            resolved_count: count(&[EntryStatus::Resolved]),
-            entries,
-            detected_at: self.now.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-            repeat_hours: self.config.alerts.repeat_hours,
-        };
+        let ctx = group_context(g, snapshot, self.config, self.now);
         let rendered = self
             .renderer
             .render_ops_alert_group(&ctx)
@@ -246,5 +208,119 @@ impl Executor<'_> {
             template: "ops-alert-group".to_owned(),
             locale: OPS_LOCALE.to_owned(),
         })
+    }
+}
+
+/// The template context of one alert group's email: at most [`GROUP_LISTED`] entries (the
+/// group's order: new and changed first, then by severity), the first [`GROUP_DETAILED`] with
+/// their facts; the counts cover every entry. Pure.
+fn group_context(
+    g: &AlertGroupEmail,
+    snapshot: &Snapshot,
+    config: &Config,
+    now: Timestamp,
+) -> OpsAlertGroupContext {
+    let count = |s: &[EntryStatus]| g.entries.iter().filter(|e| s.contains(&e.status)).count();
+    let entries = g
+        .entries
+        .iter()
+        .take(GROUP_LISTED)
+        .enumerate()
+        .map(|(i, e)| GroupEntryLine {
+            status: format!("{:?}", e.status).to_ascii_lowercase(),
+            severity: e.severity,
+            rule: e.rule.to_string(),
+            fingerprint: e.fingerprint.clone(),
+            summary: one_line(&e.summary),
+            customer: match e.customer.as_deref() {
+                Some(c) => format!("{} ({c})", one_line(&company_name(snapshot, c))),
+                None => "partner-wide".to_owned(),
+            },
+            facts: if i < GROUP_DETAILED {
+                e.facts
+                    .iter()
+                    .map(|(k, v)| Fact {
+                        name: k.to_owned(),
+                        value: one_line(v),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    OpsAlertGroupContext {
+        locale: OPS_LOCALE.to_owned(),
+        partner_name: one_line(&config.partner.name),
+        group: one_line(&g.label),
+        severity: g.severity,
+        send: format!("{:?}", g.send).to_ascii_lowercase(),
+        new_count: count(&[EntryStatus::New, EntryStatus::Changed]),
+        firing_count: count(&[EntryStatus::Firing]),
+        resolved_count: count(&[EntryStatus::Resolved]),
+        entries,
+        more: g.entries.len().saturating_sub(GROUP_LISTED),
+        detected_at: now.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        repeat_hours: config.alerts.repeat_hours,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::Facts;
+    use crate::notices::templates::Renderer;
+    use crate::plan::{AlertEntry, GroupSend, Severity};
+    use crate::policy::testkit;
+
+    #[test]
+    fn a_group_of_thousands_lists_a_bounded_number_renders_and_counts_every_finding() {
+        // A first run at 50,000 customers put ~2,500 budget findings in one group: the email
+        // could not render within the template output bound and was retried on every run.
+        let now = testkit::ts("2026-11-21T06:00:00Z");
+        let entry = |i: usize| AlertEntry {
+            fingerprint: format!("budget.threshold:c{i:05}:2026-11:100"),
+            rule: "budget.threshold".into(),
+            severity: Severity::Critical,
+            customer: Some(format!("c{i:05}")),
+            summary: format!("Customer {i} has used 101% of its USD 1,100 Azure budget this month"),
+            status: if i < 2_000 {
+                EntryStatus::New
+            } else {
+                EntryStatus::Firing
+            },
+            facts: Facts::from([("budget", "1100"), ("currency", "USD")]),
+        };
+        let g = AlertGroupEmail {
+            label: "family=budget, severity=critical".into(),
+            groups: vec!["budget/critical".into()],
+            severity: Severity::Critical,
+            send: GroupSend::First,
+            entries: (0..2_500).map(entry).collect(),
+        };
+        let config = Config::parse(
+            "[partner_center]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+            std::path::Path::new("/etc/cspguard/cspguard.toml"),
+        )
+        .expect("config");
+        let ctx = group_context(&g, &testkit::snapshot(now), &config, now);
+        assert_eq!(ctx.entries.len(), GROUP_LISTED);
+        assert_eq!(ctx.more, 2_500 - GROUP_LISTED);
+        assert_eq!((ctx.new_count, ctx.firing_count), (2_000, 500));
+        let rendered = Renderer::new(None)
+            .and_then(|r| r.render_ops_alert_group(&ctx))
+            .expect("a group of 2,500 renders within the output bound");
+        assert!(
+            rendered.subject.contains("2500 findings"),
+            "{}",
+            rendered.subject
+        );
+        assert!(
+            rendered.text.contains("and 2300 more finding(s)"),
+            "{}",
+            rendered.text
+        );
+        assert!(rendered.html.contains("And 2300 more finding(s)"));
+        assert!(rendered.text.contains("c00199") && !rendered.text.contains("c00200"));
     }
 }

@@ -575,9 +575,14 @@ pub struct Fact {
     pub value: String,
 }
 
-/// How many findings of a group email are shown with their facts; the rest are one line each
-/// (fingerprint and summary), so a group of thousands stays a readable email and none is dropped.
+/// How many findings of a group email are shown with their facts; the rest without them.
 pub const GROUP_DETAILED: usize = 50;
+
+/// How many findings a group email lists at most (new and changed first, then by severity); the
+/// rest are counted, with the command that lists every one. A first run at 50,000 customers puts
+/// ~2,500 findings in one group, which could not render within the template output bound.
+/// The ledger's action keeps every entry.
+pub const GROUP_LISTED: usize = 200;
 
 /// One finding in the `ops-alert-group` template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -607,7 +612,10 @@ pub struct OpsAlertGroupContext {
     pub new_count: usize,
     pub firing_count: usize,
     pub resolved_count: usize,
+    /// At most [`GROUP_LISTED`].
     pub entries: Vec<GroupEntryLine>,
+    /// Findings of the group beyond `entries` (counted, not listed).
+    pub more: usize,
     /// When the email was composed, e.g. `2026-11-21 06:02 UTC`.
     pub detected_at: String,
     /// The repeat interval in hours, for the footer.
@@ -1594,6 +1602,7 @@ pub mod samples {
                 line("new", &f.fingerprint),
                 line("firing", "fraud.azure_event:8f2c6a1e:77aa01"),
             ],
+            more: 0,
             detected_at: "2026-11-21 06:02 UTC".into(),
             repeat_hours: 24,
         }
