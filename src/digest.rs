@@ -151,7 +151,7 @@ pub fn build(input: &DigestInput<'_>) -> DigestContext {
         alerting: crate::alert_digest::section(input.plan, input.ledger, input.now, &|c| {
             names.name(c)
         }),
-        reconciliation: input.plan.recon.as_ref().map(|r| r.text()),
+        reconciliation: input.plan.recon.as_ref().map(|r| bounded_recon(r.text())),
         more,
     }
 }
@@ -518,6 +518,25 @@ fn findings(plan: &Plan, names: &Names<'_>, prefixes: &[&str]) -> (Vec<FindingLi
         })
         .collect();
     (lines, more)
+}
+
+/// The reconciliation's customer lists, each cut to [`MAX_LISTED`] lines with a last line that
+/// counts the rest (`cspguard reconcile` prints them all).
+fn bounded_recon(mut text: crate::recon::model::ReconText) -> crate::recon::model::ReconText {
+    for lines in [
+        &mut text.not_invoiced,
+        &mut text.under_invoiced,
+        &mut text.exposure,
+    ] {
+        let mut more = 0;
+        *lines = bounded(std::mem::take(lines), &mut more);
+        if more > 0 {
+            lines.push(format!(
+                "... and {more} more (`cspguard reconcile` lists every one)"
+            ));
+        }
+    }
+    text
 }
 
 /// The first [`MAX_LISTED`] items; how many were left out goes to `more`.
@@ -2055,6 +2074,17 @@ mod tests {
             rendered.text
         );
         assert!(rendered.text.contains("`cspguard history` lists every one"));
+
+        let recon = crate::recon::model::ReconText {
+            not_invoiced: (0..700).map(|i| format!("customer {i}")).collect(),
+            ..Default::default()
+        };
+        let recon = bounded_recon(recon);
+        assert_eq!(recon.not_invoiced.len(), MAX_LISTED + 1);
+        assert_eq!(
+            recon.not_invoiced[MAX_LISTED],
+            "... and 650 more (`cspguard reconcile` lists every one)"
+        );
     }
 
     #[test]
