@@ -128,7 +128,7 @@ fn load(
     ledger
         .each_cached_customer(|id, json| match serde_json::from_str::<Customer>(json) {
             Ok(mut c) => {
-                // A cache written before compaction still holds the dropped fields.
+                // A cache written before a compaction rule still holds what it drops.
                 crate::compact::customer_page(std::slice::from_mut(&mut c));
                 customers.push(c);
             }
@@ -146,7 +146,11 @@ fn load(
     ledger
         .each_cached_audit(&day_start(audit_since).to_string(), |key, json| {
             match serde_json::from_str::<AuditRecord>(json) {
-                Ok(r) => audit.push((key.to_owned(), r)),
+                Ok(mut r) => {
+                    // A cache written before a compaction rule still holds what it drops.
+                    crate::compact::audit_page(std::slice::from_mut(&mut r));
+                    audit.push((key.to_owned(), r));
+                }
                 Err(e) => tracing::warn!("ignoring a cached activity record {key}: {e}"),
             }
         })
