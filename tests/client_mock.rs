@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{Mock, SECRET, customer_json, ok};
+use common::{Mock, SECRET, customer_json, first_token_expired, ok};
 use cspguard::pc::models::{FraudEventStatus, Subscription, SubscriptionStatus};
 use cspguard::pc::store::{MemoryRefreshTokenStore, RefreshTokenStore};
 use cspguard::pc::{ClientOptions, PartnerCenter, PcError, TokenStyle};
@@ -255,18 +255,7 @@ async fn retries_are_bounded_by_max_attempts() {
 
 #[tokio::test]
 async fn a_401_drops_the_token_and_retries_once() {
-    let mock = Mock::start(|req, _| {
-        if req.h("authorization") == Some("Bearer mock-token-1") {
-            (
-                401,
-                vec![],
-                r#"{"code": 401, "description": "token expired"}"#.into(),
-            )
-        } else {
-            ok(customer_json("c1"))
-        }
-    })
-    .await;
+    let mock = Mock::start(first_token_expired("c1")).await;
     let pc = mock.client();
     pc.customer("c1").await.expect("re-auth then success");
     assert_eq!(mock.tokens().len(), 2);
@@ -292,18 +281,7 @@ async fn a_401_drops_the_token_and_retries_once() {
 #[tokio::test]
 async fn the_token_is_taken_after_the_slot_wait_so_queued_calls_never_carry_an_expired_one() {
     // The first token expires while the first call is in flight: its 401 tells the client.
-    let mock = Mock::start(|req, _| {
-        if req.h("authorization") == Some("Bearer mock-token-1") {
-            (
-                401,
-                vec![],
-                r#"{"code": 401, "description": "token expired"}"#.into(),
-            )
-        } else {
-            ok(customer_json("c"))
-        }
-    })
-    .await;
+    let mock = Mock::start(first_token_expired("c")).await;
     let mut options = mock.options();
     options.max_concurrency = 1;
     let pc = PartnerCenter::new(options).expect("client builds");
@@ -816,6 +794,22 @@ mod common {
 
     pub fn ok(body: serde_json::Value) -> Answer {
         (200, vec![], body.to_string())
+    }
+
+    /// A script whose first access token has expired (401 "token expired"); any later token
+    /// reads customer `id`.
+    pub fn first_token_expired(id: &'static str) -> impl Fn(&Req, usize) -> Answer {
+        move |req, _| {
+            if req.h("authorization") == Some("Bearer mock-token-1") {
+                (
+                    401,
+                    vec![],
+                    r#"{"code": 401, "description": "token expired"}"#.into(),
+                )
+            } else {
+                ok(customer_json(id))
+            }
+        }
     }
 
     pub fn customer_json(id: &str) -> serde_json::Value {

@@ -8,14 +8,12 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use cspguard::pc::models::{FraudEventStatus, OperationType, SubscriptionStatus};
-use cspguard::pc::{MemoryRefreshTokenStore, PartnerCenter, PcError, TokenStyle};
+use cspguard::pc::{PartnerCenter, PcError, TokenStyle};
 use cspguard::sim::SimHandle;
 use rust_decimal_macros::dec;
-use secrecy::SecretString;
-use support::world::{client_options, simulator};
+use support::world::{client_options, sim_token_store, simulator};
 
 const CUSTOMER: &str = "0c39d6d5-c70d-4c55-bc02-f620844f3fd1";
 
@@ -31,9 +29,7 @@ async fn sim() -> SimHandle {
 fn client(h: &SimHandle, style: TokenStyle) -> PartnerCenter {
     let mut o = client_options(h, 4);
     o.token_style = style;
-    o.app_user = Some(Arc::new(MemoryRefreshTokenStore::new(Some(
-        SecretString::from("sim-refresh-token-0".to_owned()),
-    ))));
+    o.app_user = Some(sim_token_store());
     o.fraud_events_new_model = false;
     PartnerCenter::new(o).expect("client options are valid")
 }

@@ -423,11 +423,7 @@ async fn an_mfa_refusal_is_recognised_at_once_without_re_authenticating() {
     let h = simulator(3).await;
     h.with_dataset(|d| d.mfa = SimMfa::Missing);
     let mut o = client_options(&h, 3);
-    o.app_user = Some(std::sync::Arc::new(
-        cspguard::pc::MemoryRefreshTokenStore::new(Some(secrecy::SecretString::from(
-            "sim-refresh-token-0",
-        ))),
-    ));
+    o.app_user = Some(support::world::sim_token_store());
     let pc = cspguard::pc::PartnerCenter::new(o).expect("client");
     let err = pc
         .fraud_events(None)

@@ -249,13 +249,7 @@ async fn a_relay_silent_at_mail_or_rcpt_leaves_the_notices_pending_and_sends_the
             .checked_add(SignedDuration::from_hours(1))
             .expect("time");
         w.run(later, &[], 0).await;
-        let to = |domain: &str| {
-            w.smtp()
-                .received()
-                .iter()
-                .filter(|m| m.to().contains(domain))
-                .count()
-        };
+        let to = |domain: &str| w.smtp().received_to(domain).len();
         assert_eq!(
             to("fabrikamab.example"),
             1,
@@ -284,12 +278,7 @@ async fn a_relay_silent_after_the_data_leaves_the_notices_uncertain_and_never_re
         .checked_add(SignedDuration::from_hours(1))
         .expect("time");
     w.run_in_process(later, &[]).await;
-    let reminders = w
-        .smtp()
-        .received()
-        .iter()
-        .filter(|m| m.to().contains("fabrikamab.example"))
-        .count();
+    let reminders = w.smtp().received_to("fabrikamab.example").len();
     assert_eq!(
         reminders, 0,
         "an uncertain notice is never repeated automatically"

@@ -3,18 +3,13 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use cspguard::config::Config;
-use cspguard::context;
 use cspguard::ledger::Ledger;
-use cspguard::pc::{MemoryRefreshTokenStore, PartnerCenter, RefreshTokenStore};
 use cspguard::planning::{self, Planned};
 use cspguard::sim::scenario::{self, ids};
-use support::world::World;
+use support::world::{World, sim_client};
 
 const NOW: &str = "2026-11-21T08:00:00Z";
 
@@ -34,17 +29,10 @@ async fn world(
         .await
 }
 
-fn client(config: &Config) -> PartnerCenter {
-    let store: Arc<dyn RefreshTokenStore> = Arc::new(MemoryRefreshTokenStore::new(Some(
-        secrecy::SecretString::from("sim-refresh-token-0"),
-    )));
-    context::client(config, Some(store), uuid::Uuid::nil()).expect("client")
-}
-
 async fn plan(w: &World, now: Timestamp) -> Planned {
     let ledger = Ledger::open_in_memory().expect("ledger");
     let config = w.config();
-    planning::plan(&client(&config), &config, &ledger, now).await
+    planning::plan(&sim_client(&config), &config, &ledger, now).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

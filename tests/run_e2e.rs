@@ -175,12 +175,7 @@ async fn smtp_down_for_one_run_then_up_delivers_the_same_emails_exactly_once() {
         .await;
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert_eq!(w.smtp().received().len(), first_batch, "and only once");
-    let reminders = w
-        .smtp()
-        .received()
-        .iter()
-        .filter(|m| m.to().contains("fabrikamab.example"))
-        .count();
+    let reminders = w.smtp().received_to("fabrikamab.example").len();
     assert_eq!(reminders, 1);
     w.shutdown().await;
 }
@@ -250,13 +245,7 @@ async fn a_notice_interrupted_by_a_crash_is_uncertain_then_sent_once_after_retry
     let after = now.checked_add(SignedDuration::from_hours(3)).expect("t");
     let rerun = w.run_in_process(after, &[]).await;
     assert!(matches!(rerun.code, Some(0) | Some(3)), "{}", rerun.stderr);
-    let to_fabrikam = |w: &World| {
-        w.smtp()
-            .received()
-            .iter()
-            .filter(|m| m.to().contains("fabrikamab.example"))
-            .count()
-    };
+    let to_fabrikam = |w: &World| w.smtp().received_to("fabrikamab.example").len();
     assert_eq!(
         to_fabrikam(&w),
         0,

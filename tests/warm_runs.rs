@@ -4,19 +4,16 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use cspguard::config::Config;
-use cspguard::context;
 use cspguard::ledger::Ledger;
-use cspguard::pc::{MemoryRefreshTokenStore, PartnerCenter, RefreshTokenStore};
+use cspguard::pc::PartnerCenter;
 use cspguard::planning::{self, Planned};
 use cspguard::sim::dataset::{SimAuditRecord, SimCustomer};
 use cspguard::sim::scenario;
-use support::world::World;
+use support::world::{World, sim_client};
 
 const NOW: &str = "2026-11-21T08:00:00Z";
 const NEW_ID: &str = "11111111-2222-4333-8444-555555555555";
@@ -35,13 +32,6 @@ async fn world(now: Timestamp, filler: usize) -> World {
         .await
 }
 
-fn client(config: &Config) -> PartnerCenter {
-    let store: Arc<dyn RefreshTokenStore> = Arc::new(MemoryRefreshTokenStore::new(Some(
-        secrecy::SecretString::from("sim-refresh-token-0"),
-    )));
-    context::client(config, Some(store), uuid::Uuid::nil()).expect("client")
-}
-
 /// Plans with one client per world: the App+User refresh token rotates on use, so a second
 /// client seeded with the first token would be refused.
 async fn plan(w: &World, ledger: &Ledger, now: Timestamp) -> Planned {
@@ -54,7 +44,7 @@ async fn plan(w: &World, ledger: &Ledger, now: Timestamp) -> Planned {
         match clients.iter().find(|(u, _)| *u == url) {
             Some((_, pc)) => pc.clone(),
             None => {
-                let pc = client(&config);
+                let pc = sim_client(&config);
                 clients.push((url, pc.clone()));
                 pc
             }

@@ -225,6 +225,13 @@ impl SmtpServer {
         self.received.lock().unwrap().clone()
     }
 
+    /// The messages accepted so far whose `To` contains `part` (an address or a domain).
+    pub fn received_to(&self, part: &str) -> Vec<Received> {
+        let mut all = self.received();
+        all.retain(|m| m.to().contains(part));
+        all
+    }
+
     /// How many times the server went silent at its [`Options::stall`] step.
     pub fn stalled(&self) -> usize {
         self.stalled.load(std::sync::atomic::Ordering::SeqCst)

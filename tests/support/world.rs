@@ -516,3 +516,17 @@ pub fn client_options(h: &SimHandle, max_attempts: u32) -> cspguard::pc::ClientO
     };
     o
 }
+
+/// A fresh App+User refresh-token store seeded with the simulator's initial token. Each client
+/// needs its own: the simulator rotates the token on use.
+pub fn sim_token_store() -> std::sync::Arc<cspguard::pc::MemoryRefreshTokenStore> {
+    std::sync::Arc::new(cspguard::pc::MemoryRefreshTokenStore::new(Some(
+        secrecy::SecretString::from(cspguard::bench::SIM_REFRESH_TOKEN),
+    )))
+}
+
+/// A Partner Center client for a world's `config`, with its own App+User token store.
+pub fn sim_client(config: &Config) -> cspguard::pc::PartnerCenter {
+    let store: std::sync::Arc<dyn cspguard::pc::RefreshTokenStore> = sim_token_store();
+    cspguard::context::client(config, Some(store), uuid::Uuid::nil()).expect("client")
+}
