@@ -128,6 +128,16 @@ impl Snapshot {
         }
     }
 
+    /// Put `customers` in place of the customer list (returning the old one) and forget the
+    /// index built over the old list, so lookups stay O(log n).
+    pub fn replace_customers(
+        &mut self,
+        customers: Section<Vec<Customer>>,
+    ) -> Section<Vec<Customer>> {
+        self.index = CustomerIndex::default();
+        std::mem::replace(&mut self.customers, customers)
+    }
+
     /// The detail collected for a customer (tenant id compared case-insensitively), if it was
     /// asked for.
     pub fn detail(&self, id: &str) -> Option<&CustomerDetail> {
@@ -476,5 +486,15 @@ mod tests {
         assert_eq!(s.company_name("bbbb-2"), Some("Fabrikam"));
         assert_eq!(s.company_name("cccc-3"), Some("Tailspin"));
         assert_eq!(s.company_name("aaaa-1"), None);
+
+        // `replace_customers` also drops the old index, so the next lookup rebuilds it.
+        assert!(s.index.0.get().is_some());
+        let old = s.replace_customers(Section::Ok {
+            data: vec![customer("dddd-4", "Northwind")],
+        });
+        assert_eq!(old.data().map(Vec::len), Some(2));
+        assert!(s.index.0.get().is_none());
+        assert_eq!(s.company_name("DDDD-4"), Some("Northwind"));
+        assert_eq!(s.company_name("bbbb-2"), None);
     }
 }

@@ -19,7 +19,7 @@
 //! records as a cold one taken at the same moment, so both give the same plan
 //! (`tests/warm_runs.rs`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -178,7 +178,7 @@ async fn warm(
     });
     let fetched = section(collect::audit_records(pc, read_from));
     let mut snapshot = collect::collect_with(pc, opts, now, first_page, fetched).await;
-    let first_page = std::mem::replace(&mut snapshot.customers, not_read());
+    let first_page = snapshot.replace_customers(not_read());
     let fetched = std::mem::replace(&mut snapshot.audit_records, not_read());
 
     let mut customers = cache.customers;
@@ -206,15 +206,15 @@ async fn warm(
             Err(failed)
         }
     };
+    // The checks look customers up through the snapshot's own index (built once, then used by
+    // the policies), not a second map of the whole list.
+    snapshot.replace_customers(Section::Ok { data: customers });
     let outcome = outcome.and_then(|c| {
-        check(&customers, &first_page, &snapshot)?;
+        check(&first_page, &snapshot)?;
         Ok(c)
     });
     match outcome {
-        Ok(changes) => {
-            changes.store(ledger);
-            snapshot.customers = Section::Ok { data: customers };
-        }
+        Ok(changes) => changes.store(ledger),
         Err(failed) => {
             tracing::warn!(
                 check = failed.check,
@@ -224,8 +224,9 @@ async fn warm(
                 failed.why
             );
             // The stale list goes before the fresh one is read: never both in memory.
-            drop(customers);
-            snapshot.customers = section(collect::customers(pc)).await;
+            snapshot.replace_customers(not_read());
+            let fresh = section(collect::customers(pc)).await;
+            snapshot.replace_customers(fresh);
             store_customers(ledger, &snapshot.customers, now);
         }
     }
@@ -370,22 +371,14 @@ fn list_form(c: Customer) -> Customer {
     c
 }
 
-/// The cross-checks of a warm list against what this run read anyway.
-fn check(
-    customers: &[Customer],
-    first_page: &Section<Vec<Customer>>,
-    snapshot: &Snapshot,
-) -> Result<(), CheckFailed> {
-    let by_id: HashMap<String, &Customer> = customers
-        .iter()
-        .map(|c| (c.id.to_ascii_lowercase(), c))
-        .collect();
+/// The cross-checks of the warm list (already in `snapshot`) against what this run read anyway.
+fn check(first_page: &Section<Vec<Customer>>, snapshot: &Snapshot) -> Result<(), CheckFailed> {
     let page = first_page.data().ok_or_else(|| CheckFailed {
         check: "first page of the customer list",
         why: format!("it could not be read ({})", status(first_page)),
     })?;
     for c in page {
-        let same = by_id.get(&c.id.to_ascii_lowercase()).is_some_and(|k| {
+        let same = snapshot.customer(&c.id).is_some_and(|k| {
             k.company_name() == c.company_name()
                 && domain(k) == domain(c)
                 && k.relationship_to_partner == c.relationship_to_partner
@@ -401,7 +394,7 @@ fn check(
             });
         }
     }
-    let known = |id: &str| by_id.contains_key(&id.to_ascii_lowercase());
+    let known = |id: &str| snapshot.customer(id).is_some();
     for u in snapshot.usage.data().into_iter().flatten() {
         if let Some(id) = u.resource_id.as_deref().or(u.id.as_deref())
             && !known(id)
