@@ -134,32 +134,22 @@ async fn fraud_v1(pc: &PartnerCenter, use_: &SourceUse) -> Section<Vec<FraudEven
 async fn usage_records(pc: &PartnerCenter) -> Result<Vec<CustomerMonthlyUsageRecord>, PcError> {
     let mut all = pc.customers_usage_records().await?;
     crate::compact::usage_page(&mut all);
-    all.shrink_to_fit();
     Ok(all)
 }
 
 /// The whole customer list, each page compacted as it arrives (`crate::compact`).
 pub async fn customers(pc: &PartnerCenter) -> Result<Vec<Customer>, PcError> {
-    let mut pages = pc.customers();
-    let mut all = Vec::new();
-    while let Some(mut page) = pages.next_page().await? {
-        crate::compact::customer_page(&mut page);
-        all.extend(page);
-    }
-    all.shrink_to_fit();
-    Ok(all)
+    pc.customers()
+        .collect_compacted(crate::compact::customer_page)
+        .await
 }
 
 /// The activity log from `since`, each page compacted as it arrives (`crate::compact`), so the
 /// raw JSON carried in its strings never accumulates.
 pub async fn audit_records(pc: &PartnerCenter, since: Date) -> Result<Vec<AuditRecord>, PcError> {
-    let mut pages = pc.audit_records(since, None);
-    let mut all = Vec::new();
-    while let Some(mut page) = pages.next_page().await? {
-        crate::compact::audit_page(&mut page);
-        all.extend(page);
-    }
-    Ok(all)
+    pc.audit_records(since, None)
+        .collect_compacted(crate::compact::audit_page)
+        .await
 }
 
 /// What to fetch for one customer.

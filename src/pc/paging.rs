@@ -308,11 +308,22 @@ impl<T: DeserializeOwned> Pages<T> {
     }
 
     /// Drain every page into one vector (only for collections known to be small).
-    pub async fn collect_all(mut self) -> Result<Vec<T>, PcError> {
+    pub async fn collect_all(self) -> Result<Vec<T>, PcError> {
+        self.collect_compacted(|_| {}).await
+    }
+
+    /// Drain every page into one exactly sized vector, passing each page to `compact` as it
+    /// arrives (so what it drops never accumulates; `crate::compact`).
+    pub async fn collect_compacted(
+        mut self,
+        mut compact: impl FnMut(&mut [T]),
+    ) -> Result<Vec<T>, PcError> {
         let mut all = Vec::new();
-        while let Some(page) = self.next_page().await? {
+        while let Some(mut page) = self.next_page().await? {
+            compact(&mut page);
             all.extend(page);
         }
+        all.shrink_to_fit();
         Ok(all)
     }
 }
